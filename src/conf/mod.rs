@@ -1,0 +1,288 @@
+//! The configuration: nginx's grammar, nginx's directive names, nginx's defaults.
+//!
+//! Mirrors ngx_conf_file.c (the tokenizer and block walker, `include`) and the
+//! `create_*_conf` / `merge_*_conf` pairs of the core, events and http modules:
+//! every directive is parsed into the typed tree below, and http-level values are
+//! inherited by `server` and `location` blocks unless set there (nginx's merge step).
+//!
+//! ```text
+//! main ─ events { worker_connections }
+//!      └ http { … } ─ server { listen, server_name, … } ─ location [=|^~] PREFIX { … }
+//! ```
+//!
+//! Errors carry the file and line of the offending token and print like nginx's
+//! `[emerg] ... in FILE:LINE`.
+
+mod build;
+mod parser;
+mod values;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+pub use values::{parse_size, parse_time_ms};
+
+/// nginx's default `worker_connections`.
+pub const WORKER_CONNECTIONS: usize = 512;
+/// nginx's default `keepalive_timeout` (75 s).
+pub const KEEPALIVE_TIMEOUT_MS: u64 = 75_000;
+/// nginx's default `keepalive_requests` (1000 since 1.19.10).
+pub const KEEPALIVE_REQUESTS: u64 = 1000;
+/// nginx's default `keepalive_time` (1 h).
+pub const KEEPALIVE_TIME_MS: u64 = 3_600_000;
+/// nginx's default `client_header_timeout` (60 s).
+pub const CLIENT_HEADER_TIMEOUT_MS: u64 = 60_000;
+/// nginx's default `client_header_buffer_size` (1k).
+pub const CLIENT_HEADER_BUFFER_SIZE: usize = 1024;
+/// nginx's default `large_client_header_buffers` (4 8k).
+pub const LARGE_CLIENT_HEADER_BUFFERS: (usize, usize) = (4, 8192);
+/// nginx's default `send_timeout` (60 s).
+pub const SEND_TIMEOUT_MS: u64 = 60_000;
+/// nginx's default `listen ... backlog=` on Linux (NGX_LISTEN_BACKLOG).
+pub const LISTEN_BACKLOG: i32 = 511;
+
+/// An error found while reading the configuration: `MSG in FILE:LINE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfError {
+    /// What is wrong, in nginx's words (`unknown directive "foo"`).
+    pub msg: String,
+    /// The file the offending token is in (None for errors not tied to a file).
+    pub file: Option<PathBuf>,
+    /// 1-based line of the offending token.
+    pub line: usize,
+}
+
+impl fmt::Display for ConfError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.file {
+            Some(file) => write!(f, "{} in {}:{}", self.msg, file.display(), self.line),
+            None => f.write_str(&self.msg),
+        }
+    }
+}
+
+impl std::error::Error for ConfError {}
+
+/// Where the error log goes (`error_log FILE|stderr LEVEL`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogTarget {
+    /// `error_log stderr` (the default for holdfast, which runs in the foreground).
+    Stderr,
+    /// `error_log FILE` (relative paths are under the prefix).
+    File(PathBuf),
+}
+
+/// `error_log` as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorLog {
+    /// Destination.
+    pub target: LogTarget,
+    /// nginx's level names map to log's: debug, info, notice→info, warn, error,
+    /// crit/alert/emerg→error. Default `error` as in nginx.
+    pub level: log::LevelFilter,
+}
+
+/// One `listen` directive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listen {
+    /// Address to bind (`127.0.0.1:8080`; a bare port means `0.0.0.0:PORT`;
+    /// port 0 asks the kernel for a free one).
+    pub addr: SocketAddr,
+    /// `default_server` flag.
+    pub default_server: bool,
+    /// `backlog=N` (default [`LISTEN_BACKLOG`]).
+    pub backlog: i32,
+    /// `reuseport` flag (SO_REUSEPORT).
+    pub reuseport: bool,
+}
+
+/// How a `location` matches the URI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocationMatch {
+    /// `location = /x` — exact match, searched first.
+    Exact,
+    /// `location ^~ /x` — prefix that stops the regex search (holdfast has no
+    /// regex locations, so it behaves as a plain prefix).
+    PrefixNoRegex,
+    /// `location /x` — longest prefix wins.
+    Prefix,
+}
+
+/// `return CODE [TEXT | URL]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Return {
+    /// Status code (nginx accepts 0..=999).
+    pub code: u16,
+    /// For 301/302/303/307/308 the `Location` URL; otherwise the body text
+    /// (sent as `text/plain`, or the default_type when set differently by nginx rules).
+    pub text: Option<Rc<[u8]>>,
+}
+
+/// The MIME type map from `types { }` blocks (`conf/mime.types`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Types {
+    /// Lower-cased extension → MIME type.
+    pub by_ext: HashMap<String, Rc<str>>,
+}
+
+impl Types {
+    /// The type for a file extension (case-insensitive), if known.
+    pub fn lookup(&self, ext: &str) -> Option<&Rc<str>> {
+        if ext.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.by_ext.get(&ext.to_ascii_lowercase())
+        } else {
+            self.by_ext.get(ext)
+        }
+    }
+}
+
+/// The per-location settings after merging http → server → location
+/// (ngx_http_core_loc_conf_t, as far as holdfast has it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocConf {
+    /// `root` (absolute, resolved against the prefix). Default `html`.
+    pub root: PathBuf,
+    /// `index` file names. Default `index.html`.
+    pub index: Vec<String>,
+    /// `return` in this location (or inherited from the server level).
+    pub ret: Option<Return>,
+    /// `types { }` (shared between locations that do not set their own).
+    pub types: Rc<Types>,
+    /// `default_type`. Default `text/plain`.
+    pub default_type: Rc<str>,
+    /// `keepalive_timeout T` in ms; 0 disables keep-alive. Default 75 s.
+    pub keepalive_timeout_ms: u64,
+    /// `keepalive_timeout T H`: the `Keep-Alive: timeout=H` header value, in seconds.
+    pub keepalive_header_s: Option<u64>,
+    /// `keepalive_requests`. Default 1000.
+    pub keepalive_requests: u64,
+    /// `keepalive_time` in ms. Default 1 h.
+    pub keepalive_time_ms: u64,
+    /// `send_timeout` in ms. Default 60 s.
+    pub send_timeout_ms: u64,
+    /// `server_tokens on|off`. Default on.
+    pub server_tokens: bool,
+}
+
+/// One `location` block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Location {
+    /// `=`, `^~` or plain prefix.
+    pub kind: LocationMatch,
+    /// The URI (prefix) it matches.
+    pub uri: String,
+    /// Merged settings.
+    pub conf: Rc<LocConf>,
+}
+
+/// One `server` block (ngx_http_core_srv_conf_t plus its locations).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConf {
+    /// `listen` directives; default `*:80` as nginx (holdfast: `0.0.0.0:80`).
+    pub listen: Vec<Listen>,
+    /// `server_name` values (lower-cased). Default `""`.
+    pub server_names: Vec<String>,
+    /// `client_header_timeout` in ms (http, server). Default 60 s.
+    pub client_header_timeout_ms: u64,
+    /// `client_header_buffer_size` (http, server). Default 1k.
+    pub client_header_buffer_size: usize,
+    /// `large_client_header_buffers NUM SIZE` (http, server). Default 4 8k.
+    pub large_client_header_buffers: (usize, usize),
+    /// Settings for URIs that match no location (the server level merged with http).
+    pub conf: Rc<LocConf>,
+    /// Locations in the order they appear.
+    pub locations: Vec<Location>,
+}
+
+impl ServerConf {
+    /// Finds the location for a URI path as nginx does without regexes: an exact
+    /// (`=`) match first, else the longest matching prefix; `None` means the
+    /// server-level settings apply.
+    pub fn find_location(&self, path: &[u8]) -> Option<&Location> {
+        let mut best: Option<&Location> = None;
+        for loc in &self.locations {
+            let uri = loc.uri.as_bytes();
+            match loc.kind {
+                LocationMatch::Exact => {
+                    if uri == path {
+                        return Some(loc);
+                    }
+                }
+                LocationMatch::Prefix | LocationMatch::PrefixNoRegex => {
+                    if path.starts_with(uri) && best.is_none_or(|b| b.uri.len() < uri.len()) {
+                        best = Some(loc);
+                    }
+                }
+            }
+        }
+        best
+    }
+
+    /// The settings that apply to a URI path.
+    pub fn loc_conf(&self, path: &[u8]) -> &Rc<LocConf> {
+        match self.find_location(path) {
+            Some(loc) => &loc.conf,
+            None => &self.conf,
+        }
+    }
+
+    /// Does this server answer to `host` (already lower-cased, port stripped)?
+    /// Exact names, `*.example.com` and `.example.com` (which also matches
+    /// `example.com`), and `www.example.*`.
+    pub fn matches_name(&self, host: &str) -> bool {
+        self.server_names.iter().any(|name| {
+            if let Some(suffix) = name.strip_prefix('*') {
+                host.ends_with(suffix)
+            } else if let Some(rest) = name.strip_prefix('.') {
+                host == rest || host.ends_with(name.as_str())
+            } else if let Some(prefix) = name.strip_suffix('*') {
+                host.starts_with(prefix)
+            } else {
+                host == name
+            }
+        })
+    }
+}
+
+/// The `http { }` block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpConf {
+    /// `server` blocks in order.
+    pub servers: Vec<Rc<ServerConf>>,
+}
+
+/// The whole configuration (ngx_cycle_t's view of it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// The prefix (`-p`); relative paths in the file resolve against it.
+    pub prefix: PathBuf,
+    /// `worker_rlimit_nofile` (main).
+    pub worker_rlimit_nofile: Option<u64>,
+    /// `error_log` (main). Default `stderr error`.
+    pub error_log: ErrorLog,
+    /// `pid` (main). holdfast writes no pid file unless this is set (nginx
+    /// defaults to `logs/nginx.pid`).
+    pub pid: Option<PathBuf>,
+    /// `events { worker_connections }`. Default 512.
+    pub worker_connections: usize,
+    /// The `http` block (None when the file has none: nothing listens).
+    pub http: Option<HttpConf>,
+}
+
+impl Config {
+    /// Reads and checks the configuration file `file`; relative paths in it
+    /// resolve against `prefix`, `include` paths against the file's directory.
+    pub fn load(file: &Path, prefix: &Path) -> Result<Config, ConfError> {
+        build::load(file, prefix)
+    }
+
+    /// Parses configuration text as if it were the file `file` (for tests).
+    pub fn from_str(text: &str, file: &Path, prefix: &Path) -> Result<Config, ConfError> {
+        build::load_str(text, file, prefix)
+    }
+}

@@ -1,0 +1,1 @@
+//! The core layer (nginx's `src/core/`).

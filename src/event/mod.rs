@@ -1,0 +1,3 @@
+//! The event layer (nginx's `src/event/`).
+
+pub mod timer;

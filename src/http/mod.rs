@@ -1,0 +1,1 @@
+//! The HTTP layer (nginx's `src/http/`).
