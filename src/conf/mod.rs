@@ -14,6 +14,7 @@
 //! `[emerg] ... in FILE:LINE`.
 
 mod build;
+mod listen;
 mod parser;
 mod values;
 
@@ -147,7 +148,8 @@ pub struct LocConf {
     pub root: PathBuf,
     /// `index` file names. Default `index.html`.
     pub index: Vec<String>,
-    /// `return` in this location (or inherited from the server level).
+    /// `return` in this location. A server-level `return` overrides it in every
+    /// location, since nginx runs it before the location is even looked up.
     pub ret: Option<Return>,
     /// `types { }` (shared between locations that do not set their own).
     pub types: Rc<Types>,
