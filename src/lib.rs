@@ -20,3 +20,4 @@ pub mod conf;
 pub mod core;
 pub mod event;
 pub mod http;
+pub mod os;

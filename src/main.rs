@@ -1,1 +1,165 @@
-fn main() {}
+//! The `holdfast` command: nginx's command line (`core/nginx.c`).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::rc::Rc;
+
+use holdfast::conf::Config;
+use holdfast::event::event_loop::EventLoop;
+
+const USAGE: &str = "Usage: holdfast [-?hvt] [-p prefix] [-c filename]
+
+Options:
+  -?,-h         : this help
+  -v            : show version and exit
+  -t            : test configuration and exit
+  -p prefix     : set prefix path (default: current directory)
+  -c filename   : set configuration file (default: conf/holdfast.conf)
+";
+
+struct Args {
+    prefix: PathBuf,
+    conf: Option<PathBuf>,
+    test: bool,
+}
+
+enum Cli {
+    Run(Args),
+    Exit(ExitCode),
+}
+
+fn parse_args() -> Cli {
+    let mut args = Args {
+        prefix: PathBuf::from("."),
+        conf: None,
+        test: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-h" | "-?" | "--help" => {
+                print!("{USAGE}");
+                return Cli::Exit(ExitCode::SUCCESS);
+            }
+            "-v" | "-V" => {
+                eprintln!(
+                    "holdfast version: {}",
+                    holdfast::http::response::SERVER_VERSION
+                );
+                return Cli::Exit(ExitCode::SUCCESS);
+            }
+            "-t" => args.test = true,
+            "-p" | "-c" => {
+                let Some(v) = it.next() else {
+                    eprintln!(
+                        "holdfast: option \"{a}\" requires {}",
+                        if a == "-p" {
+                            "directory name"
+                        } else {
+                            "file name"
+                        }
+                    );
+                    return Cli::Exit(ExitCode::from(2));
+                };
+                if a == "-p" {
+                    args.prefix = PathBuf::from(v);
+                } else {
+                    args.conf = Some(PathBuf::from(v));
+                }
+            }
+            _ => {
+                eprintln!("holdfast: invalid option: \"{a}\"\n{USAGE}");
+                return Cli::Exit(ExitCode::from(2));
+            }
+        }
+    }
+    Cli::Run(args)
+}
+
+/// Raises RLIMIT_NOFILE (worker_rlimit_nofile) as nginx does at start-up.
+fn set_rlimit_nofile(n: u64) {
+    let lim = libc::rlimit {
+        rlim_cur: n as libc::rlim_t,
+        rlim_max: n as libc::rlim_t,
+    };
+    // SAFETY: setrlimit with a valid, initialised struct.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+        let err = std::io::Error::last_os_error();
+        holdfast::alert!("setrlimit(RLIMIT_NOFILE, {n}) failed ({err}), ignored");
+    }
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Cli::Run(a) => a,
+        Cli::Exit(code) => return code,
+    };
+    let file = match &args.conf {
+        Some(f) if f.is_absolute() => f.clone(),
+        Some(f) => std::env::current_dir()
+            .map(|d| d.join(f))
+            .unwrap_or_else(|_| f.clone()),
+        None => args.prefix.join("conf/holdfast.conf"),
+    };
+    let prefix = if args.prefix.is_absolute() {
+        args.prefix.clone()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(&args.prefix))
+            .unwrap_or_else(|_| args.prefix.clone())
+    };
+    let shown = file.display();
+    let conf = match Config::load(&file, &prefix) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("holdfast: [emerg] {e}");
+            if args.test {
+                eprintln!("holdfast: configuration file {shown} test failed");
+            }
+            return ExitCode::from(1);
+        }
+    };
+    if args.test {
+        eprintln!("holdfast: the configuration file {shown} syntax is ok");
+        eprintln!("holdfast: configuration file {shown} test is successful");
+        return ExitCode::SUCCESS;
+    }
+    holdfast::core::log::init(&conf.error_log);
+    if let Some(n) = conf.worker_rlimit_nofile {
+        set_rlimit_nofile(n);
+    }
+    let conf = Rc::new(conf);
+    let mut ev = match EventLoop::new(conf.clone()) {
+        Ok(ev) => ev,
+        Err(e) => {
+            eprintln!("holdfast: [emerg] {e}");
+            return ExitCode::from(1);
+        }
+    };
+    for addr in ev.local_addrs() {
+        holdfast::notice!("listening on {addr}");
+    }
+    if let Some(pid) = &conf.pid {
+        if let Err(e) = write_pid(pid) {
+            eprintln!(
+                "holdfast: [emerg] open() \"{}\" failed ({e})",
+                pid.display()
+            );
+            return ExitCode::from(1);
+        }
+    }
+    holdfast::notice!(
+        "{} started, pid {}",
+        holdfast::http::response::SERVER_VERSION,
+        std::process::id()
+    );
+    if let Err(e) = ev.run() {
+        holdfast::alert!("epoll_wait() failed ({e})");
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
+
+fn write_pid(path: &Path) -> std::io::Result<()> {
+    std::fs::write(path, format!("{}\n", std::process::id()))
+}

@@ -1,1 +1,7 @@
 //! The core layer (nginx's `src/core/`).
+
+pub mod buf;
+pub mod connection;
+pub mod cycle;
+pub mod log;
+pub mod time;

@@ -1,3 +1,6 @@
 //! The event layer (nginx's `src/event/`).
 
+pub mod accept;
+pub mod event_loop;
+pub mod posted;
 pub mod timer;

@@ -1,0 +1,473 @@
+//! Connections: nginx's `core/ngx_connection.c` (get/free/close connection, the
+//! reusable queue, draining) and the per-connection event state of
+//! `ngx_event_t`.
+//!
+//! A connection lives in the cycle's slab; its mio token is the slab key plus
+//! the connection number in the high 32 bits, so an event, a timer or a posted
+//! event for a closed connection never reaches the slot's next tenant (nginx's
+//! `instance` bit, generalised).
+//!
+//! ```text
+//!                 reusable queue (newest at head)
+//!   head ─▶ [*9 keepalive] ⇄ [*7 waiting] ⇄ [*3 lingering] ◀─ tail (drained first)
+//! ```
+
+use std::net::SocketAddr;
+
+use crate::core::buf::{Buf, OutChain};
+use crate::core::cycle::Cycle;
+use crate::event::timer::TimerHandle;
+use crate::http::request::Request;
+use crate::os::io::{Recv, Transport};
+
+/// No link in the reusable queue.
+pub const NIL: u32 = u32::MAX;
+
+/// Slab keys at or above this are not connections (listeners, the accept timer).
+pub const LISTEN_KEY_BASE: usize = 0xFFFF_0000;
+
+/// The token of the accept back-off timer.
+pub const ACCEPT_TOKEN: usize = 0xFFFF_FFFF;
+
+/// Builds a mio token value from a slab key and a connection number.
+pub fn make_token(key: usize, number: u64) -> usize {
+    ((number as usize & 0xFFFF_FFFF) << 32) | key
+}
+
+/// The slab key of a token.
+pub fn token_key(token: usize) -> usize {
+    token & 0xFFFF_FFFF
+}
+
+/// Which of a connection's two events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvKind {
+    /// `c->read`.
+    Read,
+    /// `c->write`.
+    Write,
+}
+
+/// What timers and the posted queue point at: a connection (by token, so a
+/// stale reference is detected) and one of its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventRef {
+    /// The connection's token value (see [`make_token`]).
+    pub token: usize,
+    /// Read or write event.
+    pub kind: EvKind,
+}
+
+/// The read handler (`c->read->handler`): setting it is the state transition.
+///
+/// ```text
+/// WaitRequest → ProcessRequestLine → ProcessRequestHeaders → BlockReading (response)
+///     → [DiscardBody] → Keepalive ─(data)→ ProcessRequestLine …
+///                     → ProcessRequestLine (pipelined, posted)
+///                     → LingeringClose → close
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadHandler {
+    /// ngx_http_wait_request_handler: accepted, nothing received yet.
+    WaitRequest,
+    /// ngx_http_process_request_line.
+    ProcessRequestLine,
+    /// ngx_http_process_request_headers.
+    ProcessRequestHeaders,
+    /// ngx_http_block_reading: a request is being answered.
+    BlockReading,
+    /// ngx_http_discarded_request_body_handler: the response went out, the
+    /// rest of the request body is read and thrown away.
+    DiscardBody,
+    /// ngx_http_keepalive_handler: idle between requests.
+    Keepalive,
+    /// ngx_http_lingering_close_handler.
+    LingeringClose,
+}
+
+/// The write handler (`c->write->handler`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteHandler {
+    /// ngx_http_empty_handler: nothing waits for the socket to become writable.
+    Empty,
+    /// ngx_http_writer: the response of the current request is partly sent;
+    /// when it is all out the request is finalized.
+    Writer,
+    /// Responses of already finished pipelined requests are partly sent while
+    /// the next request is being read; when they are out, reading resumes.
+    Flush,
+}
+
+/// One event of a connection (the fields of `ngx_event_t` holdfast needs).
+#[derive(Debug)]
+pub struct Event<H> {
+    /// The handler called when the event fires, times out or is posted.
+    pub handler: H,
+    /// The armed timer, if any (`timer_set`).
+    pub timer: Option<TimerHandle>,
+    /// The timer fired (`timedout`); handlers test it first.
+    pub timedout: bool,
+    /// The socket may have more to read / room to write (`ready`).
+    pub ready: bool,
+    /// In the posted queue (`posted`).
+    pub posted: bool,
+}
+
+impl<H> Event<H> {
+    fn new(handler: H, ready: bool) -> Self {
+        Event {
+            handler,
+            timer: None,
+            timedout: false,
+            ready,
+            posted: false,
+        }
+    }
+}
+
+/// TCP_NODELAY state, as nginx's `c->tcp_nodelay`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpNodelay {
+    /// Not set yet.
+    Unset,
+    /// Set (once per connection, when it first goes keep-alive).
+    Set,
+    /// Setting it failed; don't try again.
+    Disabled,
+}
+
+/// A client connection (ngx_connection_t plus the HTTP parts of
+/// ngx_http_connection_t that survive between requests).
+#[derive(Debug)]
+pub struct Connection<S> {
+    /// The byte stream (`c->recv`, `c->send_chain`).
+    pub stream: S,
+    /// `c->number`: the `*N` in log lines, and the token's generation.
+    pub number: u64,
+    /// Descriptor number for logs.
+    pub fd: i32,
+    /// Client address.
+    pub addr: SocketAddr,
+    /// Index of the listening socket it came from.
+    pub listening: usize,
+    /// Read event.
+    pub read: Event<ReadHandler>,
+    /// Write event.
+    pub write: Event<WriteHandler>,
+    /// The peer closed its side (`rev->eof`).
+    pub eof: bool,
+    /// EPOLLRDHUP was reported (`rev->pending_eof`).
+    pub pending_eof: bool,
+    /// Close at the next handler call (`c->close`): set by draining and by
+    /// graceful shutdown.
+    pub close: bool,
+    /// Idle in keep-alive (`c->idle`): graceful shutdown closes these at once.
+    pub idle: bool,
+    /// The connection timed out (`c->timedout`).
+    pub timedout: bool,
+    /// Ever had a pipelined request (`c->pipeline`): lingering close after it.
+    pub pipeline: bool,
+    /// TCP_NODELAY state.
+    pub tcp_nodelay: TcpNodelay,
+    /// In the reusable queue (`c->reusable`).
+    pub reusable: bool,
+    /// Reusable-queue links (slab keys; [`NIL`] for none).
+    pub prev: u32,
+    /// See `prev`.
+    pub next: u32,
+    /// Requests started on this connection (`c->requests`).
+    pub requests: u64,
+    /// When it was accepted (`c->start_time`), in cycle ms.
+    pub start_ms: u64,
+    /// What it is doing, for log lines (`c->log->action`).
+    pub action: &'static str,
+    /// The header buffer (`c->buffer` / `r->header_in`); None while idle.
+    pub buffer: Option<Buf>,
+    /// Output not yet sent.
+    pub out: OutChain,
+    /// The request being read or answered (`c->data` when it is a request).
+    pub request: Option<Box<Request>>,
+    /// Deadline of lingering close / body discarding (`r->lingering_time`).
+    pub lingering_deadline: u64,
+}
+
+impl<S> Connection<S> {
+    /// A freshly accepted connection (the zeroed slot of ngx_get_connection,
+    /// with `wev->ready = 1` as ngx_event_accept sets it).
+    pub fn new(
+        stream: S,
+        fd: i32,
+        addr: SocketAddr,
+        listening: usize,
+        number: u64,
+        now_ms: u64,
+    ) -> Self {
+        Connection {
+            stream,
+            number,
+            fd,
+            addr,
+            listening,
+            read: Event::new(ReadHandler::WaitRequest, false),
+            write: Event::new(WriteHandler::Empty, true),
+            eof: false,
+            pending_eof: false,
+            close: false,
+            idle: false,
+            timedout: false,
+            pipeline: false,
+            tcp_nodelay: TcpNodelay::Unset,
+            reusable: false,
+            prev: NIL,
+            next: NIL,
+            requests: 0,
+            start_ms: now_ms,
+            action: "waiting for request",
+            buffer: None,
+            out: OutChain::default(),
+            request: None,
+            lingering_deadline: 0,
+        }
+    }
+
+    /// Mirrors ngx_unix_recv(): one read into `buf`, keeping `ready` and `eof`.
+    /// A short read clears `ready` (the socket is drained; with EPOLLET a new
+    /// edge comes with new data), unless EPOLLRDHUP said EOF is pending.
+    pub fn recv_into(
+        stream: &mut S,
+        read_ready: &mut bool,
+        eof: &mut bool,
+        pending_eof: bool,
+        buf: &mut [u8],
+    ) -> Recv
+    where
+        S: Transport,
+    {
+        loop {
+            match stream.read(buf) {
+                Ok(0) => {
+                    *read_ready = false;
+                    *eof = true;
+                    return Recv::Eof;
+                }
+                Ok(n) => {
+                    if n < buf.len() && !pending_eof {
+                        *read_ready = false;
+                    }
+                    return Recv::Data(n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    *read_ready = false;
+                    return Recv::Again;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    *read_ready = false;
+                    return Recv::Error(e);
+                }
+            }
+        }
+    }
+
+    /// [`Connection::recv_into`] the free space of the header buffer; the
+    /// buffer must exist and have room.
+    pub fn recv(&mut self) -> Recv
+    where
+        S: Transport,
+    {
+        let Some(b) = self.buffer.as_mut() else {
+            return Recv::Again;
+        };
+        let last = b.last;
+        let r = Self::recv_into(
+            &mut self.stream,
+            &mut self.read.ready,
+            &mut self.eof,
+            self.pending_eof,
+            &mut b.mem[last..],
+        );
+        if let Recv::Data(n) = r {
+            b.last += n;
+            log::debug!(
+                "*{} recv: fd:{} {} of {}",
+                self.number,
+                self.fd,
+                n,
+                b.size() - last
+            );
+        }
+        r
+    }
+
+    /// The token this connection is registered under.
+    pub fn token(&self, key: usize) -> usize {
+        make_token(key, self.number)
+    }
+}
+
+/// How many reusable connections one drain closes at most (ngx_drain_connections).
+pub const DRAIN_BATCH_MAX: usize = 32;
+
+impl<S: Transport> Cycle<S> {
+    /// Mirrors ngx_reusable_connection(): puts the connection at the head of the
+    /// reusable queue (`on`) or takes it out, keeping the `waiting` counter.
+    pub fn reusable_connection(&mut self, key: usize, on: bool) {
+        let c = &self.conns[key];
+        log::debug!("*{} reusable connection: {}", c.number, u8::from(on));
+        if c.reusable {
+            let (prev, next) = (c.prev, c.next);
+            if prev == NIL {
+                self.reusable_head = next;
+            } else {
+                self.conns[prev as usize].next = next;
+            }
+            if next == NIL {
+                self.reusable_tail = prev;
+            } else {
+                self.conns[next as usize].prev = prev;
+            }
+            let c = &mut self.conns[key];
+            c.reusable = false;
+            c.prev = NIL;
+            c.next = NIL;
+            self.reusable_n -= 1;
+            self.stats.waiting -= 1;
+        }
+        if on {
+            let old_head = self.reusable_head;
+            let c = &mut self.conns[key];
+            c.reusable = true;
+            c.prev = NIL;
+            c.next = old_head;
+            if old_head == NIL {
+                self.reusable_tail = key as u32;
+            } else {
+                self.conns[old_head as usize].prev = key as u32;
+            }
+            self.reusable_head = key as u32;
+            self.reusable_n += 1;
+            self.stats.waiting += 1;
+        }
+    }
+
+    /// Mirrors ngx_drain_connections(): when free slots fall to
+    /// worker_connections/16 or below, closes `max(min(32, reusable/8), 1)` of
+    /// the oldest reusable connections by setting their `close` flag and calling
+    /// their read handler, which closes them.
+    pub fn drain_connections(&mut self) {
+        if self.free_connection_n() > self.connection_n / 16 || self.reusable_n == 0 {
+            return;
+        }
+        let now_s = self.clock.unix_secs;
+        if self.connections_reuse_time != now_s {
+            self.connections_reuse_time = now_s;
+            log::warn!(
+                "{} worker_connections are not enough, reusing connections",
+                self.connection_n
+            );
+        }
+        let n = (self.reusable_n / 8).clamp(1, DRAIN_BATCH_MAX);
+        let mut last = None;
+        for _ in 0..n {
+            let tail = self.reusable_tail;
+            if tail == NIL {
+                break;
+            }
+            let key = tail as usize;
+            let c = &mut self.conns[key];
+            log::debug!("*{} reusing connection", c.number);
+            c.close = true;
+            let token = c.token(key);
+            crate::http::run_read_handler(self, key);
+            last = Some(token);
+            if self.reusable_tail == tail && self.lookup(token).is_some() {
+                // The handler did not take it out of the queue; don't spin on it.
+                break;
+            }
+        }
+        if self.free_connection_n() == 0 {
+            if let Some(key) = last.and_then(|t| self.lookup(t)) {
+                if self.conns[key].reusable {
+                    log::debug!("*{} reusing connection again", self.conns[key].number);
+                    crate::http::run_read_handler(self, key);
+                }
+            }
+        }
+    }
+
+    /// Mirrors ngx_get_connection(): drains if slots run low, then takes a slot
+    /// for the accepted socket; None (and the `[alert]`) when none is left.
+    /// The caller closes the socket on None.
+    pub fn get_connection(
+        &mut self,
+        stream: S,
+        addr: SocketAddr,
+        listening: usize,
+    ) -> Option<usize> {
+        self.drain_connections();
+        if self.free_connection_n() == 0 {
+            crate::alert!("{} worker_connections are not enough", self.connection_n);
+            return None;
+        }
+        let number = self.connection_counter;
+        self.connection_counter += 1;
+        let fd = stream.fd();
+        let now = self.clock.now_ms;
+        Some(
+            self.conns
+                .insert(Connection::new(stream, fd, addr, listening, number, now)),
+        )
+    }
+
+    /// Mirrors ngx_close_connection(): deletes both timers, leaves the reusable
+    /// queue, returns the buffers and frees the slot; dropping the socket closes
+    /// the descriptor, which also removes it from epoll. Posted events of the
+    /// connection become stale and are skipped by token.
+    pub fn close_connection(&mut self, key: usize) {
+        self.del_timer(key, EvKind::Read);
+        self.del_timer(key, EvKind::Write);
+        if self.conns[key].reusable {
+            self.reusable_connection(key, false);
+        }
+        let mut c = self.conns.remove(key);
+        debug_assert!(c.read.timer.is_none() && c.write.timer.is_none());
+        if let Some(buf) = c.buffer.take() {
+            self.pool.put(buf);
+        }
+        if let Some(r) = c.request.take() {
+            self.request_pool.push(r);
+        }
+        self.pool.put_out(std::mem::take(&mut c.out.mem));
+    }
+
+    /// Mirrors ngx_close_idle_connections(): at graceful shutdown, closes every
+    /// keep-alive idle connection through its read handler.
+    pub fn close_idle_connections(&mut self) {
+        let idle: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.idle && !c.close)
+            .map(|(k, _)| k)
+            .collect();
+        for key in idle {
+            if let Some(c) = self.conns.get_mut(key) {
+                c.close = true;
+                crate::http::run_read_handler(self, key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_carries_key_and_generation() {
+        let t1 = make_token(5, 1);
+        let t2 = make_token(5, 2);
+        assert_ne!(t1, t2);
+        assert_eq!(token_key(t1), 5);
+        assert_eq!(token_key(t2), 5);
+    }
+}

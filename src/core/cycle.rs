@@ -1,0 +1,201 @@
+//! The cycle: nginx's `ngx_cycle_t` — the configuration in force and every
+//! piece of state the handlers share (connections, timers, posted events, the
+//! reusable queue, the clock, the stub_status counters, buffer pools).
+//!
+//! It is generic over the [`Transport`] so the whole HTTP state machine can run
+//! over in-memory streams in tests; the mio event loop owns a
+//! `Cycle<mio::net::TcpStream>`.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use slab::Slab;
+
+use crate::conf::{Config, ServerConf};
+use crate::core::buf::BufPool;
+use crate::core::connection::{Connection, EvKind, EventRef, NIL};
+use crate::core::time::Clock;
+use crate::event::posted::PostedQueue;
+use crate::event::timer::TimerWheel;
+use crate::http::request::Request;
+use crate::os::io::Transport;
+
+/// The stub_status counters (ngx_stat_*), see nginx-flow.md §9.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Sockets accepted.
+    pub accepts: u64,
+    /// Sockets that got a connection slot.
+    pub handled: u64,
+    /// Open client connections.
+    pub active: u64,
+    /// Requests started.
+    pub requests: u64,
+    /// Requests reading their header.
+    pub reading: u64,
+    /// Requests being answered.
+    pub writing: u64,
+    /// Connections in the reusable queue.
+    pub waiting: u64,
+}
+
+/// A listening socket's HTTP side (ngx_listening_t + ngx_http_addr_conf_t).
+#[derive(Debug, Clone)]
+pub struct Listening {
+    /// The bound address (with the real port when `:0` was asked for).
+    pub addr: SocketAddr,
+    /// `addr` as text, for log lines (`server: 127.0.0.1:8080`).
+    pub addr_text: String,
+    /// The servers listening on this address, in config order.
+    pub servers: Vec<Rc<ServerConf>>,
+    /// Index in `servers` of the default server.
+    pub default_server: usize,
+}
+
+impl Listening {
+    /// The server for a Host value (lower-case, no port), or the default one
+    /// (ngx_http_find_virtual_server).
+    pub fn find_server(&self, host: Option<&str>) -> &Rc<ServerConf> {
+        if let Some(host) = host {
+            if let Some(s) = self.servers.iter().find(|s| s.matches_name(host)) {
+                return s;
+            }
+        }
+        &self.servers[self.default_server]
+    }
+}
+
+/// Everything the event handlers share.
+#[derive(Debug)]
+pub struct Cycle<S> {
+    /// The configuration in force.
+    pub conf: Rc<Config>,
+    /// Listening sockets' HTTP configuration, by index.
+    pub listening: Vec<Listening>,
+    /// Client connections.
+    pub conns: Slab<Connection<S>>,
+    /// Every connection timeout.
+    pub timers: TimerWheel<EventRef>,
+    /// Posted events.
+    pub posted: PostedQueue,
+    /// The cached clock.
+    pub clock: Clock,
+    /// stub_status counters.
+    pub stats: Stats,
+    /// Header buffers and output vectors for reuse.
+    pub pool: BufPool,
+    /// Request objects for reuse.
+    pub request_pool: Vec<Box<Request>>,
+    /// Scratch space for discarding input (lingering close, body discard).
+    pub scratch: Box<[u8]>,
+    /// `worker_connections`.
+    pub connection_n: usize,
+    /// `ngx_connection_counter`: the next connection's number.
+    pub connection_counter: u64,
+    /// Reusable queue head (newest) and tail (oldest), slab keys.
+    pub reusable_head: u32,
+    /// See `reusable_head`.
+    pub reusable_tail: u32,
+    /// Connections in the reusable queue (`reusable_connections_n`).
+    pub reusable_n: usize,
+    /// When the "reusing connections" warning was last logged, in seconds.
+    pub connections_reuse_time: u64,
+    /// Graceful shutdown in progress (`ngx_exiting`).
+    pub exiting: bool,
+}
+
+impl<S: Transport> Cycle<S> {
+    /// A cycle for `conf` with the given listening sockets.
+    pub fn new(conf: Rc<Config>, listening: Vec<Listening>) -> Self {
+        let connection_n = conf.worker_connections;
+        Cycle {
+            conf,
+            listening,
+            conns: Slab::new(),
+            timers: TimerWheel::new(),
+            posted: PostedQueue::default(),
+            clock: Clock::new(),
+            stats: Stats::default(),
+            pool: BufPool::default(),
+            request_pool: Vec::new(),
+            scratch: vec![0u8; 4096].into_boxed_slice(),
+            connection_n,
+            connection_counter: 1,
+            reusable_head: NIL,
+            reusable_tail: NIL,
+            reusable_n: 0,
+            connections_reuse_time: 0,
+            exiting: false,
+        }
+    }
+
+    /// Free connection slots; every listening socket takes one, as in nginx.
+    pub fn free_connection_n(&self) -> usize {
+        self.connection_n
+            .saturating_sub(self.conns.len() + self.listening.len())
+    }
+
+    /// Mirrors ngx_add_timer(): arms (or lazily keeps) the timer of one event.
+    pub fn add_timer(&mut self, key: usize, kind: EvKind, after_ms: u64) {
+        let now = self.clock.now_ms;
+        let c = &mut self.conns[key];
+        let token = c.token(key);
+        let (slot, number, fd) = match kind {
+            EvKind::Read => (&mut c.read.timer, c.number, c.fd),
+            EvKind::Write => (&mut c.write.timer, c.number, c.fd),
+        };
+        let old = *slot;
+        if self
+            .timers
+            .add_timer(slot, now, after_ms, EventRef { token, kind })
+        {
+            log::debug!(
+                "*{number} event timer add: {fd}: {after_ms}:{}",
+                now + after_ms
+            );
+        } else if let Some(h) = old {
+            log::debug!(
+                "*{number} event timer: {fd}, old: {}, new: {}",
+                self.timers.deadline(h).unwrap_or(0),
+                now + after_ms
+            );
+        }
+    }
+
+    /// Mirrors ngx_del_timer().
+    pub fn del_timer(&mut self, key: usize, kind: EvKind) {
+        let c = &mut self.conns[key];
+        let (slot, number, fd) = match kind {
+            EvKind::Read => (&mut c.read.timer, c.number, c.fd),
+            EvKind::Write => (&mut c.write.timer, c.number, c.fd),
+        };
+        if let Some(h) = *slot {
+            let deadline = self.timers.deadline(h).unwrap_or(0);
+            if self.timers.del_timer(slot).is_some() {
+                log::debug!("*{number} event timer del: {fd}: {deadline}");
+            }
+        }
+    }
+
+    /// Mirrors ngx_post_event(): queues the event unless it is already queued.
+    pub fn post_event(&mut self, key: usize, kind: EvKind) {
+        let c = &mut self.conns[key];
+        let token = c.token(key);
+        let posted = match kind {
+            EvKind::Read => &mut c.read.posted,
+            EvKind::Write => &mut c.write.posted,
+        };
+        if !*posted {
+            *posted = true;
+            log::debug!("*{} post event {:?}", c.number, kind);
+            self.posted.push(EventRef { token, kind });
+        }
+    }
+
+    /// Looks a token up: the slab key when the connection it names still lives.
+    pub fn lookup(&self, token: usize) -> Option<usize> {
+        let key = crate::core::connection::token_key(token);
+        let c = self.conns.get(key)?;
+        (c.token(key) == token).then_some(key)
+    }
+}

@@ -1,0 +1,98 @@
+//! The error log: nginx's `ngx_log.c` line format on top of `log` + `env_logger`.
+//!
+//! Every line reads `YYYY/MM/DD HH:MM:SS [level] PID#0: message`, where a
+//! connection's messages start with `*N ` (its number). nginx has eight levels
+//! and `log` five; the extra ones ride in the record's target
+//! (`holdfast::notice`, `holdfast::crit`, `holdfast::alert`, `holdfast::emerg`)
+//! and the macros below pick it. Times are UTC (nginx prints local time).
+
+use std::io::Write;
+
+use crate::conf::{ErrorLog, LogTarget};
+
+/// `[notice]`: logged at info level.
+#[macro_export]
+macro_rules! notice {
+    ($($t:tt)*) => { log::info!(target: "holdfast::notice", $($t)*) };
+}
+
+/// `[crit]`: logged at error level.
+#[macro_export]
+macro_rules! crit {
+    ($($t:tt)*) => { log::error!(target: "holdfast::crit", $($t)*) };
+}
+
+/// `[alert]`: logged at error level.
+#[macro_export]
+macro_rules! alert {
+    ($($t:tt)*) => { log::error!(target: "holdfast::alert", $($t)*) };
+}
+
+/// `[emerg]`: logged at error level.
+#[macro_export]
+macro_rules! emerg {
+    ($($t:tt)*) => { log::error!(target: "holdfast::emerg", $($t)*) };
+}
+
+fn level_name(record: &log::Record<'_>) -> &'static str {
+    match record.target() {
+        "holdfast::notice" => "notice",
+        "holdfast::crit" => "crit",
+        "holdfast::alert" => "alert",
+        "holdfast::emerg" => "emerg",
+        _ => match record.level() {
+            log::Level::Error => "error",
+            log::Level::Warn => "warn",
+            log::Level::Info => "info",
+            log::Level::Debug | log::Level::Trace => "debug",
+        },
+    }
+}
+
+/// Sets the process-wide logger from `error_log` (ngx_log_init + ngx_log_set_log).
+/// `RUST_LOG`, when set, overrides the configured level. Can only take effect
+/// once per process; later calls keep the first logger and return false.
+pub fn init(conf: &ErrorLog) -> bool {
+    let mut builder = env_logger::Builder::new();
+    builder.filter_level(conf.level);
+    if let Ok(spec) = std::env::var("RUST_LOG") {
+        builder.parse_filters(&spec);
+    }
+    match &conf.target {
+        LogTarget::Stderr => {
+            builder.target(env_logger::Target::Stderr);
+        }
+        LogTarget::File(path) => match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            Ok(file) => {
+                builder.target(env_logger::Target::Pipe(Box::new(file)));
+            }
+            Err(e) => {
+                eprintln!(
+                    "holdfast: [alert] could not open error log file: open() \"{}\" failed ({})",
+                    path.display(),
+                    e
+                );
+            }
+        },
+    }
+    let pid = std::process::id();
+    builder.format(move |buf, record| {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        writeln!(
+            buf,
+            "{} [{}] {}#0: {}",
+            crate::core::time::log_time(secs),
+            level_name(record),
+            pid,
+            record.args()
+        )
+    });
+    builder.try_init().is_ok()
+}

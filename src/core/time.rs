@@ -1,0 +1,148 @@
+//! The cached clock: nginx's `ngx_times.c`.
+//!
+//! `time_update` runs once per loop iteration, right after the poll returns;
+//! handlers read `now_ms` and the preformatted `Date:` value from here and never
+//! ask the system for the time themselves.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Length of an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+pub const HTTP_DATE_LEN: usize = 29;
+
+/// The cached time (ngx_cached_time, ngx_current_msec, ngx_cached_http_time).
+#[derive(Debug)]
+pub struct Clock {
+    base: Instant,
+    /// Milliseconds since the clock was created (monotonic; ngx_current_msec).
+    pub now_ms: u64,
+    /// Seconds since the Unix epoch of the last update.
+    pub unix_secs: u64,
+    /// The current `Date:` value.
+    pub http_date: [u8; HTTP_DATE_LEN],
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock {
+    /// A clock set to now.
+    pub fn new() -> Self {
+        let mut c = Clock {
+            base: Instant::now(),
+            now_ms: 0,
+            unix_secs: u64::MAX,
+            http_date: [b' '; HTTP_DATE_LEN],
+        };
+        c.time_update();
+        c
+    }
+
+    /// Mirrors ngx_time_update(): refreshes the monotonic ms and, when the second
+    /// changed, the cached `Date:` string. Milliseconds are rounded up so a
+    /// timer compared against them never fires early.
+    pub fn time_update(&mut self) {
+        let el = self.base.elapsed();
+        let ms = el.as_millis() as u64 + u64::from(el.subsec_nanos() % 1_000_000 != 0);
+        self.now_ms = self.now_ms.max(ms);
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        if secs != self.unix_secs {
+            self.unix_secs = secs;
+            self.http_date = http_date(secs);
+        }
+    }
+
+    /// Moves the monotonic clock forward by hand (tests).
+    pub fn advance(&mut self, ms: u64) {
+        self.now_ms += ms;
+    }
+}
+
+/// Days since 1970-01-01 to (year, month 1..=12, day 1..=31), proleptic Gregorian.
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Broken-down UTC time: (year, month, day, hour, minute, second, weekday 0=Sunday).
+pub fn utc_parts(secs: u64) -> (i64, u32, u32, u32, u32, u32, u32) {
+    let days = (secs / 86_400) as i64;
+    let rem = (secs % 86_400) as u32;
+    let (y, m, d) = civil_from_days(days);
+    let wday = ((days + 4).rem_euclid(7)) as u32;
+    (y, m, d, rem / 3600, rem / 60 % 60, rem % 60, wday)
+}
+
+fn put2(out: &mut [u8], v: u32) {
+    out[0] = b'0' + (v / 10 % 10) as u8;
+    out[1] = b'0' + (v % 10) as u8;
+}
+
+/// Formats seconds since the epoch as an IMF-fixdate (ngx_http_time()).
+pub fn http_date(secs: u64) -> [u8; HTTP_DATE_LEN] {
+    const DAYS: [&[u8; 3]; 7] = [b"Sun", b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat"];
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
+    let (y, m, d, hh, mm, ss, wd) = utc_parts(secs);
+    let mut out = *b"Thu, 01 Jan 1970 00:00:00 GMT";
+    out[..3].copy_from_slice(DAYS[wd as usize]);
+    put2(&mut out[5..], d);
+    out[8..11].copy_from_slice(MONTHS[(m - 1) as usize]);
+    let y = y.clamp(0, 9999) as u32;
+    put2(&mut out[12..], y / 100);
+    put2(&mut out[14..], y % 100);
+    put2(&mut out[17..], hh);
+    put2(&mut out[20..], mm);
+    put2(&mut out[23..], ss);
+    out
+}
+
+/// Formats seconds since the epoch as the error log's `YYYY/MM/DD HH:MM:SS` (UTC).
+pub fn log_time(secs: u64) -> String {
+    let (y, m, d, hh, mm, ss, _) = utc_parts(secs);
+    format!("{y:04}/{m:02}/{d:02} {hh:02}:{mm:02}:{ss:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_date_matches_rfc_example() {
+        assert_eq!(&http_date(784_111_777), b"Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(&http_date(0), b"Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(&http_date(951_782_400), b"Tue, 29 Feb 2000 00:00:00 GMT");
+    }
+
+    #[test]
+    fn log_time_format() {
+        assert_eq!(log_time(784_111_777), "1994/11/06 08:49:37");
+    }
+
+    #[test]
+    fn clock_never_goes_back() {
+        let mut c = Clock::new();
+        let t = c.now_ms;
+        c.time_update();
+        assert!(c.now_ms >= t);
+        c.advance(5);
+        let t = c.now_ms;
+        c.time_update();
+        assert!(c.now_ms >= t);
+    }
+}

@@ -1,0 +1,136 @@
+//! Accepting connections: nginx's `event/ngx_event_accept.c`, and opening the
+//! listening sockets (`ngx_open_listening_sockets` in `core/ngx_connection.c`).
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::FromRawFd;
+use std::rc::Rc;
+
+use crate::conf::{Config, Listen, ServerConf};
+use crate::core::cycle::Listening;
+
+/// How long accepting pauses after EMFILE/ENFILE (nginx's accept_mutex_delay).
+pub const ACCEPT_MUTEX_DELAY_MS: u64 = 500;
+
+/// Groups the servers by listen address: one socket per distinct address, its
+/// default server the one marked `default_server`, else the first.
+pub fn listening_from_conf(conf: &Config) -> Vec<(Listen, Listening)> {
+    let mut out: Vec<(Listen, Listening)> = Vec::new();
+    let Some(http) = conf.http.as_ref() else {
+        return out;
+    };
+    for server in &http.servers {
+        for l in &server.listen {
+            let srv: Rc<ServerConf> = server.clone();
+            match out.iter_mut().find(|(ol, _)| ol.addr == l.addr) {
+                Some((_, ls)) => {
+                    if l.default_server {
+                        ls.default_server = ls.servers.len();
+                    }
+                    ls.servers.push(srv);
+                }
+                None => out.push((
+                    l.clone(),
+                    Listening {
+                        addr: l.addr,
+                        addr_text: l.addr.to_string(),
+                        servers: vec![srv],
+                        default_server: 0,
+                    },
+                )),
+            }
+        }
+    }
+    out
+}
+
+fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
+
+/// Mirrors ngx_open_listening_sockets() for one address: socket, SO_REUSEADDR,
+/// SO_REUSEPORT when asked, bind, listen(backlog), non-blocking.
+pub fn open_listening_socket(l: &Listen) -> io::Result<std::net::TcpListener> {
+    let domain = if l.addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // SAFETY: plain socket(2) call; the result is checked.
+    let fd = cvt(unsafe {
+        libc::socket(
+            domain,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    })?;
+    // SAFETY: fd is a fresh socket we own; the listener closes it on drop.
+    let listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+    let one: libc::c_int = 1;
+    let setopt = |opt: libc::c_int| {
+        // SAFETY: fd is open; the option value is a valid c_int for its size.
+        cvt(unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                opt,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        })
+    };
+    setopt(libc::SO_REUSEADDR)?;
+    if l.reuseport {
+        setopt(libc::SO_REUSEPORT)?;
+    }
+    let (storage, len) = sockaddr(&l.addr);
+    // SAFETY: storage holds a valid sockaddr of `len` bytes for this family.
+    cvt(unsafe { libc::bind(fd, (&storage as *const libc::sockaddr_storage).cast(), len) })?;
+    // SAFETY: fd is a bound socket.
+    cvt(unsafe { libc::listen(fd, l.backlog) })?;
+    Ok(listener)
+}
+
+fn sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_in fits in sockaddr_storage.
+            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin) };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: sockaddr_in6 fits in sockaddr_storage.
+            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6) };
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
+
+/// Is this accept() error the descriptor limit (EMFILE / ENFILE)?
+pub fn is_fd_exhaustion(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
+}

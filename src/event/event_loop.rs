@@ -1,0 +1,300 @@
+//! The event loop: nginx's ngx_process_events_and_timers (`event/ngx_event.c`)
+//! over mio's epoll (`modules/ngx_epoll_module.c`), and ngx_event_accept.
+//!
+//! One iteration: poll (timeout 0 when events are posted, else until the next
+//! timer) → update the cached time and `Date` → run the I/O handlers → expire
+//! timers → run the posted events that were queued before this phase began.
+//! Connection sockets are registered once, edge-triggered, for both
+//! directions (as nginx's ngx_epoll_add_connection); mio adds EPOLLRDHUP.
+
+use std::io;
+use std::rc::Rc;
+use std::time::Duration;
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+
+use crate::conf::Config;
+use crate::core::connection::{ACCEPT_TOKEN, EvKind, EventRef, LISTEN_KEY_BASE, token_key};
+use crate::core::cycle::Cycle;
+use crate::event::accept::{self, ACCEPT_MUTEX_DELAY_MS};
+use crate::event::timer::TimerHandle;
+use crate::http;
+
+/// Events taken from epoll per iteration (nginx's `epoll_events`, 512).
+pub const EPOLL_EVENTS: usize = 512;
+
+/// The worker: poll, listeners and the cycle.
+pub struct EventLoop {
+    poll: Poll,
+    events: Events,
+    listeners: Vec<TcpListener>,
+    accept_timer: Option<TimerHandle>,
+    accept_disabled: bool,
+    /// Everything the handlers share.
+    pub cycle: Cycle<TcpStream>,
+}
+
+impl std::fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventLoop")
+            .field("listeners", &self.listeners.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventLoop {
+    /// Opens the listening sockets of `conf` and registers them. Errors name
+    /// the address, as nginx's `bind() to ADDR failed (98: ...)`.
+    pub fn new(conf: Rc<Config>) -> Result<EventLoop, String> {
+        let poll = Poll::new().map_err(|e| format!("epoll_create() failed ({e})"))?;
+        let mut listeners = Vec::new();
+        let mut listening = Vec::new();
+        for (i, (l, mut ls)) in accept::listening_from_conf(&conf).into_iter().enumerate() {
+            let std_listener = accept::open_listening_socket(&l)
+                .map_err(|e| format!("bind() to {} failed ({e})", l.addr))?;
+            ls.addr = std_listener
+                .local_addr()
+                .map_err(|e| format!("getsockname() failed ({e})"))?;
+            ls.addr_text = ls.addr.to_string();
+            let mut listener = TcpListener::from_std(std_listener);
+            poll.registry()
+                .register(
+                    &mut listener,
+                    Token(LISTEN_KEY_BASE + i),
+                    Interest::READABLE,
+                )
+                .map_err(|e| format!("epoll_ctl() failed ({e})"))?;
+            listeners.push(listener);
+            listening.push(ls);
+        }
+        Ok(EventLoop {
+            poll,
+            events: Events::with_capacity(EPOLL_EVENTS),
+            listeners,
+            accept_timer: None,
+            accept_disabled: false,
+            cycle: Cycle::new(conf, listening),
+        })
+    }
+
+    /// The bound addresses (with real ports for `:0`).
+    pub fn local_addrs(&self) -> Vec<std::net::SocketAddr> {
+        self.cycle.listening.iter().map(|l| l.addr).collect()
+    }
+
+    /// Runs until an I/O error of the poll itself.
+    pub fn run(&mut self) -> io::Result<()> {
+        loop {
+            self.process_events_and_timers()?;
+        }
+    }
+
+    /// Mirrors ngx_process_events_and_timers(): one loop iteration.
+    pub fn process_events_and_timers(&mut self) -> io::Result<()> {
+        let cy = &mut self.cycle;
+        let timeout = if !cy.posted.is_empty() {
+            Some(Duration::ZERO)
+        } else {
+            cy.timers
+                .find_timer(cy.clock.now_ms)
+                .map(Duration::from_millis)
+        };
+        log::debug!(
+            "epoll timer: {}",
+            timeout.map_or(-1, |t| t.as_millis() as i64)
+        );
+        if let Err(e) = self.poll.poll(&mut self.events, timeout) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+        let before = self.cycle.clock.now_ms;
+        self.cycle.clock.time_update();
+        let events: Vec<(usize, bool, bool, bool)> = self
+            .events
+            .iter()
+            .map(|ev| {
+                let closed = ev.is_read_closed();
+                (
+                    ev.token().0,
+                    ev.is_readable() || closed || ev.is_error(),
+                    ev.is_writable() || ev.is_write_closed() || ev.is_error(),
+                    closed,
+                )
+            })
+            .collect();
+        for (token, readable, writable, read_closed) in events {
+            let key = token_key(token);
+            if (LISTEN_KEY_BASE..ACCEPT_TOKEN).contains(&key) {
+                self.event_accept(key - LISTEN_KEY_BASE);
+                continue;
+            }
+            let cy = &mut self.cycle;
+            let Some(key) = cy.lookup(token) else {
+                log::debug!("epoll: stale event {token:#x}");
+                continue;
+            };
+            if readable {
+                let c = &mut cy.conns[key];
+                c.read.ready = true;
+                c.pending_eof |= read_closed;
+                http::run_read_handler(cy, key);
+            }
+            if writable {
+                if let Some(key) = cy.lookup(token) {
+                    cy.conns[key].write.ready = true;
+                    http::run_write_handler(cy, key);
+                }
+            }
+        }
+        let now = self.cycle.clock.now_ms;
+        log::debug!("timer delta: {}", now - before);
+        while let Some(ev) = self.cycle.timers.expire_timers(now) {
+            self.timer_fired(ev);
+        }
+        let n = self.cycle.posted.len();
+        for _ in 0..n {
+            let Some(ev) = self.cycle.posted.pop() else {
+                break;
+            };
+            let cy = &mut self.cycle;
+            let Some(key) = cy.lookup(ev.token) else {
+                continue;
+            };
+            log::debug!("*{} posted event {:?}", cy.conns[key].number, ev.kind);
+            match ev.kind {
+                EvKind::Read => {
+                    cy.conns[key].read.posted = false;
+                    http::run_read_handler(cy, key);
+                }
+                EvKind::Write => {
+                    cy.conns[key].write.posted = false;
+                    http::run_write_handler(cy, key);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// ngx_event_expire_timers' per-timer step: mark `timedout` and call the handler.
+    fn timer_fired(&mut self, ev: EventRef) {
+        if ev.token == ACCEPT_TOKEN {
+            self.accept_timer = None;
+            self.enable_accept_events();
+            for i in 0..self.listeners.len() {
+                self.event_accept(i);
+            }
+            return;
+        }
+        let cy = &mut self.cycle;
+        let Some(key) = cy.lookup(ev.token) else {
+            return;
+        };
+        let c = &mut cy.conns[key];
+        match ev.kind {
+            EvKind::Read => {
+                c.read.timer = None;
+                c.read.timedout = true;
+                http::run_read_handler(cy, key);
+            }
+            EvKind::Write => {
+                c.write.timer = None;
+                c.write.timedout = true;
+                http::run_write_handler(cy, key);
+            }
+        }
+        // A handler that survived a timeout clears the flag for the next one.
+        if let Some(key) = cy.lookup(ev.token) {
+            let c = &mut cy.conns[key];
+            match ev.kind {
+                EvKind::Read => c.read.timedout = false,
+                EvKind::Write => c.write.timedout = false,
+            }
+        }
+    }
+
+    /// Mirrors ngx_event_accept(): accepts until the backlog is empty.
+    /// Differs from nginx (multi_accept off, level-triggered listener): mio is
+    /// edge-triggered, so every pending connection is taken now.
+    fn event_accept(&mut self, li: usize) {
+        if self.accept_disabled {
+            return;
+        }
+        loop {
+            let (stream, addr) = match self.listeners[li].accept() {
+                Ok(pair) => pair,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    log::debug!("accept() not ready");
+                    return;
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                    ) =>
+                {
+                    continue;
+                }
+                Err(e) if accept::is_fd_exhaustion(&e) => {
+                    crate::crit!("accept4() failed ({e})");
+                    self.disable_accept_events();
+                    return;
+                }
+                Err(e) => {
+                    log::error!("accept4() failed ({e})");
+                    return;
+                }
+            };
+            let cy = &mut self.cycle;
+            cy.stats.accepts += 1;
+            let Some(key) = cy.get_connection(stream, addr, li) else {
+                continue; // dropping the stream closes it
+            };
+            cy.stats.active += 1;
+            cy.stats.handled += 1;
+            let token = cy.conns[key].token(key);
+            let c = &mut cy.conns[key];
+            log::debug!("*{} accept: {} fd:{}", c.number, addr, c.fd);
+            if let Err(e) = self.poll.registry().register(
+                &mut c.stream,
+                Token(token),
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
+                log::error!("*{} epoll_ctl() failed ({e})", c.number);
+                http::request::close_connection(cy, key);
+                continue;
+            }
+            http::request::init_connection(cy, key);
+        }
+    }
+
+    /// Mirrors ngx_disable_accept_events() with the EMFILE back-off timer.
+    fn disable_accept_events(&mut self) {
+        for l in &mut self.listeners {
+            let _ = self.poll.registry().deregister(l);
+        }
+        self.accept_disabled = true;
+        let now = self.cycle.clock.now_ms;
+        self.cycle.timers.add_timer(
+            &mut self.accept_timer,
+            now,
+            ACCEPT_MUTEX_DELAY_MS,
+            EventRef {
+                token: ACCEPT_TOKEN,
+                kind: EvKind::Read,
+            },
+        );
+    }
+
+    /// Mirrors ngx_enable_accept_events().
+    fn enable_accept_events(&mut self) {
+        for (i, l) in self.listeners.iter_mut().enumerate() {
+            let _ =
+                self.poll
+                    .registry()
+                    .register(l, Token(LISTEN_KEY_BASE + i), Interest::READABLE);
+        }
+        self.accept_disabled = false;
+    }
+}

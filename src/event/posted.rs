@@ -1,0 +1,38 @@
+//! The posted-events queue: nginx's `event/ngx_event_posted.c`.
+//!
+//! Work that must continue later in the same loop iteration (a pipelined
+//! request, a keep-alive connection whose next request already arrived, a
+//! handler that stopped before WouldBlock) is posted here; a non-empty queue
+//! makes the next poll non-blocking.
+
+use std::collections::VecDeque;
+
+use crate::core::connection::EventRef;
+
+/// FIFO of posted events (`ngx_posted_events`).
+#[derive(Debug, Default)]
+pub struct PostedQueue {
+    queue: VecDeque<EventRef>,
+}
+
+impl PostedQueue {
+    /// Mirrors ngx_post_event(): the caller has checked the event's `posted` flag.
+    pub fn push(&mut self, ev: EventRef) {
+        self.queue.push_back(ev);
+    }
+
+    /// Takes the oldest posted event (ngx_event_process_posted's loop step).
+    pub fn pop(&mut self) -> Option<EventRef> {
+        self.queue.pop_front()
+    }
+
+    /// Events waiting.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Nothing posted.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+}

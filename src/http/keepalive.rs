@@ -1,0 +1,167 @@
+//! The keep-alive path: nginx's ngx_http_finalize_connection →
+//! ngx_http_set_keepalive → ngx_http_keepalive_handler.
+//!
+//! ```text
+//! finalize_connection ─┬─ body left to discard → DiscardBody (then back here)
+//!                      ├─ keepalive → set_keepalive ─┬─ bytes left: pipelined request (posted)
+//!                      │                             └─ idle: free buffers, NODELAY,
+//!                      │                                idle + reusable, keepalive_timeout
+//!                      │                                → Keepalive ─(data)→ ProcessRequestLine
+//!                      ├─ lingering wanted → set_lingering_close
+//!                      └─ close
+//! ```
+
+use crate::core::connection::{EvKind, ReadHandler, TcpNodelay, WriteHandler};
+use crate::core::cycle::Cycle;
+use crate::http::lingering;
+use crate::http::request::{self, close_connection, close_request};
+use crate::os::io::{Recv, Transport};
+
+/// Mirrors ngx_http_finalize_connection(): the response is out; decide between
+/// discarding the rest of the body, keep-alive, lingering close and close.
+pub fn finalize_connection<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    let now = cy.clock.now_ms;
+    let c = &mut cy.conns[key];
+    let Some(r) = c.request.as_ref() else {
+        close_connection(cy, key);
+        return;
+    };
+    if r.discard_remaining > 0 && !c.eof {
+        // The response went first; now read the rest of the body away, bounded
+        // by lingering_timeout per gap and lingering_time overall.
+        c.read.handler = ReadHandler::DiscardBody;
+        c.lingering_deadline = now + lingering::LINGERING_TIME_MS;
+        cy.add_timer(key, EvKind::Read, lingering::LINGERING_TIMEOUT_MS);
+        if cy.conns[key].read.ready {
+            cy.post_event(key, EvKind::Read);
+        }
+        return;
+    }
+    if c.eof || r.discard_remaining > 0 {
+        // Never keep alive after EOF (nginx ticket #2145).
+        close_request(cy, key);
+        return;
+    }
+    let keepalive_timeout = r.loc.as_ref().map_or(0, |l| l.keepalive_timeout_ms);
+    if r.keepalive && keepalive_timeout > 0 && !cy.exiting {
+        set_keepalive(cy, key);
+        return;
+    }
+    let unparsed = c
+        .buffer
+        .as_ref()
+        .is_some_and(|b| b.pos + r.consumed < b.last);
+    if r.lingering_close || unparsed || c.read.ready || c.pipeline {
+        lingering::set_lingering_close(cy, key);
+        return;
+    }
+    close_request(cy, key);
+}
+
+/// Mirrors ngx_http_set_keepalive(): frees the request; with bytes of the next
+/// request already buffered, starts it at once through the posted queue (no
+/// read, no keep-alive timer); otherwise frees the connection's buffers, sets
+/// TCP_NODELAY once, marks the connection idle and reusable and arms
+/// keepalive_timeout, posting the keep-alive handler when input already waits.
+pub fn set_keepalive<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    let c = &mut cy.conns[key];
+    log::debug!("*{} set http keepalive handler", c.number);
+    c.action = "closing request";
+    let timeout = c
+        .request
+        .as_ref()
+        .and_then(|r| r.loc.as_ref())
+        .map_or(0, |l| l.keepalive_timeout_ms);
+    request::free_request(cy, key);
+    let c = &mut cy.conns[key];
+    c.write.handler = WriteHandler::Empty;
+    if c.buffer.as_ref().is_some_and(|b| b.pos < b.last) {
+        log::debug!("*{} pipelined request", c.number);
+        c.action = "reading client pipelined request line";
+        c.pipeline = true;
+        request::create_request(cy, key);
+        cy.del_timer(key, EvKind::Read);
+        cy.conns[key].read.handler = ReadHandler::ProcessRequestLine;
+        cy.post_event(key, EvKind::Read);
+        return;
+    }
+    debug_assert!(c.out.is_empty(), "idle connection with output queued");
+    if let Some(b) = c.buffer.take() {
+        log::debug!("*{} hc free: {:p}", c.number, b.mem.as_ptr());
+        cy.pool.put(b);
+    }
+    let c = &mut cy.conns[key];
+    if c.out.mem.capacity() > 0 {
+        cy.pool.put_out(std::mem::take(&mut c.out.mem));
+        c.out.reset();
+    }
+    let c = &mut cy.conns[key];
+    c.read.handler = ReadHandler::Keepalive;
+    c.action = "keepalive";
+    if c.tcp_nodelay == TcpNodelay::Unset {
+        log::debug!("*{} tcp_nodelay", c.number);
+        c.tcp_nodelay = match c.stream.set_nodelay() {
+            Ok(()) => TcpNodelay::Set,
+            Err(_) => TcpNodelay::Disabled,
+        };
+    }
+    c.idle = true;
+    cy.reusable_connection(key, true);
+    cy.add_timer(key, EvKind::Read, timeout);
+    if cy.conns[key].read.ready {
+        cy.post_event(key, EvKind::Read);
+    }
+}
+
+/// Mirrors ngx_http_keepalive_handler(): an idle connection woke up. Timeout
+/// or forced close → close silently; EOF → `client … closed keepalive
+/// connection`; data → leave the idle state, drop the keep-alive timer and
+/// read the request line.
+pub fn keepalive_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    let c = &mut cy.conns[key];
+    log::debug!("*{} http keepalive handler", c.number);
+    if c.read.timedout || c.close {
+        close_connection(cy, key);
+        return;
+    }
+    let size = {
+        let l = &cy.listening[c.listening];
+        l.servers[l.default_server].client_header_buffer_size
+    };
+    if c.buffer.is_none() {
+        c.buffer = Some(cy.pool.get(size));
+    }
+    let c = &mut cy.conns[key];
+    let rc = if c.read.ready { c.recv() } else { Recv::Again };
+    match rc {
+        Recv::Again => {
+            // A spurious wake-up: give the buffer back again.
+            if let Some(b) = c.buffer.take() {
+                cy.pool.put(b);
+            }
+        }
+        Recv::Eof => {
+            log::info!(
+                "*{} client {} closed keepalive connection",
+                c.number,
+                c.addr.ip()
+            );
+            close_connection(cy, key);
+        }
+        Recv::Error(e) => {
+            if e.kind() != std::io::ErrorKind::ConnectionReset {
+                log::info!("*{} recv() failed ({}) while keepalive", c.number, e);
+            }
+            close_connection(cy, key);
+        }
+        Recv::Data(_) => {
+            c.action = "reading client request line";
+            c.idle = false;
+            cy.reusable_connection(key, false);
+            request::create_request(cy, key);
+            cy.del_timer(key, EvKind::Read);
+            cy.conns[key].read.handler = ReadHandler::ProcessRequestLine;
+            request::process_request_line(cy, key);
+        }
+    }
+}

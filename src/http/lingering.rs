@@ -1,0 +1,81 @@
+//! Lingering close: nginx's ngx_http_set_lingering_close and
+//! ngx_http_lingering_close_handler.
+//!
+//! When a connection closes with input unread (a body, pipelined bytes, or the
+//! socket readable), closing at once makes the kernel send an RST that can
+//! destroy the last response before the client read it. Instead the write side
+//! is shut down and input is read and thrown away until the client closes, or
+//! `lingering_timeout` passes without input, or `lingering_time` is over.
+
+use crate::core::connection::{EvKind, ReadHandler, WriteHandler};
+use crate::core::cycle::Cycle;
+use crate::http::request::{self, close_connection};
+use crate::os::io::{Recv, Transport};
+
+/// nginx's default `lingering_time` (30 s).
+pub const LINGERING_TIME_MS: u64 = 30_000;
+/// nginx's default `lingering_timeout` (5 s).
+pub const LINGERING_TIMEOUT_MS: u64 = 5_000;
+
+/// Mirrors ngx_http_set_lingering_close(). Differs from nginx in freeing the
+/// request (and its buffer) at once: nothing of it is needed any more.
+pub fn set_lingering_close<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    request::free_request(cy, key);
+    let now = cy.clock.now_ms;
+    let c = &mut cy.conns[key];
+    if let Some(b) = c.buffer.take() {
+        cy.pool.put(b);
+    }
+    let c = &mut cy.conns[key];
+    if c.lingering_deadline == 0 {
+        c.lingering_deadline = now + LINGERING_TIME_MS;
+    }
+    c.read.handler = ReadHandler::LingeringClose;
+    c.write.handler = WriteHandler::Empty;
+    c.action = "lingering close";
+    if c.stream.shutdown_write().is_err() {
+        close_connection(cy, key);
+        return;
+    }
+    cy.reusable_connection(key, true);
+    cy.add_timer(key, EvKind::Read, LINGERING_TIMEOUT_MS);
+    if cy.conns[key].read.ready {
+        lingering_close_handler(cy, key);
+    }
+}
+
+/// Mirrors ngx_http_lingering_close_handler().
+pub fn lingering_close_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    let now = cy.clock.now_ms;
+    let c = &mut cy.conns[key];
+    log::debug!("*{} http lingering close handler", c.number);
+    if c.read.timedout || c.close || now >= c.lingering_deadline {
+        close_connection(cy, key);
+        return;
+    }
+    loop {
+        let c = &mut cy.conns[key];
+        let rc = if c.read.ready {
+            crate::core::connection::Connection::recv_into(
+                &mut c.stream,
+                &mut c.read.ready,
+                &mut c.eof,
+                c.pending_eof,
+                &mut cy.scratch,
+            )
+        } else {
+            Recv::Again
+        };
+        match rc {
+            Recv::Data(n) => log::debug!("*{} lingering read: {n}", c.number),
+            Recv::Again => break,
+            Recv::Eof | Recv::Error(_) => {
+                log::debug!("*{} lingering read: 0", c.number);
+                close_connection(cy, key);
+                return;
+            }
+        }
+    }
+    let remaining = cy.conns[key].lingering_deadline.saturating_sub(now);
+    cy.add_timer(key, EvKind::Read, remaining.min(LINGERING_TIMEOUT_MS));
+}

@@ -1,0 +1,534 @@
+//! Parsing helpers: nginx's `ngx_http_parse.c` on top of httparse.
+//!
+//! httparse checks the request line and header syntax (RFC 9112 §3, §5); the
+//! functions here add what nginx does around it: the request-line stage on its
+//! own (so a bad or too long request line is answered before any header), the
+//! HTTP/2+ check (505), `Connection` token lists, Host validation, and the URI
+//! decoding and dot-segment normalisation that keeps static paths inside root.
+
+use std::mem::MaybeUninit;
+
+/// nginx's `max_headers` default (1.29.8+): more header lines is a 400.
+pub const MAX_HEADERS: usize = 1000;
+
+/// Request methods holdfast tells apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Method {
+    /// GET
+    #[default]
+    Get,
+    /// HEAD
+    Head,
+    /// POST
+    Post,
+    /// PUT
+    Put,
+    /// DELETE
+    Delete,
+    /// OPTIONS
+    Options,
+    /// TRACE (nginx answers 405)
+    Trace,
+    /// Any other token.
+    Other,
+}
+
+impl Method {
+    /// Classifies a method token (case-sensitive, RFC 9110 §9.1).
+    pub fn from_bytes(m: &[u8]) -> Method {
+        match m {
+            b"GET" => Method::Get,
+            b"HEAD" => Method::Head,
+            b"POST" => Method::Post,
+            b"PUT" => Method::Put,
+            b"DELETE" => Method::Delete,
+            b"OPTIONS" => Method::Options,
+            b"TRACE" => Method::Trace,
+            _ => Method::Other,
+        }
+    }
+}
+
+/// Protocol version of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Version {
+    /// HTTP/1.0
+    Http10,
+    /// HTTP/1.1
+    #[default]
+    Http11,
+}
+
+/// What the request line stage found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineStatus {
+    /// No complete line yet.
+    Partial,
+    /// A valid request line ending at `len` (after its LF).
+    Done {
+        /// Bytes of the line including CRLF.
+        len: usize,
+        /// Method.
+        method: Method,
+        /// Request target: offset and length within the parsed slice.
+        uri: (usize, usize),
+        /// Version.
+        version: Version,
+    },
+    /// Malformed request line: 400.
+    Invalid,
+    /// HTTP/2 or later on the request line: 505.
+    VersionNotSupported,
+}
+
+/// Parses the request line at the start of `data` (leading CRLFs already
+/// skipped) as ngx_http_parse_request_line does, once its LF has arrived.
+pub fn parse_request_line(data: &[u8]) -> LineStatus {
+    let Some(lf) = memchr(b'\n', data) else {
+        return LineStatus::Partial;
+    };
+    let line = &data[..=lf];
+    let mut req = httparse::Request::new(&mut []);
+    match req.parse(line) {
+        Ok(_) => {}
+        Err(httparse::Error::Version) => {
+            return if is_http2_or_later(line) {
+                LineStatus::VersionNotSupported
+            } else {
+                LineStatus::Invalid
+            };
+        }
+        Err(_) => return LineStatus::Invalid,
+    }
+    let (Some(method), Some(path), Some(minor)) = (req.method, req.path, req.version) else {
+        return LineStatus::Invalid;
+    };
+    let uri_off = path.as_ptr() as usize - line.as_ptr() as usize;
+    LineStatus::Done {
+        len: lf + 1,
+        method: Method::from_bytes(method.as_bytes()),
+        uri: (uri_off, path.len()),
+        version: if minor == 0 {
+            Version::Http10
+        } else {
+            Version::Http11
+        },
+    }
+}
+
+fn is_http2_or_later(line: &[u8]) -> bool {
+    let Some(at) = find(line, b" HTTP/") else {
+        return false;
+    };
+    let rest = &line[at + 6..];
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 {
+        return false;
+    }
+    let major = rest[..digits].iter().fold(0u32, |acc, d| {
+        acc.saturating_mul(10).saturating_add(u32::from(d - b'0'))
+    });
+    major >= 2
+}
+
+/// One header as offsets into the parsed slice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderPos {
+    /// Name offset and length.
+    pub name: (usize, usize),
+    /// Value offset and length.
+    pub value: (usize, usize),
+}
+
+/// What the header stage found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum HeadStatus {
+    /// Headers not complete yet.
+    Partial,
+    /// The head is complete and `len` bytes long; headers were passed to the callback.
+    Done(usize),
+    /// Malformed header line: 400.
+    Invalid,
+    /// More than [`MAX_HEADERS`] header lines: 400 ("too many header lines").
+    TooMany,
+}
+
+/// Parses a whole request head (request line already validated) and calls
+/// `each` for every header, in order.
+pub fn parse_head(data: &[u8], mut each: impl FnMut(HeaderPos)) -> HeadStatus {
+    let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    match req.parse_with_uninit_headers(data, &mut headers) {
+        Ok(httparse::Status::Complete(len)) => {
+            let base = data.as_ptr() as usize;
+            for h in req.headers.iter() {
+                each(HeaderPos {
+                    name: (h.name.as_ptr() as usize - base, h.name.len()),
+                    value: (h.value.as_ptr() as usize - base, h.value.len()),
+                });
+            }
+            HeadStatus::Done(len)
+        }
+        Ok(httparse::Status::Partial) => HeadStatus::Partial,
+        Err(httparse::Error::TooManyHeaders) => HeadStatus::TooMany,
+        Err(_) => HeadStatus::Invalid,
+    }
+}
+
+/// The `Connection` header's verdict (ngx_http_process_connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConnectionType {
+    /// No header, or neither token.
+    #[default]
+    None,
+    /// `close` among the tokens (wins over keep-alive).
+    Close,
+    /// `keep-alive` among the tokens.
+    KeepAlive,
+}
+
+/// Classifies a `Connection` value: a comma-separated token list (RFC 9110
+/// §7.6.1), compared case-insensitively. nginx uses a substring search;
+/// holdfast matches whole tokens so `Connection: closed-captions` is not `close`.
+pub fn connection_type(value: &[u8], prev: ConnectionType) -> ConnectionType {
+    let mut t = prev;
+    for token in value.split(|&b| b == b',') {
+        let token = trim(token);
+        if token.eq_ignore_ascii_case(b"close") {
+            return ConnectionType::Close;
+        }
+        if token.eq_ignore_ascii_case(b"keep-alive") && t != ConnectionType::Close {
+            t = ConnectionType::KeepAlive;
+        }
+    }
+    t
+}
+
+/// Validates a Host value and writes it lower-cased without the port into
+/// `out` (ngx_http_validate_host). False means 400 "client sent invalid host header".
+pub fn validate_host(host: &[u8], out: &mut Vec<u8>) -> bool {
+    out.clear();
+    let host = trim(host);
+    let mut dot_pos: Option<usize> = None;
+    let mut host_len = host.len();
+    let mut in_brackets = false;
+    for (i, &ch) in host.iter().enumerate() {
+        match ch {
+            b'.' => {
+                if dot_pos == Some(i.wrapping_sub(1)) {
+                    return false;
+                }
+                dot_pos = Some(i);
+            }
+            b':' if !in_brackets => {
+                host_len = i;
+                // the rest must be a port
+                if !host[i + 1..].iter().all(u8::is_ascii_digit) {
+                    return false;
+                }
+                break;
+            }
+            b'[' if i == 0 => in_brackets = true,
+            b']' if in_brackets => in_brackets = false,
+            b'/' | b'\\' | 0 => return false,
+            c if c < 0x21 || c == 0x7f => return false,
+            _ => {}
+        }
+    }
+    if in_brackets {
+        return false;
+    }
+    let mut name = &host[..host_len];
+    if name.last() == Some(&b'.') {
+        name = &name[..name.len() - 1];
+    }
+    if name.is_empty() || name[0] == b'.' {
+        return false;
+    }
+    out.extend(name.iter().map(u8::to_ascii_lowercase));
+    true
+}
+
+/// Parses a Content-Length value: digits only (RFC 9110 §8.6), no sign, no
+/// overflow. None means 400.
+pub fn parse_content_length(v: &[u8]) -> Option<u64> {
+    let v = trim(v);
+    if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    v.iter().try_fold(0u64, |acc, d| {
+        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
+}
+
+/// Why a request target was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UriError {
+    /// Not origin-form or absolute-form, bad escape, NUL, or `..` above the root: 400.
+    Invalid,
+}
+
+/// Decodes a request target into `uri` (the path: `%XX` decoded, `//` merged,
+/// `.` and `..` segments resolved; ngx_http_parse_complex_uri) and returns the
+/// host of an absolute-form target and the query, as ranges of `target`.
+pub type ParsedTarget = (Option<(usize, usize)>, Option<(usize, usize)>);
+
+/// See [`ParsedTarget`].
+pub fn parse_target(target: &[u8], uri: &mut Vec<u8>) -> Result<ParsedTarget, UriError> {
+    uri.clear();
+    let mut host = None;
+    let mut path_start = 0;
+    if target.first() != Some(&b'/') {
+        // absolute-form (RFC 9112 §3.2.2): scheme "://" authority path
+        let scheme_end = find(target, b"://").ok_or(UriError::Invalid)?;
+        let scheme = &target[..scheme_end];
+        if !(scheme.eq_ignore_ascii_case(b"http") || scheme.eq_ignore_ascii_case(b"https")) {
+            return Err(UriError::Invalid);
+        }
+        let auth_start = scheme_end + 3;
+        let auth_end = target[auth_start..]
+            .iter()
+            .position(|&b| b == b'/' || b == b'?')
+            .map_or(target.len(), |p| auth_start + p);
+        if auth_end == auth_start {
+            return Err(UriError::Invalid);
+        }
+        host = Some((auth_start, auth_end - auth_start));
+        path_start = auth_end;
+    }
+    let rest = &target[path_start..];
+    let (path, query) = match memchr(b'?', rest) {
+        Some(q) => (&rest[..q], Some((path_start + q + 1, rest.len() - q - 1))),
+        None => (rest, None),
+    };
+    uri.push(b'/');
+    let path = path.strip_prefix(b"/").unwrap_or(path);
+    let mut i = 0;
+    // Decode into `uri`, resolving segments as each '/' (decoded or not) arrives.
+    while i < path.len() {
+        let mut ch = path[i];
+        i += 1;
+        if ch == b'%' {
+            let (Some(&h), Some(&l)) = (path.get(i), path.get(i + 1)) else {
+                return Err(UriError::Invalid);
+            };
+            let (Some(h), Some(l)) = (hex(h), hex(l)) else {
+                return Err(UriError::Invalid);
+            };
+            ch = (h << 4) | l;
+            i += 2;
+            if ch == 0 {
+                return Err(UriError::Invalid);
+            }
+        }
+        if ch == b'/' {
+            close_segment(uri)?;
+            if uri.last() != Some(&b'/') {
+                uri.push(b'/');
+            }
+        } else {
+            uri.push(ch);
+        }
+    }
+    close_segment(uri)?;
+    Ok((host, query))
+}
+
+/// Resolves the segment `uri` ends with, if it is `.` or `..`.
+fn close_segment(uri: &mut Vec<u8>) -> Result<(), UriError> {
+    if uri.ends_with(b"/.") {
+        uri.pop();
+    } else if uri.ends_with(b"/..") {
+        uri.truncate(uri.len() - 3);
+        if uri.is_empty() {
+            return Err(UriError::Invalid);
+        }
+        while uri.last() != Some(&b'/') {
+            uri.pop();
+        }
+    }
+    Ok(())
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Trims spaces and tabs (OWS) from both ends.
+pub fn trim(mut v: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = v {
+        v = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = v {
+        v = rest;
+    }
+    v
+}
+
+/// Position of a byte.
+pub fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
+    hay.iter().position(|&b| b == needle)
+}
+
+/// Position of a byte string.
+pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || hay.len() < needle.len() {
+        return None;
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(t: &str) -> Result<(String, Option<String>), UriError> {
+        let mut uri = Vec::new();
+        let (host, _) = parse_target(t.as_bytes(), &mut uri)?;
+        Ok((
+            String::from_utf8(uri).unwrap(),
+            host.map(|(o, l)| String::from_utf8(t.as_bytes()[o..o + l].to_vec()).unwrap()),
+        ))
+    }
+
+    #[test]
+    fn request_line_stages() {
+        assert_eq!(parse_request_line(b"GET / HTTP/1.1"), LineStatus::Partial);
+        assert!(matches!(
+            parse_request_line(b"GET /a?b HTTP/1.0\r\nHost: x\r\n"),
+            LineStatus::Done {
+                len: 19,
+                method: Method::Get,
+                uri: (4, 4),
+                version: Version::Http10
+            }
+        ));
+        assert_eq!(
+            parse_request_line(b"GET / HTTP/2.0\r\n"),
+            LineStatus::VersionNotSupported
+        );
+        assert_eq!(
+            parse_request_line(b"GET / HTTP/3\r\n"),
+            LineStatus::VersionNotSupported
+        );
+        assert_eq!(
+            parse_request_line(b"GET / HTTX/1.1\r\n"),
+            LineStatus::Invalid
+        );
+        assert_eq!(
+            parse_request_line(b"GET  / HTTP/1.1\r\n"),
+            LineStatus::Invalid
+        );
+        assert_eq!(
+            parse_request_line(b"G\x01T / HTTP/1.1\r\n"),
+            LineStatus::Invalid
+        );
+        assert_eq!(parse_request_line(b"GET /\r\n"), LineStatus::Invalid);
+    }
+
+    #[test]
+    fn head_parse_reports_headers() {
+        let data = b"GET / HTTP/1.1\r\nHost: a\r\nX: y\r\n\r\nNEXT";
+        let mut seen = Vec::new();
+        let st = parse_head(data, |h| seen.push(h));
+        assert_eq!(st, HeadStatus::Done(data.len() - 4));
+        assert_eq!(seen.len(), 2);
+        let h = seen[1];
+        assert_eq!(&data[h.name.0..h.name.0 + h.name.1], b"X");
+        assert_eq!(&data[h.value.0..h.value.0 + h.value.1], b"y");
+        assert_eq!(
+            parse_head(b"GET / HTTP/1.1\r\nHost: a\r\n", |_| {}),
+            HeadStatus::Partial
+        );
+        assert_eq!(
+            parse_head(b"GET / HTTP/1.1\r\nHost a\r\n\r\n", |_| {}),
+            HeadStatus::Invalid
+        );
+    }
+
+    #[test]
+    fn connection_tokens() {
+        use ConnectionType::*;
+        assert_eq!(connection_type(b"close", None), Close);
+        assert_eq!(connection_type(b"Keep-Alive", None), KeepAlive);
+        assert_eq!(connection_type(b"keep-alive, CLOSE", None), Close);
+        assert_eq!(connection_type(b"Upgrade , keep-alive", None), KeepAlive);
+        assert_eq!(connection_type(b"closed", None), None);
+        assert_eq!(connection_type(b"keep-alive", Close), Close);
+    }
+
+    #[test]
+    fn host_validation() {
+        let mut out = Vec::new();
+        assert!(validate_host(b"Example.COM:8080", &mut out));
+        assert_eq!(out, b"example.com");
+        assert!(validate_host(b"example.com.", &mut out));
+        assert_eq!(out, b"example.com");
+        assert!(validate_host(b"[::1]:80", &mut out));
+        assert_eq!(out, b"[::1]");
+        for bad in [
+            &b""[..],
+            b"a/b",
+            b"..",
+            b".a",
+            b"a..b",
+            b"a:b",
+            b"a\\b",
+            b"[::1",
+        ] {
+            assert!(
+                !validate_host(bad, &mut out),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn content_length_values() {
+        assert_eq!(parse_content_length(b"42"), Some(42));
+        assert_eq!(parse_content_length(b" 0 "), Some(0));
+        assert_eq!(parse_content_length(b"+1"), None);
+        assert_eq!(parse_content_length(b"-1"), None);
+        assert_eq!(parse_content_length(b"1,1"), None);
+        assert_eq!(parse_content_length(b""), None);
+        assert_eq!(parse_content_length(b"99999999999999999999999"), None);
+    }
+
+    #[test]
+    fn targets_decode_and_normalise() {
+        assert_eq!(target("/").unwrap().0, "/");
+        assert_eq!(target("/a/b?x=1").unwrap().0, "/a/b");
+        assert_eq!(target("/a//b/./c/").unwrap().0, "/a/b/c/");
+        assert_eq!(target("/a/../b").unwrap().0, "/b");
+        assert_eq!(target("/a/b/..").unwrap().0, "/a/");
+        assert_eq!(target("/%41%2e/x").unwrap().0, "/A./x");
+        assert_eq!(target("/a/%2e%2e/b").unwrap().0, "/b");
+        assert_eq!(target("/a%2f..%2fb").unwrap().0, "/b");
+        assert_eq!(
+            target("http://Host:81/p?q").unwrap(),
+            ("/p".into(), Some("Host:81".into()))
+        );
+        assert_eq!(target("http://h").unwrap().0, "/");
+        for bad in [
+            "/../x",
+            "/%2e%2e/x",
+            "/a/../../x",
+            "/..",
+            "/%2e%2e%2fx",
+            "/%00",
+            "/%zz",
+            "/%4",
+            "*",
+            "ftp://h/",
+            "http:///x",
+        ] {
+            assert_eq!(target(bad), Err(UriError::Invalid), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,816 @@
+//! Reading a request: nginx's `ngx_http_request.c` from ngx_http_init_connection
+//! to ngx_http_process_request, plus finalize / free / close.
+//!
+//! ```text
+//! accept → init_connection ─(client_header_timeout, reusable)→ WaitRequest
+//!   ─(first bytes)→ ProcessRequestLine ─(line ok)→ ProcessRequestHeaders
+//!   ─(head done)→ process_request → handler → finalize_request
+//!   → keepalive::finalize_connection
+//! ```
+//!
+//! Header buffers: nginx reads into `client_header_buffer_size` (1k) and, when a
+//! line does not fit, moves the unfinished line into one of
+//! `large_client_header_buffers` (4 × 8k). httparse needs the head in one
+//! piece, so holdfast keeps it contiguous: the buffer grows in steps of the
+//! large size up to `num × size`. The limits are nginx's: a request line of
+//! `size` bytes or more → 414, a header line of `size` or more → 400 (494), a
+//! head larger than `num × size` → 400 (494).
+
+use std::rc::Rc;
+
+use crate::conf::{LocConf, ServerConf};
+use crate::core::connection::{EvKind, ReadHandler, WriteHandler};
+use crate::core::cycle::Cycle;
+use crate::http::parse::{self, ConnectionType, HeadStatus, LineStatus, Method, Version};
+use crate::http::{body, keepalive, response, special, static_module};
+use crate::os::io::{Recv, Transport};
+
+/// Logs an info line with nginx's context:
+/// `*N MESSAGE while ACTION, client: …, server: …, request: "…"`.
+macro_rules! client_info {
+    ($cy:expr, $key:expr, $($arg:tt)*) => {
+        if log::log_enabled!(log::Level::Info) {
+            let c = &$cy.conns[$key];
+            log::info!(
+                "*{} {} while {}{}",
+                c.number,
+                format_args!($($arg)*),
+                c.action,
+                $crate::http::request::log_ctx(&*$cy, $key)
+            );
+        }
+    };
+}
+
+/// Where a request is, for the stub_status `Reading` / `Writing` counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Stage {
+    /// Reading the header.
+    #[default]
+    Reading,
+    /// Being answered.
+    Writing,
+}
+
+/// What finalize_request is asked to do (nginx's `rc`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finalize {
+    /// The response is queued (NGX_OK / NGX_DONE).
+    Done,
+    /// Answer with this status's special response (NGX_HTTP_*).
+    Status(u16),
+    /// Close without answering (NGX_ERROR, 408, 444, 499).
+    Close,
+}
+
+/// A request (ngx_http_request_t). Offsets are relative to the header
+/// buffer's `pos`, which stays at the request's start until it is freed.
+#[derive(Debug, Default)]
+pub struct Request {
+    /// Reading or writing.
+    pub stage: Stage,
+    /// Method.
+    pub method: Method,
+    /// Version.
+    pub version: Version,
+    /// Length of the request line without CRLF (for logs).
+    pub line_len: usize,
+    /// Raw request target (offset, length).
+    pub target: (usize, usize),
+    /// Header bytes scanned without finding a complete head.
+    pub scanned: usize,
+    /// Bytes of the buffer this request owns: head plus body bytes taken from it.
+    pub consumed: usize,
+    /// `Connection` header verdict.
+    pub connection: ConnectionType,
+    /// Host (lower-case, no port), from the Host header or an absolute-form target.
+    pub host: Vec<u8>,
+    /// A host is known.
+    pub has_host: bool,
+    /// Content-Length.
+    pub content_length: Option<u64>,
+    /// `Transfer-Encoding: chunked`.
+    pub chunked: bool,
+    /// Keep the connection after this request (`r->keepalive`).
+    pub keepalive: bool,
+    /// Lingering close wanted (`r->lingering_close`).
+    pub lingering_close: bool,
+    /// Decoded, normalised path.
+    pub uri: Vec<u8>,
+    /// Query string (offset, length in the buffer, after `target.0`).
+    pub args: Option<(usize, usize)>,
+    /// Scratch for file-system paths and Location values.
+    pub scratch: Vec<u8>,
+    /// The virtual server.
+    pub server: Option<Rc<ServerConf>>,
+    /// The location's settings.
+    pub loc: Option<Rc<LocConf>>,
+    /// Response status (for logs).
+    pub status: u16,
+    /// Send no body (HEAD, 304, 204).
+    pub header_only: bool,
+    /// When the request started, cycle ms.
+    pub start_ms: u64,
+    /// Request body bytes still to read and discard.
+    pub discard_remaining: u64,
+}
+
+impl Request {
+    fn reset(&mut self, now_ms: u64) {
+        let (mut host, mut uri, mut scratch) = (
+            std::mem::take(&mut self.host),
+            std::mem::take(&mut self.uri),
+            std::mem::take(&mut self.scratch),
+        );
+        host.clear();
+        uri.clear();
+        scratch.clear();
+        *self = Request {
+            host,
+            uri,
+            scratch,
+            start_ms: now_ms,
+            ..Default::default()
+        };
+    }
+}
+
+/// The listening socket's default server: its header settings apply while
+/// the request header is read (nginx switches to the virtual server's once
+/// Host is known; holdfast keeps the default server's for the whole head).
+fn header_conf<S>(cy: &Cycle<S>, key: usize) -> &Rc<ServerConf> {
+    let l = &cy.listening[cy.conns[key].listening];
+    &l.servers[l.default_server]
+}
+
+/// nginx's log context: `, client: ADDR, server: NAME, request: "LINE", host: "HOST"`.
+pub fn log_ctx<S>(cy: &Cycle<S>, key: usize) -> String {
+    let c = &cy.conns[key];
+    let l = &cy.listening[c.listening];
+    let mut s = format!(", client: {}", c.addr.ip());
+    match c.request.as_ref().and_then(|r| r.server.as_ref()) {
+        Some(srv) if !srv.server_names.first().is_none_or(|n| n.is_empty()) => {
+            s.push_str(", server: ");
+            s.push_str(&srv.server_names[0]);
+        }
+        _ => {
+            s.push_str(", server: ");
+            s.push_str(&l.addr_text);
+        }
+    }
+    if let (Some(r), Some(b)) = (c.request.as_ref(), c.buffer.as_ref()) {
+        if r.line_len > 0 && b.pos + r.line_len <= b.last {
+            s.push_str(&format!(
+                ", request: \"{}\"",
+                String::from_utf8_lossy(&b.mem[b.pos..b.pos + r.line_len])
+            ));
+        }
+        if r.has_host {
+            s.push_str(&format!(", host: \"{}\"", String::from_utf8_lossy(&r.host)));
+        }
+    }
+    s
+}
+
+/// Mirrors ngx_http_init_connection(): no buffer and no request yet; arm
+/// client_header_timeout (it is not re-armed when the first bytes arrive) and
+/// make the silent connection reusable, so draining can take it.
+pub fn init_connection<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    let timeout = header_conf(cy, key).client_header_timeout_ms;
+    let c = &mut cy.conns[key];
+    c.read.handler = ReadHandler::WaitRequest;
+    c.write.handler = WriteHandler::Empty;
+    c.action = "waiting for request";
+    cy.add_timer(key, EvKind::Read, timeout);
+    cy.reusable_connection(key, true);
+}
+
+/// Mirrors ngx_http_wait_request_handler(): the first read of a connection.
+pub fn wait_request_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    let c = &mut cy.conns[key];
+    log::debug!("*{} http wait request handler", c.number);
+    if c.read.timedout {
+        client_info!(cy, key, "client timed out (110: Connection timed out)");
+        close_connection(cy, key);
+        return;
+    }
+    if c.close {
+        close_connection(cy, key);
+        return;
+    }
+    let (size, timeout) = {
+        let srv = header_conf(cy, key);
+        (srv.client_header_buffer_size, srv.client_header_timeout_ms)
+    };
+    let c = &mut cy.conns[key];
+    if c.buffer.is_none() {
+        c.buffer = Some(cy.pool.get(size));
+    }
+    let c = &mut cy.conns[key];
+    let rc = if c.read.ready { c.recv() } else { Recv::Again };
+    match rc {
+        Recv::Again => {
+            if c.read.timer.is_none() {
+                cy.add_timer(key, EvKind::Read, timeout);
+                cy.reusable_connection(key, true);
+            }
+            // Don't hold a buffer for a silent connection.
+            let c = &mut cy.conns[key];
+            if c.buffer.as_ref().is_some_and(|b| b.last == 0) {
+                if let Some(b) = c.buffer.take() {
+                    cy.pool.put(b);
+                }
+            }
+        }
+        Recv::Eof => {
+            client_info!(cy, key, "client closed connection");
+            close_connection(cy, key);
+        }
+        Recv::Error(e) => {
+            client_info!(cy, key, "recv() failed ({e})");
+            close_connection(cy, key);
+        }
+        Recv::Data(_) => {
+            c.action = "reading client request line";
+            cy.reusable_connection(key, false);
+            create_request(cy, key);
+            cy.conns[key].read.handler = ReadHandler::ProcessRequestLine;
+            process_request_line(cy, key);
+        }
+    }
+}
+
+/// Mirrors ngx_http_create_request(): takes a request object from the pool.
+pub fn create_request<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    let mut r = cy.request_pool.pop().unwrap_or_default();
+    r.reset(cy.clock.now_ms);
+    cy.stats.requests += 1;
+    cy.stats.reading += 1;
+    let c = &mut cy.conns[key];
+    c.requests += 1;
+    c.request = Some(r);
+}
+
+/// What read_request_header got.
+enum ReadHeader {
+    /// New bytes are in the buffer.
+    Data,
+    /// Nothing now; the handler returns and waits.
+    Again,
+    /// The connection was closed.
+    Closed,
+}
+
+/// Mirrors ngx_http_read_request_header(): reads more of the head. Output of
+/// finished pipelined requests goes out first: holdfast batches their
+/// responses and flushes them before it waits for more input.
+fn read_request_header<S: Transport>(cy: &mut Cycle<S>, key: usize) -> ReadHeader {
+    if !cy.conns[key].out.is_empty() {
+        match response::flush_pipelined(cy, key) {
+            response::Sent::Done => {}
+            response::Sent::Again => return ReadHeader::Again,
+            response::Sent::Error => {
+                close_request(cy, key);
+                return ReadHeader::Closed;
+            }
+        }
+    }
+    let timeout = header_conf(cy, key).client_header_timeout_ms;
+    let c = &mut cy.conns[key];
+    let rc = if c.read.ready { c.recv() } else { Recv::Again };
+    match rc {
+        Recv::Data(_) => ReadHeader::Data,
+        Recv::Again => {
+            if c.read.timer.is_none() {
+                cy.add_timer(key, EvKind::Read, timeout);
+            }
+            ReadHeader::Again
+        }
+        Recv::Eof => {
+            client_info!(cy, key, "client prematurely closed connection");
+            close_request(cy, key);
+            ReadHeader::Closed
+        }
+        Recv::Error(e) => {
+            client_info!(cy, key, "recv() failed ({e})");
+            close_request(cy, key);
+            ReadHeader::Closed
+        }
+    }
+}
+
+/// Why the head cannot grow.
+enum LargeHeader {
+    /// The request line reached the large buffer size: 414.
+    TooLongUri,
+    /// A header line reached the large buffer size: 494 (400).
+    TooLongLine(usize),
+    /// The whole head reached `num × size`: 494 (400).
+    TooLarge,
+}
+
+/// Mirrors ngx_http_alloc_large_header_buffer(): makes room for more of the
+/// head when the buffer is full (see the module doc for how holdfast differs).
+fn alloc_large_header_buffer<S: Transport>(
+    cy: &mut Cycle<S>,
+    key: usize,
+    request_line: bool,
+) -> Result<(), LargeHeader> {
+    let (num, size) = header_conf(cy, key).large_client_header_buffers;
+    let c = &mut cy.conns[key];
+    let number = c.number;
+    let Some(b) = c.buffer.as_mut() else {
+        return Err(LargeHeader::TooLarge);
+    };
+    log::debug!("*{number} http alloc large header buffer");
+    let data_len = b.last - b.pos;
+    if request_line {
+        if data_len >= size {
+            return Err(LargeHeader::TooLongUri);
+        }
+    } else {
+        let line_start = b
+            .data()
+            .iter()
+            .rposition(|&ch| ch == b'\n')
+            .map_or(0, |p| p + 1);
+        if data_len - line_start >= size {
+            return Err(LargeHeader::TooLongLine(line_start));
+        }
+    }
+    if b.pos > 0 {
+        b.compact();
+        return Ok(());
+    }
+    let new_size = if b.size() < size {
+        size
+    } else {
+        b.size() + size
+    };
+    if new_size > num * size {
+        return Err(LargeHeader::TooLarge);
+    }
+    let mut nb = cy.pool.get(new_size);
+    let c = &mut cy.conns[key];
+    let Some(old) = c.buffer.take() else {
+        return Err(LargeHeader::TooLarge);
+    };
+    nb.mem[..data_len].copy_from_slice(old.data());
+    nb.last = data_len;
+    log::debug!(
+        "*{number} http large header alloc: {:p} {new_size}",
+        nb.mem.as_ptr()
+    );
+    log::debug!("*{number} http large header copy: {data_len}");
+    c.buffer = Some(nb);
+    cy.pool.put(old);
+    Ok(())
+}
+
+/// Prologue shared by the header-reading handlers: timeout and forced close.
+fn request_prologue<S: Transport>(cy: &mut Cycle<S>, key: usize) -> bool {
+    let c = &mut cy.conns[key];
+    if c.read.timedout {
+        c.timedout = true;
+        client_info!(cy, key, "client timed out (110: Connection timed out)");
+        close_request(cy, key);
+        return false;
+    }
+    if c.close {
+        close_request(cy, key);
+        return false;
+    }
+    true
+}
+
+/// Mirrors ngx_http_process_request_line(): waits for a complete, valid request
+/// line, then switches to process_request_headers.
+pub fn process_request_line<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    log::debug!("*{} http process request line", cy.conns[key].number);
+    if !request_prologue(cy, key) {
+        return;
+    }
+    loop {
+        let c = &mut cy.conns[key];
+        let (Some(b), Some(r)) = (c.buffer.as_mut(), c.request.as_mut()) else {
+            debug_assert!(false, "request line without buffer or request");
+            close_connection(cy, key);
+            return;
+        };
+        // RFC 9112 §2.2: ignore empty lines before the request line.
+        while b.pos < b.last && matches!(b.mem[b.pos], b'\r' | b'\n') {
+            b.pos += 1;
+        }
+        match parse::parse_request_line(b.data()) {
+            LineStatus::Done {
+                len,
+                method,
+                uri,
+                version,
+            } => {
+                r.method = method;
+                r.version = version;
+                r.target = uri;
+                r.header_only = method == Method::Head;
+                let line = &b.data()[..len];
+                r.line_len = len - if line.ends_with(b"\r\n") { 2 } else { 1 };
+                if log::log_enabled!(log::Level::Debug) {
+                    log::debug!(
+                        "*{} http request line: \"{}\"",
+                        c.number,
+                        String::from_utf8_lossy(&line[..r.line_len])
+                    );
+                }
+                c.action = "reading client request headers";
+                c.read.handler = ReadHandler::ProcessRequestHeaders;
+                process_request_headers(cy, key);
+                return;
+            }
+            LineStatus::Invalid => {
+                client_info!(cy, key, "client sent invalid request");
+                finalize_request(cy, key, Finalize::Status(400));
+                return;
+            }
+            LineStatus::VersionNotSupported => {
+                client_info!(cy, key, "client sent invalid version");
+                finalize_request(cy, key, Finalize::Status(505));
+                return;
+            }
+            LineStatus::Partial => {}
+        }
+        if b.is_full() {
+            if let Err(_e) = alloc_large_header_buffer(cy, key, true) {
+                client_info!(cy, key, "client sent too long URI");
+                finalize_request(cy, key, Finalize::Status(414));
+                return;
+            }
+        }
+        match read_request_header(cy, key) {
+            ReadHeader::Data => continue,
+            ReadHeader::Again | ReadHeader::Closed => return,
+        }
+    }
+}
+
+/// Header facts gathered while walking the parsed head.
+#[derive(Default)]
+struct HeadInfo {
+    host: Option<(usize, usize)>,
+    dup_host: bool,
+    content_length: Option<(usize, usize)>,
+    dup_content_length: bool,
+    transfer_encoding: Option<(usize, usize)>,
+    dup_transfer_encoding: bool,
+    connection: ConnectionType,
+}
+
+/// Mirrors ngx_http_process_request_headers(): waits for the end of the head,
+/// then checks it (ngx_http_process_request_header) and processes the request.
+pub fn process_request_headers<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    log::debug!("*{} http process request header line", cy.conns[key].number);
+    if !request_prologue(cy, key) {
+        return;
+    }
+    loop {
+        let c = &mut cy.conns[key];
+        let (Some(b), Some(r)) = (c.buffer.as_ref(), c.request.as_mut()) else {
+            close_connection(cy, key);
+            return;
+        };
+        let data = b.data();
+        // The head can only have ended (or gone wrong) in a line that is new.
+        if data[r.scanned..].contains(&b'\n') {
+            let mut info = HeadInfo::default();
+            let status = parse::parse_head(data, |h| {
+                let name = &data[h.name.0..h.name.0 + h.name.1];
+                let value = (h.value.0, h.value.1);
+                if name.eq_ignore_ascii_case(b"host") {
+                    info.dup_host |= info.host.is_some();
+                    info.host = Some(value);
+                } else if name.eq_ignore_ascii_case(b"connection") {
+                    info.connection =
+                        parse::connection_type(&data[value.0..value.0 + value.1], info.connection);
+                } else if name.eq_ignore_ascii_case(b"content-length") {
+                    info.dup_content_length |= info.content_length.is_some();
+                    info.content_length = Some(value);
+                } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+                    info.dup_transfer_encoding |= info.transfer_encoding.is_some();
+                    info.transfer_encoding = Some(value);
+                }
+                if log::log_enabled!(log::Level::Debug) {
+                    log::debug!(
+                        "http header: \"{}: {}\"",
+                        String::from_utf8_lossy(name),
+                        String::from_utf8_lossy(&data[value.0..value.0 + value.1])
+                    );
+                }
+            });
+            match status {
+                HeadStatus::Done(len) => {
+                    r.consumed = len;
+                    r.connection = info.connection;
+                    log::debug!("*{} http header done", c.number);
+                    if let Err((status, msg)) = process_request_header(cy, key, &info) {
+                        client_info!(cy, key, "{msg}");
+                        finalize_request(cy, key, Finalize::Status(status));
+                        return;
+                    }
+                    process_request(cy, key);
+                    return;
+                }
+                HeadStatus::Invalid => {
+                    client_info!(cy, key, "client sent invalid header line");
+                    finalize_request(cy, key, Finalize::Status(400));
+                    return;
+                }
+                HeadStatus::TooMany => {
+                    r.lingering_close = true;
+                    client_info!(cy, key, "client sent too many header lines");
+                    finalize_request(cy, key, Finalize::Status(494));
+                    return;
+                }
+                HeadStatus::Partial => {
+                    r.scanned = data.len();
+                }
+            }
+        }
+        if cy.conns[key].buffer.as_ref().is_some_and(|b| b.is_full()) {
+            if let Err(e) = alloc_large_header_buffer(cy, key, false) {
+                let c = &mut cy.conns[key];
+                if let Some(r) = c.request.as_mut() {
+                    r.lingering_close = true;
+                }
+                match e {
+                    LargeHeader::TooLongLine(start) => {
+                        let data = c.buffer.as_ref().map(|b| b.data()).unwrap_or_default();
+                        let line = &data[start.min(data.len())..];
+                        let shown = &line[..line.len().min(LOG_HEADER_PREFIX)];
+                        let shown = String::from_utf8_lossy(shown).into_owned();
+                        client_info!(cy, key, "client sent too long header line: \"{shown}...\"");
+                    }
+                    LargeHeader::TooLarge | LargeHeader::TooLongUri => {
+                        client_info!(cy, key, "client sent too large request");
+                    }
+                }
+                finalize_request(cy, key, Finalize::Status(494));
+                return;
+            }
+        }
+        match read_request_header(cy, key) {
+            ReadHeader::Data => continue,
+            ReadHeader::Again | ReadHeader::Closed => return,
+        }
+    }
+}
+
+/// How much of a too long header line the log shows.
+pub const LOG_HEADER_PREFIX: usize = 64;
+
+/// Mirrors ngx_http_process_request_header() and the per-header handlers
+/// (ngx_http_process_host, ngx_http_process_connection, …): the checks that
+/// need the whole head. Err is the status and nginx's log text.
+fn process_request_header<S: Transport>(
+    cy: &mut Cycle<S>,
+    key: usize,
+    info: &HeadInfo,
+) -> Result<(), (u16, &'static str)> {
+    let c = &mut cy.conns[key];
+    let (Some(b), Some(r)) = (c.buffer.as_ref(), c.request.as_mut()) else {
+        return Err((400, "client sent invalid request"));
+    };
+    let data = b.data();
+    if info.dup_host {
+        return Err((400, "client sent duplicate host header"));
+    }
+    let target = &data[r.target.0..r.target.0 + r.target.1];
+    let mut uri = std::mem::take(&mut r.uri);
+    let parsed = parse::parse_target(target, &mut uri);
+    r.uri = uri;
+    let (abs_host, args) = parsed.map_err(|_| (400, "client sent invalid request"))?;
+    r.args = args.map(|(o, l)| (r.target.0 + o, l));
+    let mut host = std::mem::take(&mut r.host);
+    let host_value = match (abs_host, info.host) {
+        (Some((o, l)), _) => Some(&target[o..o + l]),
+        (None, Some((o, l))) => Some(&data[o..o + l]),
+        (None, None) => None,
+    };
+    let host_ok = host_value.map(|v| parse::validate_host(v, &mut host));
+    r.host = host;
+    match host_ok {
+        Some(false) => return Err((400, "client sent invalid host header")),
+        Some(true) => r.has_host = true,
+        None if r.version == Version::Http11 => {
+            return Err((400, "client sent HTTP/1.1 request without \"Host\" header"));
+        }
+        None => {}
+    }
+    if info.dup_content_length {
+        return Err((400, "client sent duplicate \"Content-Length\" header"));
+    }
+    if let Some((o, l)) = info.content_length {
+        r.content_length = Some(
+            parse::parse_content_length(&data[o..o + l])
+                .ok_or((400, "client sent invalid \"Content-Length\" header"))?,
+        );
+    }
+    if let Some((o, l)) = info.transfer_encoding {
+        if r.version == Version::Http10 {
+            return Err((
+                400,
+                "client sent HTTP/1.0 request with \"Transfer-Encoding\" header",
+            ));
+        }
+        if r.content_length.is_some() {
+            return Err((
+                400,
+                "client sent \"Content-Length\" and \"Transfer-Encoding\" headers at the same time",
+            ));
+        }
+        if info.dup_transfer_encoding
+            || !parse::trim(&data[o..o + l]).eq_ignore_ascii_case(b"chunked")
+        {
+            return Err((501, "client sent unknown \"Transfer-Encoding\""));
+        }
+        r.chunked = true;
+    }
+    Ok(())
+}
+
+/// Mirrors ngx_http_process_request(): the head is in; stop the header timer,
+/// block reading while the request is answered, and run the handler.
+pub fn process_request<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    cy.del_timer(key, EvKind::Read);
+    cy.stats.reading -= 1;
+    cy.stats.writing += 1;
+    let c = &mut cy.conns[key];
+    if let Some(r) = c.request.as_mut() {
+        r.stage = Stage::Writing;
+    }
+    c.read.handler = ReadHandler::BlockReading;
+    c.write.handler = WriteHandler::Empty;
+    c.action = "processing request";
+    http_handler(cy, key);
+}
+
+/// Mirrors ngx_http_handler() with the find-config and content phases: the
+/// keep-alive decision, the virtual server, the location, then `return` or
+/// the static handler.
+fn http_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    let c = &mut cy.conns[key];
+    let listening = &cy.listening[c.listening];
+    let Some(r) = c.request.as_mut() else { return };
+    r.keepalive = match r.connection {
+        ConnectionType::Close => false,
+        ConnectionType::KeepAlive => true,
+        ConnectionType::None => r.version == Version::Http11,
+    };
+    r.lingering_close = r.content_length.unwrap_or(0) > 0 || r.chunked;
+    let server = listening
+        .find_server(if r.has_host {
+            std::str::from_utf8(&r.host).ok()
+        } else {
+            None
+        })
+        .clone();
+    let loc = server.loc_conf(&r.uri).clone();
+    r.server = Some(server);
+    r.loc = Some(loc);
+    update_location_config(cy, key);
+    let rc = match body::discard_request_body(cy, key) {
+        Err(status) => Finalize::Status(status),
+        Ok(()) => content_handler(cy, key),
+    };
+    finalize_request(cy, key, rc);
+}
+
+/// The content phase: `return` if the location has one, else static files.
+pub fn content_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
+    let ret = cy.conns[key]
+        .request
+        .as_ref()
+        .and_then(|r| r.loc.as_ref())
+        .and_then(|l| l.ret.clone());
+    match ret {
+        Some(ret) => response::return_handler(cy, key, &ret),
+        None => static_module::static_handler(cy, key),
+    }
+}
+
+/// Mirrors ngx_http_update_location_config(): the location's keep-alive limits
+/// (keepalive_timeout 0, keepalive_requests, keepalive_time).
+pub fn update_location_config<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    let now = cy.clock.now_ms;
+    let c = &mut cy.conns[key];
+    let (requests, age) = (c.requests, now.saturating_sub(c.start_ms));
+    let Some(r) = c.request.as_mut() else { return };
+    let Some(loc) = r.loc.as_ref() else { return };
+    if loc.keepalive_timeout_ms == 0
+        || requests >= loc.keepalive_requests
+        || age > loc.keepalive_time_ms
+    {
+        r.keepalive = false;
+    }
+}
+
+/// ngx_http_block_reading: a request is being answered; input waits in the
+/// socket (edge-triggered: the readiness is remembered in `read.ready`).
+pub fn block_reading<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    let c = &cy.conns[key];
+    log::debug!("*{} http block reading", c.number);
+    if c.close {
+        close_request(cy, key);
+    }
+}
+
+/// Mirrors ngx_http_finalize_request() for a main request: turns an error
+/// status into its special response, sends what is queued (or, when the next
+/// pipelined request is already buffered, keeps it queued so the batch goes
+/// out in one write), then finalize_connection.
+pub fn finalize_request<S: Transport>(cy: &mut Cycle<S>, key: usize, rc: Finalize) {
+    match rc {
+        Finalize::Close => {
+            close_request(cy, key);
+            return;
+        }
+        Finalize::Status(status) => special::special_response_handler(cy, key, status),
+        Finalize::Done => {}
+    }
+    let c = &cy.conns[key];
+    let Some(r) = c.request.as_ref() else { return };
+    log::debug!(
+        "*{} http finalize request: {}, \"{}\"",
+        c.number,
+        r.status,
+        String::from_utf8_lossy(&r.uri)
+    );
+    let pipelined = c
+        .buffer
+        .as_ref()
+        .is_some_and(|b| b.pos + r.consumed < b.last);
+    let batch = r.keepalive
+        && !cy.exiting
+        && pipelined
+        && r.discard_remaining == 0
+        && c.out.pending() < response::PIPELINE_BATCH_BYTES as u64;
+    if !batch {
+        match response::send_out(cy, key) {
+            response::Sent::Done => {}
+            response::Sent::Again => {
+                let send_timeout = send_timeout(cy, key);
+                let c = &mut cy.conns[key];
+                c.write.handler = WriteHandler::Writer;
+                c.action = "sending response to client";
+                cy.add_timer(key, EvKind::Write, send_timeout);
+                return;
+            }
+            response::Sent::Error => {
+                close_request(cy, key);
+                return;
+            }
+        }
+    }
+    keepalive::finalize_connection(cy, key);
+}
+
+/// The location's send_timeout.
+pub fn send_timeout<S>(cy: &Cycle<S>, key: usize) -> u64 {
+    cy.conns[key]
+        .request
+        .as_ref()
+        .and_then(|r| r.loc.as_ref())
+        .map_or(crate::conf::SEND_TIMEOUT_MS, |l| l.send_timeout_ms)
+}
+
+/// Mirrors ngx_http_free_request(): the request is done; counters, the log
+/// handler, and the object goes back to the pool.
+pub fn free_request<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    let c = &mut cy.conns[key];
+    let Some(r) = c.request.take() else { return };
+    match r.stage {
+        Stage::Reading => cy.stats.reading -= 1,
+        Stage::Writing => cy.stats.writing -= 1,
+    }
+    log::debug!("*{} http close request", c.number);
+    log::debug!("*{} http log handler", c.number);
+    if let Some(b) = c.buffer.as_mut() {
+        b.pos = (b.pos + r.consumed).min(b.last);
+    }
+    cy.request_pool.push(r);
+}
+
+/// Mirrors ngx_http_close_request(): frees the request and closes the connection.
+pub fn close_request<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    free_request(cy, key);
+    close_connection(cy, key);
+}
+
+/// Mirrors ngx_http_close_connection().
+pub fn close_connection<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    let c = &cy.conns[key];
+    log::debug!("*{} close http connection: {}", c.number, c.fd);
+    if c.request.is_some() {
+        free_request(cy, key);
+    }
+    cy.stats.active -= 1;
+    cy.close_connection(key);
+}

@@ -1,0 +1,383 @@
+//! Producing and sending responses: nginx's header filter
+//! (`ngx_http_header_filter_module.c`), the write filter and the linux
+//! sendfile chain, ngx_http_writer, and the `return` directive
+//! (`ngx_http_rewrite_module.c`, ngx_http_send_response).
+//!
+//! Output is appended to the connection's [`OutChain`](crate::core::buf::OutChain)
+//! and sent with as few syscalls as possible: the responses to a batch of
+//! pipelined requests accumulate and go out in one write (nginx writes each
+//! separately).
+
+use std::io::{self, IoSlice};
+
+use crate::conf::Return;
+use crate::core::connection::{EvKind, WriteHandler};
+use crate::core::cycle::Cycle;
+use crate::http::keepalive;
+use crate::http::request::{Finalize, close_request, send_timeout};
+use crate::http::special;
+use crate::os::io::Transport;
+
+/// Responses to pipelined requests are held back while less than this much
+/// output is queued and the next request is already buffered.
+pub const PIPELINE_BATCH_BYTES: usize = 64 * 1024;
+
+/// The server's name and version for `Server:` and error pages.
+pub const SERVER_VERSION: &str = concat!("holdfast/", env!("CARGO_PKG_VERSION"));
+
+/// The variable parts of a response header.
+#[derive(Debug, Default)]
+pub struct ResponseHead<'a> {
+    /// Status code.
+    pub status: u16,
+    /// `Content-Type`.
+    pub content_type: Option<&'a [u8]>,
+    /// `Content-Length`.
+    pub content_length: Option<u64>,
+    /// `Last-Modified` (seconds since the epoch); also makes the `ETag`.
+    pub last_modified: Option<u64>,
+    /// `Location` (taken from the request's scratch buffer when set).
+    pub location: bool,
+}
+
+fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&tmp[i..]);
+}
+
+fn push_hex(out: &mut Vec<u8>, mut v: u64) {
+    let mut tmp = [0u8; 16];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b"0123456789abcdef"[(v & 15) as usize];
+        v >>= 4;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&tmp[i..]);
+}
+
+/// Mirrors ngx_http_header_filter(): writes the status line and headers into
+/// the output chain. `Connection: close` whenever the request does not keep
+/// alive, and always while the server is shutting down.
+pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead<'_>) {
+    let exiting = cy.exiting;
+    let date = cy.clock.http_date;
+    let c = &mut cy.conns[key];
+    if c.out.mem.capacity() == 0 {
+        c.out.mem = cy.pool.get_out();
+    }
+    let Some(r) = c.request.as_mut() else { return };
+    if exiting {
+        r.keepalive = false;
+    }
+    r.status = h.status;
+    let (tokens, ka_header) = r
+        .loc
+        .as_ref()
+        .map_or((true, None), |l| (l.server_tokens, l.keepalive_header_s));
+    let out = &mut c.out.mem;
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(special::status_line(h.status));
+    out.extend_from_slice(b"\r\nServer: ");
+    out.extend_from_slice(if tokens {
+        SERVER_VERSION.as_bytes()
+    } else {
+        b"holdfast"
+    });
+    out.extend_from_slice(b"\r\nDate: ");
+    out.extend_from_slice(&date);
+    if let Some(ct) = h.content_type {
+        out.extend_from_slice(b"\r\nContent-Type: ");
+        out.extend_from_slice(ct);
+    }
+    if let Some(len) = h.content_length {
+        out.extend_from_slice(b"\r\nContent-Length: ");
+        push_u64(out, len);
+    }
+    if let Some(mtime) = h.last_modified {
+        out.extend_from_slice(b"\r\nLast-Modified: ");
+        out.extend_from_slice(&crate::core::time::http_date(mtime));
+    }
+    if h.location {
+        out.extend_from_slice(b"\r\nLocation: ");
+        out.extend_from_slice(&r.scratch);
+    }
+    if r.keepalive {
+        out.extend_from_slice(b"\r\nConnection: keep-alive");
+        if let Some(secs) = ka_header {
+            out.extend_from_slice(b"\r\nKeep-Alive: timeout=");
+            push_u64(out, secs);
+        }
+    } else {
+        out.extend_from_slice(b"\r\nConnection: close");
+    }
+    if let (Some(mtime), Some(len)) = (h.last_modified, h.content_length) {
+        out.extend_from_slice(b"\r\nETag: \"");
+        push_hex(out, mtime);
+        out.push(b'-');
+        push_hex(out, len);
+        out.extend_from_slice(b"\"\r\nAccept-Ranges: bytes");
+    }
+    out.extend_from_slice(b"\r\n\r\n");
+}
+
+/// Appends body bytes (skipped for header-only responses).
+pub fn send_body<S: Transport>(cy: &mut Cycle<S>, key: usize, body: &[u8]) {
+    let c = &mut cy.conns[key];
+    if c.request.as_ref().is_some_and(|r| !r.header_only) {
+        c.out.mem.extend_from_slice(body);
+    }
+}
+
+/// Writes `Location` for a redirect into the request's scratch: absolute as
+/// nginx's `absolute_redirect on` makes it (scheme, host, port unless 80).
+pub fn set_location<S: Transport>(cy: &mut Cycle<S>, key: usize, target: &[u8]) {
+    let c = &mut cy.conns[key];
+    let port = cy.listening[c.listening].addr.port();
+    let Some(r) = c.request.as_mut() else { return };
+    let mut loc = std::mem::take(&mut r.scratch);
+    loc.clear();
+    if target.starts_with(b"/") {
+        loc.extend_from_slice(b"http://");
+        if r.has_host {
+            loc.extend_from_slice(&r.host);
+        } else if let Some(name) = r
+            .server
+            .as_ref()
+            .and_then(|s| s.server_names.first())
+            .filter(|n| !n.is_empty())
+        {
+            loc.extend_from_slice(name.as_bytes());
+        } else {
+            loc.extend_from_slice(cy.listening[c.listening].addr.ip().to_string().as_bytes());
+        }
+        if port != 80 {
+            loc.push(b':');
+            push_u64(&mut loc, u64::from(port));
+        }
+    }
+    loc.extend_from_slice(target);
+    r.scratch = loc;
+}
+
+/// Is this a redirect status whose `return` text is a URL?
+pub fn is_redirect(code: u16) -> bool {
+    matches!(code, 301 | 302 | 303 | 307 | 308)
+}
+
+/// The `return` directive (ngx_http_rewrite_return + ngx_http_send_response):
+/// `return CODE TEXT` answers with a text/plain body (nginx takes the type from
+/// the location's types or default_type; holdfast says text/plain, which is
+/// what people mean); `return 3xx URL` redirects; `return CODE` alone answers
+/// with the special response; 444 closes without an answer.
+pub fn return_handler<S: Transport>(cy: &mut Cycle<S>, key: usize, ret: &Return) -> Finalize {
+    let code = ret.code;
+    if code == 444 {
+        return Finalize::Close;
+    }
+    match &ret.text {
+        Some(url) if is_redirect(code) => {
+            set_location(cy, key, url);
+            Finalize::Status(code)
+        }
+        Some(text) => {
+            let head = ResponseHead {
+                status: code,
+                content_type: Some(b"text/plain"),
+                content_length: Some(text.len() as u64),
+                ..Default::default()
+            };
+            send_header(cy, key, &head);
+            send_body(cy, key, text);
+            Finalize::Done
+        }
+        None if code >= 300 => Finalize::Status(code),
+        None => {
+            let head = ResponseHead {
+                status: code,
+                content_length: Some(0),
+                ..Default::default()
+            };
+            send_header(cy, key, &head);
+            Finalize::Done
+        }
+    }
+}
+
+/// What a send attempt got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// Everything queued is out.
+    Done,
+    /// The socket is full; wait for it to drain.
+    Again,
+    /// The write failed; close.
+    Error,
+}
+
+/// Mirrors the write filter with ngx_writev_chain / ngx_linux_sendfile_chain:
+/// sends what is queued, memory with writev and files with sendfile. A short
+/// write means the socket is full (no extra call to see EAGAIN).
+pub fn send_out<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Sent {
+    let c = &mut cy.conns[key];
+    loop {
+        if c.out.is_empty() {
+            c.out.reset();
+            return Sent::Done;
+        }
+        if !c.write.ready {
+            return Sent::Again;
+        }
+        let out = &mut c.out;
+        let next_file_at = out.files.get(out.file_idx).map_or(out.mem.len(), |f| f.at);
+        let res = if out.sent < next_file_at {
+            let chunk = &out.mem[out.sent..next_file_at];
+            let want = chunk.len();
+            c.stream.writev(&[IoSlice::new(chunk)]).map(|n| {
+                log::debug!("*{} writev: {n} of {want}", c.number);
+                out.sent += n;
+                n < want
+            })
+        } else {
+            let f = &mut out.files[out.file_idx];
+            let want = (f.end - f.pos).min(1 << 30) as usize;
+            match c.stream.sendfile(&f.file, f.pos, want) {
+                Ok(0) if want > 0 => Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file was truncated",
+                )),
+                Ok(n) => {
+                    log::debug!("*{} sendfile: {n} of {want}", c.number);
+                    f.pos += n as u64;
+                    if f.pos == f.end {
+                        out.file_idx += 1;
+                    }
+                    Ok(n < want)
+                }
+                Err(e) => Err(e),
+            }
+        };
+        match res {
+            Ok(true) => {
+                c.write.ready = false;
+                return Sent::Again;
+            }
+            Ok(false) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                c.write.ready = false;
+                return Sent::Again;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                log::info!(
+                    "*{} writev() failed ({}) while sending response to client",
+                    c.number,
+                    e
+                );
+                return Sent::Error;
+            }
+        }
+    }
+}
+
+/// Sends the queued responses of finished pipelined requests before reading
+/// on; on a full socket, the write handler takes over (`Flush`).
+pub fn flush_pipelined<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Sent {
+    let sent = send_out(cy, key);
+    if sent == Sent::Again {
+        let timeout = cy.conns[key]
+            .request
+            .as_ref()
+            .and_then(|r| r.loc.as_ref())
+            .map_or(crate::conf::SEND_TIMEOUT_MS, |l| l.send_timeout_ms);
+        cy.conns[key].write.handler = WriteHandler::Flush;
+        cy.add_timer(key, EvKind::Write, timeout);
+    }
+    sent
+}
+
+/// Mirrors ngx_http_writer(): the socket became writable (or send_timeout
+/// fired) while a response was partly sent.
+pub fn writer<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    let c = &mut cy.conns[key];
+    log::debug!("*{} http writer handler", c.number);
+    if c.write.timedout {
+        c.timedout = true;
+        let n = c.number;
+        log::info!(
+            "*{n} client timed out (110: Connection timed out) while sending response to client{}",
+            crate::http::request::log_ctx(cy, key)
+        );
+        close_request(cy, key);
+        return;
+    }
+    match send_out(cy, key) {
+        Sent::Again => {
+            let timeout = send_timeout(cy, key);
+            cy.add_timer(key, EvKind::Write, timeout);
+        }
+        Sent::Done => {
+            cy.del_timer(key, EvKind::Write);
+            cy.conns[key].write.handler = WriteHandler::Empty;
+            keepalive::finalize_connection(cy, key);
+        }
+        Sent::Error => close_request(cy, key),
+    }
+}
+
+/// The write handler while pipelined responses drain: when all is out,
+/// reading resumes through the posted queue.
+pub fn flush_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    let c = &mut cy.conns[key];
+    log::debug!("*{} http flush handler", c.number);
+    if c.write.timedout {
+        c.timedout = true;
+        let n = c.number;
+        log::info!(
+            "*{n} client timed out (110: Connection timed out) while sending response to client{}",
+            crate::http::request::log_ctx(cy, key)
+        );
+        close_request(cy, key);
+        return;
+    }
+    match send_out(cy, key) {
+        Sent::Again => {
+            let timeout = send_timeout(cy, key);
+            cy.add_timer(key, EvKind::Write, timeout);
+        }
+        Sent::Done => {
+            cy.del_timer(key, EvKind::Write);
+            cy.conns[key].write.handler = WriteHandler::Empty;
+            cy.post_event(key, EvKind::Read);
+        }
+        Sent::Error => close_request(cy, key),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_format() {
+        let mut v = Vec::new();
+        push_u64(&mut v, 0);
+        v.push(b' ');
+        push_u64(&mut v, 18_446_744_073_709_551_615);
+        v.push(b' ');
+        push_hex(&mut v, 0x5f3c_1b2a);
+        assert_eq!(v, b"0 18446744073709551615 5f3c1b2a");
+    }
+}

@@ -1,0 +1,231 @@
+//! Static files: nginx's `ngx_http_static_module.c` and
+//! `ngx_http_index_module.c`.
+//!
+//! The file is `root` + the decoded, normalised URI (see
+//! [`parse_target`](crate::http::parse::parse_target)), so no request can name
+//! a file outside the root (symbolic links inside it are followed, as nginx
+//! does by default).
+
+use std::fs::File;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::Path;
+
+use crate::core::cycle::Cycle;
+use crate::http::parse::Method;
+use crate::http::request::{Finalize, content_handler};
+use crate::http::response::{self, ResponseHead};
+use crate::os::io::Transport;
+
+/// Files up to this size are read into the output buffer (one writev with the
+/// header); larger ones go out with sendfile.
+pub const SMALL_FILE: u64 = 32 * 1024;
+
+/// Builds `root + uri (+ index)` into the request's scratch path.
+fn map_uri_to_path(root: &Path, uri: &[u8], index: Option<&str>, out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(root.as_os_str().as_bytes());
+    if out.last() == Some(&b'/') {
+        out.pop();
+    }
+    out.extend_from_slice(uri);
+    if let Some(i) = index {
+        out.extend_from_slice(i.as_bytes());
+    }
+}
+
+fn errno_text(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => format!(
+            "{n}: {}",
+            io::Error::from_raw_os_error(n)
+                .to_string()
+                .split(" (os error")
+                .next()
+                .unwrap_or("")
+        ),
+        None => e.to_string(),
+    }
+}
+
+/// Mirrors ngx_http_index_handler() + ngx_http_static_handler().
+pub fn static_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
+    let c = &mut cy.conns[key];
+    let number = c.number;
+    let Some(r) = c.request.as_mut() else {
+        return Finalize::Close;
+    };
+    let Some(loc) = r.loc.clone() else {
+        return Finalize::Close;
+    };
+    if !matches!(r.method, Method::Get | Method::Head | Method::Post) {
+        return Finalize::Status(405);
+    }
+    let mut path = std::mem::take(&mut r.scratch);
+    if r.uri.ends_with(b"/") {
+        // ngx_http_index_handler: the first index file that exists wins, by
+        // an internal redirect (the location is searched again).
+        for name in &loc.index {
+            map_uri_to_path(&loc.root, &r.uri, Some(name), &mut path);
+            match std::fs::metadata(Path::new(std::ffi::OsStr::from_bytes(&path))) {
+                Ok(md) if !md.is_dir() => {
+                    r.uri.extend_from_slice(name.as_bytes());
+                    r.scratch = path;
+                    let server = r.server.clone();
+                    if let Some(server) = server {
+                        r.loc = Some(server.loc_conf(&r.uri).clone());
+                    }
+                    if r.loc.as_ref().is_some_and(|l| l.ret.is_some()) {
+                        return content_handler(cy, key);
+                    }
+                    return serve_file(cy, key);
+                }
+                _ => {}
+            }
+        }
+        map_uri_to_path(&loc.root, &r.uri, None, &mut path);
+        let shown = String::from_utf8_lossy(&path).into_owned();
+        r.scratch = path;
+        return match std::fs::metadata(&shown) {
+            Ok(md) if md.is_dir() => {
+                log::error!("*{number} directory index of \"{shown}\" is forbidden");
+                Finalize::Status(403)
+            }
+            Ok(_) => Finalize::Status(404),
+            Err(e) => {
+                log::error!("*{number} \"{shown}\" is not found ({})", errno_text(&e));
+                Finalize::Status(404)
+            }
+        };
+    }
+    map_uri_to_path(&loc.root, &r.uri, None, &mut path);
+    r.scratch = path;
+    serve_file(cy, key)
+}
+
+/// Opens the file in the request's scratch path and queues the response.
+fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
+    let c = &mut cy.conns[key];
+    let number = c.number;
+    let Some(r) = c.request.as_mut() else {
+        return Finalize::Close;
+    };
+    let path = Path::new(std::ffi::OsStr::from_bytes(&r.scratch));
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            let status = match e.kind() {
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => 404,
+                io::ErrorKind::PermissionDenied => 403,
+                _ => 500,
+            };
+            log::error!(
+                "*{number} open() \"{}\" failed ({})",
+                path.display(),
+                errno_text(&e)
+            );
+            return Finalize::Status(status);
+        }
+    };
+    let md = match file.metadata() {
+        Ok(md) => md,
+        Err(e) => {
+            log::error!(
+                "*{number} fstat() \"{}\" failed ({})",
+                path.display(),
+                errno_text(&e)
+            );
+            return Finalize::Status(500);
+        }
+    };
+    if md.is_dir() {
+        // A directory without the trailing slash: redirect to the slash form.
+        let mut loc = Vec::with_capacity(r.uri.len() + 1);
+        loc.extend_from_slice(&r.uri);
+        loc.push(b'/');
+        if let (Some((o, l)), Some(b)) = (r.args, c.buffer.as_ref()) {
+            loc.push(b'?');
+            loc.extend_from_slice(&b.data()[o..o + l]);
+        }
+        response::set_location(cy, key, &loc);
+        return Finalize::Status(301);
+    }
+    if !md.is_file() {
+        return Finalize::Status(404);
+    }
+    if r.method == Method::Post {
+        return Finalize::Status(405);
+    }
+    let size = md.len();
+    let mtime = u64::try_from(md.mtime()).unwrap_or(0);
+    let loc = r.loc.clone();
+    let ext = extension(&r.uri);
+    let ctype = loc.as_ref().map(|l| {
+        match ext
+            .and_then(|e| std::str::from_utf8(e).ok())
+            .and_then(|e| l.types.lookup(e))
+        {
+            Some(t) => t.clone(),
+            None => l.default_type.clone(),
+        }
+    });
+    let head = ResponseHead {
+        status: 200,
+        content_type: ctype.as_deref().map(str::as_bytes),
+        content_length: Some(size),
+        last_modified: Some(mtime),
+        location: false,
+    };
+    let header_only = r.header_only;
+    response::send_header(cy, key, &head);
+    if header_only || size == 0 {
+        return Finalize::Done;
+    }
+    let out = &mut cy.conns[key].out;
+    if size <= SMALL_FILE {
+        let start = out.mem.len();
+        out.mem.resize(start + size as usize, 0);
+        match file.read_exact_at(&mut out.mem[start..], 0) {
+            Ok(()) => Finalize::Done,
+            Err(e) => {
+                log::error!("*{number} pread() failed ({})", errno_text(&e));
+                Finalize::Close
+            }
+        }
+    } else {
+        out.push_file(file, 0, size);
+        Finalize::Done
+    }
+}
+
+/// The extension of the last path segment, if any.
+fn extension(uri: &[u8]) -> Option<&[u8]> {
+    let seg = uri.rsplit(|&b| b == b'/').next()?;
+    let dot = seg.iter().rposition(|&b| b == b'.')?;
+    Some(&seg[dot + 1..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extensions() {
+        assert_eq!(extension(b"/a/b.HTML"), Some(&b"HTML"[..]));
+        assert_eq!(extension(b"/a.d/b"), None);
+        assert_eq!(extension(b"/a/.hidden"), Some(&b"hidden"[..]));
+    }
+
+    #[test]
+    fn paths_join_root_and_uri() {
+        let mut out = Vec::new();
+        map_uri_to_path(
+            Path::new("/srv/html/"),
+            b"/a/",
+            Some("index.html"),
+            &mut out,
+        );
+        assert_eq!(out, b"/srv/html/a/index.html");
+    }
+}

@@ -1,0 +1,237 @@
+//! The transport a connection reads and writes through: nginx's `ngx_os_io_t`
+//! (`c->recv`, `c->send_chain`) from `os/unix/ngx_recv.c`, `ngx_writev_chain.c`
+//! and `ngx_linux_sendfile_chain.c`.
+//!
+//! The HTTP state machine never touches a socket directly: it calls these
+//! methods, so tests and fuzz targets can drive whole connections with
+//! [`MemStream`], an in-memory byte stream that can be split anywhere and can
+//! accept writes a few bytes at a time.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, IoSlice, Read, Write};
+use std::os::fd::AsRawFd;
+
+/// What a read returned, as nginx's `c->recv` does: `n`, `NGX_AGAIN`, `0`, `NGX_ERROR`.
+#[derive(Debug)]
+pub enum Recv {
+    /// `n > 0` bytes were read.
+    Data(usize),
+    /// Nothing to read now (EAGAIN).
+    Again,
+    /// The peer closed its side (read returned 0).
+    Eof,
+    /// A hard error (ECONNRESET, ...).
+    Error(io::Error),
+}
+
+/// The byte stream under a connection.
+pub trait Transport {
+    /// Reads into `buf` (`recv(2)`).
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Writes a gather list (`writev(2)`).
+    fn writev(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+    /// Sends `len` bytes of `file` from `offset` (`sendfile(2)`).
+    fn sendfile(&mut self, file: &File, offset: u64, len: usize) -> io::Result<usize>;
+    /// Sets TCP_NODELAY.
+    fn set_nodelay(&mut self) -> io::Result<()>;
+    /// Shuts the write side down (`shutdown(SHUT_WR)`), for lingering close.
+    fn shutdown_write(&mut self) -> io::Result<()>;
+    /// The descriptor number, for log lines (`fd:8`).
+    fn fd(&self) -> i32;
+}
+
+impl Transport for mio::net::TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Read::read(self, buf)
+    }
+
+    fn writev(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        if bufs.len() == 1 {
+            Write::write(self, &bufs[0])
+        } else {
+            Write::write_vectored(self, bufs)
+        }
+    }
+
+    fn sendfile(&mut self, file: &File, offset: u64, len: usize) -> io::Result<usize> {
+        sendfile(self.as_raw_fd(), file, offset, len)
+    }
+
+    fn set_nodelay(&mut self) -> io::Result<()> {
+        mio::net::TcpStream::set_nodelay(self, true)
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        mio::net::TcpStream::shutdown(self, std::net::Shutdown::Write)
+    }
+
+    fn fd(&self) -> i32 {
+        self.as_raw_fd()
+    }
+}
+
+/// `sendfile(2)` from `file` at `offset` to the socket `fd`.
+pub fn sendfile(fd: i32, file: &File, offset: u64, len: usize) -> io::Result<usize> {
+    let mut off =
+        libc::off_t::try_from(offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: both descriptors are open for the duration of the call and `off`
+    // is a valid, exclusively borrowed off_t.
+    let n = unsafe { libc::sendfile(fd, file.as_raw_fd(), &mut off, len) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// An in-memory transport for unit tests and fuzzing: reads are served from a
+/// queue of chunks (one chunk per read call, so a test decides exactly where
+/// the stream is split), writes are appended to `output`, at most
+/// `write_limit` bytes per call.
+#[derive(Debug, Default)]
+pub struct MemStream {
+    /// Chunks still to be read; each read returns at most one chunk.
+    pub input: VecDeque<Vec<u8>>,
+    /// After `input` is empty: `true` reads return EOF, `false` EAGAIN.
+    pub eof: bool,
+    /// Everything written so far.
+    pub output: Vec<u8>,
+    /// Bytes accepted per write call (0 = unlimited).
+    pub write_limit: usize,
+    /// Write calls left before writes return EAGAIN (None = never block).
+    pub write_budget: Option<usize>,
+    /// Set by `shutdown_write`.
+    pub write_shut: bool,
+    /// Number of read calls made.
+    pub reads: usize,
+    /// Number of write calls made (writev + sendfile).
+    pub writes: usize,
+}
+
+impl MemStream {
+    /// A stream that will deliver `chunks`, one per read.
+    pub fn new(chunks: Vec<Vec<u8>>) -> Self {
+        MemStream {
+            input: chunks.into(),
+            ..Default::default()
+        }
+    }
+
+    fn accept_write(&mut self) -> io::Result<usize> {
+        self.writes += 1;
+        if self.write_shut {
+            return Err(io::Error::from(io::ErrorKind::BrokenPipe));
+        }
+        match self.write_budget.as_mut() {
+            Some(0) => Err(io::Error::from(io::ErrorKind::WouldBlock)),
+            Some(n) => {
+                *n -= 1;
+                Ok(if self.write_limit == 0 {
+                    usize::MAX
+                } else {
+                    self.write_limit
+                })
+            }
+            None => Ok(if self.write_limit == 0 {
+                usize::MAX
+            } else {
+                self.write_limit
+            }),
+        }
+    }
+}
+
+impl Transport for MemStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reads += 1;
+        let Some(chunk) = self.input.front_mut() else {
+            return if self.eof {
+                Ok(0)
+            } else {
+                Err(io::Error::from(io::ErrorKind::WouldBlock))
+            };
+        };
+        let n = chunk.len().min(buf.len());
+        buf[..n].copy_from_slice(&chunk[..n]);
+        chunk.drain(..n);
+        if chunk.is_empty() {
+            self.input.pop_front();
+        }
+        Ok(n)
+    }
+
+    fn writev(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let mut room = self.accept_write()?;
+        let mut n = 0;
+        for b in bufs {
+            let take = b.len().min(room);
+            self.output.extend_from_slice(&b[..take]);
+            n += take;
+            room -= take;
+            if room == 0 {
+                break;
+            }
+        }
+        Ok(n)
+    }
+
+    fn sendfile(&mut self, file: &File, offset: u64, len: usize) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let room = self.accept_write()?;
+        let mut tmp = vec![0; len.min(room).min(1 << 20)];
+        let n = file.read_at(&mut tmp, offset)?;
+        self.output.extend_from_slice(&tmp[..n]);
+        Ok(n)
+    }
+
+    fn set_nodelay(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.write_shut = true;
+        Ok(())
+    }
+
+    fn fd(&self) -> i32 {
+        -1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mem_stream_reads_one_chunk_per_call_then_again_or_eof() {
+        let mut s = MemStream::new(vec![b"ab".to_vec(), b"c".to_vec()]);
+        let mut buf = [0u8; 8];
+        assert_eq!(s.read(&mut buf).unwrap(), 2);
+        assert_eq!(s.read(&mut buf).unwrap(), 1);
+        assert_eq!(
+            s.read(&mut buf).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        s.eof = true;
+        assert_eq!(s.read(&mut buf).unwrap(), 0);
+    }
+
+    #[test]
+    fn mem_stream_limits_writes() {
+        let mut s = MemStream {
+            write_limit: 3,
+            write_budget: Some(1),
+            ..Default::default()
+        };
+        let n = s
+            .writev(&[IoSlice::new(b"ab"), IoSlice::new(b"cd")])
+            .unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(s.output, b"abc");
+        assert_eq!(
+            s.writev(&[IoSlice::new(b"d")]).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+    }
+}

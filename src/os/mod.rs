@@ -1,0 +1,3 @@
+//! The operating-system layer (nginx's `src/os/unix/`).
+
+pub mod io;
