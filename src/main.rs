@@ -139,14 +139,14 @@ fn main() -> ExitCode {
     for addr in ev.local_addrs() {
         holdfast::notice!("listening on {addr}");
     }
-    if let Some(pid) = &conf.pid {
-        if let Err(e) = write_pid(pid) {
-            eprintln!(
-                "holdfast: [emerg] open() \"{}\" failed ({e})",
-                pid.display()
-            );
-            return ExitCode::from(1);
-        }
+    if let Some(pid) = &conf.pid
+        && let Err(e) = write_pid(pid)
+    {
+        eprintln!(
+            "holdfast: [emerg] open() \"{}\" failed ({e})",
+            pid.display()
+        );
+        return ExitCode::from(1);
     }
     holdfast::notice!(
         "{} started, pid {}",

@@ -141,10 +141,10 @@ impl BufPool {
     /// A buffer of exactly `size` bytes, reused when one is free.
     pub fn get(&mut self, size: usize) -> Buf {
         self.outstanding += 1;
-        if let Some((_, list)) = self.classes.iter_mut().find(|(s, _)| *s == size) {
-            if let Some(mem) = list.pop() {
-                return Buf::new(mem);
-            }
+        if let Some((_, list)) = self.classes.iter_mut().find(|(s, _)| *s == size)
+            && let Some(mem) = list.pop()
+        {
+            return Buf::new(mem);
         }
         Buf::new(vec![0u8; size].into_boxed_slice())
     }

@@ -385,13 +385,12 @@ impl<S: Transport> Cycle<S> {
                 break;
             }
         }
-        if self.free_connection_n() == 0 {
-            if let Some(key) = last.and_then(|t| self.lookup(t)) {
-                if self.conns[key].reusable {
-                    log::debug!("*{} reusing connection again", self.conns[key].number);
-                    crate::http::run_read_handler(self, key);
-                }
-            }
+        if self.free_connection_n() == 0
+            && let Some(key) = last.and_then(|t| self.lookup(t))
+            && self.conns[key].reusable
+        {
+            log::debug!("*{} reusing connection again", self.conns[key].number);
+            crate::http::run_read_handler(self, key);
         }
     }
 

@@ -56,10 +56,10 @@ impl Listening {
     /// The server for a Host value (lower-case, no port), or the default one
     /// (ngx_http_find_virtual_server).
     pub fn find_server(&self, host: Option<&str>) -> &Rc<ServerConf> {
-        if let Some(host) = host {
-            if let Some(s) = self.servers.iter().find(|s| s.matches_name(host)) {
-                return s;
-            }
+        if let Some(host) = host
+            && let Some(s) = self.servers.iter().find(|s| s.matches_name(host))
+        {
+            return s;
         }
         &self.servers[self.default_server]
     }

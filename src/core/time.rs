@@ -45,7 +45,7 @@ impl Clock {
     /// timer compared against them never fires early.
     pub fn time_update(&mut self) {
         let el = self.base.elapsed();
-        let ms = el.as_millis() as u64 + u64::from(el.subsec_nanos() % 1_000_000 != 0);
+        let ms = el.as_millis() as u64 + u64::from(!el.subsec_nanos().is_multiple_of(1_000_000));
         self.now_ms = self.now_ms.max(ms);
         let secs = SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -104,10 +104,10 @@ impl EventLoop {
             "epoll timer: {}",
             timeout.map_or(-1, |t| t.as_millis() as i64)
         );
-        if let Err(e) = self.poll.poll(&mut self.events, timeout) {
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
-            }
+        if let Err(e) = self.poll.poll(&mut self.events, timeout)
+            && e.kind() != io::ErrorKind::Interrupted
+        {
+            return Err(e);
         }
         let before = self.cycle.clock.now_ms;
         self.cycle.clock.time_update();
@@ -141,11 +141,9 @@ impl EventLoop {
                 c.pending_eof |= read_closed;
                 http::run_read_handler(cy, key);
             }
-            if writable {
-                if let Some(key) = cy.lookup(token) {
-                    cy.conns[key].write.ready = true;
-                    http::run_write_handler(cy, key);
-                }
+            if writable && let Some(key) = cy.lookup(token) {
+                cy.conns[key].write.ready = true;
+                http::run_write_handler(cy, key);
             }
         }
         let now = self.cycle.clock.now_ms;

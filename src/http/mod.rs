@@ -48,3 +48,344 @@ pub fn run_write_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         WriteHandler::Flush => response::flush_handler(cy, key),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Whole connections driven over in-memory streams: every byte split,
+    //! pipelining, keep-alive decisions, partial writes — no sockets.
+
+    use std::path::Path;
+    use std::rc::Rc;
+
+    use super::*;
+    use crate::conf::Config;
+    use crate::core::connection::EvKind;
+    use crate::event::accept::listening_from_conf;
+    use crate::os::io::MemStream;
+
+    fn cycle(http: &str) -> Cycle<MemStream> {
+        let text = format!("events {{ worker_connections 64; }} http {{ {http} }}");
+        let conf = Config::from_str(
+            &text,
+            Path::new("/tmp/holdfast-test.conf"),
+            Path::new("/tmp"),
+        )
+        .unwrap();
+        let listening = listening_from_conf(&conf)
+            .into_iter()
+            .map(|(_, l)| l)
+            .collect();
+        let mut cy = Cycle::new(Rc::new(conf), listening);
+        cy.timers.set_lazy_delay(0);
+        cy
+    }
+
+    const BASIC: &str = "server { listen 127.0.0.1:8080; \
+        location = /a { return 200 \"A\"; } location = /b { return 200 \"BB\"; } \
+        location = /ka0 { keepalive_timeout 0; return 200 \"z\"; } }";
+
+    fn connect(cy: &mut Cycle<MemStream>) -> (usize, usize) {
+        let key = cy
+            .get_connection(MemStream::default(), "127.0.0.1:5555".parse().unwrap(), 0)
+            .unwrap();
+        cy.stats.active += 1;
+        request::init_connection(cy, key);
+        (key, cy.conns[key].token(key))
+    }
+
+    /// Delivers bytes as one readable event, then runs the posted queue.
+    fn feed(cy: &mut Cycle<MemStream>, token: usize, bytes: &[u8]) {
+        let Some(key) = cy.lookup(token) else { return };
+        cy.conns[key].stream.input.push_back(bytes.to_vec());
+        cy.conns[key].read.ready = true;
+        run_read_handler(cy, key);
+        run_posted(cy);
+    }
+
+    fn run_posted(cy: &mut Cycle<MemStream>) {
+        while let Some(ev) = cy.posted.pop() {
+            let Some(key) = cy.lookup(ev.token) else {
+                continue;
+            };
+            match ev.kind {
+                EvKind::Read => {
+                    cy.conns[key].read.posted = false;
+                    run_read_handler(cy, key);
+                }
+                EvKind::Write => {
+                    cy.conns[key].write.posted = false;
+                    run_write_handler(cy, key);
+                }
+            }
+        }
+    }
+
+    fn output(cy: &Cycle<MemStream>, token: usize) -> String {
+        cy.lookup(token)
+            .map(|k| String::from_utf8_lossy(&cy.conns[k].stream.output).into_owned())
+            .unwrap_or_default()
+    }
+
+    fn statuses(out: &str) -> Vec<&str> {
+        out.match_indices("HTTP/1.1 ")
+            .map(|(i, _)| &out[i..i + 12])
+            .collect()
+    }
+
+    #[test]
+    fn request_split_at_every_byte_offset_gives_the_same_response() {
+        let req = b"GET /a HTTP/1.1\r\nHost: x\r\nUser-Agent: t\r\n\r\n";
+        let mut cy = cycle(BASIC);
+        let (_, t) = connect(&mut cy);
+        feed(&mut cy, t, req);
+        let whole = output(&cy, t);
+        assert!(
+            whole.starts_with("HTTP/1.1 200 OK\r\n") && whole.ends_with("\r\n\r\nA"),
+            "{whole}"
+        );
+        for i in 1..req.len() {
+            let mut cy = cycle(BASIC);
+            let (_, t) = connect(&mut cy);
+            feed(&mut cy, t, &req[..i]);
+            assert_eq!(output(&cy, t), "", "answered early at split {i}");
+            feed(&mut cy, t, &req[i..]);
+            assert_eq!(output(&cy, t), whole, "split at {i}");
+        }
+        // one byte per read
+        let mut cy = cycle(BASIC);
+        let (_, t) = connect(&mut cy);
+        for b in req {
+            feed(&mut cy, t, &[*b]);
+        }
+        assert_eq!(output(&cy, t), whole);
+    }
+
+    #[test]
+    fn pipelined_requests_answered_in_order_in_one_write() {
+        let mut cy = cycle(BASIC);
+        let (key, t) = connect(&mut cy);
+        let one = "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n";
+        let batch = one.repeat(8);
+        feed(&mut cy, t, batch.as_bytes());
+        let out = output(&cy, t);
+        assert_eq!(statuses(&out).len(), 16);
+        let bodies: Vec<&str> = out
+            .split("keep-alive\r\n\r\n")
+            .skip(1)
+            .map(|s| s.split("HTTP/1.1").next().unwrap())
+            .collect();
+        assert_eq!(bodies, ["A", "BB"].repeat(8));
+        // all 16 responses in one write call, no extra read after the batch
+        assert_eq!(cy.conns[key].stream.writes, 1);
+        assert_eq!(cy.conns[key].read.handler, ReadHandler::Keepalive);
+        assert!(cy.conns[key].pipeline);
+        assert_eq!(cy.stats.requests, 16);
+    }
+
+    #[test]
+    fn pipelined_request_split_across_reads_is_answered_after_flush() {
+        let req = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n";
+        for i in 1..req.len() {
+            let mut cy = cycle(BASIC);
+            let (_, t) = connect(&mut cy);
+            feed(&mut cy, t, &req[..i]);
+            feed(&mut cy, t, &req[i..]);
+            let out = output(&cy, t);
+            assert_eq!(statuses(&out).len(), 2, "split {i}: {out}");
+            assert!(out.ends_with("BB"), "split {i}");
+        }
+    }
+
+    #[test]
+    fn keepalive_decisions_follow_version_and_connection_header() {
+        let cases: [(&str, bool); 7] = [
+            ("GET /a HTTP/1.1\r\nHost: x\r\n\r\n", true),
+            (
+                "GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                false,
+            ),
+            (
+                "GET /a HTTP/1.1\r\nHost: x\r\nConnection: Keep-Alive, CLOSE\r\n\r\n",
+                false,
+            ),
+            ("GET /a HTTP/1.0\r\n\r\n", false),
+            ("GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", true),
+            ("GET /ka0 HTTP/1.1\r\nHost: x\r\n\r\n", false),
+            ("GET /missing HTTP/1.1\r\nHost: x\r\n\r\n", true),
+        ];
+        for (req, keep) in cases {
+            let mut cy = cycle(BASIC);
+            let (_, t) = connect(&mut cy);
+            feed(&mut cy, t, req.as_bytes());
+            let alive = cy
+                .lookup(t)
+                .is_some_and(|k| cy.conns[k].read.handler == ReadHandler::Keepalive);
+            assert_eq!(alive, keep, "{req:?}");
+            if keep {
+                assert!(
+                    output(&cy, t).contains("Connection: keep-alive\r\n"),
+                    "{req:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn idle_connection_holds_no_buffer_and_is_reusable() {
+        let mut cy = cycle(BASIC);
+        let (key, t) = connect(&mut cy);
+        assert!(cy.conns[key].reusable && cy.conns[key].buffer.is_none());
+        feed(&mut cy, t, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+        let c = &cy.conns[key];
+        assert!(c.idle && c.reusable && c.buffer.is_none() && c.request.is_none());
+        assert!(c.read.timer.is_some());
+        assert_eq!(cy.stats.waiting, 1);
+        assert_eq!((cy.stats.reading, cy.stats.writing), (0, 0));
+        assert_eq!(cy.pool.outstanding, 0);
+    }
+
+    #[test]
+    fn partial_write_waits_for_writable_then_keeps_alive() {
+        let mut cy = cycle(BASIC);
+        let (key, t) = connect(&mut cy);
+        cy.conns[key].stream.write_limit = 10;
+        cy.conns[key].stream.write_budget = Some(1);
+        feed(&mut cy, t, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(cy.conns[key].write.handler, WriteHandler::Writer);
+        assert!(cy.conns[key].write.timer.is_some(), "send_timeout armed");
+        assert_eq!(cy.conns[key].stream.output.len(), 10);
+        cy.conns[key].stream.write_budget = None;
+        cy.conns[key].stream.write_limit = 0;
+        cy.conns[key].write.ready = true;
+        run_write_handler(&mut cy, key);
+        assert!(output(&cy, t).ends_with("\r\n\r\nA"));
+        assert_eq!(cy.conns[key].read.handler, ReadHandler::Keepalive);
+        assert!(cy.conns[key].write.timer.is_none());
+    }
+
+    #[test]
+    fn errors_before_processing_answer_with_close() {
+        let cases: [(&[u8], &str); 6] = [
+            (b"GARBAGE\r\n\r\n", "400 Bad Request"),
+            (b"GET / HTTP/2.0\r\n\r\n", "505 HTTP Version Not Supported"),
+            (b"GET / HTTP/1.1\r\n\r\n", "400 Bad Request"),
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+                "400 Bad Request",
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
+                "501 Not Implemented",
+            ),
+            (b"GET /../x HTTP/1.1\r\nHost: a\r\n\r\n", "400 Bad Request"),
+        ];
+        for (req, status) in cases {
+            let mut cy = cycle(BASIC);
+            let (_, t) = connect(&mut cy);
+            let key = cy.lookup(t).unwrap();
+            feed(&mut cy, t, req);
+            let out = String::from_utf8_lossy(
+                &cy.conns
+                    .get(key)
+                    .map(|c| c.stream.output.clone())
+                    .unwrap_or_default(),
+            )
+            .into_owned();
+            // The connection is gone (or lingering) and the answer said close.
+            let gone = cy
+                .lookup(t)
+                .is_none_or(|k| cy.conns[k].read.handler == ReadHandler::LingeringClose);
+            assert!(gone, "{:?}", String::from_utf8_lossy(req));
+            if let Some(k) = cy.lookup(t) {
+                let out = String::from_utf8_lossy(&cy.conns[k].stream.output).into_owned();
+                assert!(out.starts_with(&format!("HTTP/1.1 {status}\r\n")), "{out}");
+                assert!(out.contains("Connection: close\r\n"));
+            } else {
+                let _ = out;
+            }
+        }
+    }
+
+    #[test]
+    fn long_request_line_and_header_limits() {
+        let mut cy = cycle(BASIC);
+        let (_, t) = connect(&mut cy);
+        let long_uri = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(9000));
+        feed(&mut cy, t, long_uri.as_bytes());
+        let out = output(&cy, t);
+        assert!(
+            out.starts_with("HTTP/1.1 414 Request-URI Too Large\r\n"),
+            "{out}"
+        );
+
+        let mut cy = cycle(BASIC);
+        let (_, t) = connect(&mut cy);
+        let long_hdr = format!(
+            "GET /a HTTP/1.1\r\nHost: x\r\nX-Long: {}\r\n\r\n",
+            "b".repeat(9000)
+        );
+        feed(&mut cy, t, long_hdr.as_bytes());
+        let out = output(&cy, t);
+        assert!(out.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{out}");
+        assert!(out.contains("Request Header Or Cookie Too Large"));
+
+        // A 6k request line plus 20k of headers fits the large buffers.
+        let mut cy = cycle(BASIC);
+        let (_, t) = connect(&mut cy);
+        let hdrs: String = (0..20)
+            .map(|i| format!("X-{i}: {}\r\n", "c".repeat(1000)))
+            .collect();
+        let big = format!(
+            "GET /a?{} HTTP/1.1\r\nHost: x\r\n{hdrs}\r\n",
+            "q".repeat(6000)
+        );
+        for chunk in big.as_bytes().chunks(700) {
+            feed(&mut cy, t, chunk);
+        }
+        let out = output(&cy, t);
+        assert!(
+            out.starts_with("HTTP/1.1 200 OK\r\n") && out.ends_with("A"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn body_is_discarded_and_pipelined_request_after_it_is_parsed() {
+        let mut cy = cycle(BASIC);
+        let (key, t) = connect(&mut cy);
+        let req = b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\nHost: x\r\n\r\n";
+        for i in 1..req.len() {
+            let mut cy = cycle(BASIC);
+            let (_, t) = connect(&mut cy);
+            feed(&mut cy, t, &req[..i]);
+            feed(&mut cy, t, &req[i..]);
+            let out = output(&cy, t);
+            assert_eq!(statuses(&out).len(), 2, "split {i}: {out}");
+            assert!(out.ends_with("BB"), "split {i}");
+        }
+        feed(&mut cy, t, req);
+        assert_eq!(statuses(&output(&cy, t)).len(), 2);
+        assert_eq!(cy.conns[key].read.handler, ReadHandler::Keepalive);
+    }
+
+    #[test]
+    fn eof_while_idle_closes_and_frees_everything() {
+        let mut cy = cycle(BASIC);
+        let (key, t) = connect(&mut cy);
+        feed(&mut cy, t, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+        cy.conns[key].stream.eof = true;
+        cy.conns[key].read.ready = true;
+        run_read_handler(&mut cy, key);
+        assert!(cy.lookup(t).is_none());
+        assert_eq!(
+            cy.stats,
+            crate::core::cycle::Stats {
+                requests: 1,
+                ..Default::default()
+            }
+        );
+        assert!(cy.timers.is_empty());
+        assert_eq!(cy.reusable_n, 0);
+        assert_eq!(cy.pool.outstanding, 0);
+    }
+}

@@ -216,10 +216,10 @@ pub fn wait_request_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
             }
             // Don't hold a buffer for a silent connection.
             let c = &mut cy.conns[key];
-            if c.buffer.as_ref().is_some_and(|b| b.last == 0) {
-                if let Some(b) = c.buffer.take() {
-                    cy.pool.put(b);
-                }
+            if c.buffer.as_ref().is_some_and(|b| b.last == 0)
+                && let Some(b) = c.buffer.take()
+            {
+                cy.pool.put(b);
             }
         }
         Recv::Eof => {
@@ -302,11 +302,11 @@ fn read_request_header<S: Transport>(cy: &mut Cycle<S>, key: usize) -> ReadHeade
 /// Why the head cannot grow.
 enum LargeHeader {
     /// The request line reached the large buffer size: 414.
-    TooLongUri,
+    Uri,
     /// A header line reached the large buffer size: 494 (400).
-    TooLongLine(usize),
+    Line(usize),
     /// The whole head reached `num × size`: 494 (400).
-    TooLarge,
+    Head,
 }
 
 /// Mirrors ngx_http_alloc_large_header_buffer(): makes room for more of the
@@ -320,13 +320,13 @@ fn alloc_large_header_buffer<S: Transport>(
     let c = &mut cy.conns[key];
     let number = c.number;
     let Some(b) = c.buffer.as_mut() else {
-        return Err(LargeHeader::TooLarge);
+        return Err(LargeHeader::Head);
     };
     log::debug!("*{number} http alloc large header buffer");
     let data_len = b.last - b.pos;
     if request_line {
         if data_len >= size {
-            return Err(LargeHeader::TooLongUri);
+            return Err(LargeHeader::Uri);
         }
     } else {
         let line_start = b
@@ -335,7 +335,7 @@ fn alloc_large_header_buffer<S: Transport>(
             .rposition(|&ch| ch == b'\n')
             .map_or(0, |p| p + 1);
         if data_len - line_start >= size {
-            return Err(LargeHeader::TooLongLine(line_start));
+            return Err(LargeHeader::Line(line_start));
         }
     }
     if b.pos > 0 {
@@ -348,12 +348,12 @@ fn alloc_large_header_buffer<S: Transport>(
         b.size() + size
     };
     if new_size > num * size {
-        return Err(LargeHeader::TooLarge);
+        return Err(LargeHeader::Head);
     }
     let mut nb = cy.pool.get(new_size);
     let c = &mut cy.conns[key];
     let Some(old) = c.buffer.take() else {
-        return Err(LargeHeader::TooLarge);
+        return Err(LargeHeader::Head);
     };
     nb.mem[..data_len].copy_from_slice(old.data());
     nb.last = data_len;
@@ -438,12 +438,12 @@ pub fn process_request_line<S: Transport>(cy: &mut Cycle<S>, key: usize) {
             }
             LineStatus::Partial => {}
         }
-        if b.is_full() {
-            if let Err(_e) = alloc_large_header_buffer(cy, key, true) {
-                client_info!(cy, key, "client sent too long URI");
-                finalize_request(cy, key, Finalize::Status(414));
-                return;
-            }
+        if b.is_full()
+            && let Err(_e) = alloc_large_header_buffer(cy, key, true)
+        {
+            client_info!(cy, key, "client sent too long URI");
+            finalize_request(cy, key, Finalize::Status(414));
+            return;
         }
         match read_request_header(cy, key) {
             ReadHeader::Data => continue,
@@ -471,6 +471,7 @@ pub fn process_request_headers<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     if !request_prologue(cy, key) {
         return;
     }
+    let large_size = header_conf(cy, key).large_client_header_buffers.1;
     loop {
         let c = &mut cy.conns[key];
         let (Some(b), Some(r)) = (c.buffer.as_ref(), c.request.as_mut()) else {
@@ -481,6 +482,7 @@ pub fn process_request_headers<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         // The head can only have ended (or gone wrong) in a line that is new.
         if data[r.scanned..].contains(&b'\n') {
             let mut info = HeadInfo::default();
+            let number = c.number;
             let status = parse::parse_head(data, |h| {
                 let name = &data[h.name.0..h.name.0 + h.name.1];
                 let value = (h.value.0, h.value.1);
@@ -499,12 +501,28 @@ pub fn process_request_headers<S: Transport>(cy: &mut Cycle<S>, key: usize) {
                 }
                 if log::log_enabled!(log::Level::Debug) {
                     log::debug!(
-                        "http header: \"{}: {}\"",
+                        "*{number} http header: \"{}: {}\"",
                         String::from_utf8_lossy(name),
                         String::from_utf8_lossy(&data[value.0..value.0 + value.1])
                     );
                 }
             });
+            let status = match too_long_line(
+                data,
+                &status,
+                c.buffer.as_ref().map_or(0, |b| b.size()),
+                large_size,
+            ) {
+                Some(start) => {
+                    let shown = &data[start..data.len().min(start + LOG_HEADER_PREFIX)];
+                    let shown = String::from_utf8_lossy(shown).into_owned();
+                    r.lingering_close = true;
+                    client_info!(cy, key, "client sent too long header line: \"{shown}...\"");
+                    finalize_request(cy, key, Finalize::Status(494));
+                    return;
+                }
+                None => status,
+            };
             match status {
                 HeadStatus::Done(len) => {
                     r.consumed = len;
@@ -534,33 +552,61 @@ pub fn process_request_headers<S: Transport>(cy: &mut Cycle<S>, key: usize) {
                 }
             }
         }
-        if cy.conns[key].buffer.as_ref().is_some_and(|b| b.is_full()) {
-            if let Err(e) = alloc_large_header_buffer(cy, key, false) {
-                let c = &mut cy.conns[key];
-                if let Some(r) = c.request.as_mut() {
-                    r.lingering_close = true;
-                }
-                match e {
-                    LargeHeader::TooLongLine(start) => {
-                        let data = c.buffer.as_ref().map(|b| b.data()).unwrap_or_default();
-                        let line = &data[start.min(data.len())..];
-                        let shown = &line[..line.len().min(LOG_HEADER_PREFIX)];
-                        let shown = String::from_utf8_lossy(shown).into_owned();
-                        client_info!(cy, key, "client sent too long header line: \"{shown}...\"");
-                    }
-                    LargeHeader::TooLarge | LargeHeader::TooLongUri => {
-                        client_info!(cy, key, "client sent too large request");
-                    }
-                }
-                finalize_request(cy, key, Finalize::Status(494));
-                return;
+        if cy.conns[key].buffer.as_ref().is_some_and(|b| b.is_full())
+            && let Err(e) = alloc_large_header_buffer(cy, key, false)
+        {
+            let c = &mut cy.conns[key];
+            if let Some(r) = c.request.as_mut() {
+                r.lingering_close = true;
             }
+            match e {
+                LargeHeader::Line(start) => {
+                    let data = c.buffer.as_ref().map(|b| b.data()).unwrap_or_default();
+                    let line = &data[start.min(data.len())..];
+                    let shown = &line[..line.len().min(LOG_HEADER_PREFIX)];
+                    let shown = String::from_utf8_lossy(shown).into_owned();
+                    client_info!(cy, key, "client sent too long header line: \"{shown}...\"");
+                }
+                LargeHeader::Head | LargeHeader::Uri => {
+                    client_info!(cy, key, "client sent too large request");
+                }
+            }
+            finalize_request(cy, key, Finalize::Status(494));
+            return;
         }
         match read_request_header(cy, key) {
             ReadHeader::Data => continue,
             ReadHeader::Again | ReadHeader::Closed => return,
         }
     }
+}
+
+/// nginx keeps every header line within one large buffer; holdfast's buffer
+/// is contiguous and may be larger, so once it is, each line of the head is
+/// checked against the large buffer size. Returns the offending line's start.
+fn too_long_line(
+    data: &[u8],
+    status: &HeadStatus,
+    buf_size: usize,
+    large_size: usize,
+) -> Option<usize> {
+    if buf_size <= large_size {
+        return None;
+    }
+    let head = match status {
+        HeadStatus::Done(len) => &data[..*len],
+        HeadStatus::Partial => data,
+        HeadStatus::Invalid | HeadStatus::TooMany => return None,
+    };
+    let mut start = 0;
+    while start < head.len() {
+        let end = parse::memchr(b'\n', &head[start..]).map_or(head.len(), |p| start + p + 1);
+        if end - start > large_size {
+            return Some(start);
+        }
+        start = end;
+    }
+    None
 }
 
 /// How much of a too long header line the log shows.
