@@ -28,6 +28,8 @@ pub const EPOLL_EVENTS: usize = 512;
 pub struct EventLoop {
     poll: Poll,
     events: Events,
+    /// The events of one poll, copied out so handlers may borrow the cycle.
+    ready: Vec<(usize, bool, bool, bool)>,
     listeners: Vec<TcpListener>,
     accept_timer: Option<TimerHandle>,
     accept_disabled: bool,
@@ -71,6 +73,7 @@ impl EventLoop {
         Ok(EventLoop {
             poll,
             events: Events::with_capacity(EPOLL_EVENTS),
+            ready: Vec::with_capacity(EPOLL_EVENTS),
             listeners,
             accept_timer: None,
             accept_disabled: false,
@@ -111,20 +114,18 @@ impl EventLoop {
         }
         let before = self.cycle.clock.now_ms;
         self.cycle.clock.time_update();
-        let events: Vec<(usize, bool, bool, bool)> = self
-            .events
-            .iter()
-            .map(|ev| {
-                let closed = ev.is_read_closed();
-                (
-                    ev.token().0,
-                    ev.is_readable() || closed || ev.is_error(),
-                    ev.is_writable() || ev.is_write_closed() || ev.is_error(),
-                    closed,
-                )
-            })
-            .collect();
-        for (token, readable, writable, read_closed) in events {
+        let mut ready = std::mem::take(&mut self.ready);
+        ready.clear();
+        ready.extend(self.events.iter().map(|ev| {
+            let closed = ev.is_read_closed();
+            (
+                ev.token().0,
+                ev.is_readable() || closed || ev.is_error(),
+                ev.is_writable() || ev.is_write_closed() || ev.is_error(),
+                closed,
+            )
+        }));
+        for &(token, readable, writable, read_closed) in &ready {
             let key = token_key(token);
             if (LISTEN_KEY_BASE..ACCEPT_TOKEN).contains(&key) {
                 self.event_accept(key - LISTEN_KEY_BASE);
@@ -146,6 +147,7 @@ impl EventLoop {
                 http::run_write_handler(cy, key);
             }
         }
+        self.ready = ready;
         let now = self.cycle.clock.now_ms;
         log::debug!("timer delta: {}", now - before);
         while let Some(ev) = self.cycle.timers.expire_timers(now) {
