@@ -7,12 +7,13 @@ use std::rc::Rc;
 use holdfast::conf::Config;
 use holdfast::event::event_loop::EventLoop;
 
-const USAGE: &str = "Usage: holdfast [-?hvt] [-p prefix] [-c filename]
+const USAGE: &str = "Usage: holdfast [-?hvt] [-s signal] [-p prefix] [-c filename]
 
 Options:
   -?,-h         : this help
   -v            : show version and exit
   -t            : test configuration and exit
+  -s signal     : send signal to the running server: stop, quit, reopen, reload
   -p prefix     : set prefix path (default: current directory)
   -c filename   : set configuration file (default: conf/holdfast.conf)
 ";
@@ -21,6 +22,7 @@ struct Args {
     prefix: PathBuf,
     conf: Option<PathBuf>,
     test: bool,
+    signal: Option<String>,
 }
 
 enum Cli {
@@ -33,6 +35,7 @@ fn parse_args() -> Cli {
         prefix: PathBuf::from("."),
         conf: None,
         test: false,
+        signal: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -49,6 +52,19 @@ fn parse_args() -> Cli {
                 return Cli::Exit(ExitCode::SUCCESS);
             }
             "-t" => args.test = true,
+            "-s" => match it.next() {
+                Some(sig) if holdfast::os::signals::signal_for_command(&sig).is_some() => {
+                    args.signal = Some(sig)
+                }
+                Some(sig) => {
+                    eprintln!("holdfast: invalid option: \"-s {sig}\"");
+                    return Cli::Exit(ExitCode::from(2));
+                }
+                None => {
+                    eprintln!("holdfast: option \"-s\" requires parameter");
+                    return Cli::Exit(ExitCode::from(2));
+                }
+            },
             "-p" | "-c" => {
                 let Some(v) = it.next() else {
                     eprintln!(
@@ -119,6 +135,22 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Some(cmd) = &args.signal {
+        let Some(pid) = &conf.pid else {
+            eprintln!(
+                "holdfast: [error] no \"pid\" file in {shown}: cannot signal the running server"
+            );
+            return ExitCode::from(1);
+        };
+        let sig = holdfast::os::signals::signal_for_command(cmd).unwrap_or(libc::SIGTERM);
+        return match holdfast::os::signals::signal_process(pid, sig) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("holdfast: [error] {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     if args.test {
         eprintln!("holdfast: the configuration file {shown} syntax is ok");
         eprintln!("holdfast: configuration file {shown} test is successful");
@@ -136,6 +168,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Err(e) = ev.enable_signals() {
+        eprintln!("holdfast: [emerg] sigaction() failed ({e})");
+        return ExitCode::from(1);
+    }
     for addr in ev.local_addrs() {
         holdfast::notice!("listening on {addr}");
     }
@@ -153,7 +189,11 @@ fn main() -> ExitCode {
         holdfast::http::response::SERVER_VERSION,
         std::process::id()
     );
-    if let Err(e) = ev.run() {
+    let rc = ev.run();
+    if let Some(pid) = &conf.pid {
+        let _ = std::fs::remove_file(pid);
+    }
+    if let Err(e) = rc {
         holdfast::alert!("epoll_wait() failed ({e})");
         return ExitCode::from(1);
     }

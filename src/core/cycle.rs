@@ -42,8 +42,13 @@ pub struct Stats {
 /// A listening socket's HTTP side (ngx_listening_t + ngx_http_addr_conf_t).
 #[derive(Debug, Clone)]
 pub struct Listening {
+    /// The address as configured (reload matches sockets by it).
+    pub conf_addr: SocketAddr,
     /// The bound address (with the real port when `:0` was asked for).
     pub addr: SocketAddr,
+    /// The socket was closed (graceful stop, or removed by a reload); the
+    /// entry stays for the connections it accepted.
+    pub closed: bool,
     /// `addr` as text, for log lines (`server: 127.0.0.1:8080`).
     pub addr_text: String,
     /// The servers listening on this address, in config order.

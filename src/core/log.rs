@@ -7,6 +7,8 @@
 //! and the macros below pick it. Times are UTC (nginx prints local time).
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use crate::conf::{ErrorLog, LogTarget};
 
@@ -62,13 +64,12 @@ pub fn init(conf: &ErrorLog) -> bool {
         LogTarget::Stderr => {
             builder.target(env_logger::Target::Stderr);
         }
-        LogTarget::File(path) => match std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-        {
+        LogTarget::File(path) => match open_append(path) {
             Ok(file) => {
-                builder.target(env_logger::Target::Pipe(Box::new(file)));
+                if let Ok(mut g) = LOG_FILE.lock() {
+                    *g = Some((path.clone(), file));
+                }
+                builder.target(env_logger::Target::Pipe(Box::new(ReopenableFile)));
             }
             Err(e) => {
                 eprintln!(
@@ -95,4 +96,48 @@ pub fn init(conf: &ErrorLog) -> bool {
         )
     });
     builder.try_init().is_ok()
+}
+
+/// The error log file, when it is one: kept here so SIGUSR1 can reopen it.
+static LOG_FILE: Mutex<Option<(PathBuf, std::fs::File)>> = Mutex::new(None);
+
+/// Writes log records to the current [`LOG_FILE`].
+struct ReopenableFile;
+
+impl Write for ReopenableFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match LOG_FILE.lock() {
+            Ok(mut g) => match g.as_mut() {
+                Some((_, f)) => f.write(buf),
+                None => Ok(buf.len()),
+            },
+            Err(_) => Ok(buf.len()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+}
+
+/// Reopens the error log file (SIGUSR1), as ngx_reopen_files does, so log
+/// rotation can move the old file away.
+pub fn reopen() {
+    if let Ok(mut g) = LOG_FILE.lock()
+        && let Some((path, file)) = g.as_mut() {
+            match open_append(path) {
+                Ok(f) => *file = f,
+                Err(e) => eprintln!(
+                    "holdfast: [alert] reopen() \"{}\" failed ({e})",
+                    path.display()
+                ),
+            }
+        }
 }

@@ -32,7 +32,9 @@ pub fn listening_from_conf(conf: &Config) -> Vec<(Listen, Listening)> {
                 None => out.push((
                     l.clone(),
                     Listening {
+                        conf_addr: l.addr,
                         addr: l.addr,
+                        closed: false,
                         addr_text: l.addr.to_string(),
                         servers: vec![srv],
                         default_server: 0,

@@ -12,6 +12,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use mio::net::{TcpListener, TcpStream};
+use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::conf::Config;
@@ -20,6 +21,12 @@ use crate::core::cycle::Cycle;
 use crate::event::accept::{self, ACCEPT_MUTEX_DELAY_MS};
 use crate::event::timer::TimerHandle;
 use crate::http;
+use crate::os::signals::{Signal, Signals};
+
+/// The token of the signal self-pipe.
+pub const SIGNAL_TOKEN: usize = 0xFFFF_FFFE;
+/// The token of the worker_shutdown_timeout timer.
+pub const SHUTDOWN_TOKEN: usize = 0xFFFF_FFFD;
 
 /// Events taken from epoll per iteration (nginx's `epoll_events`, 512).
 pub const EPOLL_EVENTS: usize = 512;
@@ -30,9 +37,14 @@ pub struct EventLoop {
     events: Events,
     /// The events of one poll, copied out so handlers may borrow the cycle.
     ready: Vec<(usize, bool, bool, bool)>,
-    listeners: Vec<TcpListener>,
+    /// Sockets by listening index; None once closed.
+    listeners: Vec<Option<TcpListener>>,
     accept_timer: Option<TimerHandle>,
     accept_disabled: bool,
+    shutdown_timer: Option<TimerHandle>,
+    signals: Option<Signals>,
+    /// Set when the loop should return.
+    done: bool,
     /// Everything the handlers share.
     pub cycle: Cycle<TcpStream>,
 }
@@ -53,21 +65,7 @@ impl EventLoop {
         let mut listeners = Vec::new();
         let mut listening = Vec::new();
         for (i, (l, mut ls)) in accept::listening_from_conf(&conf).into_iter().enumerate() {
-            let std_listener = accept::open_listening_socket(&l)
-                .map_err(|e| format!("bind() to {} failed ({e})", l.addr))?;
-            ls.addr = std_listener
-                .local_addr()
-                .map_err(|e| format!("getsockname() failed ({e})"))?;
-            ls.addr_text = ls.addr.to_string();
-            let mut listener = TcpListener::from_std(std_listener);
-            poll.registry()
-                .register(
-                    &mut listener,
-                    Token(LISTEN_KEY_BASE + i),
-                    Interest::READABLE,
-                )
-                .map_err(|e| format!("epoll_ctl() failed ({e})"))?;
-            listeners.push(listener);
+            listeners.push(Some(open_and_register(&poll, &l, &mut ls, i)?));
             listening.push(ls);
         }
         Ok(EventLoop {
@@ -77,6 +75,9 @@ impl EventLoop {
             listeners,
             accept_timer: None,
             accept_disabled: false,
+            shutdown_timer: None,
+            signals: None,
+            done: false,
             cycle: Cycle::new(conf, listening),
         })
     }
@@ -86,10 +87,184 @@ impl EventLoop {
         self.cycle.listening.iter().map(|l| l.addr).collect()
     }
 
-    /// Runs until an I/O error of the poll itself.
+    /// Installs the signal handlers (SIGQUIT, SIGTERM, SIGINT, SIGHUP,
+    /// SIGUSR1) and puts their self-pipe in the poll set.
+    pub fn enable_signals(&mut self) -> io::Result<()> {
+        let signals = Signals::install()?;
+        self.poll.registry().register(
+            &mut SourceFd(&signals.fd()),
+            Token(SIGNAL_TOKEN),
+            Interest::READABLE,
+        )?;
+        self.signals = Some(signals);
+        Ok(())
+    }
+
+    /// Runs until stopped: a fast stop returns at once, a graceful one when
+    /// the last connection is gone.
     pub fn run(&mut self) -> io::Result<()> {
-        loop {
+        while !self.done {
             self.process_events_and_timers()?;
+            if self.cycle.exiting && self.cycle.conns.is_empty() {
+                crate::notice!("exiting");
+                self.done = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Acts on the signals received (ngx_worker_process_cycle's flag checks).
+    fn handle_signals(&mut self) {
+        let Some(signals) = self.signals.as_ref() else {
+            return;
+        };
+        for sig in signals.take() {
+            match sig {
+                Signal::Terminate => {
+                    crate::notice!("exiting");
+                    self.done = true;
+                    return;
+                }
+                Signal::Quit => self.graceful_shutdown(),
+                Signal::Reload => self.reload(),
+                Signal::Reopen => {
+                    crate::notice!("reopening logs");
+                    crate::core::log::reopen();
+                }
+            }
+        }
+    }
+
+    /// Starts a graceful stop, as nginx's worker on SIGQUIT: close the
+    /// listening sockets, close idle keep-alive connections at once, let
+    /// requests in flight finish (with `Connection: close`), arm
+    /// worker_shutdown_timeout.
+    pub fn graceful_shutdown(&mut self) {
+        if self.cycle.exiting {
+            return;
+        }
+        crate::notice!("gracefully shutting down");
+        self.cycle.exiting = true;
+        for (i, l) in self.listeners.iter_mut().enumerate() {
+            if let Some(mut l) = l.take() {
+                let _ = self.poll.registry().deregister(&mut l);
+            }
+            self.cycle.listening[i].closed = true;
+        }
+        if let Some(ms) = worker_shutdown_timeout(&self.cycle.conf) {
+            let now = self.cycle.clock.now_ms;
+            let ev = EventRef {
+                token: SHUTDOWN_TOKEN,
+                kind: EvKind::Read,
+            };
+            self.cycle
+                .timers
+                .add_timer(&mut self.shutdown_timer, now, ms, ev);
+        }
+        self.cycle.close_idle_connections();
+    }
+
+    /// Mirrors ngx_shutdown_timer_handler(): worker_shutdown_timeout expired,
+    /// every connection is closed through its read handler.
+    fn shutdown_timer_handler(&mut self) {
+        crate::notice!("shutdown timeout");
+        let tokens: Vec<usize> = self.cycle.conns.iter().map(|(k, c)| c.token(k)).collect();
+        for t in tokens {
+            if let Some(key) = self.cycle.lookup(t) {
+                log::debug!("*{} close {}", self.cycle.conns[key].number, "connection");
+                self.cycle.conns[key].close = true;
+                http::run_read_handler(&mut self.cycle, key);
+            }
+            // A handler that does not close on `close` (none should) is closed here.
+            if let Some(key) = self.cycle.lookup(t) {
+                http::request::close_connection(&mut self.cycle, key);
+            }
+        }
+    }
+
+    /// SIGHUP: re-reads the configuration file. When it is valid it takes
+    /// effect at once: new listening sockets are opened, removed ones closed,
+    /// open connections are kept and their next requests use the new
+    /// settings. When it is not, the error is logged and nothing changes.
+    /// (nginx starts new worker processes and stops the old ones gracefully;
+    /// holdfast is one process and swaps the configuration in place.)
+    pub fn reload(&mut self) {
+        crate::notice!("reconfiguring");
+        let old = self.cycle.conf.clone();
+        let conf = match Config::load(&old.file, &old.prefix) {
+            Ok(c) => Rc::new(c),
+            Err(e) => {
+                crate::emerg!("{e}");
+                log::error!("reload failed, keeping the running configuration");
+                return;
+            }
+        };
+        if self.cycle.exiting {
+            return;
+        }
+        // Open what is new first, so a failure leaves everything as it was.
+        let groups = accept::listening_from_conf(&conf);
+        let mut plan = Vec::with_capacity(groups.len());
+        let mut opened = Vec::new();
+        for (l, mut ls) in groups {
+            let existing = self
+                .cycle
+                .listening
+                .iter()
+                .position(|o| !o.closed && o.conf_addr == l.addr);
+            match existing {
+                Some(i) => plan.push((Some(i), ls)),
+                None => {
+                    let index = self.cycle.listening.len() + opened.len();
+                    match open_and_register(&self.poll, &l, &mut ls, index) {
+                        Ok(sock) => {
+                            opened.push(sock);
+                            plan.push((None, ls));
+                        }
+                        Err(e) => {
+                            crate::emerg!("{e}");
+                            for mut s in opened {
+                                let _ = self.poll.registry().deregister(&mut s);
+                            }
+                            log::error!("reload failed, keeping the running configuration");
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+        let mut keep = vec![false; self.cycle.listening.len()];
+        let mut opened = opened.into_iter();
+        for (slot, ls) in plan {
+            match slot {
+                Some(i) => {
+                    keep[i] = true;
+                    let old = &mut self.cycle.listening[i];
+                    old.servers = ls.servers;
+                    old.default_server = ls.default_server;
+                }
+                None => {
+                    self.cycle.listening.push(ls);
+                    self.listeners.push(opened.next());
+                }
+            }
+        }
+        for (i, kept) in keep.into_iter().enumerate() {
+            if !kept {
+                if let Some(mut l) = self.listeners[i].take() {
+                    crate::notice!(
+                        "closing listening socket on {}",
+                        self.cycle.listening[i].addr_text
+                    );
+                    let _ = self.poll.registry().deregister(&mut l);
+                }
+                self.cycle.listening[i].closed = true;
+            }
+        }
+        self.cycle.connection_n = conf.worker_connections;
+        self.cycle.conf = conf;
+        for l in self.cycle.listening.iter().filter(|l| !l.closed) {
+            crate::notice!("listening on {}", l.addr);
         }
     }
 
@@ -127,7 +302,11 @@ impl EventLoop {
         }));
         for &(token, readable, writable, read_closed) in &ready {
             let key = token_key(token);
-            if (LISTEN_KEY_BASE..ACCEPT_TOKEN).contains(&key) {
+            if key == SIGNAL_TOKEN {
+                self.handle_signals();
+                continue;
+            }
+            if (LISTEN_KEY_BASE..SHUTDOWN_TOKEN).contains(&key) {
                 self.event_accept(key - LISTEN_KEY_BASE);
                 continue;
             }
@@ -179,6 +358,11 @@ impl EventLoop {
 
     /// ngx_event_expire_timers' per-timer step: mark `timedout` and call the handler.
     fn timer_fired(&mut self, ev: EventRef) {
+        if ev.token == SHUTDOWN_TOKEN {
+            self.shutdown_timer = None;
+            self.shutdown_timer_handler();
+            return;
+        }
         if ev.token == ACCEPT_TOKEN {
             self.accept_timer = None;
             self.enable_accept_events();
@@ -222,7 +406,10 @@ impl EventLoop {
             return;
         }
         loop {
-            let (stream, addr) = match self.listeners[li].accept() {
+            let Some(listener) = self.listeners.get(li).and_then(Option::as_ref) else {
+                return;
+            };
+            let (stream, addr) = match listener.accept() {
                 Ok(pair) => pair,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     log::debug!("accept() not ready");
@@ -271,7 +458,7 @@ impl EventLoop {
 
     /// Mirrors ngx_disable_accept_events() with the EMFILE back-off timer.
     fn disable_accept_events(&mut self) {
-        for l in &mut self.listeners {
+        for l in self.listeners.iter_mut().flatten() {
             let _ = self.poll.registry().deregister(l);
         }
         self.accept_disabled = true;
@@ -290,11 +477,43 @@ impl EventLoop {
     /// Mirrors ngx_enable_accept_events().
     fn enable_accept_events(&mut self) {
         for (i, l) in self.listeners.iter_mut().enumerate() {
-            let _ =
-                self.poll
-                    .registry()
-                    .register(l, Token(LISTEN_KEY_BASE + i), Interest::READABLE);
+            if let Some(l) = l {
+                let _ = self.poll.registry().register(
+                    l,
+                    Token(LISTEN_KEY_BASE + i),
+                    Interest::READABLE,
+                );
+            }
         }
         self.accept_disabled = false;
     }
+}
+
+/// Opens one listening socket, records its real address and registers it.
+fn open_and_register(
+    poll: &Poll,
+    l: &crate::conf::Listen,
+    ls: &mut crate::core::cycle::Listening,
+    index: usize,
+) -> Result<TcpListener, String> {
+    let std_listener = accept::open_listening_socket(l)
+        .map_err(|e| format!("bind() to {} failed ({e})", l.addr))?;
+    ls.addr = std_listener
+        .local_addr()
+        .map_err(|e| format!("getsockname() failed ({e})"))?;
+    ls.addr_text = ls.addr.to_string();
+    let mut listener = TcpListener::from_std(std_listener);
+    poll.registry()
+        .register(
+            &mut listener,
+            Token(LISTEN_KEY_BASE + index),
+            Interest::READABLE,
+        )
+        .map_err(|e| format!("epoll_ctl() failed ({e})"))?;
+    Ok(listener)
+}
+
+/// `worker_shutdown_timeout`, when configured.
+fn worker_shutdown_timeout(_conf: &Config) -> Option<u64> {
+    None
 }
