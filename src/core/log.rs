@@ -131,13 +131,14 @@ fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
 /// rotation can move the old file away.
 pub fn reopen() {
     if let Ok(mut g) = LOG_FILE.lock()
-        && let Some((path, file)) = g.as_mut() {
-            match open_append(path) {
-                Ok(f) => *file = f,
-                Err(e) => eprintln!(
-                    "holdfast: [alert] reopen() \"{}\" failed ({e})",
-                    path.display()
-                ),
-            }
+        && let Some((path, file)) = g.as_mut()
+    {
+        match open_append(path) {
+            Ok(f) => *file = f,
+            Err(e) => eprintln!(
+                "holdfast: [alert] reopen() \"{}\" failed ({e})",
+                path.display()
+            ),
         }
+    }
 }

@@ -249,6 +249,38 @@ pub fn validate_host(host: &[u8], out: &mut Vec<u8>) -> bool {
     true
 }
 
+/// What `keepalive_disable` cares about in a User-Agent
+/// (ngx_http_process_user_agent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UserAgent {
+    /// MSIE 4–6 (MSIE 6 with the SV1 update excepted).
+    pub msie6: bool,
+    /// Safari on macOS (not Chrome).
+    pub safari: bool,
+}
+
+/// Classifies a User-Agent value the way nginx does for keepalive_disable.
+pub fn classify_user_agent(ua: &[u8]) -> UserAgent {
+    let mut out = UserAgent::default();
+    if let Some(at) = find(ua, b"MSIE ") {
+        let v = &ua[at + 5..];
+        if v.len() > 2 && v[1] == b'.' && find(ua, b"Opera").is_none() {
+            out.msie6 = match v[0] {
+                b'4' | b'5' => true,
+                b'6' => find(&v[2..], b"SV1").is_none(),
+                _ => false,
+            };
+        }
+    }
+    if find(ua, b"Safari/").is_some()
+        && find(ua, b"Mac OS X").is_some()
+        && find(ua, b"Chrome/").is_none()
+    {
+        out.safari = true;
+    }
+    out
+}
+
 /// Parses a Content-Length value: digits only (RFC 9110 §8.6), no sign, no
 /// overflow. None means 400.
 pub fn parse_content_length(v: &[u8]) -> Option<u64> {
@@ -487,6 +519,24 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    #[test]
+    fn user_agents() {
+        let msie6 = classify_user_agent(b"Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1)");
+        assert!(msie6.msie6 && !msie6.safari);
+        assert!(
+            !classify_user_agent(b"Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1; SV1)").msie6
+        );
+        assert!(!classify_user_agent(b"Mozilla/4.0 (compatible; MSIE 7.0; Windows NT 6.0)").msie6);
+        assert!(classify_user_agent(b"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 Version/17.0 Safari/605.1.15").safari);
+        assert!(
+            !classify_user_agent(
+                b"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) Chrome/120.0 Safari/537.36"
+            )
+            .safari
+        );
+        assert_eq!(classify_user_agent(b"curl/8.0"), UserAgent::default());
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub trait Transport {
     fn set_nodelay(&mut self) -> io::Result<()>;
     /// Shuts the write side down (`shutdown(SHUT_WR)`), for lingering close.
     fn shutdown_write(&mut self) -> io::Result<()>;
+    /// Sets SO_LINGER {on, 0}, so closing sends an RST
+    /// (reset_timedout_connection).
+    fn set_linger_zero(&mut self) -> io::Result<()>;
     /// The descriptor number, for log lines (`fd:8`).
     fn fd(&self) -> i32;
 }
@@ -64,6 +67,28 @@ impl Transport for mio::net::TcpStream {
 
     fn shutdown_write(&mut self) -> io::Result<()> {
         mio::net::TcpStream::shutdown(self, std::net::Shutdown::Write)
+    }
+
+    fn set_linger_zero(&mut self) -> io::Result<()> {
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: the descriptor is open; the option value is a valid linger struct.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&linger as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
     }
 
     fn fd(&self) -> i32 {
@@ -103,6 +128,8 @@ pub struct MemStream {
     pub write_budget: Option<usize>,
     /// Set by `shutdown_write`.
     pub write_shut: bool,
+    /// Set by `set_linger_zero`.
+    pub reset: bool,
     /// Number of read calls made.
     pub reads: usize,
     /// Number of write calls made (writev + sendfile).
@@ -191,6 +218,11 @@ impl Transport for MemStream {
 
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.write_shut = true;
+        Ok(())
+    }
+
+    fn set_linger_zero(&mut self) -> io::Result<()> {
+        self.reset = true;
         Ok(())
     }
 
