@@ -22,6 +22,7 @@ pub mod request;
 pub mod response;
 pub mod special;
 pub mod static_module;
+pub mod variables;
 
 use crate::core::connection::{ReadHandler, WriteHandler};
 use crate::core::cycle::Cycle;
