@@ -8,29 +8,33 @@
 //! Each level is first collected "as written" (`Raw*`, where `None` plays
 //! nginx's NGX_CONF_UNSET), so that a directive written after a nested block
 //! still applies to it, and merged once the whole `http` block has been read.
+//! The location-level directives added later (bodies, lingering close,
+//! `add_header`, `access_log`, ...) live in `loc.rs` and `http_log.rs`.
 
+use super::http_log::LogFormats;
 use super::listen::{self, ListenAt};
+use super::loc;
 use super::parser::{self, Directive};
 use super::values::{parse_number, parse_size, parse_time_ms, parse_time_s};
 use super::{
     CLIENT_HEADER_BUFFER_SIZE, CLIENT_HEADER_TIMEOUT_MS, ConfError, Config, ErrorLog, HttpConf,
-    KEEPALIVE_REQUESTS, KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS, LARGE_CLIENT_HEADER_BUFFERS,
-    LocConf, Location, LocationMatch, LogTarget, Return, SEND_TIMEOUT_MS, ServerConf, Types,
-    WORKER_CONNECTIONS,
+    LARGE_CLIENT_HEADER_BUFFERS, LocConf, Location, LocationMatch, LogTarget, Return, ServerConf,
+    Types, WORKER_CONNECTIONS,
 };
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 /// Reads `file` and builds the configuration (see [`Config::load`]).
 pub(super) fn load(file: &Path, prefix: &Path) -> Result<Config, ConfError> {
     let tree = parser::parse_file(file, conf_dir(file))?;
-    Builder { prefix }.main(&tree, file)
+    Builder::new(prefix).main(&tree, file)
 }
 
 /// Parses `text` as if it were `file` (see [`Config::from_str`]).
 pub(super) fn load_str(text: &str, file: &Path, prefix: &Path) -> Result<Config, ConfError> {
     let tree = parser::parse_str(text, file, conf_dir(file))?;
-    Builder { prefix }.main(&tree, file)
+    Builder::new(prefix).main(&tree, file)
 }
 
 /// nginx's conf prefix: the main file's directory, where `include` starts.
@@ -77,6 +81,7 @@ static COMMANDS: &[Command] = &[
     cmd("worker_processes", MAIN, false, 1, 1),
     cmd("daemon", MAIN, false, 1, 1),
     cmd("worker_rlimit_nofile", MAIN, false, 1, 1),
+    cmd("worker_shutdown_timeout", MAIN, false, 1, 1),
     cmd("error_log", MAIN, false, 1, 2),
     cmd("pid", MAIN, false, 1, 1),
     cmd("events", MAIN, true, 0, 0),
@@ -100,6 +105,17 @@ static COMMANDS: &[Command] = &[
     cmd("keepalive_time", ANY_HTTP, false, 1, 1),
     cmd("send_timeout", ANY_HTTP, false, 1, 1),
     cmd("server_tokens", ANY_HTTP, false, 1, 1),
+    cmd("client_max_body_size", ANY_HTTP, false, 1, 1),
+    cmd("client_body_timeout", ANY_HTTP, false, 1, 1),
+    cmd("lingering_close", ANY_HTTP, false, 1, 1),
+    cmd("lingering_time", ANY_HTTP, false, 1, 1),
+    cmd("lingering_timeout", ANY_HTTP, false, 1, 1),
+    cmd("reset_timedout_connection", ANY_HTTP, false, 1, 1),
+    cmd("keepalive_disable", ANY_HTTP, false, 1, 2),
+    cmd("stub_status", SRV | LOC, false, 0, 1),
+    cmd("add_header", ANY_HTTP, false, 2, 3),
+    cmd("log_format", HTTP, false, 2, MANY),
+    cmd("access_log", ANY_HTTP, false, 1, MANY),
 ];
 
 /// Mirrors ngx_conf_handler()'s checks: known name, allowed in this context,
@@ -129,17 +145,17 @@ fn check(d: &Directive, ctx: u8) -> Result<(), ConfError> {
     Ok(())
 }
 
-fn unknown(d: &Directive) -> ConfError {
+pub(super) fn unknown(d: &Directive) -> ConfError {
     d.error(format!("unknown directive \"{}\"", d.name))
 }
 
 /// `"NAME" directive MSG`: how nginx reports the string a handler returns.
-fn bad(d: &Directive, msg: &str) -> ConfError {
+pub(super) fn bad(d: &Directive, msg: &str) -> ConfError {
     d.error(format!("\"{}\" directive {msg}", d.name))
 }
 
 /// The `"NAME" directive is duplicate` check of the *_slot handlers.
-fn once<T>(slot: &Option<T>, d: &Directive) -> Result<(), ConfError> {
+pub(super) fn once<T>(slot: &Option<T>, d: &Directive) -> Result<(), ConfError> {
     match slot {
         Some(_) => Err(bad(d, "is duplicate")),
         None => Ok(()),
@@ -152,7 +168,7 @@ fn block(d: &Directive) -> &[Directive] {
 }
 
 /// Mirrors ngx_conf_set_flag_slot(): `on` or `off`, any case.
-fn flag(d: &Directive) -> Result<bool, ConfError> {
+pub(super) fn flag(d: &Directive) -> Result<bool, ConfError> {
     let v = &d.args[0];
     if v.eq_ignore_ascii_case("on") {
         Ok(true)
@@ -181,7 +197,7 @@ fn size(d: &Directive, i: usize) -> Result<usize, ConfError> {
 }
 
 /// Mirrors ngx_conf_set_msec_slot().
-fn msec(d: &Directive, i: usize) -> Result<u64, ConfError> {
+pub(super) fn msec(d: &Directive, i: usize) -> Result<u64, ConfError> {
     parse_time_ms(&d.args[i]).map_err(|_| bad(d, "invalid value"))
 }
 
@@ -199,6 +215,8 @@ struct RawLoc {
     keepalive_time_ms: Option<u64>,
     send_timeout_ms: Option<u64>,
     server_tokens: Option<bool>,
+    /// The directives of `loc.rs`.
+    more: loc::RawMore,
 }
 
 /// Per-level server settings (http or server) as written, before the merge.
@@ -227,7 +245,8 @@ struct RawServer {
 
 /// Mirrors ngx_http_core_merge_loc_conf(): unset values come from the parent.
 /// A `return` of an outer level wins over the inner one, because nginx runs
-/// the server-level rewrite phase before it even picks a location.
+/// the server-level rewrite phase before it even picks a location. The fields
+/// of `loc.rs` are merged there (`..` below).
 fn merge_loc(raw: RawLoc, parent: &LocConf) -> LocConf {
     LocConf {
         root: raw.root.unwrap_or_else(|| parent.root.clone()),
@@ -247,6 +266,7 @@ fn merge_loc(raw: RawLoc, parent: &LocConf) -> LocConf {
         keepalive_time_ms: raw.keepalive_time_ms.unwrap_or(parent.keepalive_time_ms),
         send_timeout_ms: raw.send_timeout_ms.unwrap_or(parent.send_timeout_ms),
         server_tokens: raw.server_tokens.unwrap_or(parent.server_tokens),
+        ..loc::merge(raw.more, parent)
     }
 }
 
@@ -266,7 +286,7 @@ fn merge_srv(raw: RawSrv, parent: RawSrv) -> RawSrv {
 }
 
 /// The MIME types nginx uses when no `types` block is given anywhere.
-fn builtin_types() -> Types {
+pub(super) fn builtin_types() -> Types {
     let mut t = Types::default();
     for (ext, ty) in [
         ("html", "text/html"),
@@ -278,14 +298,23 @@ fn builtin_types() -> Types {
     t
 }
 
-/// Walks the tree; holds the prefix relative paths resolve against.
-struct Builder<'a> {
+/// Walks the tree; holds the prefix relative paths resolve against and the
+/// `log_format`s defined so far (nginx's ngx_http_log_main_conf_t).
+pub(super) struct Builder<'a> {
     prefix: &'a Path,
+    pub(super) formats: RefCell<LogFormats>,
 }
 
-impl Builder<'_> {
+impl<'a> Builder<'a> {
+    fn new(prefix: &'a Path) -> Self {
+        Builder {
+            prefix,
+            formats: RefCell::new(LogFormats::new()),
+        }
+    }
+
     /// Mirrors ngx_conf_full_name(): relative paths are under the prefix.
-    fn path(&self, s: &str) -> PathBuf {
+    pub(super) fn path(&self, s: &str) -> PathBuf {
         self.prefix.join(s)
     }
 
@@ -293,6 +322,7 @@ impl Builder<'_> {
     fn main(&self, tree: &[Directive], file: &Path) -> Result<Config, ConfError> {
         let mut worker_processes = None;
         let mut daemon = None;
+        let mut shutdown_timeout = None;
         let mut rlimit = None;
         let mut error_log = None;
         let mut pid = None;
@@ -302,17 +332,24 @@ impl Builder<'_> {
             check(d, MAIN)?;
             match d.name.as_str() {
                 "worker_processes" => {
-                    // Validated only: holdfast is a single process.
+                    // Mirrors ngx_set_worker_processes().
                     once(&worker_processes, d)?;
-                    if d.args[0] != "auto" {
-                        parse_number(&d.args[0]).map_err(|_| bad(d, "invalid value"))?;
-                    }
-                    worker_processes = Some(());
+                    worker_processes = Some(if d.args[0] == "auto" {
+                        online_cpus()
+                    } else {
+                        parse_number(&d.args[0])
+                            .ok()
+                            .and_then(|n| usize::try_from(n).ok())
+                            .ok_or_else(|| bad(d, "invalid value"))?
+                    });
                 }
                 "daemon" => {
-                    // Validated only: holdfast stays in the foreground.
                     once(&daemon, d)?;
                     daemon = Some(flag(d)?);
+                }
+                "worker_shutdown_timeout" => {
+                    once(&shutdown_timeout, d)?;
+                    shutdown_timeout = Some(msec(d, 0)?);
                 }
                 "worker_rlimit_nofile" => {
                     once(&rlimit, d)?;
@@ -340,6 +377,10 @@ impl Builder<'_> {
         Ok(Config {
             file: file.to_path_buf(),
             prefix: self.prefix.to_path_buf(),
+            worker_processes: worker_processes.unwrap_or(1),
+            daemon: daemon.unwrap_or(false),
+            // 0 is nginx's "no timeout", the same as not setting it.
+            worker_shutdown_timeout_ms: shutdown_timeout.filter(|t| *t > 0),
             worker_rlimit_nofile: rlimit,
             error_log: error_log.unwrap_or(ErrorLog {
                 target: LogTarget::Stderr,
@@ -417,19 +458,7 @@ impl Builder<'_> {
             .collect();
         listen::check_listens(&mut listens)?;
 
-        let defaults = LocConf {
-            root: self.path("html"),
-            index: vec!["index.html".to_string()],
-            ret: None,
-            types: Rc::new(builtin_types()),
-            default_type: Rc::from("text/plain"),
-            keepalive_timeout_ms: KEEPALIVE_TIMEOUT_MS,
-            keepalive_header_s: None,
-            keepalive_requests: KEEPALIVE_REQUESTS,
-            keepalive_time_ms: KEEPALIVE_TIME_MS,
-            send_timeout_ms: SEND_TIMEOUT_MS,
-            server_tokens: true,
-        };
+        let defaults = loc::defaults(self);
         let http_loc = merge_loc(loc, &defaults);
         let servers = servers
             .into_iter()
@@ -598,10 +627,17 @@ impl Builder<'_> {
                 once(&loc.server_tokens, d)?;
                 loc.server_tokens = Some(flag(d)?);
             }
-            _ => return Err(unknown(d)),
+            _ => return self.more_directive(d, &mut loc.more),
         }
         Ok(())
     }
+}
+
+/// `worker_processes auto`: nginx's ngx_ncpu, the online CPUs (at least 1).
+fn online_cpus() -> usize {
+    // SAFETY: sysconf has no memory effects; it returns -1 on error.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    usize::try_from(n).ok().filter(|n| *n > 0).unwrap_or(1)
 }
 
 /// The server-conf directives also allowed at http level; `Ok(false)` when
@@ -714,15 +750,20 @@ fn server_name(d: &Directive, name: &str) -> Result<String, ConfError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
+    //! Also the helpers of the other files' tests.
+
     use super::*;
-    use crate::conf::LISTEN_BACKLOG;
+    use crate::conf::{
+        KEEPALIVE_REQUESTS, KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS, LISTEN_BACKLOG,
+        SEND_TIMEOUT_MS,
+    };
     use std::fs;
     use std::net::SocketAddr;
 
     const FILE: &str = "/fake/holdfast.conf";
 
-    fn conf(text: &str) -> Config {
+    pub(in crate::conf) fn conf(text: &str) -> Config {
         Config::from_str(text, Path::new(FILE), Path::new("/pfx")).unwrap()
     }
 
@@ -733,7 +774,7 @@ mod tests {
     }
 
     /// Expects `msg in /fake/holdfast.conf:line`.
-    fn assert_err(text: &str, msg: &str, line: usize) {
+    pub(in crate::conf) fn assert_err(text: &str, msg: &str, line: usize) {
         assert_eq!(
             err(text),
             format!("{msg} in {FILE}:{line}"),
@@ -741,11 +782,12 @@ mod tests {
         );
     }
 
-    fn http(c: &Config) -> &HttpConf {
+    pub(in crate::conf) fn http(c: &Config) -> &HttpConf {
         c.http.as_ref().unwrap()
     }
 
-    fn server(text: &str) -> Rc<ServerConf> {
+    /// The first server of `http { server { TEXT } }`.
+    pub(in crate::conf) fn server(text: &str) -> Rc<ServerConf> {
         http(&conf(&format!("http {{ server {{ {text} }} }}"))).servers[0].clone()
     }
 
@@ -768,6 +810,9 @@ mod tests {
         assert_eq!(c.file, Path::new(FILE));
         assert_eq!(c.prefix, Path::new("/pfx"));
         assert_eq!(c.worker_connections, WORKER_CONNECTIONS);
+        assert_eq!(c.worker_processes, 1);
+        assert!(!c.daemon);
+        assert_eq!(c.worker_shutdown_timeout_ms, None);
         assert_eq!(c.worker_rlimit_nofile, None);
         assert_eq!(c.pid, None);
         assert_eq!(
@@ -796,7 +841,11 @@ mod tests {
         assert_eq!(c.error_log.level, log::LevelFilter::Info);
         assert_eq!(c.pid.as_deref(), Some(Path::new("/pfx/run/h.pid")));
         assert_eq!(c.worker_connections, 64);
+        assert_eq!(c.worker_processes, online_cpus());
+        assert!(c.worker_processes >= 1);
+        assert!(!c.daemon);
         let c = conf("worker_processes 2; error_log /var/log/e.log; pid /run/x.pid;");
+        assert_eq!(c.worker_processes, 2);
         assert_eq!(c.error_log.target, LogTarget::File("/var/log/e.log".into()));
         assert_eq!(c.error_log.level, log::LevelFilter::Error);
         assert_eq!(c.pid.as_deref(), Some(Path::new("/run/x.pid")));
@@ -814,6 +863,70 @@ mod tests {
             );
         }
         assert_eq!(conf("events { }").worker_connections, WORKER_CONNECTIONS);
+        assert!(conf("daemon on;").daemon);
+        assert!(!conf("daemon OFF;").daemon);
+        assert_eq!(conf("worker_processes 0;").worker_processes, 0);
+        let t = |v: &str| conf(&format!("worker_shutdown_timeout {v};")).worker_shutdown_timeout_ms;
+        assert_eq!(t("10s"), Some(10_000));
+        assert_eq!(t("1m30s"), Some(90_000));
+        assert_eq!(t("250ms"), Some(250));
+        assert_eq!(t("30"), Some(30_000));
+        // 0 is nginx's "no timeout".
+        assert_eq!(t("0"), None);
+    }
+
+    #[test]
+    fn new_main_directive_errors() {
+        assert_err(
+            "worker_shutdown_timeout soon;",
+            "\"worker_shutdown_timeout\" directive invalid value",
+            1,
+        );
+        assert_err(
+            "worker_shutdown_timeout 1s;\nworker_shutdown_timeout 2s;",
+            "\"worker_shutdown_timeout\" directive is duplicate",
+            2,
+        );
+        assert_err(
+            "worker_shutdown_timeout;",
+            "invalid number of arguments in \"worker_shutdown_timeout\" directive",
+            1,
+        );
+        assert_err(
+            "http {\nworker_shutdown_timeout 1s;\n}",
+            "\"worker_shutdown_timeout\" directive is not allowed here",
+            2,
+        );
+        assert_err(
+            "daemon on;\ndaemon off;",
+            "\"daemon\" directive is duplicate",
+            2,
+        );
+        assert_err(
+            "daemon on off;",
+            "invalid number of arguments in \"daemon\" directive",
+            1,
+        );
+        assert_err(
+            "http {\ndaemon on;\n}",
+            "\"daemon\" directive is not allowed here",
+            2,
+        );
+        assert_err(
+            "worker_processes -2;",
+            "\"worker_processes\" directive invalid value",
+            1,
+        );
+        assert_err(
+            "worker_processes AUTO;",
+            "\"worker_processes\" directive invalid value",
+            1,
+        );
+        assert_err(
+            "events {\nworker_processes 2;\n}",
+            "\"worker_processes\" directive is not allowed here",
+            2,
+        );
     }
 
     #[test]

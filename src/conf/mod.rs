@@ -14,7 +14,9 @@
 //! `[emerg] ... in FILE:LINE`.
 
 mod build;
+mod http_log;
 mod listen;
+mod loc;
 mod parser;
 mod values;
 
@@ -23,6 +25,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+
+use crate::http::variables::{Escape, Segment};
 
 pub use values::{parse_size, parse_time_ms};
 
@@ -44,6 +48,17 @@ pub const LARGE_CLIENT_HEADER_BUFFERS: (usize, usize) = (4, 8192);
 pub const SEND_TIMEOUT_MS: u64 = 60_000;
 /// nginx's default `listen ... backlog=` on Linux (NGX_LISTEN_BACKLOG).
 pub const LISTEN_BACKLOG: i32 = 511;
+/// nginx's default `client_max_body_size` (1m).
+pub const CLIENT_MAX_BODY_SIZE: u64 = 1 << 20;
+/// nginx's default `client_body_timeout` (60 s).
+pub const CLIENT_BODY_TIMEOUT_MS: u64 = 60_000;
+/// nginx's default `lingering_time` (30 s).
+pub const LINGERING_TIME_MS: u64 = 30_000;
+/// nginx's default `lingering_timeout` (5 s).
+pub const LINGERING_TIMEOUT_MS: u64 = 5_000;
+/// The predefined `combined` log format (it cannot be redefined).
+pub const COMBINED_LOG_FORMAT: &str = "$remote_addr - $remote_user [$time_local] \
+     \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\"";
 
 /// An error found while reading the configuration: `MSG in FILE:LINE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +155,71 @@ impl Types {
     }
 }
 
+/// `lingering_close off|on|always` (ngx_http_core_module's enum).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LingeringClose {
+    /// Close at once, even with unread client data pending.
+    Off,
+    /// Linger when the client may still be sending (a body, pipelined bytes).
+    /// nginx's default.
+    #[default]
+    On,
+    /// Always linger before closing.
+    Always,
+}
+
+/// `keepalive_disable none | msie6 | safari ...`: the browsers that get no
+/// keep-alive. [`Default`] is nginx's default, `msie6` only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepaliveDisable {
+    /// MSIE 6 (and older) POST requests.
+    pub msie6: bool,
+    /// Safari and Safari-like browsers on macOS and iOS.
+    pub safari: bool,
+}
+
+impl Default for KeepaliveDisable {
+    fn default() -> Self {
+        KeepaliveDisable {
+            msie6: true,
+            safari: false,
+        }
+    }
+}
+
+/// One `add_header NAME VALUE [always]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddHeader {
+    /// The header name as written.
+    pub name: String,
+    /// The value, compiled (may hold variables). Empty: nginx adds no header.
+    pub value: Vec<Segment>,
+    /// `always`: added to every response, not only 200, 201, 204, 206, 301,
+    /// 302, 303, 304, 307 and 308.
+    pub always: bool,
+}
+
+/// A `log_format` (or the predefined `combined`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFormat {
+    /// Its name, as written in `log_format`.
+    pub name: String,
+    /// `escape=default|json|none` (default `default`), applied to variable
+    /// values only.
+    pub escape: Escape,
+    /// The format strings, concatenated and compiled.
+    pub segments: Vec<Segment>,
+}
+
+/// One `access_log PATH [FORMAT]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessLogConf {
+    /// The file (absolute; a relative path is under the prefix).
+    pub path: PathBuf,
+    /// The format; `combined` when none is named.
+    pub format: Rc<LogFormat>,
+}
+
 /// The per-location settings after merging http → server → location
 /// (ngx_http_core_loc_conf_t, as far as holdfast has it).
 #[derive(Debug, Clone, PartialEq)]
@@ -167,6 +247,31 @@ pub struct LocConf {
     pub send_timeout_ms: u64,
     /// `server_tokens on|off`. Default on.
     pub server_tokens: bool,
+    /// `client_max_body_size` in bytes; 0 means no limit. Default 1m.
+    pub client_max_body_size: u64,
+    /// `client_body_timeout` in ms. Default 60 s.
+    pub client_body_timeout_ms: u64,
+    /// `lingering_close off|on|always`. Default on.
+    pub lingering_close: LingeringClose,
+    /// `lingering_time` in ms. Default 30 s.
+    pub lingering_time_ms: u64,
+    /// `lingering_timeout` in ms. Default 5 s.
+    pub lingering_timeout_ms: u64,
+    /// `reset_timedout_connection on|off`. Default off.
+    pub reset_timedout_connection: bool,
+    /// `keepalive_disable`. Default msie6.
+    pub keepalive_disable: KeepaliveDisable,
+    /// `stub_status`: this level answers with the status page. Not inherited:
+    /// true only in the location (or server) where it is written.
+    pub stub_status: bool,
+    /// `add_header` list. A level with any `add_header` of its own does not
+    /// inherit the outer level's list. Default empty.
+    pub add_headers: Rc<[AddHeader]>,
+    /// `access_log` list. A level with any `access_log` (`off` included) does
+    /// not inherit the outer level's list; `off` makes it empty. Default empty:
+    /// unlike nginx (`logs/access.log combined`), holdfast writes no access
+    /// log unless one is configured, so a fresh checkout needs no `logs/`.
+    pub access_log: Rc<[AccessLogConf]>,
 }
 
 /// One `location` block.
@@ -267,6 +372,14 @@ pub struct Config {
     pub worker_rlimit_nofile: Option<u64>,
     /// `error_log` (main). Default `stderr error`.
     pub error_log: ErrorLog,
+    /// `worker_processes N|auto` (main); `auto` is the number of online CPUs.
+    /// Default 1.
+    pub worker_processes: usize,
+    /// `daemon on|off` (main). Default off in holdfast (nginx: on).
+    pub daemon: bool,
+    /// `worker_shutdown_timeout` in ms (main); `None` (the default, also
+    /// what `0` gives, as in nginx) waits for connections without a limit.
+    pub worker_shutdown_timeout_ms: Option<u64>,
     /// `pid` (main). holdfast writes no pid file unless this is set (nginx
     /// defaults to `logs/nginx.pid`).
     pub pid: Option<PathBuf>,
@@ -286,5 +399,44 @@ impl Config {
     /// Parses configuration text as if it were the file `file` (for tests).
     pub fn from_str(text: &str, file: &Path, prefix: &Path) -> Result<Config, ConfError> {
         build::load_str(text, file, prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::variables::compile;
+
+    #[test]
+    fn new_type_defaults() {
+        assert_eq!(LingeringClose::default(), LingeringClose::On);
+        assert_eq!(
+            KeepaliveDisable::default(),
+            KeepaliveDisable {
+                msie6: true,
+                safari: false
+            }
+        );
+        assert_eq!(CLIENT_MAX_BODY_SIZE, 1_048_576);
+        assert_eq!(
+            COMBINED_LOG_FORMAT,
+            "$remote_addr - $remote_user [$time_local] \"$request\" $status \
+             $body_bytes_sent \"$http_referer\" \"$http_user_agent\""
+        );
+        assert!(compile(COMBINED_LOG_FORMAT).is_ok());
+    }
+
+    #[test]
+    fn main_fields_from_text() {
+        let c = Config::from_str(
+            "worker_processes 3; daemon on; worker_shutdown_timeout 5s;",
+            Path::new("/x.conf"),
+            Path::new("/"),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.worker_processes, c.daemon, c.worker_shutdown_timeout_ms),
+            (3, true, Some(5000))
+        );
     }
 }

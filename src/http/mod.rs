@@ -23,6 +23,7 @@ pub mod response;
 pub mod special;
 pub mod static_module;
 pub mod stub_status;
+pub mod variables;
 
 use crate::core::connection::{ReadHandler, WriteHandler};
 use crate::core::cycle::Cycle;
