@@ -168,6 +168,12 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if conf.daemon {
+        if let Err(e) = daemonize(conf.error_log.target == holdfast::conf::LogTarget::Stderr) {
+            eprintln!("holdfast: [emerg] {e}");
+            return ExitCode::from(1);
+        }
+    }
     if let Err(e) = ev.enable_signals() {
         eprintln!("holdfast: [emerg] sigaction() failed ({e})");
         return ExitCode::from(1);
@@ -202,4 +208,48 @@ fn main() -> ExitCode {
 
 fn write_pid(path: &Path) -> std::io::Result<()> {
     std::fs::write(path, format!("{}\n", std::process::id()))
+}
+
+/// Mirrors ngx_daemon(): fork, the parent exits, the child starts a new
+/// session and points stdin and stdout (and stderr, unless the error log is
+/// stderr) at /dev/null.
+fn daemonize(keep_stderr: bool) -> Result<(), String> {
+    // SAFETY: single-threaded at this point; the child continues with a copy
+    // of this process and the parent exits at once without running destructors.
+    match unsafe { libc::fork() } {
+        -1 => {
+            return Err(format!(
+                "fork() failed ({})",
+                std::io::Error::last_os_error()
+            ));
+        }
+        0 => {}
+        _ => unsafe { libc::_exit(0) },
+    }
+    // SAFETY: plain libc calls on our own process; results are checked.
+    unsafe {
+        if libc::setsid() == -1 {
+            return Err(format!(
+                "setsid() failed ({})",
+                std::io::Error::last_os_error()
+            ));
+        }
+        libc::umask(0o022);
+        let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if fd == -1 {
+            return Err(format!(
+                "open(\"/dev/null\") failed ({})",
+                std::io::Error::last_os_error()
+            ));
+        }
+        libc::dup2(fd, libc::STDIN_FILENO);
+        libc::dup2(fd, libc::STDOUT_FILENO);
+        if !keep_stderr {
+            libc::dup2(fd, libc::STDERR_FILENO);
+        }
+        if fd > libc::STDERR_FILENO {
+            libc::close(fd);
+        }
+    }
+    Ok(())
 }

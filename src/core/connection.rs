@@ -189,6 +189,8 @@ pub struct Connection<S> {
     pub request: Option<Box<Request>>,
     /// Deadline of lingering close / body discarding (`r->lingering_time`).
     pub lingering_deadline: u64,
+    /// `lingering_timeout` of the last request, kept once it is freed.
+    pub lingering_timeout: u64,
 }
 
 impl<S> Connection<S> {
@@ -227,6 +229,7 @@ impl<S> Connection<S> {
             out: OutChain::default(),
             request: None,
             lingering_deadline: 0,
+            lingering_timeout: 0,
         }
     }
 

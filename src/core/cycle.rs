@@ -107,6 +107,10 @@ pub struct Cycle<S> {
     pub connections_reuse_time: u64,
     /// Graceful shutdown in progress (`ngx_exiting`).
     pub exiting: bool,
+    /// Open access log files.
+    pub access_logs: crate::http::log_module::AccessLogs,
+    /// Scratch for variable values and log lines.
+    pub var_buf: Vec<u8>,
 }
 
 impl<S: Transport> Cycle<S> {
@@ -131,6 +135,8 @@ impl<S: Transport> Cycle<S> {
             reusable_n: 0,
             connections_reuse_time: 0,
             exiting: false,
+            access_logs: Default::default(),
+            var_buf: Vec::new(),
         }
     }
 

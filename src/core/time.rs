@@ -19,7 +19,18 @@ pub struct Clock {
     pub unix_secs: u64,
     /// The current `Date:` value.
     pub http_date: [u8; HTTP_DATE_LEN],
+    /// Milliseconds since the Unix epoch (`$msec`).
+    pub unix_ms: u64,
+    /// `$time_local`: `22/Nov/2026:11:02:08 +0000` (holdfast logs UTC).
+    pub time_local: [u8; TIME_LOCAL_LEN],
+    /// `$time_iso8601`: `2026-11-22T11:02:08+00:00`.
+    pub time_iso8601: [u8; TIME_ISO8601_LEN],
 }
+
+/// Length of `$time_local`.
+pub const TIME_LOCAL_LEN: usize = 26;
+/// Length of `$time_iso8601`.
+pub const TIME_ISO8601_LEN: usize = 25;
 
 impl Default for Clock {
     fn default() -> Self {
@@ -35,6 +46,9 @@ impl Clock {
             now_ms: 0,
             unix_secs: u64::MAX,
             http_date: [b' '; HTTP_DATE_LEN],
+            unix_ms: 0,
+            time_local: [b' '; TIME_LOCAL_LEN],
+            time_iso8601: [b' '; TIME_ISO8601_LEN],
         };
         c.time_update();
         c
@@ -47,13 +61,16 @@ impl Clock {
         let el = self.base.elapsed();
         let ms = el.as_millis() as u64 + u64::from(!el.subsec_nanos().is_multiple_of(1_000_000));
         self.now_ms = self.now_ms.max(ms);
-        let secs = SystemTime::now()
+        let wall = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+            .unwrap_or_default();
+        let secs = wall.as_secs();
+        self.unix_ms = wall.as_millis() as u64;
         if secs != self.unix_secs {
             self.unix_secs = secs;
             self.http_date = http_date(secs);
+            self.time_local = time_local(secs);
+            self.time_iso8601 = time_iso8601(secs);
         }
     }
 
@@ -112,6 +129,40 @@ pub fn http_date(secs: u64) -> [u8; HTTP_DATE_LEN] {
     out
 }
 
+const MONTH_NAMES: [&[u8; 3]; 12] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+];
+
+/// `$time_local` for seconds since the epoch, in UTC: `22/Nov/2026:11:02:08 +0000`.
+pub fn time_local(secs: u64) -> [u8; TIME_LOCAL_LEN] {
+    let (y, m, d, hh, mm, ss, _) = utc_parts(secs);
+    let mut out = *b"01/Jan/1970:00:00:00 +0000";
+    put2(&mut out[0..], d);
+    out[3..6].copy_from_slice(MONTH_NAMES[(m - 1) as usize]);
+    let y = y.clamp(0, 9999) as u32;
+    put2(&mut out[7..], y / 100);
+    put2(&mut out[9..], y % 100);
+    put2(&mut out[12..], hh);
+    put2(&mut out[15..], mm);
+    put2(&mut out[18..], ss);
+    out
+}
+
+/// `$time_iso8601` for seconds since the epoch, in UTC.
+pub fn time_iso8601(secs: u64) -> [u8; TIME_ISO8601_LEN] {
+    let (y, m, d, hh, mm, ss, _) = utc_parts(secs);
+    let mut out = *b"1970-01-01T00:00:00+00:00";
+    let y = y.clamp(0, 9999) as u32;
+    put2(&mut out[0..], y / 100);
+    put2(&mut out[2..], y % 100);
+    put2(&mut out[5..], m);
+    put2(&mut out[8..], d);
+    put2(&mut out[11..], hh);
+    put2(&mut out[14..], mm);
+    put2(&mut out[17..], ss);
+    out
+}
+
 /// Formats seconds since the epoch as the error log's `YYYY/MM/DD HH:MM:SS` (UTC).
 pub fn log_time(secs: u64) -> String {
     let (y, m, d, hh, mm, ss, _) = utc_parts(secs);
@@ -127,6 +178,12 @@ mod tests {
         assert_eq!(&http_date(784_111_777), b"Sun, 06 Nov 1994 08:49:37 GMT");
         assert_eq!(&http_date(0), b"Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(&http_date(951_782_400), b"Tue, 29 Feb 2000 00:00:00 GMT");
+    }
+
+    #[test]
+    fn access_log_times() {
+        assert_eq!(&time_local(784_111_777), b"06/Nov/1994:08:49:37 +0000");
+        assert_eq!(&time_iso8601(784_111_777), b"1994-11-06T08:49:37+00:00");
     }
 
     #[test]

@@ -68,6 +68,8 @@ impl EventLoop {
             listeners.push(Some(open_and_register(&poll, &l, &mut ls, i)?));
             listening.push(ls);
         }
+        let mut cycle = Cycle::new(conf, listening);
+        cycle.access_logs.open_all(&cycle.conf.clone())?;
         Ok(EventLoop {
             poll,
             events: Events::with_capacity(EPOLL_EVENTS),
@@ -78,7 +80,7 @@ impl EventLoop {
             shutdown_timer: None,
             signals: None,
             done: false,
-            cycle: Cycle::new(conf, listening),
+            cycle,
         })
     }
 
@@ -105,11 +107,13 @@ impl EventLoop {
     pub fn run(&mut self) -> io::Result<()> {
         while !self.done {
             self.process_events_and_timers()?;
+            self.cycle.access_logs.flush();
             if self.cycle.exiting && self.cycle.conns.is_empty() {
                 crate::notice!("exiting");
                 self.done = true;
             }
         }
+        self.cycle.access_logs.flush();
         Ok(())
     }
 
@@ -130,6 +134,7 @@ impl EventLoop {
                 Signal::Reopen => {
                     crate::notice!("reopening logs");
                     crate::core::log::reopen();
+                    self.cycle.access_logs.reopen();
                 }
             }
         }
@@ -200,6 +205,11 @@ impl EventLoop {
             }
         };
         if self.cycle.exiting {
+            return;
+        }
+        if let Err(e) = self.cycle.access_logs.open_all(&conf) {
+            crate::emerg!("{e}");
+            log::error!("reload failed, keeping the running configuration");
             return;
         }
         // Open what is new first, so a failure leaves everything as it was.
@@ -514,6 +524,6 @@ fn open_and_register(
 }
 
 /// `worker_shutdown_timeout`, when configured.
-fn worker_shutdown_timeout(_conf: &Config) -> Option<u64> {
-    None
+fn worker_shutdown_timeout(conf: &Config) -> Option<u64> {
+    conf.worker_shutdown_timeout_ms
 }

@@ -2,17 +2,74 @@
 //! ngx_http_discard_request_body, ngx_http_read_discarded_request_body and
 //! ngx_http_discarded_request_body_handler (`ngx_http_request_body.c`).
 //!
-//! Content-Length bodies are skipped in the buffer and read away from the
-//! socket (never past the body, so a pipelined request after it survives).
-//! Chunked bodies: holdfast does not decode them yet, so the connection does
-//! not go keep-alive after one and lingering close reads the body away.
+//! Body bytes already in the header buffer are skipped there; the rest is read
+//! from the socket and dropped, never past the end of the body (for chunked
+//! bodies the decoder's lower bound of the bytes still needed caps each read),
+//! so a pipelined request after the body is parsed from the buffer intact.
+//! What is not readable at once is discarded after the response has been sent.
 
 use crate::core::connection::{Connection, EvKind};
 use crate::core::cycle::Cycle;
+use crate::http::chunked::ChunkedDecoder;
 use crate::http::keepalive;
-use crate::http::lingering::LINGERING_TIMEOUT_MS;
-use crate::http::request::close_request;
+use crate::http::request::{client_info, close_request};
 use crate::os::io::{Recv, Transport};
+
+/// nginx's default `client_max_body_size` (1m).
+pub const CLIENT_MAX_BODY_SIZE: u64 = 1024 * 1024;
+
+/// The request body's framing and what is left of it.
+#[derive(Debug, Clone, Default)]
+pub enum RequestBody {
+    /// No body (or all of it consumed).
+    #[default]
+    None,
+    /// Content-Length: bytes still to come.
+    Length(u64),
+    /// Transfer-Encoding: chunked.
+    Chunked(ChunkedDecoder),
+}
+
+impl RequestBody {
+    /// All of the body has been read.
+    pub fn is_done(&self) -> bool {
+        match self {
+            RequestBody::None => true,
+            RequestBody::Length(n) => *n == 0,
+            RequestBody::Chunked(d) => d.is_done(),
+        }
+    }
+
+    /// The most bytes that may be read from the socket without passing the
+    /// end of the body.
+    fn read_limit(&self) -> u64 {
+        match self {
+            RequestBody::None => 0,
+            RequestBody::Length(n) => *n,
+            RequestBody::Chunked(d) => d.min_remaining(),
+        }
+    }
+
+    /// Takes `input` as body bytes; returns how many belonged to the body.
+    /// Err(status) for a malformed chunked body (400) or one over `max` (413).
+    fn consume(&mut self, input: &[u8], max: u64) -> Result<usize, u16> {
+        match self {
+            RequestBody::None => Ok(0),
+            RequestBody::Length(n) => {
+                let take = (*n).min(input.len() as u64);
+                *n -= take;
+                Ok(take as usize)
+            }
+            RequestBody::Chunked(d) => {
+                let used = d.decode(input, |_| {}).map_err(|_| 400u16)?;
+                if max > 0 && d.body_size() > max {
+                    return Err(413);
+                }
+                Ok(used)
+            }
+        }
+    }
+}
 
 /// What reading a discarded body got.
 pub enum Discard {
@@ -20,33 +77,53 @@ pub enum Discard {
     Done,
     /// More is to come.
     Again,
-    /// EOF or an error: the connection must close.
+    /// EOF or a read error: the connection must close.
     Closed,
+    /// The body is malformed or too large: answer with this status.
+    Invalid(u16),
 }
 
-/// Mirrors ngx_http_discard_request_body(): consumes the body bytes already
-/// buffered and whatever is readable now; the rest is read after the response
-/// is sent (finalize_connection). Err is a status to answer with.
+/// The `client_max_body_size` that applies to the request.
+fn max_body_size<S>(cy: &Cycle<S>, key: usize) -> u64 {
+    cy.conns[key]
+        .request
+        .as_ref()
+        .and_then(|r| r.loc.as_ref())
+        .map_or(CLIENT_MAX_BODY_SIZE, |l| l.client_max_body_size)
+}
+
+/// Mirrors ngx_http_discard_request_body() (with ngx_http_test_expect): sends
+/// `100 Continue` when asked, consumes the body bytes already buffered and
+/// whatever is readable now; the rest is read after the response is sent
+/// (finalize_connection). Err is a status to answer with.
 pub fn discard_request_body<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Result<(), u16> {
+    let max = max_body_size(cy, key);
     let c = &mut cy.conns[key];
     let (Some(r), Some(b)) = (c.request.as_mut(), c.buffer.as_ref()) else {
         return Ok(());
     };
     log::debug!("*{} http set discard body", c.number);
-    if r.chunked {
-        r.keepalive = false;
-        r.lingering_close = true;
+    if r.body.is_done() {
         return Ok(());
     }
-    let len = r.content_length.unwrap_or(0);
-    if len == 0 {
-        return Ok(());
+    if r.expect_continue {
+        log::debug!("*{} send 100 Continue", c.number);
+        if c.out.mem.capacity() == 0 {
+            c.out.mem = cy.pool.get_out();
+        }
+        c.out
+            .mem
+            .extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
     }
-    let buffered = (b.last - b.pos).saturating_sub(r.consumed) as u64;
-    let take = buffered.min(len);
-    r.consumed += take as usize;
-    r.discard_remaining = len - take;
-    if r.discard_remaining == 0 {
+    let start = (b.pos + r.consumed).min(b.last);
+    match r.body.consume(&b.mem[start..b.last], max) {
+        Ok(n) => {
+            r.consumed += n;
+            r.request_length += n as u64;
+        }
+        Err(status) => return Err(status),
+    }
+    if r.body.is_done() {
         r.lingering_close = false;
         return Ok(());
     }
@@ -55,41 +132,50 @@ pub fn discard_request_body<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Resu
             if let Some(r) = cy.conns[key].request.as_mut() {
                 r.lingering_close = false;
             }
+            Ok(())
         }
-        Discard::Again => {}
+        Discard::Again => Ok(()),
         Discard::Closed => {
             if let Some(r) = cy.conns[key].request.as_mut() {
                 r.keepalive = false;
             }
+            Ok(())
         }
+        Discard::Invalid(status) => Err(status),
     }
-    Ok(())
 }
 
-/// Mirrors ngx_http_read_discarded_request_body(): reads and drops body bytes,
-/// never more than the body has left.
+/// Mirrors ngx_http_read_discarded_request_body(): reads and drops body
+/// bytes, never more than the body can still have.
 pub fn read_discarded_request_body<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Discard {
+    let max = max_body_size(cy, key);
     loop {
         let c = &mut cy.conns[key];
         let Some(r) = c.request.as_mut() else {
             return Discard::Closed;
         };
-        if r.discard_remaining == 0 {
+        if r.body.is_done() {
             return Discard::Done;
         }
         if !c.read.ready {
             return Discard::Again;
         }
-        let want = (r.discard_remaining.min(cy.scratch.len() as u64)) as usize;
+        let want = r.body.read_limit().min(cy.scratch.len() as u64) as usize;
         log::debug!("*{} http read discarded body", c.number);
+        let buf = &mut cy.scratch[..want];
         match Connection::recv_into(
             &mut c.stream,
             &mut c.read.ready,
             &mut c.eof,
             c.pending_eof,
-            &mut cy.scratch[..want],
+            buf,
         ) {
-            Recv::Data(n) => r.discard_remaining -= n as u64,
+            Recv::Data(n) => {
+                r.request_length += n as u64;
+                if let Err(status) = r.body.consume(&buf[..n], max) {
+                    return Discard::Invalid(status);
+                }
+            }
             Recv::Again => return Discard::Again,
             Recv::Eof | Recv::Error(_) => return Discard::Closed,
         }
@@ -97,7 +183,8 @@ pub fn read_discarded_request_body<S: Transport>(cy: &mut Cycle<S>, key: usize) 
 }
 
 /// Mirrors ngx_http_discarded_request_body_handler(): the read handler while
-/// the rest of a body is thrown away after the response.
+/// the rest of a body is thrown away after the response, bounded by
+/// lingering_timeout between reads and lingering_time overall.
 pub fn discarded_request_body_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     let now = cy.clock.now_ms;
     let c = &mut cy.conns[key];
@@ -116,8 +203,14 @@ pub fn discarded_request_body_handler<S: Transport>(cy: &mut Cycle<S>, key: usiz
         }
         Discard::Again => {
             let left = cy.conns[key].lingering_deadline.saturating_sub(now);
-            cy.add_timer(key, EvKind::Read, left.min(LINGERING_TIMEOUT_MS));
+            let timeout = keepalive::lingering_timeout(cy, key);
+            cy.add_timer(key, EvKind::Read, left.min(timeout));
         }
         Discard::Closed => close_request(cy, key),
+        Discard::Invalid(status) => {
+            // The response has gone out already; nothing more can be said.
+            client_info!(cy, key, "client sent invalid body ({status})");
+            close_request(cy, key);
+        }
     }
 }

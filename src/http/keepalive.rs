@@ -11,6 +11,7 @@
 //!                      └─ close
 //! ```
 
+use crate::conf::LingeringClose;
 use crate::core::connection::{EvKind, ReadHandler, TcpNodelay, WriteHandler};
 use crate::core::cycle::Cycle;
 use crate::http::lingering;
@@ -26,18 +27,23 @@ pub fn finalize_connection<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         close_connection(cy, key);
         return;
     };
-    if r.discard_remaining > 0 && !c.eof {
+    let body_pending = !r.body.is_done();
+    if body_pending && r.keepalive && !c.eof {
         // The response went first; now read the rest of the body away, bounded
-        // by lingering_timeout per gap and lingering_time overall.
+        // by lingering_timeout per gap and lingering_time overall. (nginx also
+        // discards when the connection will close; holdfast goes to lingering
+        // close then, which reads and drops input under the same bounds.)
+        let (time, timeout) = (lingering_time(cy, key), lingering_timeout(cy, key));
+        let c = &mut cy.conns[key];
         c.read.handler = ReadHandler::DiscardBody;
-        c.lingering_deadline = now + lingering::LINGERING_TIME_MS;
-        cy.add_timer(key, EvKind::Read, lingering::LINGERING_TIMEOUT_MS);
+        c.lingering_deadline = now + time;
+        cy.add_timer(key, EvKind::Read, timeout);
         if cy.conns[key].read.ready {
             cy.post_event(key, EvKind::Read);
         }
         return;
     }
-    if c.eof || r.discard_remaining > 0 {
+    if c.eof {
         // Never keep alive after EOF (nginx ticket #2145).
         close_request(cy, key);
         return;
@@ -51,11 +57,34 @@ pub fn finalize_connection<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         .buffer
         .as_ref()
         .is_some_and(|b| b.pos + r.consumed < b.last);
-    if r.lingering_close || unparsed || c.read.ready || c.pipeline {
+    let lingering = r
+        .loc
+        .as_ref()
+        .map_or(LingeringClose::On, |l| l.lingering_close);
+    let wanted = r.lingering_close || body_pending || unparsed || c.read.ready || c.pipeline;
+    if lingering == LingeringClose::Always || (lingering == LingeringClose::On && wanted) {
         lingering::set_lingering_close(cy, key);
         return;
     }
     close_request(cy, key);
+}
+
+/// The request's `lingering_time`.
+pub fn lingering_time<S>(cy: &Cycle<S>, key: usize) -> u64 {
+    cy.conns[key]
+        .request
+        .as_ref()
+        .and_then(|r| r.loc.as_ref())
+        .map_or(lingering::LINGERING_TIME_MS, |l| l.lingering_time_ms)
+}
+
+/// The request's `lingering_timeout`.
+pub fn lingering_timeout<S>(cy: &Cycle<S>, key: usize) -> u64 {
+    cy.conns[key]
+        .request
+        .as_ref()
+        .and_then(|r| r.loc.as_ref())
+        .map_or(lingering::LINGERING_TIMEOUT_MS, |l| l.lingering_timeout_ms)
 }
 
 /// Mirrors ngx_http_set_keepalive(): frees the request; with bytes of the next
@@ -80,6 +109,9 @@ pub fn set_keepalive<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         c.action = "reading client pipelined request line";
         c.pipeline = true;
         request::create_request(cy, key);
+        if let Some(r) = cy.conns[key].request.as_mut() {
+            r.pipeline = true;
+        }
         cy.del_timer(key, EvKind::Read);
         cy.conns[key].read.handler = ReadHandler::ProcessRequestLine;
         cy.post_event(key, EvKind::Read);

@@ -9,6 +9,7 @@
 
 use crate::core::connection::{EvKind, ReadHandler, WriteHandler};
 use crate::core::cycle::Cycle;
+use crate::http::keepalive;
 use crate::http::request::{self, close_connection};
 use crate::os::io::{Recv, Transport};
 
@@ -20,6 +21,10 @@ pub const LINGERING_TIMEOUT_MS: u64 = 5_000;
 /// Mirrors ngx_http_set_lingering_close(). Differs from nginx in freeing the
 /// request (and its buffer) at once: nothing of it is needed any more.
 pub fn set_lingering_close<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    let (time, timeout) = (
+        keepalive::lingering_time(cy, key),
+        keepalive::lingering_timeout(cy, key),
+    );
     request::free_request(cy, key);
     let now = cy.clock.now_ms;
     let c = &mut cy.conns[key];
@@ -28,7 +33,7 @@ pub fn set_lingering_close<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     }
     let c = &mut cy.conns[key];
     if c.lingering_deadline == 0 {
-        c.lingering_deadline = now + LINGERING_TIME_MS;
+        c.lingering_deadline = now + time;
     }
     c.read.handler = ReadHandler::LingeringClose;
     c.write.handler = WriteHandler::Empty;
@@ -37,8 +42,9 @@ pub fn set_lingering_close<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         close_connection(cy, key);
         return;
     }
+    c.lingering_timeout = timeout;
     cy.reusable_connection(key, true);
-    cy.add_timer(key, EvKind::Read, LINGERING_TIMEOUT_MS);
+    cy.add_timer(key, EvKind::Read, timeout);
     if cy.conns[key].read.ready {
         lingering_close_handler(cy, key);
     }
@@ -76,6 +82,8 @@ pub fn lingering_close_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
             }
         }
     }
-    let remaining = cy.conns[key].lingering_deadline.saturating_sub(now);
-    cy.add_timer(key, EvKind::Read, remaining.min(LINGERING_TIMEOUT_MS));
+    let c = &cy.conns[key];
+    let remaining = c.lingering_deadline.saturating_sub(now);
+    let timeout = c.lingering_timeout;
+    cy.add_timer(key, EvKind::Read, remaining.min(timeout));
 }

@@ -15,8 +15,10 @@
 //! calls: one `match` on the connection's handler enum.
 
 pub mod body;
+pub mod chunked;
 pub mod keepalive;
 pub mod lingering;
+pub mod log_module;
 pub mod parse;
 pub mod request;
 pub mod response;

@@ -41,6 +41,7 @@ macro_rules! client_info {
         }
     };
 }
+pub(crate) use client_info;
 
 /// Where a request is, for the stub_status `Reading` / `Writing` counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -91,6 +92,12 @@ pub struct Request {
     pub content_length: Option<u64>,
     /// `Transfer-Encoding: chunked`.
     pub chunked: bool,
+    /// `Expect: 100-continue` on HTTP/1.1.
+    pub expect_continue: bool,
+    /// The body's framing and what is left of it.
+    pub body: body::RequestBody,
+    /// What keepalive_disable looks for in User-Agent.
+    pub user_agent: parse::UserAgent,
     /// Keep the connection after this request (`r->keepalive`).
     pub keepalive: bool,
     /// Lingering close wanted (`r->lingering_close`).
@@ -107,12 +114,20 @@ pub struct Request {
     pub loc: Option<Rc<LocConf>>,
     /// Response status (for logs).
     pub status: u16,
+    /// Length of the request head (request line and headers).
+    pub head_len: usize,
+    /// Request bytes read: head plus body bytes read or discarded.
+    pub request_length: u64,
+    /// Response header bytes queued.
+    pub header_bytes: u64,
+    /// Response body bytes queued.
+    pub body_bytes: u64,
+    /// Taken from the buffer left over by the previous request (`r->pipeline`, `$pipe`).
+    pub pipeline: bool,
     /// Send no body (HEAD, 304, 204).
     pub header_only: bool,
     /// When the request started, cycle ms.
     pub start_ms: u64,
-    /// Request body bytes still to read and discard.
-    pub discard_remaining: u64,
 }
 
 impl Request {
@@ -461,6 +476,8 @@ struct HeadInfo {
     dup_content_length: bool,
     transfer_encoding: Option<(usize, usize)>,
     dup_transfer_encoding: bool,
+    expect_continue: bool,
+    user_agent: parse::UserAgent,
     connection: ConnectionType,
 }
 
@@ -495,6 +512,11 @@ pub fn process_request_headers<S: Transport>(cy: &mut Cycle<S>, key: usize) {
                 } else if name.eq_ignore_ascii_case(b"content-length") {
                     info.dup_content_length |= info.content_length.is_some();
                     info.content_length = Some(value);
+                } else if name.eq_ignore_ascii_case(b"user-agent") {
+                    info.user_agent = parse::classify_user_agent(&data[value.0..value.0 + value.1]);
+                } else if name.eq_ignore_ascii_case(b"expect") {
+                    info.expect_continue |=
+                        data[value.0..value.0 + value.1].eq_ignore_ascii_case(b"100-continue");
                 } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
                     info.dup_transfer_encoding |= info.transfer_encoding.is_some();
                     info.transfer_encoding = Some(value);
@@ -526,6 +548,8 @@ pub fn process_request_headers<S: Transport>(cy: &mut Cycle<S>, key: usize) {
             match status {
                 HeadStatus::Done(len) => {
                     r.consumed = len;
+                    r.head_len = len;
+                    r.request_length = len as u64;
                     r.connection = info.connection;
                     log::debug!("*{} http header done", c.number);
                     if let Err((status, msg)) = process_request_header(cy, key, &info) {
@@ -679,6 +703,13 @@ fn process_request_header<S: Transport>(
         }
         r.chunked = true;
     }
+    r.expect_continue = info.expect_continue && r.version == Version::Http11;
+    r.user_agent = info.user_agent;
+    r.body = match (r.chunked, r.content_length) {
+        (true, _) => body::RequestBody::Chunked(Default::default()),
+        (false, Some(n)) if n > 0 => body::RequestBody::Length(n),
+        _ => body::RequestBody::None,
+    };
     Ok(())
 }
 
@@ -722,11 +753,36 @@ fn http_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     r.server = Some(server);
     r.loc = Some(loc);
     update_location_config(cy, key);
+    if let Some(status) = check_body_size(cy, key) {
+        finalize_request(cy, key, Finalize::Status(status));
+        return;
+    }
     let rc = match body::discard_request_body(cy, key) {
         Err(status) => Finalize::Status(status),
         Ok(()) => content_handler(cy, key),
     };
     finalize_request(cy, key, rc);
+}
+
+/// The client_max_body_size check of ngx_http_core_find_config_handler: a
+/// declared Content-Length over the limit is answered with 413 at once.
+fn check_body_size<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Option<u16> {
+    let r = cy.conns[key].request.as_ref()?;
+    let max = r
+        .loc
+        .as_ref()
+        .map_or(body::CLIENT_MAX_BODY_SIZE, |l| l.client_max_body_size);
+    let len = r.content_length?;
+    if max > 0 && len > max {
+        let c = &cy.conns[key];
+        log::error!(
+            "*{} client intended to send too large body: {len} bytes{}",
+            c.number,
+            log_ctx(cy, key)
+        );
+        return Some(413);
+    }
+    None
 }
 
 /// The content phase: `return` if the location has one, else static files.
@@ -736,14 +792,20 @@ pub fn content_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize 
         .as_ref()
         .and_then(|r| r.loc.as_ref())
         .and_then(|l| l.ret.clone());
+    let stub = cy.conns[key]
+        .request
+        .as_ref()
+        .and_then(|r| r.loc.as_ref())
+        .is_some_and(|l| l.stub_status);
     match ret {
         Some(ret) => response::return_handler(cy, key, &ret),
+        None if stub => crate::http::stub_status::stub_status_handler(cy, key),
         None => static_module::static_handler(cy, key),
     }
 }
 
 /// Mirrors ngx_http_update_location_config(): the location's keep-alive limits
-/// (keepalive_timeout 0, keepalive_requests, keepalive_time).
+/// (keepalive_timeout 0, keepalive_requests, keepalive_time, keepalive_disable).
 pub fn update_location_config<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     let now = cy.clock.now_ms;
     let c = &mut cy.conns[key];
@@ -753,6 +815,8 @@ pub fn update_location_config<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     if loc.keepalive_timeout_ms == 0
         || requests >= loc.keepalive_requests
         || age > loc.keepalive_time_ms
+        || (r.user_agent.msie6 && r.method == Method::Post && loc.keepalive_disable.msie6)
+        || (r.user_agent.safari && loc.keepalive_disable.safari)
     {
         r.keepalive = false;
     }
@@ -796,7 +860,7 @@ pub fn finalize_request<S: Transport>(cy: &mut Cycle<S>, key: usize, rc: Finaliz
     let batch = r.keepalive
         && !cy.exiting
         && pipelined
-        && r.discard_remaining == 0
+        && r.body.is_done()
         && c.out.pending() < response::PIPELINE_BATCH_BYTES as u64;
     if !batch {
         match response::send_out(cy, key) {
@@ -830,6 +894,13 @@ pub fn send_timeout<S>(cy: &Cycle<S>, key: usize) -> u64 {
 /// Mirrors ngx_http_free_request(): the request is done; counters, the log
 /// handler, and the object goes back to the pool.
 pub fn free_request<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    if cy.conns[key]
+        .request
+        .as_ref()
+        .is_some_and(|r| r.stage == Stage::Writing)
+    {
+        crate::http::log_module::log_handler(cy, key);
+    }
     let c = &mut cy.conns[key];
     let Some(r) = c.request.take() else { return };
     match r.stage {
@@ -838,6 +909,19 @@ pub fn free_request<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     }
     log::debug!("*{} http close request", c.number);
     log::debug!("*{} http log handler", c.number);
+    if c.timedout {
+        let reset = match r.loc.as_ref() {
+            Some(l) => l.reset_timedout_connection,
+            None => {
+                let l = &cy.listening[c.listening];
+                l.servers[l.default_server].conf.reset_timedout_connection
+            }
+        };
+        if reset {
+            log::debug!("*{} reset timed out connection", c.number);
+            let _ = c.stream.set_linger_zero();
+        }
+    }
     if let Some(b) = c.buffer.as_mut() {
         b.pos = (b.pos + r.consumed).min(b.last);
     }

@@ -88,6 +88,7 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
         .as_ref()
         .map_or((true, None), |l| (l.server_tokens, l.keepalive_header_s));
     let out = &mut c.out.mem;
+    let start = out.len();
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(special::status_line(h.status));
     out.extend_from_slice(b"\r\nServer: ");
@@ -130,13 +131,53 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
         push_hex(out, len);
         out.extend_from_slice(b"\"\r\nAccept-Ranges: bytes");
     }
-    out.extend_from_slice(b"\r\n\r\n");
+    out.extend_from_slice(b"\r\n");
+    add_headers(cy, key, h.status, start);
+}
+
+/// The add_header directive (ngx_http_headers_filter): the location's headers
+/// for 200, 201, 204, 206, 301, 302, 303, 304, 307 and 308, or for every
+/// status with `always`; a value that evaluates empty adds nothing. Also
+/// closes the header block and counts its bytes.
+fn add_headers<S: Transport>(cy: &mut Cycle<S>, key: usize, status: u16, start: usize) {
+    let headers = cy.conns[key]
+        .request
+        .as_ref()
+        .and_then(|r| r.loc.as_ref())
+        .map(|l| l.add_headers.clone());
+    if let Some(headers) = headers.filter(|h| !h.is_empty()) {
+        let ok = matches!(
+            status,
+            200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
+        );
+        let mut value = std::mem::take(&mut cy.var_buf);
+        for h in headers.iter().filter(|h| ok || h.always) {
+            value.clear();
+            crate::http::log_module::complex_value(cy, key, &h.value, &mut value);
+            if value.is_empty() {
+                continue;
+            }
+            let out = &mut cy.conns[key].out.mem;
+            out.extend_from_slice(h.name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(&value);
+            out.extend_from_slice(b"\r\n");
+        }
+        cy.var_buf = value;
+    }
+    let c = &mut cy.conns[key];
+    c.out.mem.extend_from_slice(b"\r\n");
+    let len = (c.out.mem.len() - start) as u64;
+    if let Some(r) = c.request.as_mut() {
+        r.header_bytes += len;
+    }
 }
 
 /// Appends body bytes (skipped for header-only responses).
 pub fn send_body<S: Transport>(cy: &mut Cycle<S>, key: usize, body: &[u8]) {
     let c = &mut cy.conns[key];
-    if c.request.as_ref().is_some_and(|r| !r.header_only) {
+    if let Some(r) = c.request.as_mut().filter(|r| !r.header_only) {
+        r.body_bytes += body.len() as u64;
         c.out.mem.extend_from_slice(body);
     }
 }

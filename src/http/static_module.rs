@@ -182,7 +182,11 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
     if header_only || size == 0 {
         return Finalize::Done;
     }
-    let out = &mut cy.conns[key].out;
+    let c = &mut cy.conns[key];
+    if let Some(r) = c.request.as_mut() {
+        r.body_bytes += size;
+    }
+    let out = &mut c.out;
     if size <= SMALL_FILE {
         let start = out.mem.len();
         out.mem.resize(start + size as usize, 0);

@@ -28,7 +28,9 @@ pub fn format_status(s: &Stats, out: &mut Vec<u8>) {
 
 /// Mirrors ngx_http_stub_status_handler(): GET and HEAD only (405 otherwise).
 pub fn stub_status_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
-    let Some(r) = cy.conns[key].request.as_ref() else { return Finalize::Close };
+    let Some(r) = cy.conns[key].request.as_ref() else {
+        return Finalize::Close;
+    };
     if !matches!(r.method, Method::Get | Method::Head) {
         return Finalize::Status(405);
     }
@@ -51,7 +53,15 @@ mod tests {
 
     #[test]
     fn nginx_format() {
-        let s = Stats { accepts: 17, handled: 16, active: 3, requests: 42, reading: 0, writing: 1, waiting: 2 };
+        let s = Stats {
+            accepts: 17,
+            handled: 16,
+            active: 3,
+            requests: 42,
+            reading: 0,
+            writing: 1,
+            waiting: 2,
+        };
         let mut out = Vec::new();
         format_status(&s, &mut out);
         assert_eq!(
