@@ -168,11 +168,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    if conf.daemon {
-        if let Err(e) = daemonize(conf.error_log.target == holdfast::conf::LogTarget::Stderr) {
-            eprintln!("holdfast: [emerg] {e}");
-            return ExitCode::from(1);
-        }
+    if conf.daemon
+        && let Err(e) = daemonize(conf.error_log.target == holdfast::conf::LogTarget::Stderr)
+    {
+        eprintln!("holdfast: [emerg] {e}");
+        return ExitCode::from(1);
     }
     if let Err(e) = ev.enable_signals() {
         eprintln!("holdfast: [emerg] sigaction() failed ({e})");
