@@ -16,6 +16,8 @@
 
 pub mod body;
 pub mod chunked;
+pub mod core_module;
+pub mod headers;
 pub mod keepalive;
 pub mod lingering;
 pub mod log_module;

@@ -21,8 +21,10 @@ use std::rc::Rc;
 use crate::conf::{LocConf, ServerConf};
 use crate::core::connection::{EvKind, ReadHandler, WriteHandler};
 use crate::core::cycle::Cycle;
+use crate::http::core_module::http_handler;
+use crate::http::headers::{HeadInfo, LOG_HEADER_PREFIX, process_request_header, too_long_line};
 use crate::http::parse::{self, ConnectionType, HeadStatus, LineStatus, Method, Version};
-use crate::http::{body, keepalive, response, special, static_module};
+use crate::http::{body, keepalive, response, special};
 use crate::os::io::{Recv, Transport};
 
 /// Logs an info line with nginx's context:
@@ -467,20 +469,6 @@ pub fn process_request_line<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     }
 }
 
-/// Header facts gathered while walking the parsed head.
-#[derive(Default)]
-struct HeadInfo {
-    host: Option<(usize, usize)>,
-    dup_host: bool,
-    content_length: Option<(usize, usize)>,
-    dup_content_length: bool,
-    transfer_encoding: Option<(usize, usize)>,
-    dup_transfer_encoding: bool,
-    expect_continue: bool,
-    user_agent: parse::UserAgent,
-    connection: ConnectionType,
-}
-
 /// Mirrors ngx_http_process_request_headers(): waits for the end of the head,
 /// then checks it (ngx_http_process_request_header) and processes the request.
 pub fn process_request_headers<S: Transport>(cy: &mut Cycle<S>, key: usize) {
@@ -501,31 +489,12 @@ pub fn process_request_headers<S: Transport>(cy: &mut Cycle<S>, key: usize) {
             let mut info = HeadInfo::default();
             let number = c.number;
             let status = parse::parse_head(data, |h| {
-                let name = &data[h.name.0..h.name.0 + h.name.1];
-                let value = (h.value.0, h.value.1);
-                if name.eq_ignore_ascii_case(b"host") {
-                    info.dup_host |= info.host.is_some();
-                    info.host = Some(value);
-                } else if name.eq_ignore_ascii_case(b"connection") {
-                    info.connection =
-                        parse::connection_type(&data[value.0..value.0 + value.1], info.connection);
-                } else if name.eq_ignore_ascii_case(b"content-length") {
-                    info.dup_content_length |= info.content_length.is_some();
-                    info.content_length = Some(value);
-                } else if name.eq_ignore_ascii_case(b"user-agent") {
-                    info.user_agent = parse::classify_user_agent(&data[value.0..value.0 + value.1]);
-                } else if name.eq_ignore_ascii_case(b"expect") {
-                    info.expect_continue |=
-                        data[value.0..value.0 + value.1].eq_ignore_ascii_case(b"100-continue");
-                } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-                    info.dup_transfer_encoding |= info.transfer_encoding.is_some();
-                    info.transfer_encoding = Some(value);
-                }
+                info.record(data, h);
                 if log::log_enabled!(log::Level::Debug) {
                     log::debug!(
                         "*{number} http header: \"{}: {}\"",
-                        String::from_utf8_lossy(name),
-                        String::from_utf8_lossy(&data[value.0..value.0 + value.1])
+                        String::from_utf8_lossy(&data[h.name.0..h.name.0 + h.name.1]),
+                        String::from_utf8_lossy(&data[h.value.0..h.value.0 + h.value.1])
                     );
                 }
             });
@@ -550,7 +519,7 @@ pub fn process_request_headers<S: Transport>(cy: &mut Cycle<S>, key: usize) {
                     r.consumed = len;
                     r.head_len = len;
                     r.request_length = len as u64;
-                    r.connection = info.connection;
+                    r.connection = info.connection();
                     log::debug!("*{} http header done", c.number);
                     if let Err((status, msg)) = process_request_header(cy, key, &info) {
                         client_info!(cy, key, "{msg}");
@@ -605,114 +574,6 @@ pub fn process_request_headers<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     }
 }
 
-/// nginx keeps every header line within one large buffer; holdfast's buffer
-/// is contiguous and may be larger, so once it is, each line of the head is
-/// checked against the large buffer size. Returns the offending line's start.
-fn too_long_line(
-    data: &[u8],
-    status: &HeadStatus,
-    buf_size: usize,
-    large_size: usize,
-) -> Option<usize> {
-    if buf_size <= large_size {
-        return None;
-    }
-    let head = match status {
-        HeadStatus::Done(len) => &data[..*len],
-        HeadStatus::Partial => data,
-        HeadStatus::Invalid | HeadStatus::TooMany => return None,
-    };
-    let mut start = 0;
-    while start < head.len() {
-        let end = parse::memchr(b'\n', &head[start..]).map_or(head.len(), |p| start + p + 1);
-        if end - start > large_size {
-            return Some(start);
-        }
-        start = end;
-    }
-    None
-}
-
-/// How much of a too long header line the log shows.
-pub const LOG_HEADER_PREFIX: usize = 64;
-
-/// Mirrors ngx_http_process_request_header() and the per-header handlers
-/// (ngx_http_process_host, ngx_http_process_connection, …): the checks that
-/// need the whole head. Err is the status and nginx's log text.
-fn process_request_header<S: Transport>(
-    cy: &mut Cycle<S>,
-    key: usize,
-    info: &HeadInfo,
-) -> Result<(), (u16, &'static str)> {
-    let c = &mut cy.conns[key];
-    let (Some(b), Some(r)) = (c.buffer.as_ref(), c.request.as_mut()) else {
-        return Err((400, "client sent invalid request"));
-    };
-    let data = b.data();
-    if info.dup_host {
-        return Err((400, "client sent duplicate host header"));
-    }
-    let target = &data[r.target.0..r.target.0 + r.target.1];
-    let mut uri = std::mem::take(&mut r.uri);
-    let parsed = parse::parse_target(target, &mut uri);
-    r.uri = uri;
-    let (abs_host, args) = parsed.map_err(|_| (400, "client sent invalid request"))?;
-    r.args = args.map(|(o, l)| (r.target.0 + o, l));
-    let mut host = std::mem::take(&mut r.host);
-    let host_value = match (abs_host, info.host) {
-        (Some((o, l)), _) => Some(&target[o..o + l]),
-        (None, Some((o, l))) => Some(&data[o..o + l]),
-        (None, None) => None,
-    };
-    let host_ok = host_value.map(|v| parse::validate_host(v, &mut host));
-    r.host = host;
-    match host_ok {
-        Some(false) => return Err((400, "client sent invalid host header")),
-        Some(true) => r.has_host = true,
-        None if r.version == Version::Http11 => {
-            return Err((400, "client sent HTTP/1.1 request without \"Host\" header"));
-        }
-        None => {}
-    }
-    if info.dup_content_length {
-        return Err((400, "client sent duplicate \"Content-Length\" header"));
-    }
-    if let Some((o, l)) = info.content_length {
-        r.content_length = Some(
-            parse::parse_content_length(&data[o..o + l])
-                .ok_or((400, "client sent invalid \"Content-Length\" header"))?,
-        );
-    }
-    if let Some((o, l)) = info.transfer_encoding {
-        if r.version == Version::Http10 {
-            return Err((
-                400,
-                "client sent HTTP/1.0 request with \"Transfer-Encoding\" header",
-            ));
-        }
-        if r.content_length.is_some() {
-            return Err((
-                400,
-                "client sent \"Content-Length\" and \"Transfer-Encoding\" headers at the same time",
-            ));
-        }
-        if info.dup_transfer_encoding
-            || !parse::trim(&data[o..o + l]).eq_ignore_ascii_case(b"chunked")
-        {
-            return Err((501, "client sent unknown \"Transfer-Encoding\""));
-        }
-        r.chunked = true;
-    }
-    r.expect_continue = info.expect_continue && r.version == Version::Http11;
-    r.user_agent = info.user_agent;
-    r.body = match (r.chunked, r.content_length) {
-        (true, _) => body::RequestBody::Chunked(Default::default()),
-        (false, Some(n)) if n > 0 => body::RequestBody::Length(n),
-        _ => body::RequestBody::None,
-    };
-    Ok(())
-}
-
 /// Mirrors ngx_http_process_request(): the head is in; stop the header timer,
 /// block reading while the request is answered, and run the handler.
 pub fn process_request<S: Transport>(cy: &mut Cycle<S>, key: usize) {
@@ -727,99 +588,6 @@ pub fn process_request<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     c.write.handler = WriteHandler::Empty;
     c.action = "processing request";
     http_handler(cy, key);
-}
-
-/// Mirrors ngx_http_handler() with the find-config and content phases: the
-/// keep-alive decision, the virtual server, the location, then `return` or
-/// the static handler.
-fn http_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
-    let c = &mut cy.conns[key];
-    let listening = &cy.listening[c.listening];
-    let Some(r) = c.request.as_mut() else { return };
-    r.keepalive = match r.connection {
-        ConnectionType::Close => false,
-        ConnectionType::KeepAlive => true,
-        ConnectionType::None => r.version == Version::Http11,
-    };
-    r.lingering_close = r.content_length.unwrap_or(0) > 0 || r.chunked;
-    let server = listening
-        .find_server(if r.has_host {
-            std::str::from_utf8(&r.host).ok()
-        } else {
-            None
-        })
-        .clone();
-    let loc = server.loc_conf(&r.uri).clone();
-    r.server = Some(server);
-    r.loc = Some(loc);
-    update_location_config(cy, key);
-    if let Some(status) = check_body_size(cy, key) {
-        finalize_request(cy, key, Finalize::Status(status));
-        return;
-    }
-    let rc = match body::discard_request_body(cy, key) {
-        Err(status) => Finalize::Status(status),
-        Ok(()) => content_handler(cy, key),
-    };
-    finalize_request(cy, key, rc);
-}
-
-/// The client_max_body_size check of ngx_http_core_find_config_handler: a
-/// declared Content-Length over the limit is answered with 413 at once.
-fn check_body_size<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Option<u16> {
-    let r = cy.conns[key].request.as_ref()?;
-    let max = r
-        .loc
-        .as_ref()
-        .map_or(body::CLIENT_MAX_BODY_SIZE, |l| l.client_max_body_size);
-    let len = r.content_length?;
-    if max > 0 && len > max {
-        let c = &cy.conns[key];
-        log::error!(
-            "*{} client intended to send too large body: {len} bytes{}",
-            c.number,
-            log_ctx(cy, key)
-        );
-        return Some(413);
-    }
-    None
-}
-
-/// The content phase: `return` if the location has one, else static files.
-pub fn content_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
-    let ret = cy.conns[key]
-        .request
-        .as_ref()
-        .and_then(|r| r.loc.as_ref())
-        .and_then(|l| l.ret.clone());
-    let stub = cy.conns[key]
-        .request
-        .as_ref()
-        .and_then(|r| r.loc.as_ref())
-        .is_some_and(|l| l.stub_status);
-    match ret {
-        Some(ret) => response::return_handler(cy, key, &ret),
-        None if stub => crate::http::stub_status::stub_status_handler(cy, key),
-        None => static_module::static_handler(cy, key),
-    }
-}
-
-/// Mirrors ngx_http_update_location_config(): the location's keep-alive limits
-/// (keepalive_timeout 0, keepalive_requests, keepalive_time, keepalive_disable).
-pub fn update_location_config<S: Transport>(cy: &mut Cycle<S>, key: usize) {
-    let now = cy.clock.now_ms;
-    let c = &mut cy.conns[key];
-    let (requests, age) = (c.requests, now.saturating_sub(c.start_ms));
-    let Some(r) = c.request.as_mut() else { return };
-    let Some(loc) = r.loc.as_ref() else { return };
-    if loc.keepalive_timeout_ms == 0
-        || requests >= loc.keepalive_requests
-        || age > loc.keepalive_time_ms
-        || (r.user_agent.msie6 && r.method == Method::Post && loc.keepalive_disable.msie6)
-        || (r.user_agent.safari && loc.keepalive_disable.safari)
-    {
-        r.keepalive = false;
-    }
 }
 
 /// ngx_http_block_reading: a request is being answered; input waits in the

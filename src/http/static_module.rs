@@ -13,8 +13,9 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 
 use crate::core::cycle::Cycle;
+use crate::http::core_module::content_handler;
 use crate::http::parse::Method;
-use crate::http::request::{Finalize, content_handler};
+use crate::http::request::Finalize;
 use crate::http::response::{self, ResponseHead};
 use crate::os::io::Transport;
 

@@ -1,0 +1,102 @@
+//! The request's phases after the header: nginx's `ngx_http_core_module.c`
+//! (ngx_http_handler, the find-config phase with its client_max_body_size
+//! check, ngx_http_update_location_config, the content phase).
+
+use crate::core::cycle::Cycle;
+use crate::http::parse::{ConnectionType, Method, Version};
+use crate::http::request::{Finalize, finalize_request, log_ctx};
+use crate::http::{body, response, static_module};
+use crate::os::io::Transport;
+
+/// Mirrors ngx_http_handler() with the find-config and content phases: the
+/// keep-alive decision, the virtual server, the location, then `return` or
+/// the static handler.
+pub fn http_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    let c = &mut cy.conns[key];
+    let listening = &cy.listening[c.listening];
+    let Some(r) = c.request.as_mut() else { return };
+    r.keepalive = match r.connection {
+        ConnectionType::Close => false,
+        ConnectionType::KeepAlive => true,
+        ConnectionType::None => r.version == Version::Http11,
+    };
+    r.lingering_close = r.content_length.unwrap_or(0) > 0 || r.chunked;
+    let server = listening
+        .find_server(if r.has_host {
+            std::str::from_utf8(&r.host).ok()
+        } else {
+            None
+        })
+        .clone();
+    let loc = server.loc_conf(&r.uri).clone();
+    r.server = Some(server);
+    r.loc = Some(loc);
+    update_location_config(cy, key);
+    if let Some(status) = check_body_size(cy, key) {
+        finalize_request(cy, key, Finalize::Status(status));
+        return;
+    }
+    let rc = match body::discard_request_body(cy, key) {
+        Err(status) => Finalize::Status(status),
+        Ok(()) => content_handler(cy, key),
+    };
+    finalize_request(cy, key, rc);
+}
+
+/// The client_max_body_size check of ngx_http_core_find_config_handler: a
+/// declared Content-Length over the limit is answered with 413 at once.
+fn check_body_size<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Option<u16> {
+    let r = cy.conns[key].request.as_ref()?;
+    let max = r
+        .loc
+        .as_ref()
+        .map_or(body::CLIENT_MAX_BODY_SIZE, |l| l.client_max_body_size);
+    let len = r.content_length?;
+    if max > 0 && len > max {
+        let c = &cy.conns[key];
+        log::error!(
+            "*{} client intended to send too large body: {len} bytes{}",
+            c.number,
+            log_ctx(cy, key)
+        );
+        return Some(413);
+    }
+    None
+}
+
+/// The content phase: `return` if the location has one, else static files.
+pub fn content_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
+    let ret = cy.conns[key]
+        .request
+        .as_ref()
+        .and_then(|r| r.loc.as_ref())
+        .and_then(|l| l.ret.clone());
+    let stub = cy.conns[key]
+        .request
+        .as_ref()
+        .and_then(|r| r.loc.as_ref())
+        .is_some_and(|l| l.stub_status);
+    match ret {
+        Some(ret) => response::return_handler(cy, key, &ret),
+        None if stub => crate::http::stub_status::stub_status_handler(cy, key),
+        None => static_module::static_handler(cy, key),
+    }
+}
+
+/// Mirrors ngx_http_update_location_config(): the location's keep-alive limits
+/// (keepalive_timeout 0, keepalive_requests, keepalive_time, keepalive_disable).
+pub fn update_location_config<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    let now = cy.clock.now_ms;
+    let c = &mut cy.conns[key];
+    let (requests, age) = (c.requests, now.saturating_sub(c.start_ms));
+    let Some(r) = c.request.as_mut() else { return };
+    let Some(loc) = r.loc.as_ref() else { return };
+    if loc.keepalive_timeout_ms == 0
+        || requests >= loc.keepalive_requests
+        || age > loc.keepalive_time_ms
+        || (r.user_agent.msie6 && r.method == Method::Post && loc.keepalive_disable.msie6)
+        || (r.user_agent.safari && loc.keepalive_disable.safari)
+    {
+        r.keepalive = false;
+    }
+}

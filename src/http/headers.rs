@@ -1,0 +1,161 @@
+//! Request header checks: the per-header handlers of nginx's
+//! `ngx_http_headers_in` table (Host, Connection, Content-Length,
+//! Transfer-Encoding, Expect, User-Agent) and ngx_http_process_request_header.
+
+use crate::core::cycle::Cycle;
+use crate::http::body;
+use crate::http::parse::{self, ConnectionType, HeadStatus, HeaderPos, Version};
+use crate::os::io::Transport;
+
+/// Header facts gathered while walking the parsed head.
+#[derive(Default)]
+pub(crate) struct HeadInfo {
+    host: Option<(usize, usize)>,
+    dup_host: bool,
+    content_length: Option<(usize, usize)>,
+    dup_content_length: bool,
+    transfer_encoding: Option<(usize, usize)>,
+    dup_transfer_encoding: bool,
+    expect_continue: bool,
+    user_agent: parse::UserAgent,
+    connection: ConnectionType,
+}
+
+impl HeadInfo {
+    /// Notes one header (the `ngx_http_headers_in` handler step): Host,
+    /// Connection, Content-Length, Transfer-Encoding, Expect, User-Agent.
+    pub(crate) fn record(&mut self, data: &[u8], h: HeaderPos) {
+        let name = &data[h.name.0..h.name.0 + h.name.1];
+        let value = (h.value.0, h.value.1);
+        let text = &data[value.0..value.0 + value.1];
+        if name.eq_ignore_ascii_case(b"host") {
+            self.dup_host |= self.host.is_some();
+            self.host = Some(value);
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            self.connection = parse::connection_type(text, self.connection);
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            self.dup_content_length |= self.content_length.is_some();
+            self.content_length = Some(value);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            self.dup_transfer_encoding |= self.transfer_encoding.is_some();
+            self.transfer_encoding = Some(value);
+        } else if name.eq_ignore_ascii_case(b"expect") {
+            self.expect_continue |= text.eq_ignore_ascii_case(b"100-continue");
+        } else if name.eq_ignore_ascii_case(b"user-agent") {
+            self.user_agent = parse::classify_user_agent(text);
+        }
+    }
+
+    /// The `Connection` header's verdict.
+    pub(crate) fn connection(&self) -> ConnectionType {
+        self.connection
+    }
+}
+
+/// nginx keeps every header line within one large buffer; holdfast's buffer
+/// is contiguous and may be larger, so once it is, each line of the head is
+/// checked against the large buffer size. Returns the offending line's start.
+pub(crate) fn too_long_line(
+    data: &[u8],
+    status: &HeadStatus,
+    buf_size: usize,
+    large_size: usize,
+) -> Option<usize> {
+    if buf_size <= large_size {
+        return None;
+    }
+    let head = match status {
+        HeadStatus::Done(len) => &data[..*len],
+        HeadStatus::Partial => data,
+        HeadStatus::Invalid | HeadStatus::TooMany => return None,
+    };
+    let mut start = 0;
+    while start < head.len() {
+        let end = parse::memchr(b'\n', &head[start..]).map_or(head.len(), |p| start + p + 1);
+        if end - start > large_size {
+            return Some(start);
+        }
+        start = end;
+    }
+    None
+}
+
+/// How much of a too long header line the log shows.
+pub const LOG_HEADER_PREFIX: usize = 64;
+
+/// Mirrors ngx_http_process_request_header() and the per-header handlers
+/// (ngx_http_process_host, ngx_http_process_connection, …): the checks that
+/// need the whole head. Err is the status and nginx's log text.
+pub(crate) fn process_request_header<S: Transport>(
+    cy: &mut Cycle<S>,
+    key: usize,
+    info: &HeadInfo,
+) -> Result<(), (u16, &'static str)> {
+    let c = &mut cy.conns[key];
+    let (Some(b), Some(r)) = (c.buffer.as_ref(), c.request.as_mut()) else {
+        return Err((400, "client sent invalid request"));
+    };
+    let data = b.data();
+    if info.dup_host {
+        return Err((400, "client sent duplicate host header"));
+    }
+    let target = &data[r.target.0..r.target.0 + r.target.1];
+    let mut uri = std::mem::take(&mut r.uri);
+    let parsed = parse::parse_target(target, &mut uri);
+    r.uri = uri;
+    let (abs_host, args) = parsed.map_err(|_| (400, "client sent invalid request"))?;
+    r.args = args.map(|(o, l)| (r.target.0 + o, l));
+    let mut host = std::mem::take(&mut r.host);
+    let host_value = match (abs_host, info.host) {
+        (Some((o, l)), _) => Some(&target[o..o + l]),
+        (None, Some((o, l))) => Some(&data[o..o + l]),
+        (None, None) => None,
+    };
+    let host_ok = host_value.map(|v| parse::validate_host(v, &mut host));
+    r.host = host;
+    match host_ok {
+        Some(false) => return Err((400, "client sent invalid host header")),
+        Some(true) => r.has_host = true,
+        None if r.version == Version::Http11 => {
+            return Err((400, "client sent HTTP/1.1 request without \"Host\" header"));
+        }
+        None => {}
+    }
+    if info.dup_content_length {
+        return Err((400, "client sent duplicate \"Content-Length\" header"));
+    }
+    if let Some((o, l)) = info.content_length {
+        r.content_length = Some(
+            parse::parse_content_length(&data[o..o + l])
+                .ok_or((400, "client sent invalid \"Content-Length\" header"))?,
+        );
+    }
+    if let Some((o, l)) = info.transfer_encoding {
+        if r.version == Version::Http10 {
+            return Err((
+                400,
+                "client sent HTTP/1.0 request with \"Transfer-Encoding\" header",
+            ));
+        }
+        if r.content_length.is_some() {
+            return Err((
+                400,
+                "client sent \"Content-Length\" and \"Transfer-Encoding\" headers at the same time",
+            ));
+        }
+        if info.dup_transfer_encoding
+            || !parse::trim(&data[o..o + l]).eq_ignore_ascii_case(b"chunked")
+        {
+            return Err((501, "client sent unknown \"Transfer-Encoding\""));
+        }
+        r.chunked = true;
+    }
+    r.expect_continue = info.expect_continue && r.version == Version::Http11;
+    r.user_agent = info.user_agent;
+    r.body = match (r.chunked, r.content_length) {
+        (true, _) => body::RequestBody::Chunked(Default::default()),
+        (false, Some(n)) if n > 0 => body::RequestBody::Length(n),
+        _ => body::RequestBody::None,
+    };
+    Ok(())
+}
