@@ -28,6 +28,13 @@ impl HeadInfo {
         let name = &data[h.name.0..h.name.0 + h.name.1];
         let value = (h.value.0, h.value.1);
         let text = &data[value.0..value.0 + value.1];
+        if !parse::is_valid_header_name(name) {
+            log::info!(
+                "client sent invalid header line: \"{}\"",
+                String::from_utf8_lossy(name)
+            );
+            return;
+        }
         if name.eq_ignore_ascii_case(b"host") {
             self.dup_host |= self.host.is_some();
             self.host = Some(value);
@@ -98,6 +105,9 @@ pub(crate) fn process_request_header<S: Transport>(
     let data = b.data();
     if info.dup_host {
         return Err((400, "client sent duplicate host header"));
+    }
+    if r.method == parse::Method::Trace {
+        return Err((405, "client sent TRACE method"));
     }
     let target = &data[r.target.0..r.target.0 + r.target.1];
     let mut uri = std::mem::take(&mut r.uri);

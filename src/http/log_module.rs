@@ -259,8 +259,9 @@ pub fn variable_value<S>(cy: &Cycle<S>, key: usize, var: &Variable, out: &mut Ve
     true
 }
 
-/// `$http_NAME`: every header line whose name matches (case-insensitive, `_`
-/// read as `-`), values joined with `, `.
+/// `$http_NAME`: every header line whose name matches (case-insensitive;
+/// names nginx ignores, such as ones with `_`, never match), values joined
+/// with `, `.
 fn http_header(head: &[u8], line_len: usize, want: &[u8], out: &mut Vec<u8>) -> bool {
     let mut found = false;
     let mut lines = head
@@ -275,10 +276,11 @@ fn http_header(head: &[u8], line_len: usize, want: &[u8], out: &mut Vec<u8>) -> 
         };
         let name = &line[..colon];
         let matches = name.len() == want.len()
+            && parse::is_valid_header_name(name)
             && name
                 .iter()
                 .zip(want)
-                .all(|(&a, &w)| a.to_ascii_lowercase() == w || (a == b'_' && w == b'-'));
+                .all(|(&a, &w)| a.to_ascii_lowercase() == w);
         if matches {
             if found {
                 out.extend_from_slice(b", ");
@@ -296,10 +298,11 @@ mod tests {
 
     #[test]
     fn http_header_values_are_found_and_joined() {
-        let head = b"GET / HTTP/1.1\r\nHost: a\r\nX-Y: 1\r\nx_y: 2\r\nUser-Agent: t/1\r\n\r\n";
+        let head =
+            b"GET / HTTP/1.1\r\nHost: a\r\nX-Y: 1\r\nx_y: 2\r\nx-Y: 3\r\nUser-Agent: t/1\r\n\r\n";
         let mut out = Vec::new();
         assert!(http_header(head, 14, b"x-y", &mut out));
-        assert_eq!(out, b"1, 2");
+        assert_eq!(out, b"1, 3");
         out.clear();
         assert!(http_header(head, 14, b"user-agent", &mut out));
         assert_eq!(out, b"t/1");

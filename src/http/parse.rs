@@ -103,6 +103,13 @@ pub fn parse_request_line(data: &[u8]) -> LineStatus {
     let (Some(method), Some(path), Some(minor)) = (req.method, req.path, req.version) else {
         return LineStatus::Invalid;
     };
+    // nginx takes methods of upper-case letters, `_` and `-` only.
+    if !method
+        .bytes()
+        .all(|b| b.is_ascii_uppercase() || b == b'_' || b == b'-')
+    {
+        return LineStatus::Invalid;
+    }
     let uri_off = path.as_ptr() as usize - line.as_ptr() as usize;
     LineStatus::Done {
         len: lf + 1,
@@ -153,13 +160,65 @@ pub enum HeadStatus {
     TooMany,
 }
 
+/// nginx's `ignore_invalid_headers on` plus its hard errors, on a complete
+/// head: a line folded onto the previous one (obs-fold), a line without a
+/// colon, a name that is empty or holds whitespace or control bytes, and a
+/// value with NUL, a bare CR or other control bytes are errors (400); a name
+/// with any other byte outside `A-Za-z0-9-` (`_` included, as with
+/// `underscores_in_headers off`) is an invalid header that httparse's
+/// lenient mode and [`HeadInfo`](crate::http::headers::HeadInfo) skip.
+/// Returns the count of ignored lines.
+pub fn validate_header_lines(head: &[u8]) -> Result<usize, ()> {
+    let mut ignored = 0;
+    let mut lines = head.split(|&b| b == b'\n');
+    lines.next(); // request line, already checked
+    for line in lines {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        if matches!(line[0], b' ' | b'\t') {
+            return Err(());
+        }
+        let colon = memchr(b':', line).ok_or(())?;
+        let name = &line[..colon];
+        if name.is_empty() || name.iter().any(|&b| b <= 0x20 || b == 0x7f) {
+            return Err(());
+        }
+        if line[colon + 1..]
+            .iter()
+            .any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+        {
+            return Err(());
+        }
+        if !name.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-') {
+            ignored += 1;
+        }
+    }
+    Ok(ignored)
+}
+
+/// Is this header name one nginx takes (letters, digits, `-`)? Others are
+/// ignored (`ignore_invalid_headers on`, `underscores_in_headers off`).
+pub fn is_valid_header_name(name: &[u8]) -> bool {
+    !name.is_empty() && name.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
 /// Parses a whole request head (request line already validated) and calls
 /// `each` for every header, in order.
 pub fn parse_head(data: &[u8], mut each: impl FnMut(HeaderPos)) -> HeadStatus {
     let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut []);
-    match req.parse_with_uninit_headers(data, &mut headers) {
+    let config = {
+        let mut c = httparse::ParserConfig::default();
+        c.ignore_invalid_headers_in_requests(true);
+        c
+    };
+    match config.parse_request_with_uninit_headers(&mut req, data, &mut headers) {
         Ok(httparse::Status::Complete(len)) => {
+            if validate_header_lines(&data[..len]).is_err() {
+                return HeadStatus::Invalid;
+            }
             let base = data.as_ptr() as usize;
             for h in req.headers.iter() {
                 each(HeaderPos {
@@ -461,6 +520,14 @@ mod tests {
             LineStatus::Invalid
         );
         assert_eq!(parse_request_line(b"GET /\r\n"), LineStatus::Invalid);
+        assert_eq!(
+            parse_request_line(b"get / HTTP/1.1\r\n"),
+            LineStatus::Invalid
+        );
+        assert!(matches!(
+            parse_request_line(b"M-SEARCH * HTTP/1.1\r\n"),
+            LineStatus::Done { .. }
+        ));
     }
 
     #[test]

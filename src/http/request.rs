@@ -545,9 +545,28 @@ pub fn process_request_headers<S: Transport>(cy: &mut Cycle<S>, key: usize) {
                 }
             }
         }
-        if cy.conns[key].buffer.as_ref().is_some_and(|b| b.is_full())
-            && let Err(e) = alloc_large_header_buffer(cy, key, false)
-        {
+        // A header line that already fills a large buffer is refused at once,
+        // as nginx does when it cannot move the line anywhere.
+        let (unfinished, full) = match cy.conns[key].buffer.as_ref() {
+            Some(b) => {
+                let data = b.data();
+                let start = data
+                    .iter()
+                    .rposition(|&ch| ch == b'\n')
+                    .map_or(0, |p| p + 1);
+                (
+                    (data.len() - start >= large_size).then_some(start),
+                    b.is_full(),
+                )
+            }
+            None => (None, false),
+        };
+        let err = match unfinished {
+            Some(start) => Some(LargeHeader::Line(start)),
+            None if full => alloc_large_header_buffer(cy, key, false).err(),
+            None => None,
+        };
+        if let Some(e) = err {
             let c = &mut cy.conns[key];
             if let Some(r) = c.request.as_mut() {
                 r.lingering_close = true;

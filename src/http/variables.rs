@@ -71,10 +71,9 @@ pub enum Variable {
     /// `$scheme`: `http`.
     Scheme,
     /// `$http_NAME`: a request header. Holds the lower-cased header name with
-    /// `_` turned into `-` (`$http_user_agent` → `user-agent`). nginx matches a
-    /// header when, lower-cased and with its `-` read as `_`, it equals the
-    /// variable's suffix, so `User_Agent:` matches too; the first such header
-    /// wins (Cookie-style joining is not done here).
+    /// `_` turned into `-` (`$http_user_agent` → `user-agent`). Every header
+    /// of that name (case-insensitive) counts, values joined with `, `; names
+    /// nginx ignores (with `_` or other bytes outside `A-Za-z0-9-`) never match.
     HttpHeader(Box<[u8]>),
 }
 
