@@ -167,8 +167,8 @@ pub enum HeadStatus {
 /// with any other byte outside `A-Za-z0-9-` (`_` included, as with
 /// `underscores_in_headers off`) is an invalid header that httparse's
 /// lenient mode and [`HeadInfo`](crate::http::headers::HeadInfo) skip.
-/// Returns the count of ignored lines.
-pub fn validate_header_lines(head: &[u8]) -> Result<usize, ()> {
+/// Returns the count of ignored lines, None for an invalid head.
+pub fn validate_header_lines(head: &[u8]) -> Option<usize> {
     let mut ignored = 0;
     let mut lines = head.split(|&b| b == b'\n');
     lines.next(); // request line, already checked
@@ -178,24 +178,24 @@ pub fn validate_header_lines(head: &[u8]) -> Result<usize, ()> {
             break;
         }
         if matches!(line[0], b' ' | b'\t') {
-            return Err(());
+            return None;
         }
-        let colon = memchr(b':', line).ok_or(())?;
+        let colon = memchr(b':', line)?;
         let name = &line[..colon];
         if name.is_empty() || name.iter().any(|&b| b <= 0x20 || b == 0x7f) {
-            return Err(());
+            return None;
         }
         if line[colon + 1..]
             .iter()
             .any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
         {
-            return Err(());
+            return None;
         }
         if !name.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-') {
             ignored += 1;
         }
     }
-    Ok(ignored)
+    Some(ignored)
 }
 
 /// Is this header name one nginx takes (letters, digits, `-`)? Others are
@@ -216,7 +216,7 @@ pub fn parse_head(data: &[u8], mut each: impl FnMut(HeaderPos)) -> HeadStatus {
     };
     match config.parse_request_with_uninit_headers(&mut req, data, &mut headers) {
         Ok(httparse::Status::Complete(len)) => {
-            if validate_header_lines(&data[..len]).is_err() {
+            if validate_header_lines(&data[..len]).is_none() {
                 return HeadStatus::Invalid;
             }
             let base = data.as_ptr() as usize;
