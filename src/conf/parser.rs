@@ -508,18 +508,8 @@ mod tests {
         d.args.iter().map(String::as_str).collect()
     }
 
-    /// A fresh, unique directory under the system temp dir.
     fn temp_dir(tag: &str) -> PathBuf {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "holdfast-parser-{}-{tag}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
+        crate::conf::testutil::temp_dir("parser", tag)
     }
 
     #[test]

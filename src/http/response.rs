@@ -14,7 +14,7 @@ use crate::conf::Return;
 use crate::core::connection::{EvKind, WriteHandler};
 use crate::core::cycle::Cycle;
 use crate::http::keepalive;
-use crate::http::request::{Finalize, close_request, send_timeout};
+use crate::http::request::{Finalize, client_info, close_request, send_timeout};
 use crate::http::special;
 use crate::os::io::Transport;
 
@@ -338,11 +338,7 @@ pub fn send_out<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Sent {
 pub fn flush_pipelined<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Sent {
     let sent = send_out(cy, key);
     if sent == Sent::Again {
-        let timeout = cy.conns[key]
-            .request
-            .as_ref()
-            .and_then(|r| r.loc.as_ref())
-            .map_or(crate::conf::SEND_TIMEOUT_MS, |l| l.send_timeout_ms);
+        let timeout = send_timeout(cy, key);
         cy.conns[key].write.handler = WriteHandler::Flush;
         cy.add_timer(key, EvKind::Write, timeout);
     }
@@ -350,17 +346,18 @@ pub fn flush_pipelined<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Sent {
 }
 
 /// Mirrors ngx_http_writer(): the socket became writable (or send_timeout
-/// fired) while a response was partly sent.
+/// fired) while output was queued. With [`WriteHandler::Writer`] the current
+/// request's response was partly sent and the request is finalized once it is
+/// out; with [`WriteHandler::Flush`] finished pipelined responses were, and
+/// reading resumes through the posted queue.
 pub fn writer<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     let c = &mut cy.conns[key];
-    log::debug!("*{} http writer handler", c.number);
+    let handler = c.write.handler;
+    log::debug!("*{} http writer handler ({handler:?})", c.number);
     if c.write.timedout {
         c.timedout = true;
-        let n = c.number;
-        log::info!(
-            "*{n} client timed out (110: Connection timed out) while sending response to client{}",
-            crate::http::request::log_ctx(cy, key)
-        );
+        c.action = "sending response to client";
+        client_info!(cy, key, "client timed out (110: Connection timed out)");
         close_request(cy, key);
         return;
     }
@@ -372,36 +369,11 @@ pub fn writer<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         Sent::Done => {
             cy.del_timer(key, EvKind::Write);
             cy.conns[key].write.handler = WriteHandler::Empty;
-            keepalive::finalize_connection(cy, key);
-        }
-        Sent::Error => close_request(cy, key),
-    }
-}
-
-/// The write handler while pipelined responses drain: when all is out,
-/// reading resumes through the posted queue.
-pub fn flush_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
-    let c = &mut cy.conns[key];
-    log::debug!("*{} http flush handler", c.number);
-    if c.write.timedout {
-        c.timedout = true;
-        let n = c.number;
-        log::info!(
-            "*{n} client timed out (110: Connection timed out) while sending response to client{}",
-            crate::http::request::log_ctx(cy, key)
-        );
-        close_request(cy, key);
-        return;
-    }
-    match send_out(cy, key) {
-        Sent::Again => {
-            let timeout = send_timeout(cy, key);
-            cy.add_timer(key, EvKind::Write, timeout);
-        }
-        Sent::Done => {
-            cy.del_timer(key, EvKind::Write);
-            cy.conns[key].write.handler = WriteHandler::Empty;
-            cy.post_event(key, EvKind::Read);
+            if handler == WriteHandler::Flush {
+                cy.post_event(key, EvKind::Read);
+            } else {
+                keepalive::finalize_connection(cy, key);
+            }
         }
         Sent::Error => close_request(cy, key),
     }
