@@ -156,13 +156,7 @@ pub fn keepalive_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         close_connection(cy, key);
         return;
     }
-    let size = {
-        let l = &cy.listening[c.listening];
-        l.servers[l.default_server].client_header_buffer_size
-    };
-    if c.buffer.is_none() {
-        c.buffer = Some(cy.pool.get(size));
-    }
+    request::alloc_header_buffer(cy, key);
     let c = &mut cy.conns[key];
     let rc = if c.read.ready { c.recv() } else { Recv::Again };
     match rc {

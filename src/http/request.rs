@@ -215,14 +215,8 @@ pub fn wait_request_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         close_connection(cy, key);
         return;
     }
-    let (size, timeout) = {
-        let srv = header_conf(cy, key);
-        (srv.client_header_buffer_size, srv.client_header_timeout_ms)
-    };
-    let c = &mut cy.conns[key];
-    if c.buffer.is_none() {
-        c.buffer = Some(cy.pool.get(size));
-    }
+    let timeout = header_conf(cy, key).client_header_timeout_ms;
+    alloc_header_buffer(cy, key);
     let c = &mut cy.conns[key];
     let rc = if c.read.ready { c.recv() } else { Recv::Again };
     match rc {
@@ -254,6 +248,16 @@ pub fn wait_request_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
             cy.conns[key].read.handler = ReadHandler::ProcessRequestLine;
             process_request_line(cy, key);
         }
+    }
+}
+
+/// Gives the connection its `client_header_buffer_size` buffer (from the
+/// pool) unless it has one: nginx's `c->buffer` allocation in the wait-request
+/// and keep-alive handlers.
+pub fn alloc_header_buffer<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    if cy.conns[key].buffer.is_none() {
+        let size = header_conf(cy, key).client_header_buffer_size;
+        cy.conns[key].buffer = Some(cy.pool.get(size));
     }
 }
 
