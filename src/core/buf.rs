@@ -10,6 +10,9 @@ use std::fs::File;
 /// Buffers kept per size class (beyond that they are freed).
 pub const POOL_MAX_PER_CLASS: usize = 256;
 
+/// An output vector grown past this is freed rather than pooled.
+pub const OUT_KEEP_CAPACITY: usize = 256 * 1024;
+
 /// A fixed-size byte buffer with nginx's `pos` (first unparsed byte) and `last`
 /// (end of data) cursors.
 #[derive(Debug)]
@@ -128,11 +131,10 @@ impl OutChain {
     }
 }
 
-/// Free lists of buffers by size, and of output vectors.
+/// Free lists of buffers by size.
 #[derive(Debug, Default)]
 pub struct BufPool {
     classes: Vec<(usize, Vec<Box<[u8]>>)>,
-    outs: Vec<Vec<u8>>,
     /// Buffers handed out and not yet returned (for leak checks and stats).
     pub outstanding: usize,
 }
@@ -160,19 +162,6 @@ impl BufPool {
                 }
             }
             None => self.classes.push((size, vec![buf.mem])),
-        }
-    }
-
-    /// An empty output vector, reusing a previous one's capacity.
-    pub fn get_out(&mut self) -> Vec<u8> {
-        self.outs.pop().unwrap_or_default()
-    }
-
-    /// Returns an output vector.
-    pub fn put_out(&mut self, mut v: Vec<u8>) {
-        if v.capacity() > 0 && v.capacity() <= 1 << 20 && self.outs.len() < POOL_MAX_PER_CLASS {
-            v.clear();
-            self.outs.push(v);
         }
     }
 }

@@ -12,7 +12,7 @@
 //!   head ─▶ [*9 keepalive] ⇄ [*7 waiting] ⇄ [*3 lingering] ◀─ tail (drained first)
 //! ```
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::core::buf::{Buf, OutChain};
 use crate::core::cycle::Cycle;
@@ -136,24 +136,119 @@ pub enum TcpNodelay {
     Disabled,
 }
 
-/// A client connection (ngx_connection_t plus the HTTP parts of
-/// ngx_http_connection_t that survive between requests).
+/// What a connection is doing, for log lines (nginx's `c->log->action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Accepted, nothing received yet.
+    WaitingForRequest,
+    /// Reading the request line.
+    ReadingRequestLine,
+    /// Reading the request line of a pipelined request.
+    ReadingPipelinedRequestLine,
+    /// Reading the headers.
+    ReadingRequestHeaders,
+    /// Running the handler.
+    ProcessingRequest,
+    /// Writing the response.
+    SendingResponse,
+    /// Finishing the request.
+    ClosingRequest,
+    /// Idle between requests.
+    Keepalive,
+    /// Lingering close.
+    LingeringClose,
+}
+
+impl Action {
+    /// nginx's words for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::WaitingForRequest => "waiting for request",
+            Action::ReadingRequestLine => "reading client request line",
+            Action::ReadingPipelinedRequestLine => "reading client pipelined request line",
+            Action::ReadingRequestHeaders => "reading client request headers",
+            Action::ProcessingRequest => "processing request",
+            Action::SendingResponse => "sending response to client",
+            Action::ClosingRequest => "closing request",
+            Action::Keepalive => "keepalive",
+            Action::LingeringClose => "lingering close",
+        }
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The HTTP state a connection holds only while it has work: the header
+/// buffer (`c->buffer`), the request (`c->data`) and the output queue. An idle
+/// connection gives it back to the cycle's pool, so it costs only the fields
+/// of [`Connection`] and its timer (nginx frees `c->buffer` and the request
+/// pool in ngx_http_set_keepalive for the same reason).
+#[derive(Debug, Default)]
+pub struct HttpConn {
+    /// The header buffer (`c->buffer` / `r->header_in`).
+    pub buffer: Option<Buf>,
+    /// Output not yet sent.
+    pub out: OutChain,
+    /// The request being read or answered.
+    pub request: Option<Box<Request>>,
+}
+
+/// The request in a connection's `hc` field (borrowing only that field, so
+/// the connection's other fields stay usable).
+pub fn req_in(hc: &mut Option<Box<HttpConn>>) -> Option<&mut Request> {
+    hc.as_deref_mut()?.request.as_deref_mut()
+}
+
+/// The header buffer in a connection's `hc` field.
+pub fn buf_in(hc: &mut Option<Box<HttpConn>>) -> Option<&mut Buf> {
+    hc.as_deref_mut()?.buffer.as_mut()
+}
+
+/// The header buffer and the request of a connection's `hc` field together.
+pub fn buf_req(hc: &mut Option<Box<HttpConn>>) -> (Option<&mut Buf>, Option<&mut Request>) {
+    match hc.as_deref_mut() {
+        Some(hc) => (hc.buffer.as_mut(), hc.request.as_deref_mut()),
+        None => (None, None),
+    }
+}
+
+/// A client connection (ngx_connection_t plus the parts of
+/// ngx_http_connection_t that survive between requests). Kept small: it is
+/// what an idle keep-alive connection costs.
 #[derive(Debug)]
 pub struct Connection<S> {
     /// The byte stream (`c->recv`, `c->send_chain`).
     pub stream: S,
+    /// Index of the listening socket it came from.
+    pub listening: u32,
     /// `c->number`: the `*N` in log lines, and the token's generation.
     pub number: u64,
-    /// Descriptor number for logs.
-    pub fd: i32,
     /// Client address.
-    pub addr: SocketAddr,
-    /// Index of the listening socket it came from.
-    pub listening: usize,
+    pub ip: IpAddr,
+    /// Client port.
+    pub port: u16,
     /// Read event.
     pub read: Event<ReadHandler>,
     /// Write event.
     pub write: Event<WriteHandler>,
+    /// Reusable-queue links (slab keys; [`NIL`] for none).
+    pub prev: u32,
+    /// See `prev`.
+    pub next: u32,
+    /// Requests started on this connection (`c->requests`).
+    pub requests: u64,
+    /// When it was accepted (`c->start_time`), in cycle ms.
+    pub start_ms: u64,
+    /// Deadline of lingering close / body discarding (`r->lingering_time`).
+    pub lingering_deadline: u64,
+    /// `lingering_timeout` of the last request, kept once it is freed.
+    pub lingering_timeout: u32,
+    /// What it is doing, for log lines (`c->log->action`).
+    pub action: Action,
     /// The peer closed its side (`rev->eof`).
     pub eof: bool,
     /// EPOLLRDHUP was reported (`rev->pending_eof`).
@@ -167,70 +262,78 @@ pub struct Connection<S> {
     pub timedout: bool,
     /// Ever had a pipelined request (`c->pipeline`): lingering close after it.
     pub pipeline: bool,
-    /// TCP_NODELAY state.
-    pub tcp_nodelay: TcpNodelay,
     /// In the reusable queue (`c->reusable`).
     pub reusable: bool,
-    /// Reusable-queue links (slab keys; [`NIL`] for none).
-    pub prev: u32,
-    /// See `prev`.
-    pub next: u32,
-    /// Requests started on this connection (`c->requests`).
-    pub requests: u64,
-    /// When it was accepted (`c->start_time`), in cycle ms.
-    pub start_ms: u64,
-    /// What it is doing, for log lines (`c->log->action`).
-    pub action: &'static str,
-    /// The header buffer (`c->buffer` / `r->header_in`); None while idle.
-    pub buffer: Option<Buf>,
-    /// Output not yet sent.
-    pub out: OutChain,
-    /// The request being read or answered (`c->data` when it is a request).
-    pub request: Option<Box<Request>>,
-    /// Deadline of lingering close / body discarding (`r->lingering_time`).
-    pub lingering_deadline: u64,
-    /// `lingering_timeout` of the last request, kept once it is freed.
-    pub lingering_timeout: u64,
+    /// TCP_NODELAY state.
+    pub tcp_nodelay: TcpNodelay,
+    /// Buffers, request and output while busy; None while idle.
+    pub hc: Option<Box<HttpConn>>,
 }
 
 impl<S> Connection<S> {
     /// A freshly accepted connection (the zeroed slot of ngx_get_connection,
     /// with `wev->ready = 1` as ngx_event_accept sets it).
-    pub fn new(
-        stream: S,
-        fd: i32,
-        addr: SocketAddr,
-        listening: usize,
-        number: u64,
-        now_ms: u64,
-    ) -> Self {
+    pub fn new(stream: S, addr: SocketAddr, listening: usize, number: u64, now_ms: u64) -> Self {
         Connection {
             stream,
+            listening: listening as u32,
             number,
-            fd,
-            addr,
-            listening,
+            ip: addr.ip(),
+            port: addr.port(),
             read: Event::new(ReadHandler::WaitRequest, false),
             write: Event::new(WriteHandler::Empty, true),
+            prev: NIL,
+            next: NIL,
+            requests: 0,
+            start_ms: now_ms,
+            lingering_deadline: 0,
+            lingering_timeout: 0,
+            action: Action::WaitingForRequest,
             eof: false,
             pending_eof: false,
             close: false,
             idle: false,
             timedout: false,
             pipeline: false,
-            tcp_nodelay: TcpNodelay::Unset,
             reusable: false,
-            prev: NIL,
-            next: NIL,
-            requests: 0,
-            start_ms: now_ms,
-            action: "waiting for request",
-            buffer: None,
-            out: OutChain::default(),
-            request: None,
-            lingering_deadline: 0,
-            lingering_timeout: 0,
+            tcp_nodelay: TcpNodelay::Unset,
+            hc: None,
         }
+    }
+
+    /// The client's address.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.ip, self.port)
+    }
+
+    /// The listening socket index.
+    pub fn li(&self) -> usize {
+        self.listening as usize
+    }
+
+    /// The current request, if any.
+    pub fn req(&self) -> Option<&Request> {
+        self.hc.as_deref()?.request.as_deref()
+    }
+
+    /// The current request, mutably.
+    pub fn req_mut(&mut self) -> Option<&mut Request> {
+        self.hc.as_deref_mut()?.request.as_deref_mut()
+    }
+
+    /// The header buffer, if any.
+    pub fn buf(&self) -> Option<&Buf> {
+        self.hc.as_deref()?.buffer.as_ref()
+    }
+
+    /// The header buffer, mutably.
+    pub fn buf_mut(&mut self) -> Option<&mut Buf> {
+        self.hc.as_deref_mut()?.buffer.as_mut()
+    }
+
+    /// Output is queued.
+    pub fn has_output(&self) -> bool {
+        self.hc.as_deref().is_some_and(|hc| !hc.out.is_empty())
     }
 
     /// Mirrors ngx_unix_recv(): one read into `buf`, keeping `ready` and `eof`.
@@ -278,7 +381,7 @@ impl<S> Connection<S> {
     where
         S: Transport,
     {
-        let Some(b) = self.buffer.as_mut() else {
+        let Some(b) = self.hc.as_deref_mut().and_then(|hc| hc.buffer.as_mut()) else {
             return Recv::Again;
         };
         let last = b.last;
@@ -294,7 +397,7 @@ impl<S> Connection<S> {
             log::debug!(
                 "*{} recv: fd:{} {} of {}",
                 self.number,
-                self.fd,
+                self.stream.fd(),
                 n,
                 b.size() - last
             );
@@ -413,11 +516,10 @@ impl<S: Transport> Cycle<S> {
         }
         let number = self.connection_counter;
         self.connection_counter += 1;
-        let fd = stream.fd();
         let now = self.clock.now_ms;
         Some(
             self.conns
-                .insert(Connection::new(stream, fd, addr, listening, number, now)),
+                .insert(Connection::new(stream, addr, listening, number, now)),
         )
     }
 
@@ -431,15 +533,9 @@ impl<S: Transport> Cycle<S> {
         if self.conns[key].reusable {
             self.reusable_connection(key, false);
         }
-        let mut c = self.conns.remove(key);
+        self.free_http_conn(key);
+        let c = self.conns.remove(key);
         debug_assert!(c.read.timer.is_none() && c.write.timer.is_none());
-        if let Some(buf) = c.buffer.take() {
-            self.pool.put(buf);
-        }
-        if let Some(r) = c.request.take() {
-            self.request_pool.push(r);
-        }
-        self.pool.put_out(std::mem::take(&mut c.out.mem));
     }
 
     /// Mirrors ngx_close_idle_connections(): at graceful shutdown, closes every

@@ -13,7 +13,7 @@ use slab::Slab;
 
 use crate::conf::{Config, ServerConf};
 use crate::core::buf::BufPool;
-use crate::core::connection::{Connection, EvKind, EventRef, NIL};
+use crate::core::connection::{Connection, EvKind, EventRef, HttpConn, NIL};
 use crate::core::time::Clock;
 use crate::event::posted::PostedQueue;
 use crate::event::timer::TimerWheel;
@@ -91,6 +91,8 @@ pub struct Cycle<S> {
     pub pool: BufPool,
     /// Request objects for reuse.
     pub request_pool: Vec<Box<Request>>,
+    /// Busy-connection state for reuse.
+    pub hc_pool: Vec<Box<HttpConn>>,
     /// Scratch space for discarding input (lingering close, body discard).
     pub scratch: Box<[u8]>,
     /// `worker_connections`.
@@ -127,6 +129,7 @@ impl<S: Transport> Cycle<S> {
             stats: Stats::default(),
             pool: BufPool::default(),
             request_pool: Vec::new(),
+            hc_pool: Vec::new(),
             scratch: vec![0u8; 4096].into_boxed_slice(),
             connection_n,
             connection_counter: 1,
@@ -151,9 +154,10 @@ impl<S: Transport> Cycle<S> {
         let now = self.clock.now_ms;
         let c = &mut self.conns[key];
         let token = c.token(key);
-        let (slot, number, fd) = match kind {
-            EvKind::Read => (&mut c.read.timer, c.number, c.fd),
-            EvKind::Write => (&mut c.write.timer, c.number, c.fd),
+        let fd = c.stream.fd();
+        let (slot, number) = match kind {
+            EvKind::Read => (&mut c.read.timer, c.number),
+            EvKind::Write => (&mut c.write.timer, c.number),
         };
         let old = *slot;
         if self
@@ -176,9 +180,10 @@ impl<S: Transport> Cycle<S> {
     /// Mirrors ngx_del_timer().
     pub fn del_timer(&mut self, key: usize, kind: EvKind) {
         let c = &mut self.conns[key];
-        let (slot, number, fd) = match kind {
-            EvKind::Read => (&mut c.read.timer, c.number, c.fd),
-            EvKind::Write => (&mut c.write.timer, c.number, c.fd),
+        let fd = c.stream.fd();
+        let (slot, number) = match kind {
+            EvKind::Read => (&mut c.read.timer, c.number),
+            EvKind::Write => (&mut c.write.timer, c.number),
         };
         if let Some(h) = *slot {
             let deadline = self.timers.deadline(h).unwrap_or(0);
@@ -200,6 +205,35 @@ impl<S: Transport> Cycle<S> {
             *posted = true;
             log::debug!("*{} post event {:?}", c.number, kind);
             self.posted.push(EventRef { token, kind });
+        }
+    }
+
+    /// Gives the connection its [`HttpConn`] (from the pool) unless it has one.
+    pub fn alloc_http_conn(&mut self, key: usize) {
+        if self.conns[key].hc.is_none() {
+            let hc = self.hc_pool.pop().unwrap_or_default();
+            self.conns[key].hc = Some(hc);
+        }
+    }
+
+    /// Takes the connection's [`HttpConn`] back: its buffer and request go to
+    /// their pools, its output vector stays with it for the next user.
+    pub fn free_http_conn(&mut self, key: usize) {
+        let Some(mut hc) = self.conns[key].hc.take() else {
+            return;
+        };
+        if let Some(b) = hc.buffer.take() {
+            self.pool.put(b);
+        }
+        if let Some(r) = hc.request.take() {
+            self.request_pool.push(r);
+        }
+        hc.out.reset();
+        if hc.out.mem.capacity() > crate::core::buf::OUT_KEEP_CAPACITY {
+            hc.out.mem = Vec::new();
+        }
+        if self.hc_pool.len() < crate::core::buf::POOL_MAX_PER_CLASS {
+            self.hc_pool.push(hc);
         }
     }
 

@@ -21,6 +21,7 @@ use crate::core::cycle::Cycle;
 use crate::event::accept::{self, ACCEPT_MUTEX_DELAY_MS};
 use crate::event::timer::TimerHandle;
 use crate::http;
+use crate::os::io::Transport;
 use crate::os::signals::{Signal, Signals};
 
 /// The token of the signal self-pipe.
@@ -452,7 +453,7 @@ impl EventLoop {
             cy.stats.handled += 1;
             let token = cy.conns[key].token(key);
             let c = &mut cy.conns[key];
-            log::debug!("*{} accept: {} fd:{}", c.number, addr, c.fd);
+            log::debug!("*{} accept: {} fd:{}", c.number, addr, c.stream.fd());
             if let Err(e) = self.poll.registry().register(
                 &mut c.stream,
                 Token(token),

@@ -8,7 +8,7 @@
 //! so a pipelined request after the body is parsed from the buffer intact.
 //! What is not readable at once is discarded after the response has been sent.
 
-use crate::core::connection::{Connection, EvKind};
+use crate::core::connection::{Connection, EvKind, req_in};
 use crate::core::cycle::Cycle;
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::keepalive;
@@ -86,8 +86,7 @@ pub enum Discard {
 /// The `client_max_body_size` that applies to the request.
 fn max_body_size<S>(cy: &Cycle<S>, key: usize) -> u64 {
     cy.conns[key]
-        .request
-        .as_ref()
+        .req()
         .and_then(|r| r.loc.as_ref())
         .map_or(CLIENT_MAX_BODY_SIZE, |l| l.client_max_body_size)
 }
@@ -99,19 +98,20 @@ fn max_body_size<S>(cy: &Cycle<S>, key: usize) -> u64 {
 pub fn discard_request_body<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Result<(), u16> {
     let max = max_body_size(cy, key);
     let c = &mut cy.conns[key];
-    let (Some(r), Some(b)) = (c.request.as_mut(), c.buffer.as_ref()) else {
+    let number = c.number;
+    let Some(hc) = c.hc.as_deref_mut() else {
         return Ok(());
     };
-    log::debug!("*{} http set discard body", c.number);
+    let (Some(r), Some(b)) = (hc.request.as_deref_mut(), hc.buffer.as_ref()) else {
+        return Ok(());
+    };
+    log::debug!("*{number} http set discard body");
     if r.body.is_done() {
         return Ok(());
     }
     if r.expect_continue {
-        log::debug!("*{} send 100 Continue", c.number);
-        if c.out.mem.capacity() == 0 {
-            c.out.mem = cy.pool.get_out();
-        }
-        c.out
+        log::debug!("*{number} send 100 Continue");
+        hc.out
             .mem
             .extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
     }
@@ -129,14 +129,14 @@ pub fn discard_request_body<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Resu
     }
     match read_discarded_request_body(cy, key) {
         Discard::Done => {
-            if let Some(r) = cy.conns[key].request.as_mut() {
+            if let Some(r) = cy.conns[key].req_mut() {
                 r.lingering_close = false;
             }
             Ok(())
         }
         Discard::Again => Ok(()),
         Discard::Closed => {
-            if let Some(r) = cy.conns[key].request.as_mut() {
+            if let Some(r) = cy.conns[key].req_mut() {
                 r.keepalive = false;
             }
             Ok(())
@@ -151,7 +151,7 @@ pub fn read_discarded_request_body<S: Transport>(cy: &mut Cycle<S>, key: usize) 
     let max = max_body_size(cy, key);
     loop {
         let c = &mut cy.conns[key];
-        let Some(r) = c.request.as_mut() else {
+        let Some(r) = req_in(&mut c.hc) else {
             return Discard::Closed;
         };
         if r.body.is_done() {
@@ -196,7 +196,7 @@ pub fn discarded_request_body_handler<S: Transport>(cy: &mut Cycle<S>, key: usiz
     match read_discarded_request_body(cy, key) {
         Discard::Done => {
             cy.del_timer(key, EvKind::Read);
-            if let Some(r) = cy.conns[key].request.as_mut() {
+            if let Some(r) = cy.conns[key].req_mut() {
                 r.lingering_close = false;
             }
             keepalive::finalize_connection(cy, key);

@@ -2,6 +2,7 @@
 //! (ngx_http_handler, the find-config phase with its client_max_body_size
 //! check, ngx_http_update_location_config, the content phase).
 
+use crate::core::connection::req_in;
 use crate::core::cycle::Cycle;
 use crate::http::parse::{ConnectionType, Method, Version};
 use crate::http::request::{Finalize, finalize_request, log_ctx};
@@ -13,8 +14,8 @@ use crate::os::io::Transport;
 /// the static handler.
 pub fn http_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     let c = &mut cy.conns[key];
-    let listening = &cy.listening[c.listening];
-    let Some(r) = c.request.as_mut() else { return };
+    let listening = &cy.listening[c.li()];
+    let Some(r) = req_in(&mut c.hc) else { return };
     r.keepalive = match r.connection {
         ConnectionType::Close => false,
         ConnectionType::KeepAlive => true,
@@ -46,7 +47,7 @@ pub fn http_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
 /// The client_max_body_size check of ngx_http_core_find_config_handler: a
 /// declared Content-Length over the limit is answered with 413 at once.
 fn check_body_size<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Option<u16> {
-    let r = cy.conns[key].request.as_ref()?;
+    let r = cy.conns[key].req()?;
     let max = r
         .loc
         .as_ref()
@@ -67,13 +68,11 @@ fn check_body_size<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Option<u16> {
 /// The content phase: `return` if the location has one, else static files.
 pub fn content_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
     let ret = cy.conns[key]
-        .request
-        .as_ref()
+        .req()
         .and_then(|r| r.loc.as_ref())
         .and_then(|l| l.ret.clone());
     let stub = cy.conns[key]
-        .request
-        .as_ref()
+        .req()
         .and_then(|r| r.loc.as_ref())
         .is_some_and(|l| l.stub_status);
     match ret {
@@ -89,7 +88,7 @@ pub fn update_location_config<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     let now = cy.clock.now_ms;
     let c = &mut cy.conns[key];
     let (requests, age) = (c.requests, now.saturating_sub(c.start_ms));
-    let Some(r) = c.request.as_mut() else { return };
+    let Some(r) = req_in(&mut c.hc) else { return };
     let Some(loc) = r.loc.as_ref() else { return };
     if loc.keepalive_timeout_ms == 0
         || requests >= loc.keepalive_requests

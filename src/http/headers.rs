@@ -98,8 +98,10 @@ pub(crate) fn process_request_header<S: Transport>(
     key: usize,
     info: &HeadInfo,
 ) -> Result<(), (u16, &'static str)> {
-    let c = &mut cy.conns[key];
-    let (Some(b), Some(r)) = (c.buffer.as_ref(), c.request.as_mut()) else {
+    let Some(hc) = cy.conns[key].hc.as_deref_mut() else {
+        return Err((400, "client sent invalid request"));
+    };
+    let (Some(b), Some(r)) = (hc.buffer.as_ref(), hc.request.as_deref_mut()) else {
         return Err((400, "client sent invalid request"));
     };
     let data = b.data();

@@ -12,7 +12,7 @@
 //! ```
 
 use crate::conf::LingeringClose;
-use crate::core::connection::{EvKind, ReadHandler, TcpNodelay, WriteHandler};
+use crate::core::connection::{Action, EvKind, ReadHandler, TcpNodelay, WriteHandler};
 use crate::core::cycle::Cycle;
 use crate::http::lingering;
 use crate::http::request::{self, close_connection, close_request};
@@ -23,7 +23,7 @@ use crate::os::io::{Recv, Transport};
 pub fn finalize_connection<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     let now = cy.clock.now_ms;
     let c = &mut cy.conns[key];
-    let Some(r) = c.request.as_ref() else {
+    let Some(r) = c.req() else {
         close_connection(cy, key);
         return;
     };
@@ -53,10 +53,7 @@ pub fn finalize_connection<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         set_keepalive(cy, key);
         return;
     }
-    let unparsed = c
-        .buffer
-        .as_ref()
-        .is_some_and(|b| b.pos + r.consumed < b.last);
+    let unparsed = c.buf().is_some_and(|b| b.pos + r.consumed < b.last);
     let lingering = r
         .loc
         .as_ref()
@@ -72,8 +69,7 @@ pub fn finalize_connection<S: Transport>(cy: &mut Cycle<S>, key: usize) {
 /// The request's `lingering_time`.
 pub fn lingering_time<S>(cy: &Cycle<S>, key: usize) -> u64 {
     cy.conns[key]
-        .request
-        .as_ref()
+        .req()
         .and_then(|r| r.loc.as_ref())
         .map_or(lingering::LINGERING_TIME_MS, |l| l.lingering_time_ms)
 }
@@ -81,8 +77,7 @@ pub fn lingering_time<S>(cy: &Cycle<S>, key: usize) -> u64 {
 /// The request's `lingering_timeout`.
 pub fn lingering_timeout<S>(cy: &Cycle<S>, key: usize) -> u64 {
     cy.conns[key]
-        .request
-        .as_ref()
+        .req()
         .and_then(|r| r.loc.as_ref())
         .map_or(lingering::LINGERING_TIMEOUT_MS, |l| l.lingering_timeout_ms)
 }
@@ -95,21 +90,20 @@ pub fn lingering_timeout<S>(cy: &Cycle<S>, key: usize) -> u64 {
 pub fn set_keepalive<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     let c = &mut cy.conns[key];
     log::debug!("*{} set http keepalive handler", c.number);
-    c.action = "closing request";
+    c.action = Action::ClosingRequest;
     let timeout = c
-        .request
-        .as_ref()
+        .req()
         .and_then(|r| r.loc.as_ref())
         .map_or(0, |l| l.keepalive_timeout_ms);
     request::free_request(cy, key);
     let c = &mut cy.conns[key];
     c.write.handler = WriteHandler::Empty;
-    if c.buffer.as_ref().is_some_and(|b| b.pos < b.last) {
+    if c.buf().is_some_and(|b| b.pos < b.last) {
         log::debug!("*{} pipelined request", c.number);
-        c.action = "reading client pipelined request line";
+        c.action = Action::ReadingPipelinedRequestLine;
         c.pipeline = true;
         request::create_request(cy, key);
-        if let Some(r) = cy.conns[key].request.as_mut() {
+        if let Some(r) = cy.conns[key].req_mut() {
             r.pipeline = true;
         }
         cy.del_timer(key, EvKind::Read);
@@ -117,19 +111,14 @@ pub fn set_keepalive<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         cy.post_event(key, EvKind::Read);
         return;
     }
-    debug_assert!(c.out.is_empty(), "idle connection with output queued");
-    if let Some(b) = c.buffer.take() {
-        log::debug!("*{} hc free: {:p}", c.number, b.mem.as_ptr());
-        cy.pool.put(b);
+    debug_assert!(!c.has_output(), "idle connection with output queued");
+    if let Some(hc) = c.hc.as_deref() {
+        log::debug!("*{} hc free: {:p}", c.number, hc);
     }
-    let c = &mut cy.conns[key];
-    if c.out.mem.capacity() > 0 {
-        cy.pool.put_out(std::mem::take(&mut c.out.mem));
-        c.out.reset();
-    }
+    cy.free_http_conn(key);
     let c = &mut cy.conns[key];
     c.read.handler = ReadHandler::Keepalive;
-    c.action = "keepalive";
+    c.action = Action::Keepalive;
     if c.tcp_nodelay == TcpNodelay::Unset {
         log::debug!("*{} tcp_nodelay", c.number);
         c.tcp_nodelay = match c.stream.set_nodelay() {
@@ -162,16 +151,10 @@ pub fn keepalive_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     match rc {
         Recv::Again => {
             // A spurious wake-up: give the buffer back again.
-            if let Some(b) = c.buffer.take() {
-                cy.pool.put(b);
-            }
+            cy.free_http_conn(key);
         }
         Recv::Eof => {
-            log::info!(
-                "*{} client {} closed keepalive connection",
-                c.number,
-                c.addr.ip()
-            );
+            log::info!("*{} client {} closed keepalive connection", c.number, c.ip);
             close_connection(cy, key);
         }
         Recv::Error(e) => {
@@ -181,7 +164,7 @@ pub fn keepalive_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
             close_connection(cy, key);
         }
         Recv::Data(_) => {
-            c.action = "reading client request line";
+            c.action = Action::ReadingRequestLine;
             c.idle = false;
             cy.reusable_connection(key, false);
             request::create_request(cy, key);

@@ -7,7 +7,7 @@
 //! is shut down and input is read and thrown away until the client closes, or
 //! `lingering_timeout` passes without input, or `lingering_time` is over.
 
-use crate::core::connection::{EvKind, ReadHandler, WriteHandler};
+use crate::core::connection::{Action, EvKind, ReadHandler, WriteHandler};
 use crate::core::cycle::Cycle;
 use crate::http::keepalive;
 use crate::http::request::{self, close_connection};
@@ -27,22 +27,19 @@ pub fn set_lingering_close<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     );
     request::free_request(cy, key);
     let now = cy.clock.now_ms;
-    let c = &mut cy.conns[key];
-    if let Some(b) = c.buffer.take() {
-        cy.pool.put(b);
-    }
+    cy.free_http_conn(key);
     let c = &mut cy.conns[key];
     if c.lingering_deadline == 0 {
         c.lingering_deadline = now + time;
     }
     c.read.handler = ReadHandler::LingeringClose;
     c.write.handler = WriteHandler::Empty;
-    c.action = "lingering close";
+    c.action = Action::LingeringClose;
     if c.stream.shutdown_write().is_err() {
         close_connection(cy, key);
         return;
     }
-    c.lingering_timeout = timeout;
+    c.lingering_timeout = u32::try_from(timeout).unwrap_or(u32::MAX);
     cy.reusable_connection(key, true);
     cy.add_timer(key, EvKind::Read, timeout);
     if cy.conns[key].read.ready {
@@ -84,6 +81,6 @@ pub fn lingering_close_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     }
     let c = &cy.conns[key];
     let remaining = c.lingering_deadline.saturating_sub(now);
-    let timeout = c.lingering_timeout;
+    let timeout = u64::from(c.lingering_timeout);
     cy.add_timer(key, EvKind::Read, remaining.min(timeout));
 }

@@ -113,8 +113,7 @@ impl AccessLogs {
 /// location, written when the request is freed.
 pub fn log_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     let Some(logs) = cy.conns[key]
-        .request
-        .as_ref()
+        .req()
         .and_then(|r| r.loc.as_ref())
         .map(|l| l.access_log.clone())
     else {
@@ -180,8 +179,8 @@ fn push_secs_ms(out: &mut Vec<u8>, ms: u64) {
 /// `out`; false when it has none (nginx's `not_found`).
 pub fn variable_value<S>(cy: &Cycle<S>, key: usize, var: &Variable, out: &mut Vec<u8>) -> bool {
     let c = &cy.conns[key];
-    let r = c.request.as_deref();
-    let head = match (r, c.buffer.as_ref()) {
+    let r = c.req();
+    let head = match (r, c.buf()) {
         (Some(r), Some(b)) if r.head_len > 0 || r.line_len > 0 => {
             &b.mem[b.pos..(b.pos + r.head_len.max(r.line_len)).min(b.last)]
         }
@@ -190,7 +189,7 @@ pub fn variable_value<S>(cy: &Cycle<S>, key: usize, var: &Variable, out: &mut Ve
     let now = cy.clock.now_ms;
     match var {
         Variable::RemoteAddr => {
-            let _ = write!(out, "{}", c.addr.ip());
+            let _ = write!(out, "{}", c.ip);
         }
         Variable::RemoteUser => return false,
         Variable::TimeLocal => out.extend_from_slice(&cy.clock.time_local),
@@ -204,7 +203,7 @@ pub fn variable_value<S>(cy: &Cycle<S>, key: usize, var: &Variable, out: &mut Ve
         Variable::ConnectionsWriting => push_num(out, cy.stats.writing),
         Variable::ConnectionsWaiting => push_num(out, cy.stats.waiting),
         Variable::Scheme => out.extend_from_slice(b"http"),
-        Variable::ServerPort => push_num(out, u64::from(cy.listening[c.listening].addr.port())),
+        Variable::ServerPort => push_num(out, u64::from(cy.listening[c.li()].addr.port())),
         _ => {
             let Some(r) = r else { return false };
             match var {

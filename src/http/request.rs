@@ -19,7 +19,7 @@
 use std::rc::Rc;
 
 use crate::conf::{LocConf, ServerConf};
-use crate::core::connection::{EvKind, ReadHandler, WriteHandler};
+use crate::core::connection::{Action, EvKind, ReadHandler, WriteHandler, buf_in, buf_req, req_in};
 use crate::core::cycle::Cycle;
 use crate::http::core_module::http_handler;
 use crate::http::headers::{HeadInfo, LOG_HEADER_PREFIX, process_request_header, too_long_line};
@@ -156,16 +156,16 @@ impl Request {
 /// the request header is read (nginx switches to the virtual server's once
 /// Host is known; holdfast keeps the default server's for the whole head).
 fn header_conf<S>(cy: &Cycle<S>, key: usize) -> &Rc<ServerConf> {
-    let l = &cy.listening[cy.conns[key].listening];
+    let l = &cy.listening[cy.conns[key].li()];
     &l.servers[l.default_server]
 }
 
 /// nginx's log context: `, client: ADDR, server: NAME, request: "LINE", host: "HOST"`.
 pub fn log_ctx<S>(cy: &Cycle<S>, key: usize) -> String {
     let c = &cy.conns[key];
-    let l = &cy.listening[c.listening];
-    let mut s = format!(", client: {}", c.addr.ip());
-    match c.request.as_ref().and_then(|r| r.server.as_ref()) {
+    let l = &cy.listening[c.li()];
+    let mut s = format!(", client: {}", c.ip);
+    match c.req().and_then(|r| r.server.as_ref()) {
         Some(srv) if !srv.server_names.first().is_none_or(|n| n.is_empty()) => {
             s.push_str(", server: ");
             s.push_str(&srv.server_names[0]);
@@ -175,7 +175,7 @@ pub fn log_ctx<S>(cy: &Cycle<S>, key: usize) -> String {
             s.push_str(&l.addr_text);
         }
     }
-    if let (Some(r), Some(b)) = (c.request.as_ref(), c.buffer.as_ref()) {
+    if let (Some(r), Some(b)) = (c.req(), c.buf()) {
         if r.line_len > 0 && b.pos + r.line_len <= b.last {
             s.push_str(&format!(
                 ", request: \"{}\"",
@@ -197,7 +197,7 @@ pub fn init_connection<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     let c = &mut cy.conns[key];
     c.read.handler = ReadHandler::WaitRequest;
     c.write.handler = WriteHandler::Empty;
-    c.action = "waiting for request";
+    c.action = Action::WaitingForRequest;
     cy.add_timer(key, EvKind::Read, timeout);
     cy.reusable_connection(key, true);
 }
@@ -226,11 +226,8 @@ pub fn wait_request_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
                 cy.reusable_connection(key, true);
             }
             // Don't hold a buffer for a silent connection.
-            let c = &mut cy.conns[key];
-            if c.buffer.as_ref().is_some_and(|b| b.last == 0)
-                && let Some(b) = c.buffer.take()
-            {
-                cy.pool.put(b);
+            if cy.conns[key].buf().is_some_and(|b| b.last == 0) {
+                cy.free_http_conn(key);
             }
         }
         Recv::Eof => {
@@ -242,7 +239,7 @@ pub fn wait_request_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
             close_connection(cy, key);
         }
         Recv::Data(_) => {
-            c.action = "reading client request line";
+            c.action = Action::ReadingRequestLine;
             cy.reusable_connection(key, false);
             create_request(cy, key);
             cy.conns[key].read.handler = ReadHandler::ProcessRequestLine;
@@ -255,9 +252,13 @@ pub fn wait_request_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
 /// pool) unless it has one: nginx's `c->buffer` allocation in the wait-request
 /// and keep-alive handlers.
 pub fn alloc_header_buffer<S: Transport>(cy: &mut Cycle<S>, key: usize) {
-    if cy.conns[key].buffer.is_none() {
+    cy.alloc_http_conn(key);
+    if cy.conns[key].buf().is_none() {
         let size = header_conf(cy, key).client_header_buffer_size;
-        cy.conns[key].buffer = Some(cy.pool.get(size));
+        let b = cy.pool.get(size);
+        if let Some(hc) = cy.conns[key].hc.as_deref_mut() {
+            hc.buffer = Some(b);
+        }
     }
 }
 
@@ -267,9 +268,12 @@ pub fn create_request<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     r.reset(cy.clock.now_ms);
     cy.stats.requests += 1;
     cy.stats.reading += 1;
+    cy.alloc_http_conn(key);
     let c = &mut cy.conns[key];
     c.requests += 1;
-    c.request = Some(r);
+    if let Some(hc) = c.hc.as_deref_mut() {
+        hc.request = Some(r);
+    }
 }
 
 /// What read_request_header got.
@@ -286,7 +290,7 @@ enum ReadHeader {
 /// finished pipelined requests goes out first: holdfast batches their
 /// responses and flushes them before it waits for more input.
 fn read_request_header<S: Transport>(cy: &mut Cycle<S>, key: usize) -> ReadHeader {
-    if !cy.conns[key].out.is_empty() {
+    if cy.conns[key].has_output() {
         match response::flush_pipelined(cy, key) {
             response::Sent::Done => {}
             response::Sent::Again => return ReadHeader::Again,
@@ -340,7 +344,7 @@ fn alloc_large_header_buffer<S: Transport>(
     let (num, size) = header_conf(cy, key).large_client_header_buffers;
     let c = &mut cy.conns[key];
     let number = c.number;
-    let Some(b) = c.buffer.as_mut() else {
+    let Some(b) = buf_in(&mut c.hc) else {
         return Err(LargeHeader::Head);
     };
     log::debug!("*{number} http alloc large header buffer");
@@ -372,8 +376,10 @@ fn alloc_large_header_buffer<S: Transport>(
         return Err(LargeHeader::Head);
     }
     let mut nb = cy.pool.get(new_size);
-    let c = &mut cy.conns[key];
-    let Some(old) = c.buffer.take() else {
+    let Some(hc) = cy.conns[key].hc.as_deref_mut() else {
+        return Err(LargeHeader::Head);
+    };
+    let Some(old) = hc.buffer.take() else {
         return Err(LargeHeader::Head);
     };
     nb.mem[..data_len].copy_from_slice(old.data());
@@ -383,7 +389,7 @@ fn alloc_large_header_buffer<S: Transport>(
         nb.mem.as_ptr()
     );
     log::debug!("*{number} http large header copy: {data_len}");
-    c.buffer = Some(nb);
+    hc.buffer = Some(nb);
     cy.pool.put(old);
     Ok(())
 }
@@ -413,7 +419,7 @@ pub fn process_request_line<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     }
     loop {
         let c = &mut cy.conns[key];
-        let (Some(b), Some(r)) = (c.buffer.as_mut(), c.request.as_mut()) else {
+        let (Some(b), Some(r)) = buf_req(&mut c.hc) else {
             debug_assert!(false, "request line without buffer or request");
             close_connection(cy, key);
             return;
@@ -442,7 +448,7 @@ pub fn process_request_line<S: Transport>(cy: &mut Cycle<S>, key: usize) {
                         String::from_utf8_lossy(&line[..r.line_len])
                     );
                 }
-                c.action = "reading client request headers";
+                c.action = Action::ReadingRequestHeaders;
                 c.read.handler = ReadHandler::ProcessRequestHeaders;
                 process_request_headers(cy, key);
                 return;
@@ -483,7 +489,7 @@ pub fn process_request_headers<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     let large_size = header_conf(cy, key).large_client_header_buffers.1;
     loop {
         let c = &mut cy.conns[key];
-        let (Some(b), Some(r)) = (c.buffer.as_ref(), c.request.as_mut()) else {
+        let (Some(b), Some(r)) = buf_req(&mut c.hc) else {
             close_connection(cy, key);
             return;
         };
@@ -502,12 +508,7 @@ pub fn process_request_headers<S: Transport>(cy: &mut Cycle<S>, key: usize) {
                     );
                 }
             });
-            let status = match too_long_line(
-                data,
-                &status,
-                c.buffer.as_ref().map_or(0, |b| b.size()),
-                large_size,
-            ) {
+            let status = match too_long_line(data, &status, b.size(), large_size) {
                 Some(start) => {
                     let shown = &data[start..data.len().min(start + LOG_HEADER_PREFIX)];
                     let shown = String::from_utf8_lossy(shown).into_owned();
@@ -551,7 +552,7 @@ pub fn process_request_headers<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         }
         // A header line that already fills a large buffer is refused at once,
         // as nginx does when it cannot move the line anywhere.
-        let (unfinished, full) = match cy.conns[key].buffer.as_ref() {
+        let (unfinished, full) = match cy.conns[key].buf() {
             Some(b) => {
                 let data = b.data();
                 let start = data
@@ -572,12 +573,12 @@ pub fn process_request_headers<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         };
         if let Some(e) = err {
             let c = &mut cy.conns[key];
-            if let Some(r) = c.request.as_mut() {
+            if let Some(r) = req_in(&mut c.hc) {
                 r.lingering_close = true;
             }
             match e {
                 LargeHeader::Line(start) => {
-                    let data = c.buffer.as_ref().map(|b| b.data()).unwrap_or_default();
+                    let data = c.buf().map(|b| b.data()).unwrap_or_default();
                     let line = &data[start.min(data.len())..];
                     let shown = &line[..line.len().min(LOG_HEADER_PREFIX)];
                     let shown = String::from_utf8_lossy(shown).into_owned();
@@ -604,12 +605,12 @@ pub fn process_request<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     cy.stats.reading -= 1;
     cy.stats.writing += 1;
     let c = &mut cy.conns[key];
-    if let Some(r) = c.request.as_mut() {
+    if let Some(r) = req_in(&mut c.hc) {
         r.stage = Stage::Writing;
     }
     c.read.handler = ReadHandler::BlockReading;
     c.write.handler = WriteHandler::Empty;
-    c.action = "processing request";
+    c.action = Action::ProcessingRequest;
     http_handler(cy, key);
 }
 
@@ -637,22 +638,19 @@ pub fn finalize_request<S: Transport>(cy: &mut Cycle<S>, key: usize, rc: Finaliz
         Finalize::Done => {}
     }
     let c = &cy.conns[key];
-    let Some(r) = c.request.as_ref() else { return };
+    let Some(r) = c.req() else { return };
     log::debug!(
         "*{} http finalize request: {}, \"{}\"",
         c.number,
         r.status,
         String::from_utf8_lossy(&r.uri)
     );
-    let pipelined = c
-        .buffer
-        .as_ref()
-        .is_some_and(|b| b.pos + r.consumed < b.last);
+    let pipelined = c.buf().is_some_and(|b| b.pos + r.consumed < b.last);
     let batch = r.keepalive
         && !cy.exiting
         && pipelined
         && r.body.is_done()
-        && c.out.pending() < response::PIPELINE_BATCH_BYTES as u64;
+        && c.hc.as_deref().map_or(0, |hc| hc.out.pending()) < response::PIPELINE_BATCH_BYTES as u64;
     if !batch {
         match response::send_out(cy, key) {
             response::Sent::Done => {}
@@ -660,7 +658,7 @@ pub fn finalize_request<S: Transport>(cy: &mut Cycle<S>, key: usize, rc: Finaliz
                 let send_timeout = send_timeout(cy, key);
                 let c = &mut cy.conns[key];
                 c.write.handler = WriteHandler::Writer;
-                c.action = "sending response to client";
+                c.action = Action::SendingResponse;
                 cy.add_timer(key, EvKind::Write, send_timeout);
                 return;
             }
@@ -676,8 +674,7 @@ pub fn finalize_request<S: Transport>(cy: &mut Cycle<S>, key: usize, rc: Finaliz
 /// The location's send_timeout.
 pub fn send_timeout<S>(cy: &Cycle<S>, key: usize) -> u64 {
     cy.conns[key]
-        .request
-        .as_ref()
+        .req()
         .and_then(|r| r.loc.as_ref())
         .map_or(crate::conf::SEND_TIMEOUT_MS, |l| l.send_timeout_ms)
 }
@@ -686,14 +683,15 @@ pub fn send_timeout<S>(cy: &Cycle<S>, key: usize) -> u64 {
 /// handler, and the object goes back to the pool.
 pub fn free_request<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     if cy.conns[key]
-        .request
-        .as_ref()
+        .req()
         .is_some_and(|r| r.stage == Stage::Writing)
     {
         crate::http::log_module::log_handler(cy, key);
     }
     let c = &mut cy.conns[key];
-    let Some(r) = c.request.take() else { return };
+    let Some(r) = c.hc.as_deref_mut().and_then(|hc| hc.request.take()) else {
+        return;
+    };
     match r.stage {
         Stage::Reading => cy.stats.reading -= 1,
         Stage::Writing => cy.stats.writing -= 1,
@@ -704,7 +702,7 @@ pub fn free_request<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         let reset = match r.loc.as_ref() {
             Some(l) => l.reset_timedout_connection,
             None => {
-                let l = &cy.listening[c.listening];
+                let l = &cy.listening[c.li()];
                 l.servers[l.default_server].conf.reset_timedout_connection
             }
         };
@@ -713,7 +711,7 @@ pub fn free_request<S: Transport>(cy: &mut Cycle<S>, key: usize) {
             let _ = c.stream.set_linger_zero();
         }
     }
-    if let Some(b) = c.buffer.as_mut() {
+    if let Some(b) = buf_in(&mut c.hc) {
         b.pos = (b.pos + r.consumed).min(b.last);
     }
     cy.request_pool.push(r);
@@ -728,8 +726,8 @@ pub fn close_request<S: Transport>(cy: &mut Cycle<S>, key: usize) {
 /// Mirrors ngx_http_close_connection().
 pub fn close_connection<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     let c = &cy.conns[key];
-    log::debug!("*{} close http connection: {}", c.number, c.fd);
-    if c.request.is_some() {
+    log::debug!("*{} close http connection: {}", c.number, c.stream.fd());
+    if c.req().is_some() {
         free_request(cy, key);
     }
     cy.stats.active -= 1;

@@ -11,7 +11,7 @@
 use std::io::{self, IoSlice};
 
 use crate::conf::Return;
-use crate::core::connection::{EvKind, WriteHandler};
+use crate::core::connection::{Action, EvKind, WriteHandler, req_in};
 use crate::core::cycle::Cycle;
 use crate::http::keepalive;
 use crate::http::request::{Finalize, client_info, close_request, send_timeout};
@@ -74,11 +74,12 @@ fn push_hex(out: &mut Vec<u8>, mut v: u64) {
 pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead<'_>) {
     let exiting = cy.exiting;
     let date = cy.clock.http_date;
-    let c = &mut cy.conns[key];
-    if c.out.mem.capacity() == 0 {
-        c.out.mem = cy.pool.get_out();
-    }
-    let Some(r) = c.request.as_mut() else { return };
+    let Some(hc) = cy.conns[key].hc.as_deref_mut() else {
+        return;
+    };
+    let Some(r) = hc.request.as_deref_mut() else {
+        return;
+    };
     if exiting {
         r.keepalive = false;
     }
@@ -87,7 +88,7 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
         .loc
         .as_ref()
         .map_or((true, None), |l| (l.server_tokens, l.keepalive_header_s));
-    let out = &mut c.out.mem;
+    let out = &mut hc.out.mem;
     let start = out.len();
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(special::status_line(h.status));
@@ -141,8 +142,7 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
 /// closes the header block and counts its bytes.
 fn add_headers<S: Transport>(cy: &mut Cycle<S>, key: usize, status: u16, start: usize) {
     let headers = cy.conns[key]
-        .request
-        .as_ref()
+        .req()
         .and_then(|r| r.loc.as_ref())
         .map(|l| l.add_headers.clone());
     if let Some(headers) = headers.filter(|h| !h.is_empty()) {
@@ -157,7 +157,10 @@ fn add_headers<S: Transport>(cy: &mut Cycle<S>, key: usize, status: u16, start: 
             if value.is_empty() {
                 continue;
             }
-            let out = &mut cy.conns[key].out.mem;
+            let Some(hc) = cy.conns[key].hc.as_deref_mut() else {
+                break;
+            };
+            let out = &mut hc.out.mem;
             out.extend_from_slice(h.name.as_bytes());
             out.extend_from_slice(b": ");
             out.extend_from_slice(&value);
@@ -165,20 +168,24 @@ fn add_headers<S: Transport>(cy: &mut Cycle<S>, key: usize, status: u16, start: 
         }
         cy.var_buf = value;
     }
-    let c = &mut cy.conns[key];
-    c.out.mem.extend_from_slice(b"\r\n");
-    let len = (c.out.mem.len() - start) as u64;
-    if let Some(r) = c.request.as_mut() {
+    let Some(hc) = cy.conns[key].hc.as_deref_mut() else {
+        return;
+    };
+    hc.out.mem.extend_from_slice(b"\r\n");
+    let len = (hc.out.mem.len() - start) as u64;
+    if let Some(r) = hc.request.as_deref_mut() {
         r.header_bytes += len;
     }
 }
 
 /// Appends body bytes (skipped for header-only responses).
 pub fn send_body<S: Transport>(cy: &mut Cycle<S>, key: usize, body: &[u8]) {
-    let c = &mut cy.conns[key];
-    if let Some(r) = c.request.as_mut().filter(|r| !r.header_only) {
+    let Some(hc) = cy.conns[key].hc.as_deref_mut() else {
+        return;
+    };
+    if let Some(r) = hc.request.as_deref_mut().filter(|r| !r.header_only) {
         r.body_bytes += body.len() as u64;
-        c.out.mem.extend_from_slice(body);
+        hc.out.mem.extend_from_slice(body);
     }
 }
 
@@ -186,8 +193,9 @@ pub fn send_body<S: Transport>(cy: &mut Cycle<S>, key: usize, body: &[u8]) {
 /// nginx's `absolute_redirect on` makes it (scheme, host, port unless 80).
 pub fn set_location<S: Transport>(cy: &mut Cycle<S>, key: usize, target: &[u8]) {
     let c = &mut cy.conns[key];
-    let port = cy.listening[c.listening].addr.port();
-    let Some(r) = c.request.as_mut() else { return };
+    let local = cy.listening[c.li()].addr;
+    let port = local.port();
+    let Some(r) = req_in(&mut c.hc) else { return };
     let mut loc = std::mem::take(&mut r.scratch);
     loc.clear();
     if target.starts_with(b"/") {
@@ -202,7 +210,7 @@ pub fn set_location<S: Transport>(cy: &mut Cycle<S>, key: usize, target: &[u8]) 
         {
             loc.extend_from_slice(name.as_bytes());
         } else {
-            loc.extend_from_slice(cy.listening[c.listening].addr.ip().to_string().as_bytes());
+            loc.extend_from_slice(local.ip().to_string().as_bytes());
         }
         if port != 80 {
             loc.push(b':');
@@ -273,15 +281,18 @@ pub enum Sent {
 /// write means the socket is full (no extra call to see EAGAIN).
 pub fn send_out<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Sent {
     let c = &mut cy.conns[key];
+    let Some(hc) = c.hc.as_deref_mut() else {
+        return Sent::Done;
+    };
     loop {
-        if c.out.is_empty() {
-            c.out.reset();
+        if hc.out.is_empty() {
+            hc.out.reset();
             return Sent::Done;
         }
         if !c.write.ready {
             return Sent::Again;
         }
-        let out = &mut c.out;
+        let out = &mut hc.out;
         let next_file_at = out.files.get(out.file_idx).map_or(out.mem.len(), |f| f.at);
         let res = if out.sent < next_file_at {
             let chunk = &out.mem[out.sent..next_file_at];
@@ -356,7 +367,7 @@ pub fn writer<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     log::debug!("*{} http writer handler ({handler:?})", c.number);
     if c.write.timedout {
         c.timedout = true;
-        c.action = "sending response to client";
+        c.action = Action::SendingResponse;
         client_info!(cy, key, "client timed out (110: Connection timed out)");
         close_request(cy, key);
         return;

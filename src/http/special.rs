@@ -96,7 +96,7 @@ pub fn special_response_handler<S: Transport>(cy: &mut Cycle<S>, key: usize, cod
     let has_location;
     let tokens;
     {
-        let Some(r) = cy.conns[key].request.as_mut() else {
+        let Some(r) = cy.conns[key].req_mut() else {
             return;
         };
         if matches!(

@@ -12,6 +12,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 
+use crate::core::connection::req_in;
 use crate::core::cycle::Cycle;
 use crate::http::core_module::content_handler;
 use crate::http::parse::Method;
@@ -54,7 +55,7 @@ fn errno_text(e: &io::Error) -> String {
 pub fn static_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
     let c = &mut cy.conns[key];
     let number = c.number;
-    let Some(r) = c.request.as_mut() else {
+    let Some(r) = req_in(&mut c.hc) else {
         return Finalize::Close;
     };
     let Some(loc) = r.loc.clone() else {
@@ -109,7 +110,7 @@ pub fn static_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
 fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
     let c = &mut cy.conns[key];
     let number = c.number;
-    let Some(r) = c.request.as_mut() else {
+    let Some(r) = req_in(&mut c.hc) else {
         return Finalize::Close;
     };
     let path = Path::new(std::ffi::OsStr::from_bytes(&r.scratch));
@@ -145,7 +146,7 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
         let mut loc = Vec::with_capacity(r.uri.len() + 1);
         loc.extend_from_slice(&r.uri);
         loc.push(b'/');
-        if let (Some((o, l)), Some(b)) = (r.args, c.buffer.as_ref()) {
+        if let (Some((o, l)), Some(b)) = (r.args, c.buf()) {
             loc.push(b'?');
             loc.extend_from_slice(&b.data()[o..o + l]);
         }
@@ -183,11 +184,13 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
     if header_only || size == 0 {
         return Finalize::Done;
     }
-    let c = &mut cy.conns[key];
-    if let Some(r) = c.request.as_mut() {
+    let Some(hc) = cy.conns[key].hc.as_deref_mut() else {
+        return Finalize::Close;
+    };
+    if let Some(r) = hc.request.as_deref_mut() {
         r.body_bytes += size;
     }
-    let out = &mut c.out;
+    let out = &mut hc.out;
     if size <= SMALL_FILE {
         let start = out.mem.len();
         out.mem.resize(start + size as usize, 0);

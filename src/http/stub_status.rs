@@ -28,7 +28,7 @@ pub fn format_status(s: &Stats, out: &mut Vec<u8>) {
 
 /// Mirrors ngx_http_stub_status_handler(): GET and HEAD only (405 otherwise).
 pub fn stub_status_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
-    let Some(r) = cy.conns[key].request.as_ref() else {
+    let Some(r) = cy.conns[key].req() else {
         return Finalize::Close;
     };
     if !matches!(r.method, Method::Get | Method::Head) {
