@@ -1425,8 +1425,8 @@ pub(super) mod tests {
         assert_eq!(l("[::1]:8080")[0].addr, addr("[::1]:8080"));
         assert_eq!(l("[::]")[0].addr, addr("[::]:80"));
         assert_eq!(l("0")[0].addr, addr("0.0.0.0:0"));
-        let x = &l("10.0.0.1:9 default_server backlog=64 reuseport")[0];
-        assert!(x.default_server && x.reuseport);
+        let x = &l("10.0.0.1:9 default_server backlog=64 reuseport deferred")[0];
+        assert!(x.default_server && x.reuseport && x.deferred);
         assert_eq!(x.backlog, 64);
         assert!(l("80 default")[0].default_server);
         let s = server("listen 1; listen [::1]:2;");

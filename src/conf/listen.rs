@@ -33,7 +33,7 @@ impl ListenAt {
 }
 
 /// Mirrors ngx_http_core_listen(): `listen ADDRESS [default_server]
-/// [backlog=N] [reuseport]`; a host name may give several addresses.
+/// [backlog=N] [reuseport] [deferred]`; a host name may give several addresses.
 pub(super) fn listen(d: &Directive) -> Result<Vec<ListenAt>, ConfError> {
     let spec = &d.args[0];
     let addrs = listen_addrs(spec)
@@ -41,12 +41,17 @@ pub(super) fn listen(d: &Directive) -> Result<Vec<ListenAt>, ConfError> {
     let mut default_server = false;
     let mut backlog = LISTEN_BACKLOG;
     let mut reuseport = false;
+    let mut deferred = false;
     let mut opts_set = false;
     for opt in &d.args[1..] {
         match opt.as_str() {
             "default_server" | "default" => default_server = true,
             "reuseport" => {
                 reuseport = true;
+                opts_set = true;
+            }
+            "deferred" => {
+                deferred = true;
                 opts_set = true;
             }
             _ => {
@@ -70,6 +75,7 @@ pub(super) fn listen(d: &Directive) -> Result<Vec<ListenAt>, ConfError> {
                 default_server,
                 backlog,
                 reuseport,
+                deferred,
             },
             opts_set,
             file: d.file.clone(),
@@ -138,13 +144,15 @@ pub(super) fn check_listens(servers: &mut [Vec<ListenAt>]) -> Result<(), ConfErr
     struct Seen {
         server: usize,
         default: bool,
-        opts: Option<(i32, bool)>,
+        opts: Option<(i32, bool, bool)>,
     }
     let mut seen: HashMap<SocketAddr, Seen> = HashMap::new();
     for (i, listens) in servers.iter().enumerate() {
         for l in listens {
             let addr = l.listen.addr;
-            let opts = l.opts_set.then_some((l.listen.backlog, l.listen.reuseport));
+            let opts =
+                l.opts_set
+                    .then_some((l.listen.backlog, l.listen.reuseport, l.listen.deferred));
             let Some(e) = seen.get_mut(&addr) else {
                 seen.insert(
                     addr,
@@ -175,9 +183,11 @@ pub(super) fn check_listens(servers: &mut [Vec<ListenAt>]) -> Result<(), ConfErr
         }
     }
     for l in servers.iter_mut().flatten() {
-        if let Some((backlog, reuseport)) = seen.get(&l.listen.addr).and_then(|e| e.opts) {
+        if let Some((backlog, reuseport, deferred)) = seen.get(&l.listen.addr).and_then(|e| e.opts)
+        {
             l.listen.backlog = backlog;
             l.listen.reuseport = reuseport;
+            l.listen.deferred = deferred;
         }
     }
     Ok(())
@@ -192,6 +202,7 @@ impl ListenAt {
                 default_server: false,
                 backlog: LISTEN_BACKLOG,
                 reuseport: false,
+                deferred: false,
             },
             opts_set: false,
             file: server.file.clone(),

@@ -113,6 +113,9 @@ pub struct Listen {
     pub backlog: i32,
     /// `reuseport` flag (SO_REUSEPORT).
     pub reuseport: bool,
+    /// `deferred` flag (TCP_DEFER_ACCEPT): accept returns a connection only
+    /// once its first bytes have arrived, and they are read at once.
+    pub deferred: bool,
 }
 
 /// How a `location` matches the URI.

@@ -46,6 +46,8 @@ pub struct Listening {
     pub conf_addr: SocketAddr,
     /// The bound address (with the real port when `:0` was asked for).
     pub addr: SocketAddr,
+    /// `listen ... deferred`: accepted connections already have data.
+    pub deferred: bool,
     /// The socket was closed (graceful stop, or removed by a reload); the
     /// entry stays for the connections it accepted.
     pub closed: bool,

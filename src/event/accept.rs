@@ -9,6 +9,9 @@ use std::rc::Rc;
 use crate::conf::{Config, Listen, ServerConf};
 use crate::core::cycle::Listening;
 
+/// TCP_DEFER_ACCEPT's timeout for `listen ... deferred`, in seconds.
+pub const DEFERRED_ACCEPT_SECS: libc::c_int = 60;
+
 /// How long accepting pauses after EMFILE/ENFILE (nginx's accept_mutex_delay).
 pub const ACCEPT_MUTEX_DELAY_MS: u64 = 500;
 
@@ -34,6 +37,7 @@ pub fn listening_from_conf(conf: &Config) -> Vec<(Listen, Listening)> {
                     Listening {
                         conf_addr: l.addr,
                         addr: l.addr,
+                        deferred: l.deferred,
                         closed: false,
                         addr_text: l.addr.to_string(),
                         servers: vec![srv],
@@ -88,6 +92,21 @@ pub fn open_listening_socket(l: &Listen) -> io::Result<std::net::TcpListener> {
     setopt(libc::SO_REUSEADDR)?;
     if l.reuseport {
         setopt(libc::SO_REUSEPORT)?;
+    }
+    if l.deferred {
+        // Wake accept() only when data has arrived; after this many seconds
+        // without data the kernel hands the connection over anyway.
+        let secs: libc::c_int = DEFERRED_ACCEPT_SECS;
+        // SAFETY: fd is open; the option value is a valid c_int for its size.
+        cvt(unsafe {
+            libc::setsockopt(
+                fd,
+                libc::IPPROTO_TCP,
+                libc::TCP_DEFER_ACCEPT,
+                (&secs as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        })?;
     }
     let (storage, len) = sockaddr(&l.addr);
     // SAFETY: storage holds a valid sockaddr of `len` bytes for this family.

@@ -454,16 +454,38 @@ impl EventLoop {
             let token = cy.conns[key].token(key);
             let c = &mut cy.conns[key];
             log::debug!("*{} accept: {} fd:{}", c.number, addr, c.stream.fd());
-            if let Err(e) = self.poll.registry().register(
-                &mut c.stream,
-                Token(token),
-                Interest::READABLE | Interest::WRITABLE,
-            ) {
-                log::error!("*{} epoll_ctl() failed ({e})", c.number);
-                http::request::close_connection(cy, key);
-                continue;
+            if cy.listening[li].deferred {
+                // The request is already there: read and answer it now, and
+                // register with epoll only if the connection lives on (a
+                // short `Connection: close` exchange never needs epoll).
+                c.read.ready = true;
+                http::request::init_connection(cy, key);
+                if let Some(key) = cy.lookup(token) {
+                    self.add_connection(key, token);
+                }
+            } else if self.add_connection(key, token) {
+                http::request::init_connection(&mut self.cycle, key);
             }
-            http::request::init_connection(cy, key);
+        }
+    }
+
+    /// Mirrors ngx_epoll_add_connection(): registers both directions,
+    /// edge-triggered, once for the connection's life. On failure the
+    /// connection is closed and false returned.
+    fn add_connection(&mut self, key: usize, token: usize) -> bool {
+        let c = &mut self.cycle.conns[key];
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        match self
+            .poll
+            .registry()
+            .register(&mut c.stream, Token(token), interest)
+        {
+            Ok(()) => true,
+            Err(e) => {
+                log::error!("*{} epoll_ctl() failed ({e})", c.number);
+                http::request::close_connection(&mut self.cycle, key);
+                false
+            }
         }
     }
 

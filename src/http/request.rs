@@ -191,13 +191,19 @@ pub fn log_ctx<S>(cy: &Cycle<S>, key: usize) -> String {
 
 /// Mirrors ngx_http_init_connection(): no buffer and no request yet; arm
 /// client_header_timeout (it is not re-armed when the first bytes arrive) and
-/// make the silent connection reusable, so draining can take it.
+/// make the silent connection reusable, so draining can take it. When the
+/// data is known to be there (`listen ... deferred`, `read.ready` set by the
+/// caller) the wait-request handler runs at once instead, as in nginx.
 pub fn init_connection<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     let timeout = header_conf(cy, key).client_header_timeout_ms;
     let c = &mut cy.conns[key];
     c.read.handler = ReadHandler::WaitRequest;
     c.write.handler = WriteHandler::Empty;
     c.action = Action::WaitingForRequest;
+    if c.read.ready {
+        wait_request_handler(cy, key);
+        return;
+    }
     cy.add_timer(key, EvKind::Read, timeout);
     cy.reusable_connection(key, true);
 }
