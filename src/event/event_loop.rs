@@ -3,7 +3,7 @@
 //!
 //! One iteration: poll (timeout 0 when events are posted, else until the next
 //! timer) → update the cached time and `Date` → run the I/O handlers → expire
-//! timers → run the posted events that were queued before this phase began.
+//! timers → run the posted events (bounded per iteration).
 //! Connection sockets are registered once, edge-triggered, for both
 //! directions (as nginx's ngx_epoll_add_connection); mio adds EPOLLRDHUP.
 
@@ -28,6 +28,11 @@ use crate::os::signals::{Signal, Signals};
 pub const SIGNAL_TOKEN: usize = 0xFFFF_FFFE;
 /// The token of the worker_shutdown_timeout timer.
 pub const SHUTDOWN_TOKEN: usize = 0xFFFF_FFFD;
+
+/// Posted events run per loop iteration at most; the rest wait for the next
+/// one (after a non-blocking poll), so one busy pipelining client cannot keep
+/// the others waiting.
+pub const POSTED_PER_ITERATION: usize = 4096;
 
 /// Events taken from epoll per iteration (nginx's `epoll_events`, 512).
 pub const EPOLL_EVENTS: usize = 512;
@@ -343,8 +348,10 @@ impl EventLoop {
         while let Some(ev) = self.cycle.timers.expire_timers(now) {
             self.timer_fired(ev);
         }
-        let n = self.cycle.posted.len();
-        for _ in 0..n {
+        // ngx_event_process_posted: events posted while this runs (the next
+        // pipelined request) are run too, up to a bound, so a batch of
+        // pipelined requests is answered in one iteration and one write.
+        for _ in 0..POSTED_PER_ITERATION {
             let Some(ev) = self.cycle.posted.pop() else {
                 break;
             };
