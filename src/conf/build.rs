@@ -1504,11 +1504,11 @@ pub(super) mod tests {
                 "_"
             ]
         );
-        assert!(s.matches_name("example.com"));
-        assert!(s.matches_name("a.example.com"));
-        assert!(s.matches_name("www.example.net"));
-        assert!(s.matches_name("b.org") && s.matches_name("x.b.org"));
-        assert!(!s.matches_name("example.org"));
+        assert!(s.matches_name(b"example.com"));
+        assert!(s.matches_name(b"a.example.com"));
+        assert!(s.matches_name(b"www.example.net"));
+        assert!(s.matches_name(b"b.org") && s.matches_name(b"x.b.org"));
+        assert!(!s.matches_name(b"example.org"));
         let wrap = |body: &str| format!("http {{\nserver {{\n{body}\n}}\n}}");
         assert_err(
             &wrap("server_name a*b;"),

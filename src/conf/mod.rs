@@ -342,16 +342,17 @@ impl ServerConf {
     /// Does this server answer to `host` (already lower-cased, port stripped)?
     /// Exact names, `*.example.com` and `.example.com` (which also matches
     /// `example.com`), and `www.example.*`.
-    pub fn matches_name(&self, host: &str) -> bool {
+    pub fn matches_name(&self, host: &[u8]) -> bool {
         self.server_names.iter().any(|name| {
-            if let Some(suffix) = name.strip_prefix('*') {
+            let n = name.as_bytes();
+            if let Some(suffix) = n.strip_prefix(b"*") {
                 host.ends_with(suffix)
-            } else if let Some(rest) = name.strip_prefix('.') {
-                host == rest || host.ends_with(name.as_str())
-            } else if let Some(prefix) = name.strip_suffix('*') {
+            } else if let Some(rest) = n.strip_prefix(b".") {
+                host == rest || host.ends_with(n)
+            } else if let Some(prefix) = n.strip_suffix(b"*") {
                 host.starts_with(prefix)
             } else {
-                host == name
+                host == n
             }
         })
     }

@@ -62,7 +62,7 @@ pub struct Listening {
 impl Listening {
     /// The server for a Host value (lower-case, no port), or the default one
     /// (ngx_http_find_virtual_server).
-    pub fn find_server(&self, host: Option<&str>) -> &Rc<ServerConf> {
+    pub fn find_server(&self, host: Option<&[u8]>) -> &Rc<ServerConf> {
         if let Some(host) = host
             && let Some(s) = self.servers.iter().find(|s| s.matches_name(host))
         {

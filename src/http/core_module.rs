@@ -23,11 +23,7 @@ pub fn http_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     };
     r.lingering_close = r.content_length.unwrap_or(0) > 0 || r.chunked;
     let server = listening
-        .find_server(if r.has_host {
-            std::str::from_utf8(&r.host).ok()
-        } else {
-            None
-        })
+        .find_server(r.has_host.then_some(&r.host[..]))
         .clone();
     let loc = server.loc_conf(&r.uri).clone();
     r.server = Some(server);

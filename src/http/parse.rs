@@ -82,52 +82,56 @@ pub enum LineStatus {
 }
 
 /// Parses the request line at the start of `data` (leading CRLFs already
-/// skipped) as ngx_http_parse_request_line does, once its LF has arrived.
+/// skipped) as ngx_http_parse_request_line does, once its LF has arrived:
+/// `METHOD SP request-target SP HTTP/1.x` with one space each, a method of
+/// `A-Z`, `_` and `-` (nginx's rule), a target without whitespace or control
+/// bytes. The full head is parsed again by httparse, which checks the target
+/// more closely; this pass only has to be cheap and never more lenient about
+/// the line's shape.
 pub fn parse_request_line(data: &[u8]) -> LineStatus {
     let Some(lf) = memchr(b'\n', data) else {
         return LineStatus::Partial;
     };
-    let line = &data[..=lf];
-    let mut req = httparse::Request::new(&mut []);
-    match req.parse(line) {
-        Ok(_) => {}
-        Err(httparse::Error::Version) => {
-            return if is_http2_or_later(line) {
-                LineStatus::VersionNotSupported
-            } else {
-                LineStatus::Invalid
-            };
-        }
-        Err(_) => return LineStatus::Invalid,
-    }
-    let (Some(method), Some(path), Some(minor)) = (req.method, req.path, req.version) else {
+    let line = &data[..lf];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let Some(sp1) = memchr(b' ', line) else {
         return LineStatus::Invalid;
     };
-    // nginx takes methods of upper-case letters, `_` and `-` only.
-    if !method
-        .bytes()
-        .all(|b| b.is_ascii_uppercase() || b == b'_' || b == b'-')
+    let method = &line[..sp1];
+    if method.is_empty()
+        || !method
+            .iter()
+            .all(|&b| b.is_ascii_uppercase() || b == b'_' || b == b'-')
     {
         return LineStatus::Invalid;
     }
-    let uri_off = path.as_ptr() as usize - line.as_ptr() as usize;
+    let rest = &line[sp1 + 1..];
+    let Some(sp2) = memchr(b' ', rest) else {
+        return LineStatus::Invalid;
+    };
+    let target = &rest[..sp2];
+    if target.is_empty() || !target.iter().all(|&b| b > 0x20 && b != 0x7f) {
+        return LineStatus::Invalid;
+    }
+    let version = match &rest[sp2 + 1..] {
+        b"HTTP/1.1" => Version::Http11,
+        b"HTTP/1.0" => Version::Http10,
+        v if is_http2_or_later(v) => return LineStatus::VersionNotSupported,
+        _ => return LineStatus::Invalid,
+    };
     LineStatus::Done {
         len: lf + 1,
-        method: Method::from_bytes(method.as_bytes()),
-        uri: (uri_off, path.len()),
-        version: if minor == 0 {
-            Version::Http10
-        } else {
-            Version::Http11
-        },
+        method: Method::from_bytes(method),
+        uri: (sp1 + 1, target.len()),
+        version,
     }
 }
 
-fn is_http2_or_later(line: &[u8]) -> bool {
-    let Some(at) = find(line, b" HTTP/") else {
+/// `HTTP/2`, `HTTP/3.0`, …: a version nginx answers with 505.
+fn is_http2_or_later(version: &[u8]) -> bool {
+    let Some(rest) = version.strip_prefix(b"HTTP/") else {
         return false;
     };
-    let rest = &line[at + 6..];
     let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
     if digits == 0 {
         return false;
@@ -209,16 +213,30 @@ pub fn is_valid_header_name(name: &[u8]) -> bool {
 pub fn parse_head(data: &[u8], mut each: impl FnMut(HeaderPos)) -> HeadStatus {
     let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut []);
-    let config = {
-        let mut c = httparse::ParserConfig::default();
-        c.ignore_invalid_headers_in_requests(true);
-        c
-    };
-    match config.parse_request_with_uninit_headers(&mut req, data, &mut headers) {
-        Ok(httparse::Status::Complete(len)) => {
-            if validate_header_lines(&data[..len]).is_none() {
-                return HeadStatus::Invalid;
+    // Strict first: a head httparse takes as it is needs no more checks.
+    // Only when it refuses one does the lenient pass decide between an
+    // ignorable header name and an error.
+    let strict = req.parse_with_uninit_headers(data, &mut headers);
+    let parsed = match strict {
+        Err(
+            httparse::Error::HeaderName | httparse::Error::HeaderValue | httparse::Error::Token,
+        ) => {
+            let mut config = httparse::ParserConfig::default();
+            config.ignore_invalid_headers_in_requests(true);
+            req = httparse::Request::new(&mut []);
+            match config.parse_request_with_uninit_headers(&mut req, data, &mut headers) {
+                Ok(httparse::Status::Complete(len))
+                    if validate_header_lines(&data[..len]).is_none() =>
+                {
+                    return HeadStatus::Invalid;
+                }
+                other => other,
             }
+        }
+        other => other,
+    };
+    match parsed {
+        Ok(httparse::Status::Complete(len)) => {
             let base = data.as_ptr() as usize;
             for h in req.headers.iter() {
                 each(HeaderPos {
@@ -392,6 +410,16 @@ pub fn parse_target(target: &[u8], uri: &mut Vec<u8>) -> Result<ParsedTarget, Ur
         Some(q) => (&rest[..q], Some((path_start + q + 1, rest.len() - q - 1))),
         None => (rest, None),
     };
+    // Fast path: nothing to decode or resolve (no `%`, no `//`, no `/.`).
+    if path.first() == Some(&b'/')
+        && memchr(b'%', path).is_none()
+        && !path
+            .windows(2)
+            .any(|w| w[0] == b'/' && (w[1] == b'/' || w[1] == b'.'))
+    {
+        uri.extend_from_slice(path);
+        return Ok((host, query));
+    }
     uri.push(b'/');
     let path = path.strip_prefix(b"/").unwrap_or(path);
     let mut i = 0;

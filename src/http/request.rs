@@ -268,10 +268,17 @@ pub fn alloc_header_buffer<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     }
 }
 
-/// Mirrors ngx_http_create_request(): takes a request object from the pool.
+/// Mirrors ngx_http_create_request() (and ngx_http_alloc_request): takes a
+/// request object from the pool; until the Host header picks the virtual
+/// server, the request runs with the default server's settings, so errors
+/// found while reading the header are logged and get `add_header ... always`
+/// as that server says.
 pub fn create_request<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     let mut r = cy.request_pool.pop().unwrap_or_default();
     r.reset(cy.clock.now_ms);
+    let srv = header_conf(cy, key);
+    r.loc = Some(srv.conf.clone());
+    r.server = Some(srv.clone());
     cy.stats.requests += 1;
     cy.stats.reading += 1;
     cy.alloc_http_conn(key);
@@ -279,6 +286,14 @@ pub fn create_request<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     c.requests += 1;
     if let Some(hc) = c.hc.as_deref_mut() {
         hc.request = Some(r);
+    }
+}
+
+/// Records the status a request ends with when nothing is sent (408 for a
+/// header timeout, 400 for a client gone mid-header), for the access log.
+fn set_status<S>(cy: &mut Cycle<S>, key: usize, status: u16) {
+    if let Some(r) = cy.conns[key].req_mut() {
+        r.status = status;
     }
 }
 
@@ -319,11 +334,13 @@ fn read_request_header<S: Transport>(cy: &mut Cycle<S>, key: usize) -> ReadHeade
         }
         Recv::Eof => {
             client_info!(cy, key, "client prematurely closed connection");
+            set_status(cy, key, 400);
             close_request(cy, key);
             ReadHeader::Closed
         }
         Recv::Error(e) => {
             client_info!(cy, key, "recv() failed ({e})");
+            set_status(cy, key, 400);
             close_request(cy, key);
             ReadHeader::Closed
         }
@@ -406,6 +423,7 @@ fn request_prologue<S: Transport>(cy: &mut Cycle<S>, key: usize) -> bool {
     if c.read.timedout {
         c.timedout = true;
         client_info!(cy, key, "client timed out (110: Connection timed out)");
+        set_status(cy, key, 408);
         close_request(cy, key);
         return false;
     }
@@ -688,10 +706,7 @@ pub fn send_timeout<S>(cy: &Cycle<S>, key: usize) -> u64 {
 /// Mirrors ngx_http_free_request(): the request is done; counters, the log
 /// handler, and the object goes back to the pool.
 pub fn free_request<S: Transport>(cy: &mut Cycle<S>, key: usize) {
-    if cy.conns[key]
-        .req()
-        .is_some_and(|r| r.stage == Stage::Writing)
-    {
+    if cy.conns[key].req().is_some() {
         crate::http::log_module::log_handler(cy, key);
     }
     let c = &mut cy.conns[key];
