@@ -2,9 +2,9 @@
 //! (ngx_http_handler, the find-config phase with its client_max_body_size
 //! check, ngx_http_update_location_config, the content phase).
 
-use crate::core::connection::req_in;
+use crate::core::connection::{buf_req, req_in};
 use crate::core::cycle::Cycle;
-use crate::http::parse::{ConnectionType, Method, Version};
+use crate::http::parse::{self, ConnectionType, Method, Version};
 use crate::http::request::{Finalize, finalize_request, log_ctx};
 use crate::http::{body, response, static_module};
 use crate::os::io::Transport;
@@ -84,14 +84,26 @@ pub fn update_location_config<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     let now = cy.clock.now_ms;
     let c = &mut cy.conns[key];
     let (requests, age) = (c.requests, now.saturating_sub(c.start_ms));
-    let Some(r) = req_in(&mut c.hc) else { return };
+    let (Some(b), Some(r)) = buf_req(&mut c.hc) else {
+        return;
+    };
     let Some(loc) = r.loc.as_ref() else { return };
     if loc.keepalive_timeout_ms == 0
         || requests >= loc.keepalive_requests
         || age > loc.keepalive_time_ms
-        || (r.user_agent.msie6 && r.method == Method::Post && loc.keepalive_disable.msie6)
-        || (r.user_agent.safari && loc.keepalive_disable.safari)
     {
         r.keepalive = false;
+        return;
+    }
+    // The User-Agent is looked at only when keepalive_disable could apply.
+    let kd = loc.keepalive_disable;
+    if let Some((o, l)) = r
+        .user_agent
+        .filter(|_| (kd.msie6 && r.method == Method::Post) || kd.safari)
+    {
+        let ua = parse::classify_user_agent(b.data().get(o..o + l).unwrap_or_default());
+        if (ua.msie6 && r.method == Method::Post && kd.msie6) || (ua.safari && kd.safari) {
+            r.keepalive = false;
+        }
     }
 }

@@ -17,7 +17,7 @@ pub(crate) struct HeadInfo {
     transfer_encoding: Option<(usize, usize)>,
     dup_transfer_encoding: bool,
     expect_continue: bool,
-    user_agent: parse::UserAgent,
+    user_agent: Option<(usize, usize)>,
     connection: ConnectionType,
 }
 
@@ -35,21 +35,30 @@ impl HeadInfo {
             );
             return;
         }
-        if name.eq_ignore_ascii_case(b"host") {
-            self.dup_host |= self.host.is_some();
-            self.host = Some(value);
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            self.connection = parse::connection_type(text, self.connection);
-        } else if name.eq_ignore_ascii_case(b"content-length") {
-            self.dup_content_length |= self.content_length.is_some();
-            self.content_length = Some(value);
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            self.dup_transfer_encoding |= self.transfer_encoding.is_some();
-            self.transfer_encoding = Some(value);
-        } else if name.eq_ignore_ascii_case(b"expect") {
-            self.expect_continue |= text.eq_ignore_ascii_case(b"100-continue");
-        } else if name.eq_ignore_ascii_case(b"user-agent") {
-            self.user_agent = parse::classify_user_agent(text);
+        // Dispatch on the length first: most headers are none of these.
+        match name.len() {
+            4 if name.eq_ignore_ascii_case(b"host") => {
+                self.dup_host |= self.host.is_some();
+                self.host = Some(value);
+            }
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                self.connection = parse::connection_type(text, self.connection);
+            }
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                self.dup_content_length |= self.content_length.is_some();
+                self.content_length = Some(value);
+            }
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                self.dup_transfer_encoding |= self.transfer_encoding.is_some();
+                self.transfer_encoding = Some(value);
+            }
+            6 if name.eq_ignore_ascii_case(b"expect") => {
+                self.expect_continue |= text.eq_ignore_ascii_case(b"100-continue");
+            }
+            10 if name.eq_ignore_ascii_case(b"user-agent") => {
+                self.user_agent = Some(value);
+            }
+            _ => {}
         }
     }
 

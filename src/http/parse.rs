@@ -110,7 +110,11 @@ pub fn parse_request_line(data: &[u8]) -> LineStatus {
         return LineStatus::Invalid;
     };
     let target = &rest[..sp2];
-    if target.is_empty() || !target.iter().all(|&b| b > 0x20 && b != 0x7f) {
+    if target.is_empty()
+        || !target
+            .iter()
+            .fold(true, |ok, &b| ok & (b > 0x20) & (b != 0x7f))
+    {
         return LineStatus::Invalid;
     }
     let version = match &rest[sp2 + 1..] {
@@ -286,31 +290,36 @@ pub fn connection_type(value: &[u8], prev: ConnectionType) -> ConnectionType {
 pub fn validate_host(host: &[u8], out: &mut Vec<u8>) -> bool {
     out.clear();
     let host = trim(host);
-    let mut dot_pos: Option<usize> = None;
+    let mut prev_dot = false;
     let mut host_len = host.len();
     let mut in_brackets = false;
     for (i, &ch) in host.iter().enumerate() {
         match ch {
             b'.' => {
-                if dot_pos == Some(i.wrapping_sub(1)) {
+                if prev_dot {
                     return false;
                 }
-                dot_pos = Some(i);
+                prev_dot = true;
+                continue;
             }
             b':' if !in_brackets => {
                 host_len = i;
                 // the rest must be a port
-                if !host[i + 1..].iter().all(u8::is_ascii_digit) {
+                if !host[i + 1..]
+                    .iter()
+                    .fold(true, |ok, b| ok & b.is_ascii_digit())
+                {
                     return false;
                 }
                 break;
             }
             b'[' if i == 0 => in_brackets = true,
             b']' if in_brackets => in_brackets = false,
-            b'/' | b'\\' | 0 => return false,
+            b'/' | b'\\' => return false,
             c if c < 0x21 || c == 0x7f => return false,
             _ => {}
         }
+        prev_dot = false;
     }
     if in_brackets {
         return false;
@@ -322,7 +331,8 @@ pub fn validate_host(host: &[u8], out: &mut Vec<u8>) -> bool {
     if name.is_empty() || name[0] == b'.' {
         return false;
     }
-    out.extend(name.iter().map(u8::to_ascii_lowercase));
+    out.extend_from_slice(name);
+    out.make_ascii_lowercase();
     true
 }
 

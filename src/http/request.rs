@@ -98,8 +98,8 @@ pub struct Request {
     pub expect_continue: bool,
     /// The body's framing and what is left of it.
     pub body: body::RequestBody,
-    /// What keepalive_disable looks for in User-Agent.
-    pub user_agent: parse::UserAgent,
+    /// The User-Agent value (offset, length), for keepalive_disable.
+    pub user_agent: Option<(usize, usize)>,
     /// Keep the connection after this request (`r->keepalive`).
     pub keepalive: bool,
     /// Lingering close wanted (`r->lingering_close`).
@@ -519,7 +519,7 @@ pub fn process_request_headers<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         };
         let data = b.data();
         // The head can only have ended (or gone wrong) in a line that is new.
-        if data[r.scanned..].contains(&b'\n') {
+        if r.scanned == 0 || data[r.scanned..].contains(&b'\n') {
             let mut info = HeadInfo::default();
             let number = c.number;
             let status = parse::parse_head(data, |h| {
