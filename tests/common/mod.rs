@@ -146,6 +146,22 @@ impl Log {
             st = self.changed.wait_timeout(st, deadline - now).unwrap().0;
         }
     }
+
+    /// Waits until the stream is closed (the process exited and its stderr
+    /// reached EOF) or the deadline passes. Returns whether it closed.
+    fn wait_closed(&self, deadline: Instant) -> bool {
+        let mut st = self.state.lock().unwrap();
+        loop {
+            if st.closed {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            st = self.changed.wait_timeout(st, deadline - now).unwrap().0;
+        }
+    }
 }
 
 /// A running `holdfast` process. Killed (and its prefix removed) on drop.
@@ -306,6 +322,50 @@ impl Server {
     /// Is the process still running?
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `sig` to the server process.
+    pub fn signal(&self, sig: libc::c_int) {
+        // SAFETY: kill(2) on the pid of our own child, which is not reaped
+        // before `self` is dropped or `wait_exit` saw it exit.
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
+        assert_eq!(rc, 0, "kill({sig}): {}", io::Error::last_os_error());
+    }
+
+    /// Waits up to `within` for the process to exit (its stderr closes) and
+    /// returns its exit status, or None if it is still running.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        if !self.log.wait_closed(Instant::now() + within) {
+            return None;
+        }
+        // stderr is closed: the process has exited (or is about to).
+        Some(self.child.wait().expect("wait for holdfast"))
+    }
+
+    /// Panics (showing the log) unless the process exits successfully within
+    /// `within`; returns how long it took.
+    #[track_caller]
+    pub fn assert_exits(&mut self, within: Duration) -> Duration {
+        let start = Instant::now();
+        match self.wait_exit(within) {
+            Some(st) => {
+                assert!(
+                    st.success(),
+                    "exit status {st:?}; stderr:\n{}",
+                    self.log_text()
+                );
+                start.elapsed()
+            }
+            None => panic!(
+                "holdfast still running after {within:?}; stderr:\n{}",
+                self.log_text()
+            ),
+        }
     }
 }
 
@@ -696,6 +756,88 @@ impl Conn {
                 start.elapsed(),
                 String::from_utf8_lossy(&self.buf)
             ),
+        }
+    }
+
+    /// Asserts that the peer closes with a FIN (read returns EOF, not an
+    /// error) within `within` without sending anything more.
+    #[track_caller]
+    pub fn expect_eof(&mut self, within: Duration) -> Duration {
+        let start = Instant::now();
+        match self.fill(start + within) {
+            Got::Eof => start.elapsed(),
+            Got::Reset => panic!("expected EOF, got a connection reset"),
+            Got::Data => panic!(
+                "expected EOF, got data: {:?}",
+                String::from_utf8_lossy(&self.buf)
+            ),
+            Got::Timeout => panic!("connection still open after {within:?}"),
+        }
+    }
+
+    /// Asserts that the peer resets the connection (read fails with
+    /// `ConnectionReset`) within `within` without sending anything more.
+    #[track_caller]
+    pub fn expect_reset(&mut self, within: Duration) -> Duration {
+        let start = Instant::now();
+        match self.fill(start + within) {
+            Got::Reset => start.elapsed(),
+            Got::Eof => panic!("expected a connection reset, got EOF"),
+            Got::Data => panic!(
+                "expected a reset, got data: {:?}",
+                String::from_utf8_lossy(&self.buf)
+            ),
+            Got::Timeout => panic!("connection still open after {within:?}"),
+        }
+    }
+
+    /// Waits up to `within` for an RST from the peer, even after its FIN was
+    /// read (poll(2) for POLLERR/POLLHUP only). True if it came.
+    pub fn reset_within(&self, within: Duration) -> bool {
+        use std::os::fd::AsRawFd;
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let mut pfd = libc::pollfd {
+                fd: self.stream.as_raw_fd(),
+                events: 0,
+                revents: 0,
+            };
+            let ms = left.as_millis().min(i32::MAX as u128) as libc::c_int;
+            // SAFETY: poll(2) on one valid pollfd that lives across the call.
+            let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if n > 0 {
+                return pfd.revents & (libc::POLLERR | libc::POLLHUP) != 0;
+            }
+            if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return false;
+        }
+    }
+
+    /// Has the peer closed the connection (EOF or RST already received)?
+    /// Looks without waiting; panics if data is pending.
+    #[track_caller]
+    pub fn closed_now(&self) -> bool {
+        assert!(self.buf.is_empty(), "unexpected buffered bytes");
+        self.stream.set_nonblocking(true).expect("nonblocking");
+        let mut b = [0u8; 1];
+        let res = self.stream.peek(&mut b);
+        self.stream.set_nonblocking(false).expect("blocking");
+        match res {
+            Ok(0) => true,
+            Ok(_) => panic!("unexpected data from the peer"),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+                ) =>
+            {
+                true
+            }
+            Err(e) => panic!("peek failed: {e}"),
         }
     }
 
