@@ -164,9 +164,15 @@ pub(crate) fn process_request_header<S: Transport>(
                 "client sent \"Content-Length\" and \"Transfer-Encoding\" headers at the same time",
             ));
         }
-        if info.dup_transfer_encoding
-            || !parse::trim(&data[o..o + l]).eq_ignore_ascii_case(b"chunked")
-        {
+        if info.dup_transfer_encoding {
+            // Transfer-Encoding is a unique header for nginx
+            // (ngx_http_process_unique_header_line).
+            return Err((
+                400,
+                "client sent duplicate header line: \"Transfer-Encoding\"",
+            ));
+        }
+        if !parse::trim(&data[o..o + l]).eq_ignore_ascii_case(b"chunked") {
             return Err((501, "client sent unknown \"Transfer-Encoding\""));
         }
         r.chunked = true;

@@ -276,7 +276,7 @@ mod tests {
 
     #[test]
     fn errors_before_processing_answer_with_close() {
-        let cases: [(&[u8], &str); 6] = [
+        let cases: [(&[u8], &str); 7] = [
             (b"GARBAGE\r\n\r\n", "400 Bad Request"),
             (b"GET / HTTP/2.0\r\n\r\n", "505 HTTP Version Not Supported"),
             (b"GET / HTTP/1.1\r\n\r\n", "400 Bad Request"),
@@ -287,6 +287,10 @@ mod tests {
             (
                 b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
                 "501 Not Implemented",
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+                "400 Bad Request",
             ),
             (b"GET /../x HTTP/1.1\r\nHost: a\r\n\r\n", "400 Bad Request"),
         ];
