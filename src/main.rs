@@ -110,19 +110,24 @@ fn main() -> ExitCode {
         Cli::Run(a) => a,
         Cli::Exit(code) => return code,
     };
-    let file = match &args.conf {
-        Some(f) if f.is_absolute() => f.clone(),
-        Some(f) => std::env::current_dir()
-            .map(|d| d.join(f))
-            .unwrap_or_else(|_| f.clone()),
-        None => args.prefix.join("conf/holdfast.conf"),
+    let cwd = std::env::current_dir().unwrap_or_default();
+    // `-p .` and the like: resolve and drop `.` components, as nginx prints
+    // the prefix it was given made absolute.
+    let absolute = |p: &Path| -> PathBuf {
+        let joined = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            cwd.join(p)
+        };
+        joined
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect()
     };
-    let prefix = if args.prefix.is_absolute() {
-        args.prefix.clone()
-    } else {
-        std::env::current_dir()
-            .map(|d| d.join(&args.prefix))
-            .unwrap_or_else(|_| args.prefix.clone())
+    let prefix = absolute(&args.prefix);
+    let file = match &args.conf {
+        Some(f) => absolute(f),
+        None => prefix.join("conf/holdfast.conf"),
     };
     let shown = file.display();
     let conf = match Config::load(&file, &prefix) {
