@@ -6,6 +6,7 @@
 //! connection holds no buffer and a busy one allocates nothing in steady state.
 
 use std::fs::File;
+use std::rc::Rc;
 
 /// Buffers kept per size class (beyond that they are freed).
 pub const POOL_MAX_PER_CLASS: usize = 256;
@@ -75,8 +76,8 @@ impl Buf {
 pub struct FileSeg {
     /// Offset in [`OutChain::mem`] where this file's bytes belong.
     pub at: usize,
-    /// The open file.
-    pub file: File,
+    /// The open file (shared with the open file cache).
+    pub file: Rc<File>,
     /// Next byte to send.
     pub pos: u64,
     /// End of the region.
@@ -121,7 +122,7 @@ impl OutChain {
     }
 
     /// Queues a file region after what is queued now.
-    pub fn push_file(&mut self, file: File, pos: u64, end: u64) {
+    pub fn push_file(&mut self, file: Rc<File>, pos: u64, end: u64) {
         self.files.push(FileSeg {
             at: self.mem.len(),
             file,

@@ -115,6 +115,8 @@ pub struct Cycle<S> {
     pub access_logs: crate::http::log_module::AccessLogs,
     /// Scratch for variable values and log lines.
     pub var_buf: Vec<u8>,
+    /// Open static files.
+    pub open_files: crate::core::open_file_cache::OpenFileCache,
 }
 
 impl<S: Transport> Cycle<S> {
@@ -142,6 +144,7 @@ impl<S: Transport> Cycle<S> {
             exiting: false,
             access_logs: Default::default(),
             var_buf: Vec::new(),
+            open_files: Default::default(),
         }
     }
 

@@ -4,4 +4,5 @@ pub mod buf;
 pub mod connection;
 pub mod cycle;
 pub mod log;
+pub mod open_file_cache;
 pub mod time;

@@ -6,10 +6,9 @@
 //! a file outside the root (symbolic links inside it are followed, as nginx
 //! does by default).
 
-use std::fs::File;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use crate::core::connection::req_in;
@@ -20,8 +19,9 @@ use crate::http::request::Finalize;
 use crate::http::response::{self, ResponseHead};
 use crate::os::io::Transport;
 
-/// Files up to this size are read into the output buffer (one writev with the
-/// header); larger ones go out with sendfile.
+/// Files up to this size are copied into the output buffer (one writev with
+/// the header), from the open file cache's copy when it has one; larger ones
+/// go out with sendfile from the cached descriptor.
 pub const SMALL_FILE: u64 = 32 * 1024;
 
 /// Builds `root + uri (+ index)` into the request's scratch path.
@@ -64,14 +64,15 @@ pub fn static_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
     if !matches!(r.method, Method::Get | Method::Head | Method::Post) {
         return Finalize::Status(405);
     }
+    let now = cy.clock.now_ms;
     let mut path = std::mem::take(&mut r.scratch);
     if r.uri.ends_with(b"/") {
         // ngx_http_index_handler: the first index file that exists wins, by
         // an internal redirect (the location is searched again).
         for name in &loc.index {
             map_uri_to_path(&loc.root, &r.uri, Some(name), &mut path);
-            match std::fs::metadata(Path::new(std::ffi::OsStr::from_bytes(&path))) {
-                Ok(md) if !md.is_dir() => {
+            match cy.open_files.open(&path, now) {
+                Ok(e) if !e.is_dir => {
                     r.uri.extend_from_slice(name.as_bytes());
                     r.scratch = path;
                     let server = r.server.clone();
@@ -89,8 +90,8 @@ pub fn static_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
         map_uri_to_path(&loc.root, &r.uri, None, &mut path);
         let shown = String::from_utf8_lossy(&path).into_owned();
         r.scratch = path;
-        return match std::fs::metadata(&shown) {
-            Ok(md) if md.is_dir() => {
+        return match cy.open_files.open(shown.as_bytes(), now) {
+            Ok(e) if e.is_dir => {
                 log::error!("*{number} directory index of \"{shown}\" is forbidden");
                 Finalize::Status(403)
             }
@@ -114,8 +115,15 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
         return Finalize::Close;
     };
     let path = Path::new(std::ffi::OsStr::from_bytes(&r.scratch));
-    let file = match File::open(path) {
-        Ok(f) => f,
+    let f = match cy.open_files.open(&r.scratch, cy.clock.now_ms) {
+        Ok(e) => (
+            e.file.clone(),
+            e.size,
+            e.mtime,
+            e.is_dir,
+            e.is_file,
+            e.content.clone(),
+        ),
         Err(e) => {
             let status = match e.kind() {
                 io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => 404,
@@ -130,18 +138,8 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
             return Finalize::Status(status);
         }
     };
-    let md = match file.metadata() {
-        Ok(md) => md,
-        Err(e) => {
-            log::error!(
-                "*{number} fstat() \"{}\" failed ({})",
-                path.display(),
-                errno_text(&e)
-            );
-            return Finalize::Status(500);
-        }
-    };
-    if md.is_dir() {
+    let (file, size, mtime, is_dir, is_file, content) = f;
+    if is_dir {
         // A directory without the trailing slash: redirect to the slash form.
         let mut loc = Vec::with_capacity(r.uri.len() + 1);
         loc.extend_from_slice(&r.uri);
@@ -153,14 +151,12 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
         response::set_location(cy, key, &loc);
         return Finalize::Status(301);
     }
-    if !md.is_file() {
+    if !is_file {
         return Finalize::Status(404);
     }
     if r.method == Method::Post {
         return Finalize::Status(405);
     }
-    let size = md.len();
-    let mtime = u64::try_from(md.mtime()).unwrap_or(0);
     let loc = r.loc.clone();
     let ext = extension(&r.uri);
     let ctype = loc.as_ref().map(|l| {
@@ -191,6 +187,10 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
         r.body_bytes += size;
     }
     let out = &mut hc.out;
+    if let Some(bytes) = content {
+        out.mem.extend_from_slice(&bytes);
+        return Finalize::Done;
+    }
     if size <= SMALL_FILE {
         let start = out.mem.len();
         out.mem.resize(start + size as usize, 0);
