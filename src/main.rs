@@ -180,7 +180,10 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     if let Err(e) = ev.enable_signals() {
-        eprintln!("holdfast: [emerg] sigaction() failed ({e})");
+        eprintln!(
+            "holdfast: [emerg] sigaction() failed ({})",
+            holdfast::os::io::OsErr(&e)
+        );
         return ExitCode::from(1);
     }
     for addr in ev.local_addrs() {
@@ -190,8 +193,9 @@ fn main() -> ExitCode {
         && let Err(e) = write_pid(pid)
     {
         eprintln!(
-            "holdfast: [emerg] open() \"{}\" failed ({e})",
-            pid.display()
+            "holdfast: [emerg] open() \"{}\" failed ({})",
+            pid.display(),
+            holdfast::os::io::OsErr(&e)
         );
         return ExitCode::from(1);
     }
@@ -205,7 +209,7 @@ fn main() -> ExitCode {
         let _ = std::fs::remove_file(pid);
     }
     if let Err(e) = rc {
-        holdfast::alert!("epoll_wait() failed ({e})");
+        holdfast::alert!("epoll_wait() failed ({})", holdfast::os::io::OsErr(&e));
         return ExitCode::from(1);
     }
     ExitCode::SUCCESS

@@ -78,14 +78,7 @@ fn read_file(path: &Path) -> Result<Vec<u8>, String> {
 
 /// `2: No such file or directory`, as nginx prints an errno.
 fn os_error(e: &io::Error) -> String {
-    let text = e.to_string();
-    match e.raw_os_error() {
-        Some(code) => {
-            let suffix = format!(" (os error {code})");
-            format!("{code}: {}", text.strip_suffix(&suffix).unwrap_or(&text))
-        }
-        None => text,
-    }
+    crate::os::io::OsErr(e).to_string()
 }
 
 /// What ended a statement (or the token stream).

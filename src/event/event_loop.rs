@@ -67,7 +67,8 @@ impl EventLoop {
     /// Opens the listening sockets of `conf` and registers them. Errors name
     /// the address, as nginx's `bind() to ADDR failed (98: ...)`.
     pub fn new(conf: Rc<Config>) -> Result<EventLoop, String> {
-        let poll = Poll::new().map_err(|e| format!("epoll_create() failed ({e})"))?;
+        let poll = Poll::new()
+            .map_err(|e| format!("epoll_create() failed ({})", crate::os::io::OsErr(&e)))?;
         let mut listeners = Vec::new();
         let mut listening = Vec::new();
         for (i, (l, mut ls)) in accept::listening_from_conf(&conf).into_iter().enumerate() {
@@ -442,12 +443,12 @@ impl EventLoop {
                     continue;
                 }
                 Err(e) if accept::is_fd_exhaustion(&e) => {
-                    crate::crit!("accept4() failed ({e})");
+                    crate::crit!("accept4() failed ({})", crate::os::io::OsErr(&e));
                     self.disable_accept_events();
                     return;
                 }
                 Err(e) => {
-                    log::error!("accept4() failed ({e})");
+                    log::error!("accept4() failed ({})", crate::os::io::OsErr(&e));
                     return;
                 }
             };
@@ -489,7 +490,11 @@ impl EventLoop {
         {
             Ok(()) => true,
             Err(e) => {
-                log::error!("*{} epoll_ctl() failed ({e})", c.number);
+                log::error!(
+                    "*{} epoll_ctl() failed ({})",
+                    c.number,
+                    crate::os::io::OsErr(&e)
+                );
                 http::request::close_connection(&mut self.cycle, key);
                 false
             }
@@ -537,10 +542,10 @@ fn open_and_register(
     index: usize,
 ) -> Result<TcpListener, String> {
     let std_listener = accept::open_listening_socket(l)
-        .map_err(|e| format!("bind() to {} failed ({e})", l.addr))?;
+        .map_err(|e| format!("bind() to {} failed ({})", l.addr, crate::os::io::OsErr(&e)))?;
     ls.addr = std_listener
         .local_addr()
-        .map_err(|e| format!("getsockname() failed ({e})"))?;
+        .map_err(|e| format!("getsockname() failed ({})", crate::os::io::OsErr(&e)))?;
     ls.addr_text = ls.addr.to_string();
     let mut listener = TcpListener::from_std(std_listener);
     poll.registry()
@@ -549,7 +554,7 @@ fn open_and_register(
             Token(LISTEN_KEY_BASE + index),
             Interest::READABLE,
         )
-        .map_err(|e| format!("epoll_ctl() failed ({e})"))?;
+        .map_err(|e| format!("epoll_ctl() failed ({})", crate::os::io::OsErr(&e)))?;
     Ok(listener)
 }
 

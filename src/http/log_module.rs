@@ -60,8 +60,13 @@ impl AccessLogs {
             if self.files.iter().any(|f| f.path == log.path) {
                 continue;
             }
-            let file = open_append(&log.path)
-                .map_err(|e| format!("open() \"{}\" failed ({e})", log.path.display()))?;
+            let file = open_append(&log.path).map_err(|e| {
+                format!(
+                    "open() \"{}\" failed ({})",
+                    log.path.display(),
+                    crate::os::io::OsErr(&e)
+                )
+            })?;
             self.files.push(LogFile {
                 path: log.path.clone(),
                 file,
@@ -84,7 +89,11 @@ impl AccessLogs {
     fn write_out(f: &mut LogFile) {
         if !f.buf.is_empty() {
             if let Err(e) = f.file.write_all(&f.buf) {
-                crate::alert!("write() to \"{}\" failed ({e})", f.path.display());
+                crate::alert!(
+                    "write() to \"{}\" failed ({})",
+                    f.path.display(),
+                    crate::os::io::OsErr(&e)
+                );
             }
             f.buf.clear();
         }
@@ -103,7 +112,11 @@ impl AccessLogs {
         for f in &mut self.files {
             match open_append(&f.path) {
                 Ok(file) => f.file = file,
-                Err(e) => crate::alert!("reopen() \"{}\" failed ({e})", f.path.display()),
+                Err(e) => crate::alert!(
+                    "reopen() \"{}\" failed ({})",
+                    f.path.display(),
+                    crate::os::io::OsErr(&e)
+                ),
             }
         }
     }

@@ -241,7 +241,7 @@ pub fn wait_request_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
             close_connection(cy, key);
         }
         Recv::Error(e) => {
-            client_info!(cy, key, "recv() failed ({e})");
+            client_info!(cy, key, "recv() failed ({})", crate::os::io::OsErr(&e));
             close_connection(cy, key);
         }
         Recv::Data(_) => {
@@ -339,7 +339,7 @@ fn read_request_header<S: Transport>(cy: &mut Cycle<S>, key: usize) -> ReadHeade
             ReadHeader::Closed
         }
         Recv::Error(e) => {
-            client_info!(cy, key, "recv() failed ({e})");
+            client_info!(cy, key, "recv() failed ({})", crate::os::io::OsErr(&e));
             set_status(cy, key, 400);
             close_request(cy, key);
             ReadHeader::Closed

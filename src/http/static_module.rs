@@ -37,18 +37,8 @@ fn map_uri_to_path(root: &Path, uri: &[u8], index: Option<&str>, out: &mut Vec<u
     }
 }
 
-fn errno_text(e: &io::Error) -> String {
-    match e.raw_os_error() {
-        Some(n) => format!(
-            "{n}: {}",
-            io::Error::from_raw_os_error(n)
-                .to_string()
-                .split(" (os error")
-                .next()
-                .unwrap_or("")
-        ),
-        None => e.to_string(),
-    }
+fn errno_text(e: &io::Error) -> crate::os::io::OsErr<'_> {
+    crate::os::io::OsErr(e)
 }
 
 /// Mirrors ngx_http_index_handler() + ngx_http_static_handler().

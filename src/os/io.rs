@@ -12,6 +12,23 @@ use std::fs::File;
 use std::io::{self, IoSlice, Read, Write};
 use std::os::fd::AsRawFd;
 
+/// An OS error printed as nginx prints errno: `24: Too many open files`.
+#[derive(Debug)]
+pub struct OsErr<'a>(pub &'a io::Error);
+
+impl std::fmt::Display for OsErr<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = self.0.to_string();
+        match self.0.raw_os_error() {
+            Some(code) => {
+                let suffix = format!(" (os error {code})");
+                write!(f, "{code}: {}", text.strip_suffix(&suffix).unwrap_or(&text))
+            }
+            None => f.write_str(&text),
+        }
+    }
+}
+
 /// What a read returned, as nginx's `c->recv` does: `n`, `NGX_AGAIN`, `0`, `NGX_ERROR`.
 #[derive(Debug)]
 pub enum Recv {
@@ -247,6 +264,14 @@ mod tests {
         );
         s.eof = true;
         assert_eq!(s.read(&mut buf).unwrap(), 0);
+    }
+
+    #[test]
+    fn os_errors_print_like_nginx() {
+        let e = io::Error::from_raw_os_error(24);
+        assert_eq!(OsErr(&e).to_string(), "24: Too many open files");
+        let e = io::Error::other("plain");
+        assert_eq!(OsErr(&e).to_string(), "plain");
     }
 
     #[test]

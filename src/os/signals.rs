@@ -138,8 +138,13 @@ impl Signals {
 
 /// Sends `sig` to the process whose pid is in `pid_file` (nginx -s).
 pub fn signal_process(pid_file: &std::path::Path, sig: libc::c_int) -> Result<(), String> {
-    let text = std::fs::read_to_string(pid_file)
-        .map_err(|e| format!("open() \"{}\" failed ({e})", pid_file.display()))?;
+    let text = std::fs::read_to_string(pid_file).map_err(|e| {
+        format!(
+            "open() \"{}\" failed ({})",
+            pid_file.display(),
+            crate::os::io::OsErr(&e)
+        )
+    })?;
     let pid: libc::pid_t = text.trim().parse().map_err(|_| {
         format!(
             "invalid PID number \"{}\" in \"{}\"",
