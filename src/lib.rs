@@ -15,6 +15,7 @@
 //! | [`conf`] | `core/ngx_conf_file.c` and the modules' directive tables |
 #![deny(rust_2018_idioms)]
 #![warn(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod conf;
 pub mod core;

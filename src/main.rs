@@ -1,5 +1,7 @@
 //! The `holdfast` command: nginx's command line (`core/nginx.c`).
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::rc::Rc;
