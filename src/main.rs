@@ -168,6 +168,9 @@ fn main() -> ExitCode {
         set_rlimit_nofile(n);
     }
     let conf = Rc::new(conf);
+    if conf.worker_processes > 1 {
+        return run_master(conf);
+    }
     let mut ev = match EventLoop::new(conf.clone()) {
         Ok(ev) => ev,
         Err(e) => {
@@ -181,6 +184,7 @@ fn main() -> ExitCode {
         eprintln!("holdfast: [emerg] {e}");
         return ExitCode::from(1);
     }
+    holdfast::core::log::set_pid();
     if let Err(e) = ev.enable_signals() {
         eprintln!(
             "holdfast: [emerg] sigaction() failed ({})",
@@ -263,4 +267,42 @@ fn daemonize(keep_stderr: bool) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `worker_processes N` with N > 1: the master process forks the workers
+/// (os::process_cycle); it writes the pid file, which `-s` signals.
+fn run_master(conf: Rc<Config>) -> ExitCode {
+    if conf.daemon
+        && let Err(e) = daemonize(conf.error_log.target == holdfast::conf::LogTarget::Stderr)
+    {
+        eprintln!("holdfast: [emerg] {e}");
+        return ExitCode::from(1);
+    }
+    holdfast::core::log::set_pid();
+    if let Some(pid) = &conf.pid
+        && let Err(e) = write_pid(pid)
+    {
+        eprintln!(
+            "holdfast: [emerg] open() \"{}\" failed ({})",
+            pid.display(),
+            holdfast::os::io::OsErr(&e)
+        );
+        return ExitCode::from(1);
+    }
+    holdfast::notice!(
+        "{} started, master process {}",
+        holdfast::http::response::SERVER_VERSION,
+        std::process::id()
+    );
+    let rc = holdfast::os::process_cycle::master_process_cycle(conf.clone());
+    if let Some(pid) = &conf.pid {
+        let _ = std::fs::remove_file(pid);
+    }
+    match rc {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("holdfast: [emerg] {e}");
+            ExitCode::from(1)
+        }
+    }
 }

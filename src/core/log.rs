@@ -51,6 +51,14 @@ fn level_name(record: &log::Record<'_>) -> &'static str {
     }
 }
 
+/// The pid printed in log lines (`ngx_pid`); a forked worker sets its own.
+static PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Records this process's pid for log lines (after a fork, in the child).
+pub fn set_pid() {
+    PID.store(std::process::id(), std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Sets the process-wide logger from `error_log` (ngx_log_init + ngx_log_set_log).
 /// `RUST_LOG`, when set, overrides the configured level. Can only take effect
 /// once per process; later calls keep the first logger and return false.
@@ -80,8 +88,9 @@ pub fn init(conf: &ErrorLog) -> bool {
             }
         },
     }
-    let pid = std::process::id();
+    set_pid();
     builder.format(move |buf, record| {
+        let pid = PID.load(std::sync::atomic::Ordering::Relaxed);
         let secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())

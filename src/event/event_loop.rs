@@ -51,6 +51,8 @@ pub struct EventLoop {
     signals: Option<Signals>,
     /// Set when the loop should return.
     done: bool,
+    /// A worker under a master process.
+    worker: bool,
     /// Everything the handlers share.
     pub cycle: Cycle<TcpStream>,
 }
@@ -67,12 +69,28 @@ impl EventLoop {
     /// Opens the listening sockets of `conf` and registers them. Errors name
     /// the address, as nginx's `bind() to ADDR failed (98: ...)`.
     pub fn new(conf: Rc<Config>) -> Result<EventLoop, String> {
+        let mut sockets = Vec::new();
+        for (l, ls) in accept::listening_from_conf(&conf) {
+            let sock = accept::open_listening_socket(&l).map_err(|e| {
+                format!("bind() to {} failed ({})", l.addr, crate::os::io::OsErr(&e))
+            })?;
+            sockets.push((ls, sock));
+        }
+        EventLoop::with_sockets(conf, sockets)
+    }
+
+    /// A worker's loop over listening sockets opened by someone else (the
+    /// master process, which forks the workers).
+    pub fn with_sockets(
+        conf: Rc<Config>,
+        sockets: Vec<(crate::core::cycle::Listening, std::net::TcpListener)>,
+    ) -> Result<EventLoop, String> {
         let poll = Poll::new()
             .map_err(|e| format!("epoll_create() failed ({})", crate::os::io::OsErr(&e)))?;
         let mut listeners = Vec::new();
         let mut listening = Vec::new();
-        for (i, (l, mut ls)) in accept::listening_from_conf(&conf).into_iter().enumerate() {
-            listeners.push(Some(open_and_register(&poll, &l, &mut ls, i)?));
+        for (i, (mut ls, sock)) in sockets.into_iter().enumerate() {
+            listeners.push(Some(register_listener(&poll, sock, &mut ls, i)?));
             listening.push(ls);
         }
         let mut cycle = Cycle::new(conf, listening);
@@ -87,8 +105,15 @@ impl EventLoop {
             shutdown_timer: None,
             signals: None,
             done: false,
+            worker: false,
             cycle,
         })
+    }
+
+    /// Marks this loop as a worker of a master process: SIGHUP is the
+    /// master's business (it starts new workers), so the worker ignores it.
+    pub fn set_worker(&mut self) {
+        self.worker = true;
     }
 
     /// The bound addresses (with real ports for `:0`).
@@ -137,7 +162,9 @@ impl EventLoop {
                     return;
                 }
                 Signal::Quit => self.graceful_shutdown(),
+                Signal::Reload if self.worker => {}
                 Signal::Reload => self.reload(),
+                Signal::Child => {}
                 Signal::Reopen => {
                     crate::notice!("reopening logs");
                     crate::core::log::reopen();
@@ -163,7 +190,7 @@ impl EventLoop {
             }
             self.cycle.listening[i].closed = true;
         }
-        if let Some(ms) = worker_shutdown_timeout(&self.cycle.conf) {
+        if let Some(ms) = self.cycle.conf.worker_shutdown_timeout_ms {
             let now = self.cycle.clock.now_ms;
             let ev = EventRef {
                 token: SHUTDOWN_TOKEN,
@@ -543,6 +570,16 @@ fn open_and_register(
 ) -> Result<TcpListener, String> {
     let std_listener = accept::open_listening_socket(l)
         .map_err(|e| format!("bind() to {} failed ({})", l.addr, crate::os::io::OsErr(&e)))?;
+    register_listener(poll, std_listener, ls, index)
+}
+
+/// Records an open listening socket's real address and registers it.
+fn register_listener(
+    poll: &Poll,
+    std_listener: std::net::TcpListener,
+    ls: &mut crate::core::cycle::Listening,
+    index: usize,
+) -> Result<TcpListener, String> {
     ls.addr = std_listener
         .local_addr()
         .map_err(|e| format!("getsockname() failed ({})", crate::os::io::OsErr(&e)))?;
@@ -556,9 +593,4 @@ fn open_and_register(
         )
         .map_err(|e| format!("epoll_ctl() failed ({})", crate::os::io::OsErr(&e)))?;
     Ok(listener)
-}
-
-/// `worker_shutdown_timeout`, when configured.
-fn worker_shutdown_timeout(conf: &Config) -> Option<u64> {
-    conf.worker_shutdown_timeout_ms
 }

@@ -1,4 +1,5 @@
 //! The operating-system layer (nginx's `src/os/unix/`).
 
 pub mod io;
+pub mod process_cycle;
 pub mod signals;

@@ -24,14 +24,17 @@ pub enum Signal {
     Reload,
     /// SIGUSR1: reopen log files.
     Reopen,
+    /// SIGCHLD: a worker process exited (master only).
+    Child,
 }
 
-const BITS: [(Signal, u32, libc::c_int); 5] = [
+const BITS: [(Signal, u32, libc::c_int); 6] = [
     (Signal::Quit, 1, libc::SIGQUIT),
     (Signal::Terminate, 2, libc::SIGTERM),
     (Signal::Terminate, 2, libc::SIGINT),
     (Signal::Reload, 4, libc::SIGHUP),
     (Signal::Reopen, 8, libc::SIGUSR1),
+    (Signal::Child, 16, libc::SIGCHLD),
 ];
 
 /// The signal name for `-s` (`stop`, `quit`, `reload`, `reopen`), as nginx's ngx_signal_process.
@@ -73,8 +76,9 @@ pub struct Signals {
 }
 
 impl Signals {
-    /// Installs the handlers (SIGQUIT, SIGTERM, SIGINT, SIGHUP, SIGUSR1) and
-    /// ignores SIGPIPE, as nginx's ngx_init_signals.
+    /// Installs the handlers (SIGQUIT, SIGTERM, SIGINT, SIGHUP, SIGUSR1,
+    /// SIGCHLD) and ignores SIGPIPE, as nginx's ngx_init_signals. Called again
+    /// in a forked worker, it replaces the master's pipe with the worker's own.
     pub fn install() -> io::Result<Signals> {
         let mut fds = [0 as libc::c_int; 2];
         // SAFETY: fds is a valid array of two ints.
@@ -84,6 +88,7 @@ impl Signals {
         // SAFETY: pipe2 returned two fresh descriptors we now own.
         let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         PIPE_WRITE.store(write.as_raw_fd(), Ordering::SeqCst);
+        PENDING.store(0, Ordering::SeqCst);
         for (_, _, sig) in BITS {
             // SAFETY: a zeroed sigaction with a plain handler and an empty mask is valid.
             unsafe {
@@ -121,6 +126,7 @@ impl Signals {
         for sig in [
             Signal::Terminate,
             Signal::Quit,
+            Signal::Child,
             Signal::Reload,
             Signal::Reopen,
         ] {
