@@ -347,9 +347,12 @@ fn absolute_form_target_is_accepted() {
     c.request("GET http://localhost/r HTTP/1.1\r\nHost: other\r\n\r\n")
         .assert_status(200)
         .assert_body("R");
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400 even with an
+    // absolute-form target.
+    let mut c = s.connect();
     c.request("GET http://localhost/r HTTP/1.1\r\n\r\n")
-        .assert_status(200)
-        .assert_body("R");
+        .assert_status(400)
+        .assert_close();
 }
 
 #[test]

@@ -7,8 +7,9 @@
 //!  "0" line ─▶ Trailer ─▶ TrailerLine ─▶ TrailerLf ─▶ Trailer … ─CRLF─▶ Done
 //! ```
 //!
-//! Bare LF is accepted where CRLF is expected (as nginx does); a CR not
-//! followed by LF, a size without hex digits, a size that overflows, control
+//! Every line ends with CRLF: a bare LF is an error (as in nginx since
+//! 1.29.4 — a lenient chunk parser is a request-smuggling vector), so are a
+//! CR not followed by LF, a size without hex digits, a size that overflows, control
 //! bytes in an extension, or an extension or trailer section over its limit
 //! is an error (400). [`ChunkedDecoder::min_remaining`] is a lower bound of the
 //! bytes a valid body still needs, so a reader that never asks the socket for
@@ -105,23 +106,22 @@ impl ChunkedDecoder {
     /// A lower bound of the bytes a valid body still needs (≥ 1 until done).
     pub fn min_remaining(&self) -> u64 {
         use ChunkedState::*;
-        // The shortest end of a body from the start of a size line: "0\n\n".
-        const LAST: u64 = 3;
+        // The shortest end of a body from the start of a size line: "0\r\n\r\n".
+        const LAST: u64 = 5;
+        let size = self.size;
         match self.state {
-            Size | SizeLws | Extension | SizeLf => {
-                let eol = 1;
-                if self.digits == 0 {
-                    LAST
-                } else if self.size == 0 {
-                    eol + 1
-                } else {
-                    eol + self.size.saturating_add(1 + LAST)
-                }
-            }
-            Data => self.size.saturating_add(1 + LAST),
-            DataCr | DataLf => 1 + LAST,
-            Trailer | EndLf => 1,
-            TrailerLine | TrailerLf => 2,
+            Size | SizeLws | Extension if self.digits == 0 => LAST,
+            Size | SizeLws | Extension if size == 0 => 4,
+            Size | SizeLws | Extension => size.saturating_add(4 + LAST),
+            SizeLf if size == 0 => 3,
+            SizeLf => size.saturating_add(3 + LAST),
+            Data => size.saturating_add(2 + LAST),
+            DataCr => 2 + LAST,
+            DataLf => 1 + LAST,
+            Trailer => 2,
+            TrailerLine => 4,
+            TrailerLf => 3,
+            EndLf => 1,
             Done => 0,
         }
     }
@@ -181,7 +181,7 @@ impl ChunkedDecoder {
             b' ' | b'\t' => return Ok(ChunkedState::SizeLws),
             b';' => return Ok(ChunkedState::Extension),
             b'\r' => return Ok(ChunkedState::SizeLf),
-            b'\n' => return Ok(self.size_line_done()),
+            b'\n' => return Err(ChunkedError::BadLineEnd),
             _ => return Err(ChunkedError::BadSize),
         };
         self.digits = self.digits.saturating_add(1);
@@ -199,7 +199,7 @@ impl ChunkedDecoder {
             b' ' | b'\t' => Ok(ChunkedState::SizeLws),
             b';' => Ok(ChunkedState::Extension),
             b'\r' => Ok(ChunkedState::SizeLf),
-            b'\n' => Ok(self.size_line_done()),
+            b'\n' => Err(ChunkedError::BadLineEnd),
             _ => Err(ChunkedError::BadSize),
         }
     }
@@ -207,7 +207,7 @@ impl ChunkedDecoder {
     fn read_extension(&mut self, b: u8) -> Result<ChunkedState, ChunkedError> {
         match b {
             b'\r' => Ok(ChunkedState::SizeLf),
-            b'\n' => Ok(self.size_line_done()),
+            b'\n' => Err(ChunkedError::BadLineEnd),
             b'\t' | 0x20..=0x7e | 0x80..=0xff => {
                 self.ext_len += 1;
                 if self.ext_len > CHUNK_EXT_LIMIT {
@@ -241,7 +241,6 @@ impl ChunkedDecoder {
     fn read_data_cr(b: u8) -> Result<ChunkedState, ChunkedError> {
         match b {
             b'\r' => Ok(ChunkedState::DataLf),
-            b'\n' => Ok(ChunkedState::Size),
             _ => Err(ChunkedError::BadLineEnd),
         }
     }
@@ -257,7 +256,7 @@ impl ChunkedDecoder {
     fn read_trailer(&mut self, b: u8) -> Result<ChunkedState, ChunkedError> {
         match b {
             b'\r' => Ok(ChunkedState::EndLf),
-            b'\n' => Ok(ChunkedState::Done),
+            b'\n' => Err(ChunkedError::BadLineEnd),
             b' ' | b'\t' => Err(ChunkedError::BadTrailer), // obs-fold
             _ => self.read_trailer_line(b),
         }
@@ -270,7 +269,7 @@ impl ChunkedDecoder {
         }
         match b {
             b'\r' => Ok(ChunkedState::TrailerLf),
-            b'\n' => Ok(ChunkedState::Trailer),
+            b'\n' => Err(ChunkedError::BadLineEnd),
             b'\t' | 0x20..=0x7e | 0x80..=0xff => Ok(ChunkedState::TrailerLine),
             _ => Err(ChunkedError::BadTrailer),
         }
@@ -310,7 +309,7 @@ mod tests {
         let (b, n) = decode_all(b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\nGET").unwrap();
         assert_eq!(b, b"hello world");
         assert_eq!(n, 32);
-        let (b, _) = decode_all(b"A\nabcdefghij\n0\nX-T: 1\n\n").unwrap();
+        let (b, _) = decode_all(b"A\r\nabcdefghij\r\n0\r\nX-T: 1\r\n\r\n").unwrap();
         assert_eq!(b, b"abcdefghij");
         let (b, _) = decode_all(b"0\r\nTrailer: x\r\n\r\n").unwrap();
         assert!(b.is_empty());
@@ -322,6 +321,22 @@ mod tests {
 
     #[test]
     fn rejects_malformed_bodies() {
+        for bare_lf in [
+            &b"5\nhello\r\n0\r\n\r\n"[..],
+            b"5\r\nhello\n0\r\n\r\n",
+            b"0\n\r\n",
+            b"0\r\n\n",
+            b"1;e\nx\r\n",
+            b"0\r\nT: 1\n\r\n",
+        ] {
+            let mut d = ChunkedDecoder::new();
+            assert_eq!(
+                d.decode(bare_lf, |_| {}),
+                Err(ChunkedError::BadLineEnd),
+                "{:?}",
+                String::from_utf8_lossy(bare_lf)
+            );
+        }
         let bad: [(&[u8], ChunkedError); 9] = [
             (b"x\r\n", ChunkedError::BadSize),
             (b"\r\n", ChunkedError::BadSize),
@@ -379,7 +394,7 @@ mod tests {
     fn reading_min_remaining_never_passes_the_end() {
         let bodies: [&[u8]; 4] = [
             b"4\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\n",
-            b"1\nx\n0\n\n",
+            b"1\r\nx\r\n0\r\n\r\n",
             b"0\r\nA: b\r\nC: d\r\n\r\n",
             b"10;e=f\r\n0123456789abcdef\r\n0\r\n\r\n",
         ];

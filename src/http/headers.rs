@@ -137,10 +137,12 @@ pub(crate) fn process_request_header<S: Transport>(
     match host_ok {
         Some(false) => return Err((400, "client sent invalid host header")),
         Some(true) => r.has_host = true,
-        None if r.version == Version::Http11 => {
-            return Err((400, "client sent HTTP/1.1 request without \"Host\" header"));
-        }
         None => {}
+    }
+    // RFC 9112 §3.2: every HTTP/1.1 request carries a Host header, even with
+    // an absolute-form target (whose host then takes precedence).
+    if info.host.is_none() && r.version == Version::Http11 {
+        return Err((400, "client sent HTTP/1.1 request without \"Host\" header"));
     }
     if info.dup_content_length {
         return Err((400, "client sent duplicate \"Content-Length\" header"));

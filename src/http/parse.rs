@@ -29,6 +29,8 @@ pub enum Method {
     Options,
     /// TRACE (nginx answers 405)
     Trace,
+    /// CONNECT (nginx answers 405)
+    Connect,
     /// Any other token.
     Other,
 }
@@ -44,6 +46,7 @@ impl Method {
             b"DELETE" => Method::Delete,
             b"OPTIONS" => Method::Options,
             b"TRACE" => Method::Trace,
+            b"CONNECT" => Method::Connect,
             _ => Method::Other,
         }
     }
@@ -74,6 +77,9 @@ pub enum LineStatus {
         uri: (usize, usize),
         /// Version.
         version: Version,
+        /// Offset of the minor digit of an `HTTP/1.x` with x > 1, read as
+        /// HTTP/1.1 (the caller rewrites it to `1` for httparse).
+        future_minor: Option<usize>,
     },
     /// Malformed request line: 400.
     Invalid,
@@ -89,20 +95,27 @@ pub enum LineStatus {
 /// more closely; this pass only has to be cheap and never more lenient about
 /// the line's shape.
 pub fn parse_request_line(data: &[u8]) -> LineStatus {
-    let Some(lf) = memchr(b'\n', data) else {
+    let lf = memchr(b'\n', data);
+    let line = &data[..lf.unwrap_or(data.len())];
+    // The method is checked as it arrives, so garbage (a TLS ClientHello,
+    // binary noise) is refused at once instead of after a line end that may
+    // never come.
+    let sp1 = memchr(b' ', line);
+    let method = &line[..sp1.unwrap_or(line.len())];
+    let is_method_byte = |&b: &u8| b.is_ascii_uppercase() || b == b'_' || b == b'-';
+    let method_ok = method.iter().all(is_method_byte);
+    if !method_ok {
+        return LineStatus::Invalid;
+    }
+    let Some(lf) = lf else {
         return LineStatus::Partial;
     };
-    let line = &data[..lf];
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let Some(sp1) = memchr(b' ', line) else {
         return LineStatus::Invalid;
     };
     let method = &line[..sp1];
-    if method.is_empty()
-        || !method
-            .iter()
-            .all(|&b| b.is_ascii_uppercase() || b == b'_' || b == b'-')
-    {
+    if method.is_empty() || !method.iter().all(is_method_byte) {
         return LineStatus::Invalid;
     }
     let rest = &line[sp1 + 1..];
@@ -117,9 +130,20 @@ pub fn parse_request_line(data: &[u8]) -> LineStatus {
     {
         return LineStatus::Invalid;
     }
-    let version = match &rest[sp2 + 1..] {
-        b"HTTP/1.1" => Version::Http11,
-        b"HTTP/1.0" => Version::Http10,
+    // origin-form or absolute-form; CONNECT's authority-form is let through
+    // to be answered 405 (nginx-flow.md §2).
+    if method != b"CONNECT" && target[0] != b'/' && !is_absolute_form(target) {
+        return LineStatus::Invalid;
+    }
+    let version_at = sp1 + 1 + sp2 + 1;
+    let (version, future_minor) = match &rest[sp2 + 1..] {
+        b"HTTP/1.1" => (Version::Http11, false),
+        b"HTTP/1.0" => (Version::Http10, false),
+        // RFC 9110 §2.5: a higher minor version is answered as the highest
+        // one supported, as nginx does.
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', d] if d.is_ascii_digit() => {
+            (Version::Http11, true)
+        }
         v if is_http2_or_later(v) => return LineStatus::VersionNotSupported,
         _ => return LineStatus::Invalid,
     };
@@ -128,7 +152,20 @@ pub fn parse_request_line(data: &[u8]) -> LineStatus {
         method: Method::from_bytes(method),
         uri: (sp1 + 1, target.len()),
         version,
+        future_minor: future_minor.then_some(version_at + 7),
     }
+}
+
+/// `scheme "://"` with an RFC 3986 scheme.
+fn is_absolute_form(target: &[u8]) -> bool {
+    let Some(end) = find(target, b"://") else {
+        return false;
+    };
+    let scheme = &target[..end];
+    scheme.first().is_some_and(u8::is_ascii_alphabetic)
+        && scheme
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
 }
 
 /// `HTTP/2`, `HTTP/3.0`, …: a version nginx answers with 505.
@@ -286,49 +323,75 @@ pub fn connection_type(value: &[u8], prev: ConnectionType) -> ConnectionType {
 }
 
 /// Validates a Host value and writes it lower-cased without the port into
-/// `out` (ngx_http_validate_host). False means 400 "client sent invalid host header".
+/// `out` (ngx_http_validate_host, as tightened in nginx 1.29.4): an RFC 3986
+/// reg-name or IPv4 address (letters, digits, `-._~!$&'()*+,;=` and `%XX`),
+/// or an IP literal in brackets, then an optional port of at most 65535; no
+/// empty labels (`..`) and no leading dot; a trailing dot is dropped. False
+/// means 400 "client sent invalid host header".
 pub fn validate_host(host: &[u8], out: &mut Vec<u8>) -> bool {
     out.clear();
     let host = trim(host);
-    let mut prev_dot = false;
-    let mut host_len = host.len();
-    let mut in_brackets = false;
-    for (i, &ch) in host.iter().enumerate() {
-        match ch {
-            b'.' => {
-                if prev_dot {
-                    return false;
-                }
-                prev_dot = true;
-                continue;
-            }
-            b':' if !in_brackets => {
-                host_len = i;
-                // the rest must be a port
-                if !host[i + 1..]
-                    .iter()
-                    .fold(true, |ok, b| ok & b.is_ascii_digit())
-                {
-                    return false;
-                }
-                break;
-            }
-            b'[' if i == 0 => in_brackets = true,
-            b']' if in_brackets => in_brackets = false,
-            b'/' | b'\\' => return false,
-            c if c < 0x21 || c == 0x7f => return false,
-            _ => {}
+    let (name, port) = if host.first() == Some(&b'[') {
+        let Some(close) = memchr(b']', host) else {
+            return false;
+        };
+        let literal = &host[1..close];
+        if literal.is_empty()
+            || !literal
+                .iter()
+                .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        {
+            return false;
         }
-        prev_dot = false;
-    }
-    if in_brackets {
+        let rest = &host[close + 1..];
+        let port = match rest {
+            [] => None,
+            [b':', port @ ..] => Some(port),
+            _ => return false,
+        };
+        (&host[..=close], port)
+    } else {
+        let (name, port) = match memchr(b':', host) {
+            Some(c) => (&host[..c], Some(&host[c + 1..])),
+            None => (host, None),
+        };
+        let mut prev_dot = false;
+        let mut i = 0;
+        while i < name.len() {
+            let b = name[i];
+            match b {
+                b'.' if prev_dot || i == 0 => return false,
+                b'.' => prev_dot = true,
+                b'%' => {
+                    let ok = name.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                        && name.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
+                    if !ok {
+                        return false;
+                    }
+                    i += 2;
+                    prev_dot = false;
+                }
+                b'-' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+'
+                | b',' | b';' | b'=' => prev_dot = false,
+                _ if b.is_ascii_alphanumeric() => prev_dot = false,
+                _ => return false,
+            }
+            i += 1;
+        }
+        (name.strip_suffix(b".").unwrap_or(name), port)
+    };
+    if let Some(port) = port
+        && (!port.iter().all(u8::is_ascii_digit)
+            || port
+                .iter()
+                .try_fold(0u32, |acc, d| {
+                    acc.checked_mul(10)?.checked_add(u32::from(d - b'0'))
+                })
+                .is_none_or(|p| p > 65535))
+    {
         return false;
     }
-    let mut name = &host[..host_len];
-    if name.last() == Some(&b'.') {
-        name = &name[..name.len() - 1];
-    }
-    if name.is_empty() || name[0] == b'.' {
+    if name.is_empty() {
         return false;
     }
     out.extend_from_slice(name);
@@ -375,9 +438,12 @@ pub fn parse_content_length(v: &[u8]) -> Option<u64> {
     if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    v.iter().try_fold(0u64, |acc, d| {
-        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-    })
+    // nginx's limit is the largest off_t (2^63 - 1).
+    v.iter()
+        .try_fold(0u64, |acc, d| {
+            acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })
+        .filter(|&n| n <= i64::MAX as u64)
 }
 
 /// Why a request target was refused.
@@ -415,7 +481,10 @@ pub fn parse_target(target: &[u8], uri: &mut Vec<u8>) -> Result<ParsedTarget, Ur
         host = Some((auth_start, auth_end - auth_start));
         path_start = auth_end;
     }
-    let rest = &target[path_start..];
+    // A fragment is not sent in requests (RFC 9110 §4.2.5); nginx ends the
+    // path at `#`, so does holdfast — what follows is neither path nor query.
+    let target = &target[..memchr(b'#', target).unwrap_or(target.len())];
+    let rest = &target[path_start.min(target.len())..];
     let (path, query) = match memchr(b'?', rest) {
         Some(q) => (&rest[..q], Some((path_start + q + 1, rest.len() - q - 1))),
         None => (rest, None),
@@ -534,7 +603,8 @@ mod tests {
                 len: 19,
                 method: Method::Get,
                 uri: (4, 4),
-                version: Version::Http10
+                version: Version::Http10,
+                future_minor: None
             }
         ));
         assert_eq!(
@@ -563,7 +633,7 @@ mod tests {
             LineStatus::Invalid
         );
         assert!(matches!(
-            parse_request_line(b"M-SEARCH * HTTP/1.1\r\n"),
+            parse_request_line(b"M-SEARCH /x HTTP/1.1\r\n"),
             LineStatus::Done { .. }
         ));
     }
@@ -670,6 +740,8 @@ mod tests {
             ("/p".into(), Some("Host:81".into()))
         );
         assert_eq!(target("http://h").unwrap().0, "/");
+        assert_eq!(target("/a#/../../x").unwrap().0, "/a");
+        assert_eq!(target("/a?b#c").unwrap().0, "/a");
         for bad in [
             "/../x",
             "/%2e%2e/x",

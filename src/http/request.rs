@@ -458,7 +458,19 @@ pub fn process_request_line<S: Transport>(cy: &mut Cycle<S>, key: usize) {
                 method,
                 uri,
                 version,
+                future_minor,
             } => {
+                if let Some(at) = future_minor {
+                    // HTTP/1.x, x > 1: answered as HTTP/1.1; httparse, which
+                    // parses the whole head next, knows only 1.0 and 1.1.
+                    let p = b.pos + at;
+                    b.mem[p] = b'1';
+                }
+                if method == Method::Connect {
+                    client_info!(cy, key, "client sent CONNECT method");
+                    finalize_request(cy, key, Finalize::Status(405));
+                    return;
+                }
                 r.method = method;
                 r.version = version;
                 r.target = uri;

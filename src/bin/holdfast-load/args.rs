@@ -153,7 +153,10 @@ pub struct Config {
 impl Config {
     /// The request as written on the wire (one copy).
     pub fn request_bytes(&self) -> Vec<u8> {
-        let mut r = format!("{} {} HTTP/1.1\r\nHost: {}\r\n", self.method, self.path, self.host);
+        let mut r = format!(
+            "{} {} HTTP/1.1\r\nHost: {}\r\n",
+            self.method, self.path, self.host
+        );
         for h in &self.headers {
             r.push_str(h);
             r.push_str("\r\n");
@@ -330,7 +333,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
             _ => (arg.as_str(), None),
         };
-        let mut value = |i: &mut usize| -> Result<String, String> {
+        let value = |i: &mut usize| -> Result<String, String> {
             if let Some(v) = inline.clone() {
                 return Ok(v);
             }
@@ -378,9 +381,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                     "parallel" => Mode::Parallel,
                     "hold" => Mode::Hold,
                     _ => {
-                        let n = args
-                            .get(i)
-                            .ok_or("pipeline needs a depth: pipeline N")?;
+                        let n = args.get(i).ok_or("pipeline needs a depth: pipeline N")?;
                         i += 1;
                         let n = parse_count("pipeline", n)?;
                         if n > 4096 {
@@ -505,8 +506,16 @@ mod tests {
         assert_eq!(c.mode, Mode::Short);
         assert_eq!(c.addr, "[::1]:81".parse().unwrap());
         assert_eq!(c.duration, Duration::from_secs(10));
-        assert!(run(&["--addr", "10.0.0.1:80"]).unwrap_err().contains("loopback"));
-        assert!(run(&["http://192.168.1.1/"]).unwrap_err().contains("loopback"));
+        assert!(
+            run(&["--addr", "10.0.0.1:80"])
+                .unwrap_err()
+                .contains("loopback")
+        );
+        assert!(
+            run(&["http://192.168.1.1/"])
+                .unwrap_err()
+                .contains("loopback")
+        );
         assert!(run(&["hold", "-n", "5", "127.0.0.1:1"]).is_err());
     }
 

@@ -33,11 +33,23 @@ pub enum ErrorKind {
 const KINDS: [(ErrorKind, &str, &str); 8] = [
     (ErrorKind::Refused, "refused", "refused"),
     (ErrorKind::Reset, "reset", "reset"),
-    (ErrorKind::OutOfPorts, "out_of_local_ports", "out of local ports"),
+    (
+        ErrorKind::OutOfPorts,
+        "out_of_local_ports",
+        "out of local ports",
+    ),
     (ErrorKind::Timeout, "timeout", "timeout"),
-    (ErrorKind::UnexpectedClose, "unexpected_close", "unexpected close"),
+    (
+        ErrorKind::UnexpectedClose,
+        "unexpected_close",
+        "unexpected close",
+    ),
     (ErrorKind::BadResponse, "bad_response", "bad response"),
-    (ErrorKind::NoDescriptors, "no_descriptors", "out of descriptors"),
+    (
+        ErrorKind::NoDescriptors,
+        "no_descriptors",
+        "out of descriptors",
+    ),
     (ErrorKind::Other, "other", "other"),
 ];
 
@@ -262,7 +274,10 @@ impl Report {
             .set("requests_per_s", round3(self.per_second(self.responses)))
             .set("connections_opened", self.connections)
             .set("connect_attempts", self.connect_attempts)
-            .set("connections_per_s", round3(self.per_second(self.connections)))
+            .set(
+                "connections_per_s",
+                round3(self.per_second(self.connections)),
+            )
             .set("peak_open_connections", self.peak_open)
             .set("server_closes", self.server_closes)
             .set("unsent", self.unsent)
@@ -378,7 +393,10 @@ impl Report {
         let mut buckets = Vec::new();
         for b in hist.get("buckets").and_then(Value::as_array).unwrap_or(&[]) {
             let pair = b.as_array().unwrap_or(&[]);
-            match (pair.first().and_then(Value::as_u64), pair.get(1).and_then(Value::as_u64)) {
+            match (
+                pair.first().and_then(Value::as_u64),
+                pair.get(1).and_then(Value::as_u64),
+            ) {
                 (Some(i), Some(c)) => buckets.push((i as usize, c)),
                 _ => return Err("bad histogram bucket".into()),
             }
@@ -390,7 +408,11 @@ impl Report {
             lat.u64_at("max"),
         )
         .ok_or("histogram bucket out of range")?;
-        for rec in v.get("hold_records").and_then(Value::as_array).unwrap_or(&[]) {
+        for rec in v
+            .get("hold_records")
+            .and_then(Value::as_array)
+            .unwrap_or(&[])
+        {
             let f = rec.as_array().unwrap_or(&[]);
             let open_us = f.first().and_then(Value::as_u64).ok_or("bad hold record")?;
             let close_us = f.get(1).and_then(Value::as_u64);

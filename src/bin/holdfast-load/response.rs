@@ -364,7 +364,8 @@ mod tests {
 
     #[test]
     fn chunked_bodies_are_decoded() {
-        let text = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+        let text =
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
                      3\r\nhel\r\n2;x=y\r\nlo\r\n0\r\nX-T: 1\r\n\r\n";
         for cut in 0..text.len() {
             let mut r = ResponseReader::new(false);
@@ -381,7 +382,11 @@ mod tests {
     #[test]
     fn head_and_close_delimited() {
         let mut r = ResponseReader::new(true);
-        let done = feed_all(&mut r, &[b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"], None);
+        let done = feed_all(
+            &mut r,
+            &[b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"],
+            None,
+        );
         assert_eq!(done.len(), 1);
         let mut r = ResponseReader::new(false);
         let done = feed_all(&mut r, &[b"HTTP/1.0 200 OK\r\n\r\nabc"], Some(b"abc"));
