@@ -369,3 +369,135 @@ fn usage_errors_and_help() {
         assert_eq!(run.code, Some(2), "{args:?}: {run:?}");
     }
 }
+
+/// A stand-in server on a loopback port: each connection is handed to
+/// `serve` on a thread of its own (the threads end with the test process).
+fn fake_server(serve: fn(std::net::TcpStream)) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            thread::spawn(move || serve(conn));
+        }
+    });
+    format!("http://{addr}/")
+}
+
+/// Reads until `n` more request heads have arrived (false at EOF).
+fn read_requests(conn: &mut std::net::TcpStream, buf: &mut Vec<u8>, n: usize) -> bool {
+    use std::io::Read;
+    let mut got = 0;
+    loop {
+        while let Some(end) = common::find(buf, b"\r\n\r\n") {
+            buf.drain(..end + 4);
+            got += 1;
+            if got == n {
+                return true;
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        match conn.read(&mut chunk) {
+            Ok(0) | Err(_) => return false,
+            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+        }
+    }
+}
+
+#[test]
+fn chunked_responses_are_decoded_in_pipelines() {
+    let url = fake_server(|mut conn| {
+        use std::io::Write;
+        let mut buf = Vec::new();
+        // Answers each request as it arrives, split in awkward places.
+        while read_requests(&mut conn, &mut buf, 1) {
+            let resp = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+                         5\r\nHello\r\n8;ext=1\r\n, World!\r\n0\r\nX-Trailer: 1\r\n\r\n";
+            for part in resp.chunks(7) {
+                if conn.write_all(part).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let run = load(&[
+        "pipeline",
+        "4",
+        "-c",
+        "2",
+        "-n",
+        "40",
+        "--json",
+        "--expect-body",
+        HELLO,
+        &url,
+    ]);
+    run.assert_clean();
+    assert_eq!(run.count("responses"), 40, "{run:?}");
+}
+
+#[test]
+fn silence_is_a_timeout() {
+    let url = fake_server(|mut conn| {
+        let mut buf = Vec::new();
+        read_requests(&mut conn, &mut buf, 1);
+        thread::sleep(Duration::from_secs(5));
+    });
+    let run = load(&[
+        "short",
+        "-c",
+        "3",
+        "-n",
+        "3",
+        "--timeout",
+        "300ms",
+        "--json",
+        &url,
+    ]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(run.count("timeout"), 3, "{run:?}");
+    assert!(run.took < Duration::from_secs(3), "{run:?}");
+}
+
+#[test]
+fn broken_responses_are_counted_by_kind() {
+    // A close before the response, an RST, and a malformed head.
+    let closes = fake_server(|mut conn| {
+        let mut buf = Vec::new();
+        read_requests(&mut conn, &mut buf, 1);
+    });
+    let run = load(&["keepalive", "-c", "1", "-n", "4", "--json", &closes]);
+    assert_eq!(run.count("unexpected_close"), 4, "{run:?}");
+
+    let resets = fake_server(|mut conn| {
+        use std::os::fd::AsRawFd;
+        let mut buf = Vec::new();
+        read_requests(&mut conn, &mut buf, 1);
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: setsockopt(2) reads one linger struct from the pointer.
+        unsafe {
+            libc::setsockopt(
+                conn.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                &linger as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            );
+        }
+    });
+    let run = load(&["short", "-c", "1", "-n", "4", "--json", &resets]);
+    assert_eq!(run.count("reset"), 4, "{run:?}");
+
+    let garbage = fake_server(|mut conn| {
+        use std::io::Write;
+        let mut buf = Vec::new();
+        while read_requests(&mut conn, &mut buf, 1) {
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: many\r\n\r\n");
+        }
+    });
+    let run = load(&["keepalive", "-c", "1", "-n", "4", "--json", &garbage]);
+    assert_eq!(run.count("bad_response"), 4, "{run:?}");
+    assert_eq!(run.count("responses"), 0, "{run:?}");
+}

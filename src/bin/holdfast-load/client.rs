@@ -12,78 +12,16 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::IpAddr;
-use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::args::{Config, Mode};
+use crate::conn::{Conn, State};
+use crate::progress::{Sink, Snapshot, Ticker};
 use crate::report::{ErrorKind, HoldRecord, Report};
 use crate::response::{Completed, ResponseReader};
-
-/// Where the progress lines go.
-#[derive(Clone, Copy)]
-pub enum Progress {
-    /// Nowhere (`--quiet`).
-    Quiet,
-    /// A line per second on stderr.
-    Stderr,
-    /// `progress RESPONSES OPEN ERRORS CLOSED` lines to the parent's pipe.
-    Pipe(RawFd),
-}
-
-/// How far a connection is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-    /// connect() in progress.
-    Connecting,
-    /// Writing its requests.
-    Writing,
-    /// Waiting for responses.
-    Reading,
-    /// Open with nothing to do (keep-alive between requests, or held).
-    Idle,
-    /// Closed; removed from the slab after the current batch of events.
-    Closed,
-}
-
-/// One client connection.
-struct Conn {
-    stream: TcpStream,
-    state: State,
-    /// Distinguishes this connection from a later one in the same slot.
-    generation: u64,
-    /// When each request of the current batch started (None: at its write).
-    starts: Vec<Option<Instant>>,
-    /// Responses received of the current batch.
-    answered: usize,
-    /// Bytes of the request batch to write, and written so far.
-    to_write: usize,
-    written: usize,
-    reader: ResponseReader,
-    /// A response said the server will close after it.
-    server_closing: bool,
-    /// Connect or response deadline.
-    deadline: Option<Instant>,
-    /// Hold mode: this connection's record once it went idle.
-    hold_record: Option<usize>,
-}
-
-impl Conn {
-    /// Requests of the current batch still waiting for their response.
-    fn unanswered(&self) -> usize {
-        self.starts.len() - self.answered
-    }
-
-    /// Forgets the finished batch and releases its memory (held connections).
-    fn clear_batch(&mut self) {
-        self.starts = Vec::new();
-        self.answered = 0;
-        self.reader.reset();
-    }
-}
 
 /// The share of the work one process does.
 pub struct Share {
@@ -96,7 +34,7 @@ pub struct Engine<'a> {
     cfg: &'a Config,
     poll: Poll,
     conns: Slab<Conn>,
-    /// (deadline, slab key, generation); stale entries are skipped.
+    /// (time, slab key, generation): at most one entry per connection.
     timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     report: Report,
     /// `depth` copies of the request, so a batch is one write.
@@ -124,14 +62,12 @@ pub struct Engine<'a> {
     idle: usize,
     /// Hold mode: connections started so far.
     hold_started: usize,
-    /// A synchronous connect failure cut dispatching short: poll without waiting.
+    /// Synchronous connect failures cut dispatching short: try again soon.
     again: bool,
     closed_keys: Vec<usize>,
     scratch: Vec<u8>,
     completed: Vec<Completed>,
-    progress: Progress,
-    next_tick: Instant,
-    last_tick: (Instant, u64),
+    ticker: Ticker,
 }
 
 /// The event loop's token limit per poll.
@@ -143,7 +79,7 @@ impl<'a> Engine<'a> {
     pub fn new(
         cfg: &'a Config,
         share: Share,
-        progress: Progress,
+        progress: Sink,
         start: Instant,
     ) -> io::Result<Engine<'a>> {
         let request = cfg.request_bytes();
@@ -152,6 +88,7 @@ impl<'a> Engine<'a> {
             mode: cfg.mode.name().to_string(),
             depth,
             target: cfg.addr.to_string(),
+            request: format!("{} {}", cfg.method, cfg.path),
             concurrency: cfg.concurrency,
             procs: 1,
             rate: cfg.rate,
@@ -184,9 +121,7 @@ impl<'a> Engine<'a> {
             closed_keys: Vec::new(),
             scratch: vec![0; 64 * 1024],
             completed: Vec::new(),
-            progress,
-            next_tick: start + Duration::from_secs(1),
-            last_tick: (start, 0),
+            ticker: Ticker::new(progress, start),
         })
     }
 
@@ -276,9 +211,11 @@ impl<'a> Engine<'a> {
     /// The time until the next deadline, tick, due request or the end.
     fn poll_timeout(&mut self, now: Instant) -> Duration {
         if std::mem::take(&mut self.again) {
-            return Duration::ZERO;
+            // Connects fail at once (out of ports or descriptors): go on
+            // trying, but not in a busy loop.
+            return Duration::from_millis(1);
         }
-        let mut next = self.next_tick;
+        let mut next = self.ticker.next();
         if now < self.end_at {
             next = next.min(self.end_at);
             if self.interval.is_some() {
@@ -337,7 +274,7 @@ impl<'a> Engine<'a> {
                 .is_some_and(|c| c.generation == generation && c.state == State::Idle);
             if live {
                 self.idle -= 1;
-                self.send_batch(key, Vec::new(), now);
+                self.next_batch(key, now);
             }
         }
         let c = self.cfg.concurrency;
@@ -416,6 +353,7 @@ impl<'a> Engine<'a> {
             reader: ResponseReader::new(self.cfg.is_head()),
             server_closing: false,
             deadline: Some(deadline),
+            timer_armed: true,
             hold_record: None,
         });
         self.timers
@@ -475,7 +413,7 @@ impl<'a> Engine<'a> {
             if !self.due.is_empty() {
                 self.idle -= 1;
                 self.idle_conns.pop();
-                self.send_batch(key, Vec::new(), now);
+                self.next_batch(key, now);
             }
         } else {
             self.send_batch(key, starts, now);
@@ -509,18 +447,17 @@ impl<'a> Engine<'a> {
             s.get_or_insert(now);
         }
         let deadline = now + self.cfg.timeout;
-        let generation;
-        {
-            let conn = &mut self.conns[key];
-            conn.to_write = starts.len() * self.request_len;
-            conn.written = 0;
-            conn.starts = starts;
-            conn.answered = 0;
-            conn.state = State::Writing;
-            conn.deadline = Some(deadline);
-            generation = conn.generation;
+        let conn = &mut self.conns[key];
+        conn.to_write = starts.len() * self.request_len;
+        conn.written = 0;
+        conn.starts = starts;
+        conn.answered = 0;
+        conn.state = State::Writing;
+        conn.deadline = Some(deadline);
+        if !conn.timer_armed {
+            conn.timer_armed = true;
+            self.timers.push(Reverse((deadline, key, conn.generation)));
         }
-        self.timers.push(Reverse((deadline, key, generation)));
         self.write(key);
     }
 
@@ -531,6 +468,10 @@ impl<'a> Engine<'a> {
             if conn.written == conn.to_write {
                 conn.state = State::Reading;
                 self.report.sent += conn.starts.len() as u64;
+                if conn.unanswered() == 0 {
+                    // The responses came while the requests were written.
+                    self.batch_done(key);
+                }
                 return;
             }
             match conn.stream.write(&self.batch[conn.written..conn.to_write]) {
@@ -660,7 +601,14 @@ impl<'a> Engine<'a> {
             self.close(key);
             return;
         }
-        self.send_batch(key, Vec::new(), now);
+        self.next_batch(key, now);
+    }
+
+    /// Sends the next batch on connection `key`, reusing its vector of starts.
+    fn next_batch(&mut self, key: usize, now: Instant) {
+        let mut starts = std::mem::take(&mut self.conns[key].starts);
+        starts.clear();
+        self.send_batch(key, starts, now);
     }
 
     /// The server closed the connection (FIN, or an RST while idle).
@@ -709,7 +657,17 @@ impl<'a> Engine<'a> {
     }
 
     fn fail_with(&mut self, key: usize, kind: ErrorKind, n: usize) {
-        self.count_errors(kind, n);
+        let conn = &self.conns[key];
+        let announced = conn.server_closing
+            && conn.unanswered() > 0
+            && conn.reader.is_between_responses()
+            && matches!(kind, ErrorKind::UnexpectedClose | ErrorKind::Reset);
+        if announced {
+            self.report.server_closes += 1;
+            self.retry_unanswered(key);
+        } else {
+            self.count_errors(kind, n);
+        }
         if let Some(i) = self.conns[key].hold_record {
             // A held connection that misbehaved counts as closed.
             let now = self.micros_since_start(Instant::now());
@@ -718,6 +676,26 @@ impl<'a> Engine<'a> {
         self.close(key);
     }
 
+    /// The server said `Connection: close` and then closed with requests
+    /// of a pipeline unanswered: like a browser, make them again on another
+    /// connection (keeping their intended start in the open loop) instead of
+    /// counting failures.
+    fn retry_unanswered(&mut self, key: usize) {
+        let now = Instant::now();
+        let conn = &mut self.conns[key];
+        let lost = &conn.starts[conn.answered..];
+        if self.interval.is_some() {
+            for s in lost.iter().rev() {
+                self.due.push_front(s.unwrap_or(now));
+            }
+        } else if let Some(r) = &mut self.remaining {
+            *r += lost.len() as u64;
+        }
+        self.report.retried += lost.len() as u64;
+        conn.answered = conn.starts.len();
+    }
+
+    /// Connection `key` has nothing to do.
     fn go_idle(&mut self, key: usize) {
         let conn = &mut self.conns[key];
         conn.state = State::Idle;
@@ -751,18 +729,28 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Times out connections whose deadline has passed.
+    /// Times out connections whose deadline has passed; re-arms the entry
+    /// of a connection whose deadline moved on.
     fn fire_timers(&mut self, now: Instant) {
         while let Some(Reverse((t, key, generation))) = self.timers.peek().copied() {
             if t > now {
                 break;
             }
             self.timers.pop();
-            let due = self.conns.get(key).is_some_and(|c| {
-                c.generation == generation && c.deadline == Some(t) && c.state != State::Closed
-            });
-            if due {
-                self.fail(key, ErrorKind::Timeout);
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            if conn.generation != generation || conn.state == State::Closed {
+                continue;
+            }
+            conn.timer_armed = false;
+            match conn.deadline {
+                Some(d) if d <= now => self.fail(key, ErrorKind::Timeout),
+                Some(d) => {
+                    conn.timer_armed = true;
+                    self.timers.push(Reverse((d, key, generation)));
+                }
+                None => {}
             }
         }
     }
@@ -782,52 +770,19 @@ impl<'a> Engine<'a> {
 
     /// The progress line, once a second.
     fn tick(&mut self, now: Instant) {
-        if now < self.next_tick {
+        if !self.ticker.due(now) {
             return;
         }
-        while self.next_tick <= now {
-            self.next_tick += Duration::from_secs(1);
-        }
-        let errors = self.report.total_errors();
-        let closed = self
-            .report
-            .hold
-            .iter()
-            .filter(|r| r.close_us.is_some())
-            .count();
-        match self.progress {
-            Progress::Quiet => {}
-            Progress::Stderr => {
-                let (t0, r0) = self.last_tick;
-                let secs = (now - t0).as_secs_f64().max(1e-3);
-                let rate = (self.report.responses - r0) as f64 / secs;
-                eprintln!(
-                    "{}",
-                    progress_line(
-                        (now - self.start).as_secs_f64(),
-                        rate,
-                        self.open as u64,
-                        errors,
-                        (self.cfg.mode == Mode::Hold).then_some(closed as u64),
-                    )
-                );
-            }
-            Progress::Pipe(fd) => {
-                let line = format!(
-                    "progress {} {} {} {}\n",
-                    self.report.responses, self.open, errors, closed
-                );
-                crate::procs::write_all_fd(fd, line.as_bytes());
-            }
-        }
-        self.last_tick = (now, self.report.responses);
+        let closed = (self.cfg.mode == Mode::Hold).then(|| {
+            let n = self.report.hold.iter().filter(|r| r.close_us.is_some());
+            n.count() as u64
+        });
+        let snap = Snapshot {
+            responses: self.report.responses,
+            open: self.open as u64,
+            errors: self.report.total_errors(),
+            closed,
+        };
+        self.ticker.tick(now, snap);
     }
-}
-
-/// One progress line: `[ 3.0s] 51234 req/s, 50 open, 0 errors`.
-pub fn progress_line(t: f64, rate: f64, open: u64, errors: u64, closed: Option<u64>) -> String {
-    let closed = closed
-        .map(|c| format!(", {c} closed by the server"))
-        .unwrap_or_default();
-    format!("[{t:5.1}s] {rate:9.0} req/s, {open} open, {errors} errors{closed}")
 }

@@ -3,19 +3,23 @@
 //! modes and options.
 //!
 //! * `args` — the command line and the loopback-only target check;
-//! * `client` — the event loop: connections, states, timers, the modes;
+//! * `client` — the event loop: dispatching work, timers, the modes;
+//! * `conn` — one connection and its state;
 //! * `response` — the streaming response reader (httparse + framing);
 //! * `hist` — the log-linear latency histogram;
 //! * `report` — counters, text and JSON reports, /proc/net/sockstat;
 //! * `json` — a small JSON writer and parser;
 //! * `procs` — `--procs N`: forked children and merged reports;
+//! * `progress` — the live progress line;
 //! * `sys` — RLIMIT_NOFILE and the bind-before-connect socket.
 
 mod args;
 mod client;
+mod conn;
 mod hist;
 mod json;
 mod procs;
+mod progress;
 mod report;
 mod response;
 mod sys;
@@ -24,7 +28,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use args::Command;
-use client::{Engine, Progress, Share};
+use client::{Engine, Share};
+use progress::Sink;
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -58,11 +63,7 @@ fn main() -> ExitCode {
     let result = if cfg.procs > 1 {
         procs::run(&cfg, start)
     } else {
-        let progress = if cfg.quiet {
-            Progress::Quiet
-        } else {
-            Progress::Stderr
-        };
+        let progress = if cfg.quiet { Sink::Quiet } else { Sink::Stderr };
         Engine::new(&cfg, Share { source_offset: 0 }, progress, start)
             .and_then(|engine| engine.run())
             .map_err(|e| e.to_string())

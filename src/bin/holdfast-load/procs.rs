@@ -6,11 +6,12 @@
 
 use std::io::Write as _;
 use std::os::fd::RawFd;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::args::Config;
-use crate::client::{Engine, Progress, Share, progress_line};
+use crate::client::{Engine, Share};
 use crate::json::Value;
+use crate::progress::{Sink, Snapshot, Ticker};
 use crate::report::Report;
 
 /// Writes all of `buf` to `fd`, retrying on EINTR; gives up on other errors
@@ -51,21 +52,21 @@ struct Child {
     fd: RawFd,
     /// Bytes of an unfinished line.
     buf: Vec<u8>,
-    /// The last progress line: responses, open, errors, closed.
-    progress: [u64; 4],
+    /// Its last progress line.
+    progress: Snapshot,
     report: Option<Report>,
     failure: Option<String>,
 }
 
 impl Child {
     /// Handles the complete lines in `buf`.
-    fn take_lines(&mut self) {
+    fn take_lines(&mut self, hold: bool) {
         while let Some(nl) = self.buf.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.buf.drain(..=nl).collect();
             let line = String::from_utf8_lossy(&line[..nl]).into_owned();
             if let Some(rest) = line.strip_prefix("progress ") {
-                for (slot, word) in self.progress.iter_mut().zip(rest.split(' ')) {
-                    *slot = word.parse().unwrap_or(*slot);
+                if let Some(snap) = Snapshot::parse(rest, hold) {
+                    self.progress = snap;
                 }
             } else if let Some(json) = line.strip_prefix("report ") {
                 match Value::parse(json).and_then(|v| Report::from_json(&v)) {
@@ -82,9 +83,9 @@ impl Child {
 /// The body of child `i`: run its share and send the report; never returns.
 fn child_main(cfg: &Config, i: usize, fd: RawFd, start: Instant) -> ! {
     let progress = if cfg.quiet {
-        Progress::Quiet
+        Sink::Quiet
     } else {
-        Progress::Pipe(fd)
+        Sink::Pipe(fd)
     };
     let result = Engine::new(cfg, Share { source_offset: i }, progress, start)
         .and_then(|engine| engine.run());
@@ -139,14 +140,15 @@ pub fn run(cfg: &Config, start: Instant) -> Result<Report, String> {
             pid,
             fd: fds[0],
             buf: Vec::new(),
-            progress: [0; 4],
+            progress: Snapshot::default(),
             report: None,
             failure: None,
         });
     }
 
-    let mut next_tick = start + Duration::from_secs(1);
-    let mut last = (start, 0u64);
+    let hold = cfg.mode == crate::args::Mode::Hold;
+    let sink = if cfg.quiet { Sink::Quiet } else { Sink::Stderr };
+    let mut ticker = Ticker::new(sink, start);
     let mut chunk = vec![0u8; 64 * 1024];
     while children.iter().any(|c| c.fd >= 0) {
         let mut pfds: Vec<libc::pollfd> = children
@@ -158,7 +160,7 @@ pub fn run(cfg: &Config, start: Instant) -> Result<Report, String> {
                 revents: 0,
             })
             .collect();
-        let wait = next_tick.saturating_duration_since(Instant::now());
+        let wait = ticker.next().saturating_duration_since(Instant::now());
         // SAFETY: poll(2) on a live array of pollfds of the given length.
         let rc = unsafe {
             libc::poll(
@@ -184,7 +186,7 @@ pub fn run(cfg: &Config, start: Instant) -> Result<Report, String> {
             };
             if got > 0 {
                 child.buf.extend_from_slice(&chunk[..got as usize]);
-                child.take_lines();
+                child.take_lines(hold);
             } else if got == 0
                 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted
             {
@@ -194,22 +196,12 @@ pub fn run(cfg: &Config, start: Instant) -> Result<Report, String> {
             }
         }
         let now = Instant::now();
-        if now >= next_tick {
-            while next_tick <= now {
-                next_tick += Duration::from_secs(1);
+        if ticker.due(now) {
+            let mut sum = Snapshot::default();
+            for c in &children {
+                sum.add(&c.progress);
             }
-            let sum = |k: usize| children.iter().map(|c| c.progress[k]).sum::<u64>();
-            let responses = sum(0);
-            if !cfg.quiet {
-                let rate = (responses - last.1.min(responses)) as f64
-                    / (now - last.0).as_secs_f64().max(1e-3);
-                let closed = (cfg.mode == crate::args::Mode::Hold).then(|| sum(3));
-                eprintln!(
-                    "{}",
-                    progress_line((now - start).as_secs_f64(), rate, sum(1), sum(2), closed)
-                );
-            }
-            last = (now, responses);
+            ticker.tick(now, sum);
         }
     }
 

@@ -89,6 +89,8 @@ pub struct HoldRecord {
 pub struct HoldSummary {
     /// Connections that got their response and went idle.
     pub held: usize,
+    /// When the last of them went idle (seconds since the start).
+    pub all_open_s: f64,
     /// Of those, closed by the server.
     pub closed: usize,
     /// Closed with an RST.
@@ -97,6 +99,8 @@ pub struct HoldSummary {
     pub oldest_first: bool,
     /// The closed ones are the oldest (whatever the order of closing).
     pub closed_are_oldest: bool,
+    /// Closed connections that are not among the `closed` oldest.
+    pub newer_closed: usize,
     /// Neighbouring closes (by time) whose opening order is reversed.
     pub order_inversions: usize,
     /// First and last close, seconds since the start.
@@ -116,6 +120,8 @@ pub struct Report {
     pub depth: usize,
     /// The target address.
     pub target: String,
+    /// Method and path, `GET /`.
+    pub request: String,
     /// `-c`.
     pub concurrency: usize,
     /// `--procs`.
@@ -137,6 +143,9 @@ pub struct Report {
     /// Keep-alive connections the server ended (Connection: close, or a
     /// close while idle) and that were replaced.
     pub server_closes: u64,
+    /// Requests pipelined after a `Connection: close` response that the
+    /// server never answered, made again on a new connection.
+    pub retried: u64,
     /// Open loop: requests due but never sent when the time was up.
     pub unsent: u64,
     /// The run stopped at the time limit before `-n` requests were made.
@@ -201,6 +210,7 @@ impl Report {
         self.connect_attempts += other.connect_attempts;
         self.peak_open += other.peak_open;
         self.server_closes += other.server_closes;
+        self.retried += other.retried;
         self.unsent += other.unsent;
         self.stopped_by_time |= other.stopped_by_time;
         self.bytes_read += other.bytes_read;
@@ -239,15 +249,17 @@ impl Report {
             .collect();
         closed.sort_by_key(|(i, r)| (r.close_us, *i));
         let n = closed.len();
-        let closed_are_oldest = closed.iter().all(|(i, _)| *i < n);
+        let newer_closed = closed.iter().filter(|(i, _)| *i >= n).count();
         let order_inversions = closed.windows(2).filter(|w| w[0].0 > w[1].0).count();
         let secs = |us: u64| us as f64 / 1e6;
         Some(HoldSummary {
             held,
+            all_open_s: order.last().map_or(0.0, |r| secs(r.open_us)),
             closed: n,
             closed_reset: closed.iter().filter(|(_, r)| r.reset).count(),
-            oldest_first: closed_are_oldest && order_inversions == 0,
-            closed_are_oldest,
+            oldest_first: newer_closed == 0 && order_inversions == 0,
+            closed_are_oldest: newer_closed == 0,
+            newer_closed,
             order_inversions,
             first_close_s: closed.first().and_then(|(_, r)| r.close_us).map(secs),
             last_close_s: closed.last().and_then(|(_, r)| r.close_us).map(secs),
@@ -265,6 +277,7 @@ impl Report {
         v.set("mode", self.mode.as_str())
             .set("pipeline_depth", self.depth)
             .set("target", self.target.as_str())
+            .set("request", self.request.as_str())
             .set("concurrency", self.concurrency)
             .set("procs", self.procs)
             .set("rate", self.rate)
@@ -280,6 +293,7 @@ impl Report {
             )
             .set("peak_open_connections", self.peak_open)
             .set("server_closes", self.server_closes)
+            .set("retried", self.retried)
             .set("unsent", self.unsent)
             .set("stopped_by_time", self.stopped_by_time)
             .set("bytes_read", self.bytes_read)
@@ -315,11 +329,13 @@ impl Report {
         {
             let mut hv = Value::object();
             hv.set("held", s.held)
+                .set("all_open_s", round3(s.all_open_s))
                 .set("closed", s.closed)
                 .set("kept", s.held - s.closed)
                 .set("closed_reset", s.closed_reset)
                 .set("oldest_first", s.oldest_first)
                 .set("closed_are_oldest", s.closed_are_oldest)
+                .set("newer_closed", s.newer_closed)
                 .set("order_inversions", s.order_inversions)
                 .set("first_close_s", s.first_close_s.map(round3))
                 .set("last_close_s", s.last_close_s.map(round3));
@@ -359,6 +375,11 @@ impl Report {
             mode: v.get("mode").and_then(Value::as_str).unwrap_or("").into(),
             depth: v.u64_at("pipeline_depth") as usize,
             target: v.get("target").and_then(Value::as_str).unwrap_or("").into(),
+            request: v
+                .get("request")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .into(),
             concurrency: v.u64_at("concurrency") as usize,
             procs: v.u64_at("procs") as usize,
             rate: v.get("rate").and_then(Value::as_f64),
@@ -369,6 +390,7 @@ impl Report {
             connect_attempts: v.u64_at("connect_attempts"),
             peak_open: v.u64_at("peak_open_connections"),
             server_closes: v.u64_at("server_closes"),
+            retried: v.u64_at("retried"),
             unsent: v.u64_at("unsent"),
             stopped_by_time: v
                 .get("stopped_by_time")
@@ -445,8 +467,13 @@ impl Report {
         };
         let _ = writeln!(
             s,
-            "holdfast-load {}{depth} -> {}: {} connections{procs}{rate}, {:.2} s",
-            self.mode, self.target, self.concurrency, self.elapsed_s
+            "holdfast-load {}{depth}: {} on {}, {} connection{}{procs}{rate}, {:.2} s",
+            self.mode,
+            self.request,
+            self.target,
+            self.concurrency,
+            if self.concurrency == 1 { "" } else { "s" },
+            self.elapsed_s
         );
         let _ = writeln!(
             s,
@@ -460,6 +487,13 @@ impl Report {
                 ""
             }
         );
+        if self.retried > 0 {
+            let _ = writeln!(
+                s,
+                "  retried      {} requests pipelined after a `Connection: close` response",
+                self.retried
+            );
+        }
         if self.unsent > 0 {
             let _ = writeln!(
                 s,
@@ -529,8 +563,10 @@ impl Report {
             let yes = |b: bool| if b { "yes" } else { "no" };
             let _ = write!(
                 s,
-                "  hold         {} held, {} kept, closed {} of {} ({} by RST), oldest first: {}",
+                "  hold         {} held (all open at {:.3} s), {} kept, closed {} of {} ({} by RST), \
+                 oldest first: {}",
                 h.held,
+                h.all_open_s,
                 h.held - h.closed,
                 h.closed,
                 h.held,
@@ -540,9 +576,8 @@ impl Report {
             if !h.oldest_first && h.closed > 0 {
                 let _ = write!(
                     s,
-                    " (closed are the oldest: {}, {} out of order)",
-                    yes(h.closed_are_oldest),
-                    h.order_inversions
+                    " ({} of the closed were not among the oldest, {} closed out of order)",
+                    h.newer_closed, h.order_inversions
                 );
             }
             if let (Some(first), Some(last)) = (h.first_close_s, h.last_close_s) {
