@@ -8,10 +8,9 @@ use std::path::Path;
 use std::rc::Rc;
 
 use holdfast::conf::Config;
-use holdfast::core::connection::EvKind;
 use holdfast::core::cycle::Cycle;
 use holdfast::event::accept::listening_from_conf;
-use holdfast::http::{request, run_read_handler, run_write_handler};
+use holdfast::http::{request, run_read_handler};
 use holdfast::os::io::MemStream;
 
 struct Counting;
@@ -79,21 +78,7 @@ fn feed(cy: &mut Cycle<MemStream>, token: usize, bytes: &[u8]) -> u64 {
     ALLOCS.with(|a| a.set(0));
     COUNTING.with(|c| c.set(true));
     run_read_handler(cy, key);
-    while let Some(ev) = cy.posted.pop() {
-        let Some(key) = cy.lookup(ev.token) else {
-            continue;
-        };
-        match ev.kind {
-            EvKind::Read => {
-                cy.conns[key].read.posted = false;
-                run_read_handler(cy, key);
-            }
-            EvKind::Write => {
-                cy.conns[key].write.posted = false;
-                run_write_handler(cy, key);
-            }
-        }
-    }
+    holdfast::event::posted::process_posted(cy, usize::MAX);
     COUNTING.with(|c| c.set(false));
     ALLOCS.with(Cell::get)
 }

@@ -376,29 +376,10 @@ impl EventLoop {
         while let Some(ev) = self.cycle.timers.expire_timers(now) {
             self.timer_fired(ev);
         }
-        // ngx_event_process_posted: events posted while this runs (the next
-        // pipelined request) are run too, up to a bound, so a batch of
-        // pipelined requests is answered in one iteration and one write.
-        for _ in 0..POSTED_PER_ITERATION {
-            let Some(ev) = self.cycle.posted.pop() else {
-                break;
-            };
-            let cy = &mut self.cycle;
-            let Some(key) = cy.lookup(ev.token) else {
-                continue;
-            };
-            log::debug!("*{} posted event {:?}", cy.conns[key].number, ev.kind);
-            match ev.kind {
-                EvKind::Read => {
-                    cy.conns[key].read.posted = false;
-                    http::run_read_handler(cy, key);
-                }
-                EvKind::Write => {
-                    cy.conns[key].write.posted = false;
-                    http::run_write_handler(cy, key);
-                }
-            }
-        }
+        // Events posted while this runs (the next pipelined request) run
+        // too, up to a bound, so a batch of pipelined requests is answered in
+        // one iteration and one write.
+        crate::event::posted::process_posted(&mut self.cycle, POSTED_PER_ITERATION);
         Ok(())
     }
 

@@ -7,7 +7,9 @@
 
 use std::collections::VecDeque;
 
-use crate::core::connection::EventRef;
+use crate::core::connection::{EvKind, EventRef};
+use crate::core::cycle::Cycle;
+use crate::os::io::Transport;
 
 /// FIFO of posted events (`ngx_posted_events`).
 #[derive(Debug, Default)]
@@ -34,5 +36,28 @@ impl PostedQueue {
     /// Nothing posted.
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
+    }
+}
+
+/// Mirrors ngx_event_process_posted(): runs posted events, including the ones
+/// posted while this runs (the next pipelined request), at most `max` of them;
+/// events of connections closed meanwhile are skipped by token.
+pub fn process_posted<S: Transport>(cy: &mut Cycle<S>, max: usize) {
+    for _ in 0..max {
+        let Some(ev) = cy.posted.pop() else { break };
+        let Some(key) = cy.lookup(ev.token) else {
+            continue;
+        };
+        log::debug!("*{} posted event {:?}", cy.conns[key].number, ev.kind);
+        match ev.kind {
+            EvKind::Read => {
+                cy.conns[key].read.posted = false;
+                crate::http::run_read_handler(cy, key);
+            }
+            EvKind::Write => {
+                cy.conns[key].write.posted = false;
+                crate::http::run_write_handler(cy, key);
+            }
+        }
     }
 }

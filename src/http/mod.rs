@@ -108,21 +108,7 @@ mod tests {
     }
 
     fn run_posted(cy: &mut Cycle<MemStream>) {
-        while let Some(ev) = cy.posted.pop() {
-            let Some(key) = cy.lookup(ev.token) else {
-                continue;
-            };
-            match ev.kind {
-                EvKind::Read => {
-                    cy.conns[key].read.posted = false;
-                    run_read_handler(cy, key);
-                }
-                EvKind::Write => {
-                    cy.conns[key].write.posted = false;
-                    run_write_handler(cy, key);
-                }
-            }
-        }
+        crate::event::posted::process_posted(cy, usize::MAX);
     }
 
     fn output(cy: &Cycle<MemStream>, token: usize) -> String {
