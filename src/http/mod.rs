@@ -64,7 +64,6 @@ mod tests {
 
     use super::*;
     use crate::conf::Config;
-    use crate::core::connection::EvKind;
     use crate::event::accept::listening_from_conf;
     use crate::os::io::MemStream;
 
