@@ -2,7 +2,6 @@
 //! listening sockets (`ngx_open_listening_sockets` in `core/ngx_connection.c`).
 
 use std::io;
-use std::net::SocketAddr;
 use std::os::fd::FromRawFd;
 use std::rc::Rc;
 
@@ -108,47 +107,12 @@ pub fn open_listening_socket(l: &Listen) -> io::Result<std::net::TcpListener> {
             )
         })?;
     }
-    let (storage, len) = sockaddr(&l.addr);
+    let (storage, len) = crate::os::net::sockaddr(&l.addr);
     // SAFETY: storage holds a valid sockaddr of `len` bytes for this family.
     cvt(unsafe { libc::bind(fd, (&storage as *const libc::sockaddr_storage).cast(), len) })?;
     // SAFETY: fd is a bound socket.
     cvt(unsafe { libc::listen(fd, l.backlog) })?;
     Ok(listener)
-}
-
-fn sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let len = match addr {
-        SocketAddr::V4(a) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(a.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sockaddr_in fits in sockaddr_storage.
-            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin) };
-            std::mem::size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(a) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: a.port().to_be(),
-                sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr {
-                    s6_addr: a.ip().octets(),
-                },
-                sin6_scope_id: a.scope_id(),
-            };
-            // SAFETY: sockaddr_in6 fits in sockaddr_storage.
-            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6) };
-            std::mem::size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (storage, len as libc::socklen_t)
 }
 
 /// Is this accept() error the descriptor limit (EMFILE / ENFILE)?
