@@ -117,7 +117,13 @@ pub struct Cycle<S> {
     pub var_buf: Vec<u8>,
     /// Open static files.
     pub open_files: crate::core::open_file_cache::OpenFileCache,
+    /// Most connections open at once since memory was last trimmed.
+    pub peak_conns: usize,
 }
+
+/// After a burst of at least this many connections, the memory they used is
+/// given back once the last of them is gone (see [`Cycle::trim_idle`]).
+pub const TRIM_AFTER_CONNECTIONS: usize = 256;
 
 impl<S: Transport> Cycle<S> {
     /// A cycle for `conf` with the given listening sockets.
@@ -145,6 +151,7 @@ impl<S: Transport> Cycle<S> {
             access_logs: Default::default(),
             var_buf: Vec::new(),
             open_files: Default::default(),
+            peak_conns: 0,
         }
     }
 
@@ -230,7 +237,9 @@ impl<S: Transport> Cycle<S> {
         if let Some(b) = hc.buffer.take() {
             self.pool.put(b);
         }
-        if let Some(r) = hc.request.take() {
+        if let Some(r) = hc.request.take()
+            && self.request_pool.len() < crate::core::buf::POOL_MAX_PER_CLASS
+        {
             self.request_pool.push(r);
         }
         hc.out.reset();
@@ -239,6 +248,31 @@ impl<S: Transport> Cycle<S> {
         }
         if self.hc_pool.len() < crate::core::buf::POOL_MAX_PER_CLASS {
             self.hc_pool.push(hc);
+        }
+    }
+
+    /// Gives memory back after a burst, once no connection is left: the
+    /// buffer, request and connection-state pools, the connection slab and an
+    /// empty timer slab are dropped, and malloc returns free pages to the
+    /// system. (nginx preallocates its connections and keeps them; holdfast
+    /// allocates on demand and so can shrink back to its start-up size.)
+    pub fn trim_idle(&mut self) {
+        self.pool = BufPool::default();
+        self.hc_pool = Vec::new();
+        self.request_pool = Vec::new();
+        if self.conns.is_empty() {
+            self.conns = Slab::new();
+        }
+        if self.timers.is_empty() {
+            let lazy = self.timers.lazy_delay();
+            self.timers = TimerWheel::new();
+            self.timers.set_lazy_delay(lazy);
+        }
+        self.peak_conns = 0;
+        // SAFETY: malloc_trim only releases free heap memory.
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        unsafe {
+            libc::malloc_trim(0);
         }
     }
 

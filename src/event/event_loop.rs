@@ -140,6 +140,11 @@ impl EventLoop {
         while !self.done {
             self.process_events_and_timers()?;
             self.cycle.access_logs.flush();
+            if self.cycle.conns.is_empty()
+                && self.cycle.peak_conns >= crate::core::cycle::TRIM_AFTER_CONNECTIONS
+            {
+                self.cycle.trim_idle();
+            }
             if self.cycle.exiting && self.cycle.conns.is_empty() {
                 crate::notice!("exiting");
                 self.done = true;

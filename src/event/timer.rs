@@ -186,6 +186,11 @@ impl<T> TimerWheel<T> {
         self.lazy_delay_ms = ms;
     }
 
+    /// The lazy delay in force.
+    pub fn lazy_delay(&self) -> u64 {
+        self.lazy_delay_ms
+    }
+
     /// Mirrors ngx_event_add_timer() (src/event/ngx_event_timer.h): arms the
     /// timer in `slot` to fire `after_ms` after `now_ms`.
     ///

@@ -691,10 +691,15 @@ pub fn finalize_request<S: Transport>(cy: &mut Cycle<S>, key: usize, rc: Finaliz
         match response::send_out(cy, key) {
             response::Sent::Done => {}
             response::Sent::Again => {
+                // ngx_http_set_write_handler: while the response waits for
+                // the socket, input is not read (an error answered before
+                // the request was processed must not be parsed again).
                 let send_timeout = send_timeout(cy, key);
                 let c = &mut cy.conns[key];
                 c.write.handler = WriteHandler::Writer;
+                c.read.handler = ReadHandler::BlockReading;
                 c.action = Action::SendingResponse;
+                cy.del_timer(key, EvKind::Read);
                 cy.add_timer(key, EvKind::Write, send_timeout);
                 return;
             }
@@ -747,7 +752,9 @@ pub fn free_request<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     if let Some(b) = buf_in(&mut c.hc) {
         b.pos = (b.pos + r.consumed).min(b.last);
     }
-    cy.request_pool.push(r);
+    if cy.request_pool.len() < crate::core::buf::POOL_MAX_PER_CLASS {
+        cy.request_pool.push(r);
+    }
 }
 
 /// Mirrors ngx_http_close_request(): frees the request and closes the connection.
