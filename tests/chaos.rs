@@ -258,3 +258,42 @@ fn chaos_leaves_no_leaked_descriptors_or_memory() {
     assert!(!s.log_contains("panicked", Duration::from_millis(10)));
     eprintln!("chaos: {secs}s x 2 rounds, fds {fds}, RSS {rss1} -> {rss2} KiB");
 }
+
+#[test]
+fn memory_is_given_back_after_a_burst() {
+    let body =
+        server_block("    client_header_timeout 1s;\n    location = /r { return 200 \"R\"; }");
+    let text = format!(
+        "worker_rlimit_nofile 4096;\n{}",
+        conf(4096, &body).replace("error_log stderr info;", "error_log stderr notice;")
+    );
+    let s = Server::start_conf(Prefix::new("burst"), &text);
+    let pid = s.pid();
+    s.connect().request(get("/r")).assert_status(200);
+    let fds = fd_count(pid);
+    let base = rss_kib(pid);
+    // 1,500 connections stuck in their header, closed by client_header_timeout.
+    let mut held = Vec::new();
+    for _ in 0..1500 {
+        let Some(mut c) = connect(s.addr()) else {
+            break;
+        };
+        let _ =
+            c.write_all(b"GET /r HTTP/1.1\r\nHost: localhost\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaa");
+        held.push(c);
+    }
+    assert!(held.len() >= 1000, "opened {}", held.len());
+    let peak = rss_kib(pid);
+    assert!(
+        eventually(Duration::from_secs(10), || fd_count(pid) <= fds),
+        "descriptors: {} (baseline {fds})",
+        fd_count(pid)
+    );
+    drop(held);
+    assert!(
+        eventually(Duration::from_secs(5), || rss_kib(pid) <= base + 512),
+        "RSS {} KiB after the burst (baseline {base} KiB, peak {peak} KiB)",
+        rss_kib(pid)
+    );
+    s.connect().request(get("/r")).assert_status(200);
+}

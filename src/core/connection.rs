@@ -517,10 +517,11 @@ impl<S: Transport> Cycle<S> {
         let number = self.connection_counter;
         self.connection_counter += 1;
         let now = self.clock.now_ms;
-        Some(
-            self.conns
-                .insert(Connection::new(stream, addr, listening, number, now)),
-        )
+        let key = self
+            .conns
+            .insert(Connection::new(stream, addr, listening, number, now));
+        self.peak_conns = self.peak_conns.max(self.conns.len());
+        Some(key)
     }
 
     /// Mirrors ngx_close_connection(): deletes both timers, leaves the reusable
