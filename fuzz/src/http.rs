@@ -503,6 +503,13 @@ impl ResponseChecker {
                 }
             };
             let after = &rest[body_at..];
+            if !after.is_empty() && after.len() < STATUS_PREFIX.len() && STATUS_PREFIX.starts_with(after) {
+                // Either a body that begins like a status line or the start
+                // of the next response after a HEAD answer: undecided until
+                // more output arrives.
+                self.tail = Some(Some(resp));
+                return Ok(());
+            }
             let consumed = if body_len == 0 || after.starts_with(STATUS_PREFIX) {
                 // No body, or a response to HEAD (no body of ours starts
                 // with a status line).
