@@ -103,7 +103,30 @@ fn set_rlimit_nofile(n: u64) {
     // SAFETY: setrlimit with a valid, initialised struct.
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
         let err = std::io::Error::last_os_error();
-        holdfast::alert!("setrlimit(RLIMIT_NOFILE, {n}) failed ({err}), ignored");
+        holdfast::alert!(
+            "setrlimit(RLIMIT_NOFILE, {n}) failed ({}), ignored",
+            holdfast::os::io::OsErr(&err)
+        );
+    }
+}
+
+/// nginx's start-up check: more worker_connections than descriptors can
+/// never be used (each connection is one descriptor).
+fn check_worker_connections(conf: &Config) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0
+        && lim.rlim_cur != libc::RLIM_INFINITY
+        && conf.worker_connections as u64 > lim.rlim_cur
+    {
+        log::warn!(
+            "{} worker_connections exceed open file resource limit: {}",
+            conf.worker_connections,
+            lim.rlim_cur
+        );
     }
 }
 
@@ -167,6 +190,7 @@ fn main() -> ExitCode {
     if let Some(n) = conf.worker_rlimit_nofile {
         set_rlimit_nofile(n);
     }
+    check_worker_connections(&conf);
     let conf = Rc::new(conf);
     if conf.worker_processes > 1 {
         return run_master(conf);
