@@ -650,7 +650,7 @@ fn srv_directive(d: &Directive, srv: &mut RawSrv) -> Result<bool, ConfError> {
         }
         "client_header_buffer_size" => {
             once(&srv.client_header_buffer_size, d)?;
-            srv.client_header_buffer_size = Some(size(d, 0)?);
+            srv.client_header_buffer_size = Some(header_buffer_size(d, 0)?);
         }
         "large_client_header_buffers" => {
             // Mirrors ngx_conf_set_bufs_slot(): NUM SIZE, both non-zero.
@@ -660,11 +660,30 @@ fn srv_directive(d: &Directive, srv: &mut RawSrv) -> Result<bool, ConfError> {
                 .filter(|n| *n > 0)
                 .and_then(|n| usize::try_from(n).ok())
                 .ok_or_else(|| bad(d, "invalid value"))?;
-            srv.large_client_header_buffers = Some((num, size(d, 1)?));
+            let each = header_buffer_size(d, 1)?;
+            if num.saturating_mul(each) > MAX_HEADER_BUFFER_BYTES {
+                return Err(bad(d, "invalid value"));
+            }
+            srv.large_client_header_buffers = Some((num, each));
         }
         _ => return Ok(false),
     }
     Ok(true)
+}
+
+/// Header buffers are allocated per busy connection, and a failed
+/// allocation aborts a Rust process: sizes above this are refused when the
+/// configuration is read (nginx would fail each request instead).
+pub(super) const MAX_HEADER_BUFFER_BYTES: usize = 64 * 1024 * 1024;
+
+/// A header buffer size argument: a size no larger than
+/// [`MAX_HEADER_BUFFER_BYTES`].
+fn header_buffer_size(d: &Directive, i: usize) -> Result<usize, ConfError> {
+    let v = size(d, i)?;
+    if v > MAX_HEADER_BUFFER_BYTES {
+        return Err(bad(d, "invalid value"));
+    }
+    Ok(v)
 }
 
 /// Mirrors ngx_http_index_set_index(): appends to the level's list.
@@ -1216,6 +1235,25 @@ pub(super) mod tests {
             "\"root\" directive is duplicate",
             5,
         );
+    }
+
+    #[test]
+    fn header_buffers_too_large_to_allocate_are_refused() {
+        let wrap = |body: &str| format!("http {{\n{body}\n}}");
+        assert_err(
+            &wrap("client_header_buffer_size 25G;"),
+            "\"client_header_buffer_size\" directive invalid value",
+            2,
+        );
+        assert_err(
+            &wrap("large_client_header_buffers 1000 1m;"),
+            "\"large_client_header_buffers\" directive invalid value",
+            2,
+        );
+        let ok = conf(&wrap(
+            "client_header_buffer_size 64m; large_client_header_buffers 4 16m;",
+        ));
+        assert_eq!(ok.http.unwrap().servers.len(), 0);
     }
 
     #[test]
