@@ -503,7 +503,10 @@ impl ResponseChecker {
                 }
             };
             let after = &rest[body_at..];
-            if !after.is_empty() && after.len() < STATUS_PREFIX.len() && STATUS_PREFIX.starts_with(after) {
+            if !after.is_empty()
+                && after.len() < STATUS_PREFIX.len()
+                && STATUS_PREFIX.starts_with(after)
+            {
                 // Either a body that begins like a status line or the start
                 // of the next response after a HEAD answer: undecided until
                 // more output arrives.

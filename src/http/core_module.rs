@@ -61,7 +61,8 @@ fn check_body_size<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Option<u16> {
     None
 }
 
-/// The content phase: `return` if the location has one, else static files.
+/// Mirrors ngx_http_core_content_phase(): `return` if the location has one
+/// (the rewrite module runs earlier in nginx), else stub_status, else static files.
 pub fn content_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
     let ret = cy.conns[key]
         .req()

@@ -249,7 +249,9 @@ pub fn is_valid_header_name(name: &[u8]) -> bool {
     !name.is_empty() && name.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
-/// Parses a whole request head (request line already validated) and calls
+/// The header loop of ngx_http_process_request_headers over
+/// ngx_http_parse_header_line, done by httparse: parses a whole request head
+/// (request line already validated) and calls
 /// `each` for every header, in order.
 pub fn parse_head(data: &[u8], mut each: impl FnMut(HeaderPos)) -> HeadStatus {
     let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
@@ -431,6 +433,7 @@ pub fn classify_user_agent(ua: &[u8]) -> UserAgent {
     out
 }
 
+/// The Content-Length check of ngx_http_process_request_header (ngx_atoof).
 /// Parses a Content-Length value: digits only (RFC 9110 §8.6), no sign, no
 /// overflow. None means 400.
 pub fn parse_content_length(v: &[u8]) -> Option<u64> {
@@ -453,12 +456,15 @@ pub enum UriError {
     Invalid,
 }
 
-/// Decodes a request target into `uri` (the path: `%XX` decoded, `//` merged,
-/// `.` and `..` segments resolved; ngx_http_parse_complex_uri) and returns the
-/// host of an absolute-form target and the query, as ranges of `target`.
+/// What [`parse_target`] returns: the host of an absolute-form target and
+/// the query, as ranges of the target.
 pub type ParsedTarget = (Option<(usize, usize)>, Option<(usize, usize)>);
 
-/// See [`ParsedTarget`].
+/// Mirrors ngx_http_parse_complex_uri() (and the absolute-form part of
+/// ngx_http_parse_request_line): decodes a request target into `uri` (the
+/// path: `%XX` decoded, `//` merged, `.` and `..` segments resolved, cut at
+/// `#`) and returns the host of an absolute-form target and the query, as
+/// ranges of `target`.
 pub fn parse_target(target: &[u8], uri: &mut Vec<u8>) -> Result<ParsedTarget, UriError> {
     uri.clear();
     let mut host = None;

@@ -417,7 +417,8 @@ fn alloc_large_header_buffer<S: Transport>(
     Ok(())
 }
 
-/// Prologue shared by the header-reading handlers: timeout and forced close.
+/// The prologue every nginx event handler opens with (`if (rev->timedout)`,
+/// `if (c->close)`), shared by the header-reading handlers.
 fn request_prologue<S: Transport>(cy: &mut Cycle<S>, key: usize) -> bool {
     let c = &mut cy.conns[key];
     if c.read.timedout {

@@ -344,7 +344,8 @@ pub fn send_out<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Sent {
     }
 }
 
-/// Sends the queued responses of finished pipelined requests before reading
+/// holdfast's own step (nginx writes each response as it is made): sends
+/// the queued responses of finished pipelined requests before reading
 /// on; on a full socket, the write handler takes over (`Flush`).
 pub fn flush_pipelined<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Sent {
     let sent = send_out(cy, key);
