@@ -94,6 +94,25 @@ fn open_sets(conf: &Config, n: usize, old: &[ListenSet]) -> Result<Vec<ListenSet
     Ok(sets)
 }
 
+/// Blocks every signal; returns the mask to restore.
+fn block_signals() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigfillset/pthread_sigmask fill and read
+    // the sets we pass.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+        old
+    }
+}
+
+/// Restores a mask saved by [`block_signals`].
+fn restore_signals(mask: &libc::sigset_t) {
+    // SAFETY: a valid mask saved earlier.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, mask, std::ptr::null_mut()) };
+}
+
 /// Mirrors ngx_master_process_cycle(): runs until the last worker of a
 /// stopping master has exited. Returns an error text for start-up failures.
 pub fn master_process_cycle(conf: Rc<Config>) -> Result<(), String> {
@@ -165,18 +184,24 @@ impl Master {
     /// Mirrors ngx_spawn_process() + ngx_worker_process_init(): forks a worker
     /// for `slot` running the current configuration.
     fn spawn(&mut self, slot: usize) -> Result<(), String> {
+        // Signals are blocked across the fork: one that arrives while the
+        // child is still starting stays pending until the child has its own
+        // handlers and pipe, instead of running the master's handler there
+        // (and being lost).
+        let old_mask = block_signals();
         // SAFETY: the master is single-threaded; the child only uses its own
         // copy of memory and exits through std::process::exit.
         let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let code = self.worker_process_cycle(slot, &old_mask);
+            std::process::exit(code);
+        }
+        restore_signals(&old_mask);
         if pid < 0 {
             return Err(format!(
                 "fork() failed ({})",
                 OsErr(&std::io::Error::last_os_error())
             ));
-        }
-        if pid == 0 {
-            let code = self.worker_process_cycle(slot);
-            std::process::exit(code);
         }
         crate::notice!("start worker process {pid}");
         self.workers.push(Worker {
@@ -190,7 +215,7 @@ impl Master {
 
     /// Mirrors ngx_worker_process_cycle(): in the child, take this slot's
     /// sockets, close the others, and run the event loop.
-    fn worker_process_cycle(&mut self, slot: usize) -> i32 {
+    fn worker_process_cycle(&mut self, slot: usize, mask: &libc::sigset_t) -> i32 {
         crate::core::log::set_pid();
         // A worker whose master is gone stops gracefully.
         // SAFETY: prctl with a valid option and signal number.
@@ -217,7 +242,9 @@ impl Master {
             }
         };
         ev.set_worker();
-        if let Err(e) = ev.enable_signals() {
+        let installed = ev.enable_signals();
+        restore_signals(mask);
+        if let Err(e) = installed {
             crate::emerg!("sigaction() failed ({})", OsErr(&e));
             return 2;
         }
