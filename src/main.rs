@@ -202,13 +202,9 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    if conf.daemon
-        && let Err(e) = daemonize(conf.error_log.target == holdfast::conf::LogTarget::Stderr)
-    {
-        eprintln!("holdfast: [emerg] {e}");
-        return ExitCode::from(1);
+    if let Err(code) = daemon_and_pid(&conf) {
+        return code;
     }
-    holdfast::core::log::set_pid();
     if let Err(e) = ev.enable_signals() {
         eprintln!(
             "holdfast: [emerg] sigaction() failed ({})",
@@ -218,16 +214,6 @@ fn main() -> ExitCode {
     }
     for addr in ev.local_addrs() {
         holdfast::notice!("listening on {addr}");
-    }
-    if let Some(pid) = &conf.pid
-        && let Err(e) = write_pid(pid)
-    {
-        eprintln!(
-            "holdfast: [emerg] open() \"{}\" failed ({})",
-            pid.display(),
-            holdfast::os::io::OsErr(&e)
-        );
-        return ExitCode::from(1);
     }
     holdfast::notice!(
         "{} started, pid {}",
@@ -243,6 +229,30 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     ExitCode::SUCCESS
+}
+
+/// After the listening sockets are open: `daemon on` detaches (ngx_daemon),
+/// the log lines take this process's pid, and the `pid` file is written
+/// (ngx_create_pidfile), for the single process and the master alike.
+fn daemon_and_pid(conf: &Config) -> Result<(), ExitCode> {
+    if conf.daemon
+        && let Err(e) = daemonize(conf.error_log.target == holdfast::conf::LogTarget::Stderr)
+    {
+        eprintln!("holdfast: [emerg] {e}");
+        return Err(ExitCode::from(1));
+    }
+    holdfast::core::log::set_pid();
+    if let Some(pid) = &conf.pid
+        && let Err(e) = write_pid(pid)
+    {
+        eprintln!(
+            "holdfast: [emerg] open() \"{}\" failed ({})",
+            pid.display(),
+            holdfast::os::io::OsErr(&e)
+        );
+        return Err(ExitCode::from(1));
+    }
+    Ok(())
 }
 
 fn write_pid(path: &Path) -> std::io::Result<()> {
@@ -296,22 +306,8 @@ fn daemonize(keep_stderr: bool) -> Result<(), String> {
 /// `worker_processes N` with N > 1: the master process forks the workers
 /// (os::process_cycle); it writes the pid file, which `-s` signals.
 fn run_master(conf: Rc<Config>) -> ExitCode {
-    if conf.daemon
-        && let Err(e) = daemonize(conf.error_log.target == holdfast::conf::LogTarget::Stderr)
-    {
-        eprintln!("holdfast: [emerg] {e}");
-        return ExitCode::from(1);
-    }
-    holdfast::core::log::set_pid();
-    if let Some(pid) = &conf.pid
-        && let Err(e) = write_pid(pid)
-    {
-        eprintln!(
-            "holdfast: [emerg] open() \"{}\" failed ({})",
-            pid.display(),
-            holdfast::os::io::OsErr(&e)
-        );
-        return ExitCode::from(1);
+    if let Err(code) = daemon_and_pid(&conf) {
+        return code;
     }
     holdfast::notice!(
         "{} started, master process {}",
