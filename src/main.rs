@@ -6,92 +6,133 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::rc::Rc;
 
-use holdfast::conf::Config;
+use holdfast::conf::{Config, LogTarget, Options};
 use holdfast::event::event_loop::EventLoop;
 
-const USAGE: &str = "Usage: holdfast [-?hvt] [-s signal] [-p prefix] [-c filename]
+const USAGE: &str = "Usage: holdfast [-?hvVtTq] [-s signal] [-p prefix]
+                [-e filename] [-c filename] [-g directives]
 
 Options:
   -?,-h         : this help
   -v            : show version and exit
+  -V            : show version and configure options then exit
   -t            : test configuration and exit
-  -s signal     : send signal to the running server: stop, quit, reopen, reload
+  -T            : test configuration, dump it and exit
+  -q            : suppress non-error messages during configuration testing
+  -s signal     : send signal to a master process: stop, quit, reopen, reload
   -p prefix     : set prefix path (default: current directory)
+  -e filename   : set error log file (default: stderr)
   -c filename   : set configuration file (default: conf/holdfast.conf)
+  -g directives : set global directives out of configuration file
 ";
 
+/// The command line, as nginx's ngx_get_options() reads it.
+#[derive(Debug, Default)]
 struct Args {
-    prefix: PathBuf,
+    prefix: Option<PathBuf>,
     conf: Option<PathBuf>,
+    error_log: Option<String>,
+    globals: Option<String>,
     test: bool,
+    dump: bool,
+    quiet: bool,
     signal: Option<String>,
+    show_version: bool,
+    show_help: bool,
+    show_configure: bool,
 }
 
-enum Cli {
-    Run(Args),
-    Exit(ExitCode),
-}
-
-fn parse_args() -> Cli {
-    let mut args = Args {
-        prefix: PathBuf::from("."),
-        conf: None,
-        test: false,
-        signal: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "-h" | "-?" | "--help" => {
-                print!("{USAGE}");
-                return Cli::Exit(ExitCode::SUCCESS);
-            }
-            "-v" | "-V" => {
-                eprintln!(
-                    "holdfast version: {}",
-                    holdfast::http::response::SERVER_VERSION
-                );
-                return Cli::Exit(ExitCode::SUCCESS);
-            }
-            "-t" => args.test = true,
-            "-s" => match it.next() {
-                Some(sig) if holdfast::os::signals::signal_for_command(&sig).is_some() => {
-                    args.signal = Some(sig)
+/// Mirrors ngx_get_options(): flags may be grouped (`-tq`), and an option's
+/// value may follow it in the same word (`-cfile`) or be the next word.
+fn parse_args(argv: &[String]) -> Result<Args, String> {
+    let mut args = Args::default();
+    let mut i = 0;
+    while i < argv.len() {
+        let word = &argv[i];
+        let Some(flags) = word.strip_prefix('-') else {
+            return Err(format!("invalid option: \"{word}\""));
+        };
+        for (at, ch) in flags.char_indices() {
+            let rest = &flags[at + ch.len_utf8()..];
+            // An option with a value takes the rest of the word, or the next word.
+            let mut value = |what: &str| -> Result<String, String> {
+                if !rest.is_empty() {
+                    return Ok(rest.to_string());
                 }
-                Some(sig) => {
-                    eprintln!("holdfast: invalid option: \"-s {sig}\"");
-                    return Cli::Exit(ExitCode::from(2));
+                i += 1;
+                argv.get(i)
+                    .cloned()
+                    .ok_or_else(|| format!("option \"-{ch}\" requires {what}"))
+            };
+            match ch {
+                '?' | 'h' => {
+                    args.show_version = true;
+                    args.show_help = true;
                 }
-                None => {
-                    eprintln!("holdfast: option \"-s\" requires parameter");
-                    return Cli::Exit(ExitCode::from(2));
+                'v' => args.show_version = true,
+                'V' => {
+                    args.show_version = true;
+                    args.show_configure = true;
                 }
-            },
-            "-p" | "-c" => {
-                let Some(v) = it.next() else {
-                    eprintln!(
-                        "holdfast: option \"{a}\" requires {}",
-                        if a == "-p" {
-                            "directory name"
-                        } else {
-                            "file name"
-                        }
-                    );
-                    return Cli::Exit(ExitCode::from(2));
-                };
-                if a == "-p" {
-                    args.prefix = PathBuf::from(v);
-                } else {
-                    args.conf = Some(PathBuf::from(v));
+                't' => args.test = true,
+                'T' => {
+                    args.test = true;
+                    args.dump = true;
                 }
-            }
-            _ => {
-                eprintln!("holdfast: invalid option: \"{a}\"\n{USAGE}");
-                return Cli::Exit(ExitCode::from(2));
+                'q' => args.quiet = true,
+                'p' => {
+                    args.prefix = Some(PathBuf::from(value("directory name")?));
+                    break;
+                }
+                'e' => {
+                    args.error_log = Some(value("file name")?);
+                    break;
+                }
+                'c' => {
+                    args.conf = Some(PathBuf::from(value("file name")?));
+                    break;
+                }
+                'g' => {
+                    args.globals = Some(value("parameter")?);
+                    break;
+                }
+                's' => {
+                    let sig = value("parameter")?;
+                    if holdfast::os::signals::signal_for_command(&sig).is_none() {
+                        return Err(format!("invalid option: \"-s {sig}\""));
+                    }
+                    args.signal = Some(sig);
+                    break;
+                }
+                other => return Err(format!("invalid option: \"{other}\"")),
             }
         }
+        i += 1;
     }
-    Cli::Run(args)
+    Ok(args)
+}
+
+/// Mirrors ngx_show_version_info(): the version, the usage (`-h`), and for
+/// `-V` how holdfast was built and which nginx modules it has, in the form
+/// nginx's test suite reads.
+fn show_version_info(args: &Args) {
+    let mut out = format!(
+        "nginx version: nginx/{} ({})\n",
+        holdfast::http::variables::NGINX_VERSION,
+        holdfast::http::response::SERVER_VERSION
+    );
+    if args.show_help {
+        out.push_str(USAGE);
+        out.push('\n');
+    }
+    if args.show_configure {
+        out.push_str(&format!(
+            "built by {}\nconfigure arguments: {}\n",
+            env!("HOLDFAST_RUSTC_VERSION"),
+            holdfast::conf::modules::configure_arguments()
+        ));
+    }
+    eprint!("{out}");
 }
 
 /// Raises RLIMIT_NOFILE (worker_rlimit_nofile) as nginx does at start-up.
@@ -130,41 +171,92 @@ fn check_worker_connections(conf: &Config) {
     }
 }
 
+/// Mirrors ngx_conf_full_name() for the command line's paths: relative
+/// ones are under `base`; `.` components are dropped, as nginx prints the
+/// paths it was given made absolute.
+fn absolute(base: &Path, p: &Path) -> PathBuf {
+    let joined = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    };
+    joined
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
+}
+
+/// An `[emerg]` message at start-up: on stderr, and in the `-e` file when
+/// there is one (nginx writes start-up errors to both).
+fn startup_emerg(msg: &str, to_file: bool) {
+    eprintln!("holdfast: [emerg] {msg}");
+    if to_file {
+        holdfast::emerg!("{msg}");
+    }
+}
+
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Cli::Run(a) => a,
-        Cli::Exit(code) => return code,
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let args = match parse_args(&argv) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("holdfast: {e}");
+            return ExitCode::from(1);
+        }
     };
+    if args.show_version {
+        show_version_info(&args);
+        if !args.test {
+            return ExitCode::SUCCESS;
+        }
+    }
     let cwd = std::env::current_dir().unwrap_or_default();
-    // `-p .` and the like: resolve and drop `.` components, as nginx prints
-    // the prefix it was given made absolute.
-    let absolute = |p: &Path| -> PathBuf {
-        let joined = if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            cwd.join(p)
-        };
-        joined
-            .components()
-            .filter(|c| !matches!(c, std::path::Component::CurDir))
-            .collect()
-    };
-    let prefix = absolute(&args.prefix);
-    let file = match &args.conf {
-        Some(f) => absolute(f),
-        None => prefix.join("conf/holdfast.conf"),
+    let prefix = absolute(&cwd, args.prefix.as_deref().unwrap_or(Path::new(".")));
+    // nginx resolves `-c` and `-e` against the prefix.
+    let file = absolute(
+        &prefix,
+        args.conf
+            .as_deref()
+            .unwrap_or(Path::new("conf/holdfast.conf")),
+    );
+    let startup_log = args.error_log.as_deref().map(|e| match e {
+        "stderr" | "" => LogTarget::Stderr,
+        f => LogTarget::File(absolute(&prefix, Path::new(f))),
+    });
+    let log_to_file = matches!(startup_log, Some(LogTarget::File(_)));
+    holdfast::core::log::init_startup(startup_log.as_ref());
+    let options = Options {
+        globals: args.globals.clone(),
+        error_log: startup_log,
     };
     let shown = file.display();
-    let conf = match Config::load(&file, &prefix) {
+    let conf = match Config::load_with(&file, &prefix, &options) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("holdfast: [emerg] {e}");
+            startup_emerg(&e.to_string(), log_to_file);
             if args.test {
                 eprintln!("holdfast: configuration file {shown} test failed");
             }
             return ExitCode::from(1);
         }
     };
+    if let Err(e) = holdfast::os::user::check_user(conf.user.as_ref()) {
+        startup_emerg(&e, log_to_file);
+        if args.test {
+            eprintln!("holdfast: configuration file {shown} test failed");
+        }
+        return ExitCode::from(1);
+    }
+    if args.test {
+        if !args.quiet {
+            eprintln!("holdfast: the configuration file {shown} syntax is ok");
+            eprintln!("holdfast: configuration file {shown} test is successful");
+        }
+        if args.dump {
+            dump_config(&conf);
+        }
+        return ExitCode::SUCCESS;
+    }
     if let Some(cmd) = &args.signal {
         let Some(pid) = &conf.pid else {
             eprintln!(
@@ -181,12 +273,10 @@ fn main() -> ExitCode {
             }
         };
     }
-    if args.test {
-        eprintln!("holdfast: the configuration file {shown} syntax is ok");
-        eprintln!("holdfast: configuration file {shown} test is successful");
-        return ExitCode::SUCCESS;
+    if let Err(e) = holdfast::core::log::configure_conf(&conf) {
+        startup_emerg(&e, log_to_file);
+        return ExitCode::from(1);
     }
-    holdfast::core::log::init(&conf.error_log);
     if let Some(n) = conf.worker_rlimit_nofile {
         set_rlimit_nofile(n);
     }
@@ -198,18 +288,19 @@ fn main() -> ExitCode {
     let mut ev = match EventLoop::new(conf.clone()) {
         Ok(ev) => ev,
         Err(e) => {
-            eprintln!("holdfast: [emerg] {e}");
+            startup_emerg(&e, log_to_file);
             return ExitCode::from(1);
         }
     };
     if let Err(code) = daemon_and_pid(&conf) {
         return code;
     }
+    if let Err(e) = holdfast::os::user::switch_user(conf.user.as_ref()) {
+        holdfast::emerg!("{e}");
+        return ExitCode::from(1);
+    }
     if let Err(e) = ev.enable_signals() {
-        eprintln!(
-            "holdfast: [emerg] sigaction() failed ({})",
-            holdfast::os::io::OsErr(&e)
-        );
+        holdfast::emerg!("sigaction() failed ({})", holdfast::os::io::OsErr(&e));
         return ExitCode::from(1);
     }
     for addr in ev.local_addrs() {
@@ -231,12 +322,30 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `-T`: every file read, each after nginx's `# configuration file PATH:`
+/// line, on stdout; then what holdfast accepted with no effect, as comments.
+fn dump_config(conf: &Config) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for f in &conf.files {
+        let _ = writeln!(out, "# configuration file {}:", f.path.display());
+        let _ = out.write_all(&f.text);
+        let _ = writeln!(out);
+    }
+    if !conf.notes.is_empty() {
+        let _ = writeln!(out, "# holdfast:");
+        for n in &conf.notes {
+            let _ = writeln!(out, "#   {n}");
+        }
+    }
+}
+
 /// After the listening sockets are open: `daemon on` detaches (ngx_daemon),
 /// the log lines take this process's pid, and the `pid` file is written
 /// (ngx_create_pidfile), for the single process and the master alike.
 fn daemon_and_pid(conf: &Config) -> Result<(), ExitCode> {
     if conf.daemon
-        && let Err(e) = daemonize(conf.error_log.target == holdfast::conf::LogTarget::Stderr)
+        && let Err(e) = daemonize(holdfast::core::log::logs_to_stderr(&conf.error_log))
     {
         eprintln!("holdfast: [emerg] {e}");
         return Err(ExitCode::from(1));

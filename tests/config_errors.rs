@@ -307,26 +307,3 @@ fn missing_config_file_exits_1() {
     assert!(out.stderr.contains("[emerg]"), "{}", out.stderr);
     assert!(out.stderr.contains("absent.conf"), "{}", out.stderr);
 }
-
-#[test]
-fn unknown_cli_flag_exits_2() {
-    let out = run_holdfast(["-x"], WITHIN);
-    assert_eq!(out.code, Some(2), "stderr:\n{}", out.stderr);
-    assert!(out.stderr.contains("-x"), "{}", out.stderr);
-}
-
-#[test]
-fn missing_option_argument_exits_2() {
-    let out = run_holdfast(["-c"], WITHIN);
-    assert_eq!(out.code, Some(2), "stderr:\n{}", out.stderr);
-}
-
-#[test]
-fn help_and_version_exit_0() {
-    let out = run_holdfast(["-h"], WITHIN);
-    assert_eq!(out.code, Some(0));
-    assert!(out.stdout.contains("Usage"), "{}", out.stdout);
-    let out = run_holdfast(["-v"], WITHIN);
-    assert_eq!(out.code, Some(0));
-    assert!(out.stderr.contains("holdfast"), "{}", out.stderr);
-}

@@ -7,10 +7,22 @@
 //! format must be defined before an `access_log` names it, as in nginx.
 
 use super::build::Builder;
+use super::command::{ANY_HTTP, Command, HTTP, LIF, LMT, MANY, cmd};
 use super::parser::Directive;
+use super::values::{parse_size, parse_time_ms};
+use super::variables::{self, Escape, Segment};
 use super::{AccessLogConf, COMBINED_LOG_FORMAT, ConfError, LogFormat};
-use crate::http::variables::{self, Escape, Segment};
 use std::rc::Rc;
+
+/// The module's directives.
+pub(super) static COMMANDS: &[Command] = &[
+    cmd("log_format", HTTP, false, 2, MANY),
+    cmd("access_log", ANY_HTTP | LIF | LMT, false, 1, MANY),
+];
+
+/// nginx's limit on `access_log ... buffer=` (NGX_MAX_ERROR_STR-free, but
+/// the buffer is allocated per log: holdfast refuses more than this).
+const MAX_LOG_BUFFER: usize = 64 * 1024 * 1024;
 
 /// The `log_format`s known so far, `combined` first (nginx's `lmcf->formats`).
 #[derive(Debug)]
@@ -100,17 +112,29 @@ pub(super) fn merge(raw: RawAccessLog, parent: &Rc<[AccessLogConf]>) -> Rc<[Acce
 }
 
 impl Builder<'_> {
-    /// Mirrors ngx_http_log_set_log(): `access_log off` or
-    /// `access_log PATH [FORMAT]`, the format defaulting to `combined`.
-    ///
-    /// Not supported by holdfast (each refused by name): syslog targets,
-    /// variables in the path, and the `buffer=`, `flush=`, `gzip` and `if=`
-    /// parameters. Anything else after the format is `invalid parameter`.
-    pub(super) fn access_log(
+    /// The module's directives at any http level; `Ok(false)` when `d` is
+    /// not one of them.
+    pub(super) fn log_directive(
         &self,
         d: &Directive,
         raw: &mut RawAccessLog,
-    ) -> Result<(), ConfError> {
+    ) -> Result<bool, ConfError> {
+        match d.name.as_str() {
+            "access_log" => self.access_log(d, raw)?,
+            "log_format" => self.formats.borrow_mut().define(d)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Mirrors ngx_http_log_set_log(): `access_log off` or `access_log PATH
+    /// [FORMAT [buffer=SIZE] [flush=TIME] [if=CONDITION]]`, the format
+    /// defaulting to `combined`.
+    ///
+    /// Not supported by holdfast (each refused by name): syslog targets,
+    /// variables in the path and `gzip` (compressed logs). Anything else is
+    /// `invalid parameter`.
+    fn access_log(&self, d: &Directive, raw: &mut RawAccessLog) -> Result<(), ConfError> {
         let target = &d.args[0];
         if target == "off" {
             if let Some(extra) = d.args.get(1) {
@@ -134,21 +158,41 @@ impl Builder<'_> {
             .find(name)
             .cloned()
             .ok_or_else(|| d.error(format!("unknown log format \"{name}\"")))?;
-        if let Some(p) = d.args.get(2) {
-            let known = ["buffer=", "flush=", "if="]
-                .iter()
-                .any(|k| p.starts_with(k))
-                || p == "gzip"
-                || p.starts_with("gzip=");
-            if known {
-                return Err(d.error(format!("\"{p}\" is not supported by holdfast")));
-            }
-            return Err(d.error(format!("invalid parameter \"{p}\"")));
-        }
-        raw.logs.push(AccessLogConf {
+        let mut log = AccessLogConf {
             path: self.path(target),
             format,
-        });
+            buffer: None,
+            flush_ms: None,
+            condition: None,
+        };
+        for p in d.args.iter().skip(2) {
+            if let Some(v) = p.strip_prefix("buffer=") {
+                let size = parse_size(v)
+                    .ok()
+                    .filter(|n| *n > 0 && *n <= MAX_LOG_BUFFER)
+                    .ok_or_else(|| d.error(format!("invalid buffer size \"{v}\"")))?;
+                log.buffer = Some(size);
+            } else if let Some(v) = p.strip_prefix("flush=") {
+                let ms = parse_time_ms(v)
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| d.error(format!("invalid flush time \"{v}\"")))?;
+                log.flush_ms = Some(ms);
+            } else if let Some(v) = p.strip_prefix("if=") {
+                log.condition = Some(variables::compile(v).map_err(|e| d.error(e))?);
+            } else if p == "gzip" || p.starts_with("gzip=") {
+                return Err(d.error(format!(
+                    "\"{p}\" is not supported by holdfast (no compressed logs)"
+                )));
+            } else {
+                return Err(d.error(format!("invalid parameter \"{p}\"")));
+            }
+        }
+        if log.flush_ms.is_some() && log.buffer.is_none() {
+            // nginx: flush= implies a buffer of 64k.
+            log.buffer = Some(64 * 1024);
+        }
+        raw.logs.push(log);
         Ok(())
     }
 }
@@ -156,8 +200,8 @@ impl Builder<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conf::build::tests::{assert_err, conf, http, server};
-    use crate::http::variables::Variable;
+    use crate::conf::testutil::{assert_err, conf, http, server};
+    use crate::conf::variables::Variable;
     use std::path::Path;
 
     fn lit(s: &str) -> Segment {
@@ -387,13 +431,34 @@ mod tests {
             "invalid parameter \"x\"",
             3,
         );
-        for p in ["buffer=32k", "flush=5s", "gzip", "gzip=5", "if=$status"] {
+        for p in ["gzip", "gzip=5"] {
             assert_err(
                 &wrap(&format!("access_log a.log combined {p};")),
-                &format!("\"{p}\" is not supported by holdfast"),
+                &format!("\"{p}\" is not supported by holdfast (no compressed logs)"),
                 3,
             );
         }
+        assert_err(
+            &wrap("access_log a.log combined buffer=0;"),
+            "invalid buffer size \"0\"",
+            3,
+        );
+        assert_err(
+            &wrap("access_log a.log combined flush=x;"),
+            "invalid flush time \"x\"",
+            3,
+        );
+        assert_err(
+            &wrap("access_log a.log combined if=$nope;"),
+            "unknown \"nope\" variable",
+            3,
+        );
+        let s = server("access_log a.log combined buffer=32k flush=5s if=$arg_log;");
+        let l = &s.conf.access_log[0];
+        assert_eq!((l.buffer, l.flush_ms), (Some(32 * 1024), Some(5000)));
+        assert!(l.condition.is_some());
+        let s = server("access_log a.log combined flush=1s;");
+        assert_eq!(s.conf.access_log[0].buffer, Some(64 * 1024));
         assert_err(
             &wrap("access_log syslog:server=unix:/dev/log;"),
             "\"syslog:server=unix:/dev/log\" is not supported by holdfast",

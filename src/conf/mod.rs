@@ -14,11 +14,19 @@
 //! `[emerg] ... in FILE:LINE`.
 
 mod build;
+mod command;
+mod core;
+mod http_core;
+mod http_headers;
 mod http_log;
+mod http_rewrite;
+mod http_stub_status;
+mod http_temp;
 mod listen;
-mod loc;
+pub mod modules;
 mod parser;
 mod values;
+pub mod variables;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -26,8 +34,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use crate::http::variables::{Escape, Segment};
+use crate::conf::variables::{Escape, Segment};
 
+pub use build::COMMAND_LINE;
 pub use values::{parse_size, parse_time_ms};
 
 /// nginx's default `worker_connections`.
@@ -54,6 +63,8 @@ pub const CLIENT_MAX_BODY_SIZE: u64 = 1 << 20;
 pub const CLIENT_BODY_TIMEOUT_MS: u64 = 60_000;
 /// nginx's default `lingering_time` (30 s).
 pub const LINGERING_TIME_MS: u64 = 30_000;
+/// nginx's default `sendfile_max_chunk` (2m since 1.21.4; 0: no limit).
+pub const SENDFILE_MAX_CHUNK: u64 = 2 << 20;
 /// nginx's default `lingering_timeout` (5 s).
 pub const LINGERING_TIMEOUT_MS: u64 = 5_000;
 /// The predefined `combined` log format (it cannot be redefined).
@@ -74,6 +85,8 @@ pub struct ConfError {
 impl fmt::Display for ConfError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.file {
+            // `-g` directives: nginx says `in command line`, with no line.
+            Some(file) if self.line == 0 => write!(f, "{} in {}", self.msg, file.display()),
             Some(file) => write!(f, "{} in {}:{}", self.msg, file.display(), self.line),
             None => f.write_str(&self.msg),
         }
@@ -91,14 +104,101 @@ pub enum LogTarget {
     File(PathBuf),
 }
 
-/// `error_log` as configured.
+/// nginx's eight log levels, most severe first (NGX_LOG_EMERG … NGX_LOG_DEBUG).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LogLevel {
+    /// `emerg`.
+    Emerg = 1,
+    /// `alert`.
+    Alert,
+    /// `crit`.
+    Crit,
+    /// `error` (the default of `error_log`).
+    Error,
+    /// `warn`.
+    Warn,
+    /// `notice`.
+    Notice,
+    /// `info`.
+    Info,
+    /// `debug`.
+    Debug,
+}
+
+impl LogLevel {
+    /// Every level, most severe first.
+    pub const ALL: [LogLevel; 8] = [
+        LogLevel::Emerg,
+        LogLevel::Alert,
+        LogLevel::Crit,
+        LogLevel::Error,
+        LogLevel::Warn,
+        LogLevel::Notice,
+        LogLevel::Info,
+        LogLevel::Debug,
+    ];
+
+    /// nginx's name for it (`[notice]` in a log line).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Emerg => "emerg",
+            LogLevel::Alert => "alert",
+            LogLevel::Crit => "crit",
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Notice => "notice",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+        }
+    }
+
+    /// The level called `name` (nginx's spelling, exact case).
+    pub fn from_name(name: &str) -> Option<LogLevel> {
+        LogLevel::ALL.into_iter().find(|l| l.as_str() == name)
+    }
+}
+
+/// One `error_log FILE|stderr [LEVEL]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrorLog {
     /// Destination.
     pub target: LogTarget,
-    /// nginx's level names map to log's: debug, info, notice→info, warn, error,
-    /// crit/alert/emerg→error. Default `error` as in nginx.
-    pub level: log::LevelFilter,
+    /// Messages at this level and more severe ones are written. Default `error`.
+    pub level: LogLevel,
+}
+
+/// `user USER [GROUP]` (main): the account workers run as when started by root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The user name.
+    pub user: String,
+    /// The group name; nginx's default is the user's name.
+    pub group: Option<String>,
+    /// Where it was written (for the start-up errors, which nginx reports
+    /// against the directive).
+    pub file: PathBuf,
+    /// See `file`.
+    pub line: usize,
+}
+
+/// A configuration file as read, for `holdfast -T`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfFile {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its bytes.
+    pub text: Vec<u8>,
+}
+
+/// What the command line adds to the configuration file (nginx's `-g` and
+/// `-e`), kept so a reload reads the file the same way.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    /// `-g DIRECTIVES`: main-context directives read before the file.
+    pub globals: Option<String>,
+    /// `-e FILE|stderr`: the error log until the configuration's own is
+    /// open, and the main error log when the file sets none.
+    pub error_log: Option<LogTarget>,
 }
 
 /// One `listen` directive.
@@ -135,9 +235,9 @@ pub enum LocationMatch {
 pub struct Return {
     /// Status code (nginx accepts 0..=999).
     pub code: u16,
-    /// For 301/302/303/307/308 the `Location` URL; otherwise the body text
-    /// (sent as `text/plain`, or the default_type when set differently by nginx rules).
-    pub text: Option<Rc<[u8]>>,
+    /// For 301/302/303/307/308 the `Location` URL; otherwise the body text.
+    /// Compiled: it may hold variables.
+    pub text: Option<Vec<Segment>>,
 }
 
 /// The MIME type map from `types { }` blocks (`conf/mime.types`).
@@ -214,13 +314,39 @@ pub struct LogFormat {
     pub segments: Vec<Segment>,
 }
 
-/// One `access_log PATH [FORMAT]`.
+/// One `access_log PATH [FORMAT [buffer=SIZE] [flush=TIME] [if=COND]]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessLogConf {
     /// The file (absolute; a relative path is under the prefix).
     pub path: PathBuf,
     /// The format; `combined` when none is named.
     pub format: Rc<LogFormat>,
+    /// `buffer=SIZE`: lines are kept until this much is buffered (or
+    /// `flush=`, a reopen or the exit). Without it, holdfast writes a file's
+    /// lines once per loop iteration.
+    pub buffer: Option<usize>,
+    /// `flush=TIME`: buffered lines are written at most this long after the
+    /// first of them.
+    pub flush_ms: Option<u64>,
+    /// `if=CONDITION`: the line is written unless the value is empty or `0`.
+    pub condition: Option<Vec<Segment>>,
+}
+
+/// `open_file_cache max=N [inactive=T]` and its companions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenFileCacheConf {
+    /// `max=`: entries kept at most (least recently used go first).
+    pub max: usize,
+    /// `inactive=`: an entry not used for this long is dropped. Default 60 s.
+    pub inactive_ms: u64,
+    /// `open_file_cache_valid`: how long an entry is trusted before it is
+    /// checked again. Default 60 s.
+    pub valid_ms: u64,
+    /// `open_file_cache_min_uses`: uses within `inactive` before a file's
+    /// descriptor is kept. Default 1.
+    pub min_uses: u64,
+    /// `open_file_cache_errors`: remember failed lookups too. Default off.
+    pub errors: bool,
 }
 
 /// The per-location settings after merging http → server → location
@@ -264,6 +390,25 @@ pub struct LocConf {
     pub reset_timedout_connection: bool,
     /// `keepalive_disable`. Default msie6.
     pub keepalive_disable: KeepaliveDisable,
+    /// `sendfile on|off`. Default off, as nginx: file bodies are read into a
+    /// reused buffer and written.
+    pub sendfile: bool,
+    /// `sendfile_max_chunk` in bytes (0: no limit). Default 2m.
+    pub sendfile_max_chunk: u64,
+    /// `tcp_nopush on|off` (TCP_CORK while a header and a file body go out
+    /// with sendfile). Default off.
+    pub tcp_nopush: bool,
+    /// `tcp_nodelay on|off` (TCP_NODELAY on keep-alive connections). Default on.
+    pub tcp_nodelay: bool,
+    /// `limit_rate` in bytes per second (0: no limit). Default 0.
+    pub limit_rate: u64,
+    /// `limit_rate_after`: bytes sent before `limit_rate` applies. Default 0.
+    pub limit_rate_after: u64,
+    /// `open_file_cache`; None (the default, as nginx) is `off`.
+    pub open_file_cache: Option<Rc<OpenFileCacheConf>>,
+    /// `error_log` of this level (several allowed); a level without one
+    /// inherits its parent's, the http level the main one.
+    pub error_log: Rc<[ErrorLog]>,
     /// `stub_status`: this level answers with the status page. Not inherited:
     /// true only in the location (or server) where it is written.
     pub stub_status: bool,
@@ -374,8 +519,18 @@ pub struct Config {
     pub prefix: PathBuf,
     /// `worker_rlimit_nofile` (main).
     pub worker_rlimit_nofile: Option<u64>,
-    /// `error_log` (main). Default `stderr error`.
-    pub error_log: ErrorLog,
+    /// `-g` and `-e`, kept for reloads.
+    pub options: Options,
+    /// The files read, with their text (`holdfast -T`).
+    pub files: Vec<ConfFile>,
+    /// `error_log` (main; several allowed). Default `stderr error`, or the
+    /// `-e` target at `error`.
+    pub error_log: Vec<ErrorLog>,
+    /// `user` (main).
+    pub user: Option<User>,
+    /// `multi_accept` (events). Default off: one connection accepted per
+    /// listener per loop iteration.
+    pub multi_accept: bool,
     /// `worker_processes N|auto` (main); `auto` is the number of online CPUs.
     /// Default 1.
     pub worker_processes: usize,
@@ -391,13 +546,20 @@ pub struct Config {
     pub worker_connections: usize,
     /// The `http` block (None when the file has none: nothing listens).
     pub http: Option<HttpConf>,
+    /// Remarks for `holdfast -T` (directives accepted with no effect).
+    pub notes: Vec<String>,
 }
 
 impl Config {
     /// Reads and checks the configuration file `file`; relative paths in it
     /// resolve against `prefix`, `include` paths against the file's directory.
     pub fn load(file: &Path, prefix: &Path) -> Result<Config, ConfError> {
-        build::load(file, prefix)
+        build::load(file, prefix, &Options::default())
+    }
+
+    /// [`Config::load`] with the command line's `-g` and `-e`.
+    pub fn load_with(file: &Path, prefix: &Path, options: &Options) -> Result<Config, ConfError> {
+        build::load(file, prefix, options)
     }
 
     /// Parses configuration text as if it were the file `file` (for tests).
@@ -409,7 +571,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::variables::compile;
+    use crate::conf::variables::compile;
 
     #[test]
     fn new_type_defaults() {
@@ -448,10 +610,50 @@ mod tests {
 /// Helpers shared by the configuration's unit tests.
 #[cfg(test)]
 pub(crate) mod testutil {
-    use std::path::PathBuf;
+    use super::{Config, HttpConf, ServerConf};
+    use std::path::{Path, PathBuf};
+    use std::rc::Rc;
+
+    /// The file name test configurations are read as.
+    pub(crate) const FILE: &str = "/fake/holdfast.conf";
+
+    /// `text` read as [`FILE`] with the prefix `/pfx`.
+    pub(crate) fn conf(text: &str) -> Config {
+        Config::from_str(text, Path::new(FILE), Path::new("/pfx")).unwrap()
+    }
+
+    fn err(text: &str) -> String {
+        Config::from_str(text, Path::new(FILE), Path::new("/pfx"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    /// Expects `msg in /fake/holdfast.conf:line`.
+    pub(crate) fn assert_err(text: &str, msg: &str, line: usize) {
+        assert_eq!(
+            err(text),
+            format!("{msg} in {FILE}:{line}"),
+            "config: {text:?}"
+        );
+    }
+
+    /// The http block of a configuration that has one.
+    pub(crate) fn http(c: &Config) -> &HttpConf {
+        c.http.as_ref().unwrap()
+    }
+
+    /// The first server of `http { server { TEXT } }`.
+    pub(crate) fn server(text: &str) -> Rc<ServerConf> {
+        http(&conf(&format!("http {{ server {{ {text} }} }}"))).servers[0].clone()
+    }
 
     /// A fresh, unique directory under the system temp dir.
-    pub(crate) fn temp_dir(module: &str, tag: &str) -> PathBuf {
+    pub(crate) fn temp_dir(tag: &str) -> PathBuf {
+        temp_dir_in("conf", tag)
+    }
+
+    /// A fresh, unique directory named after a module and a tag.
+    pub(crate) fn temp_dir_in(module: &str, tag: &str) -> PathBuf {
         use std::sync::atomic::{AtomicUsize, Ordering};
         static N: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(

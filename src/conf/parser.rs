@@ -6,7 +6,8 @@
 //! [`Parser::include`]. The result is a plain tree of [`Directive`]s; what the
 //! directives mean is decided by `build.rs`.
 
-use super::ConfError;
+use super::{ConfError, ConfFile};
+use std::cell::RefCell;
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
@@ -51,19 +52,45 @@ impl Directive {
 ///
 /// A file that cannot be read is `open() "PATH" failed (2: No such file or
 /// directory)` with no file:line (there is no directive to blame).
-pub fn parse_file(path: &Path, conf_dir: &Path) -> Result<Vec<Directive>, ConfError> {
+///
+/// Every file read (the main one, then each included one) is appended to
+/// `files` with its text, for `holdfast -T`.
+pub fn parse_file(
+    path: &Path,
+    conf_dir: &Path,
+    files: &mut Vec<ConfFile>,
+) -> Result<Vec<Directive>, ConfError> {
     let text = read_file(path).map_err(|msg| ConfError {
         msg,
         file: None,
         line: 0,
     })?;
-    Parser { conf_dir }.source(&text, path, 0, 0)
+    let p = Parser {
+        conf_dir,
+        files: RefCell::new(Vec::new()),
+    };
+    p.record(path, &text);
+    let tree = p.source(&text, path, 0, 0);
+    files.append(&mut p.files.borrow_mut());
+    tree
 }
 
 /// Mirrors ngx_conf_parse() on text already in memory, reported as file `file`
 /// (used by `Config::from_str`).
-pub fn parse_str(text: &str, file: &Path, conf_dir: &Path) -> Result<Vec<Directive>, ConfError> {
-    Parser { conf_dir }.source(text.as_bytes(), file, 0, 0)
+pub fn parse_str(
+    text: &str,
+    file: &Path,
+    conf_dir: &Path,
+    files: &mut Vec<ConfFile>,
+) -> Result<Vec<Directive>, ConfError> {
+    let p = Parser {
+        conf_dir,
+        files: RefCell::new(Vec::new()),
+    };
+    p.record(file, text.as_bytes());
+    let tree = p.source(text.as_bytes(), file, 0, 0);
+    files.append(&mut p.files.borrow_mut());
+    tree
 }
 
 /// Reads a whole file, with nginx-style error text on failure.
@@ -263,12 +290,21 @@ fn unescape(raw: &[u8]) -> String {
     }
 }
 
-/// The block walker; holds what `include` needs.
+/// The block walker; holds what `include` needs and the files read.
 struct Parser<'a> {
     conf_dir: &'a Path,
+    files: RefCell<Vec<ConfFile>>,
 }
 
 impl Parser<'_> {
+    /// Remembers a file read, for `-T`.
+    fn record(&self, path: &Path, text: &[u8]) {
+        self.files.borrow_mut().push(ConfFile {
+            path: path.to_path_buf(),
+            text: text.to_vec(),
+        });
+    }
+
     /// Parses one file's text (the main file or an included one).
     fn source(
         &self,
@@ -367,6 +403,7 @@ impl Parser<'_> {
         };
         for file in files {
             let text = read_file(&file).map_err(|msg| d.error(msg))?;
+            self.record(&file, &text);
             out.extend(self.source(&text, &file, includes + 1, blocks)?);
         }
         Ok(())
@@ -490,7 +527,12 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Vec<Directive>, ConfError> {
-        parse_str(text, Path::new("/fake/t.conf"), Path::new("/fake"))
+        parse_str(
+            text,
+            Path::new("/fake/t.conf"),
+            Path::new("/fake"),
+            &mut Vec::new(),
+        )
     }
 
     fn err(text: &str) -> String {
@@ -502,7 +544,7 @@ mod tests {
     }
 
     fn temp_dir(tag: &str) -> PathBuf {
-        crate::conf::testutil::temp_dir("parser", tag)
+        crate::conf::testutil::temp_dir_in("parser", tag)
     }
 
     #[test]
@@ -608,7 +650,7 @@ mod tests {
     #[test]
     fn missing_files() {
         let dir = temp_dir("missing");
-        let e = parse_file(&dir.join("nope.conf"), &dir).unwrap_err();
+        let e = parse_file(&dir.join("nope.conf"), &dir, &mut Vec::new()).unwrap_err();
         assert_eq!(
             e.to_string(),
             format!(
@@ -618,7 +660,7 @@ mod tests {
         );
         let main = dir.join("main.conf");
         fs::write(&main, "a;\ninclude sub/none.conf;\n").unwrap();
-        let e = parse_file(&main, &dir).unwrap_err();
+        let e = parse_file(&main, &dir, &mut Vec::new()).unwrap_err();
         assert_eq!(
             e.to_string(),
             format!(
@@ -645,7 +687,7 @@ mod tests {
             "first;\nblock {\n include d/*.conf;\n include inner.conf;\n}\ninclude nothing/*.conf;\nlast;\n",
         )
         .unwrap();
-        let t = parse_file(&main, &dir).unwrap();
+        let t = parse_file(&main, &dir, &mut Vec::new()).unwrap();
         let names: Vec<_> = t.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, vec!["first", "block", "last"]);
         let inner = t[1].block.as_ref().unwrap();
@@ -658,7 +700,7 @@ mod tests {
         // Absolute include, `?` and `[...]`.
         let abs = format!("include {}/d/[ab].co?f;\n", dir.display());
         fs::write(&main, abs).unwrap();
-        let t = parse_file(&main, &dir).unwrap();
+        let t = parse_file(&main, &dir, &mut Vec::new()).unwrap();
         assert_eq!(t.len(), 2);
         let _ = fs::remove_dir_all(&dir);
     }
@@ -670,14 +712,14 @@ mod tests {
         fs::write(dir.join("self.conf"), "include self.conf;\n").unwrap();
         let main = dir.join("main.conf");
         fs::write(&main, "a {\n include bad.conf;\n}\n").unwrap();
-        let e = parse_file(&main, &dir).unwrap_err();
+        let e = parse_file(&main, &dir, &mut Vec::new()).unwrap_err();
         assert_eq!(e.msg, "unexpected \"}\"");
         assert_eq!(
             (e.file.as_deref(), e.line),
             (Some(dir.join("bad.conf").as_path()), 2)
         );
         fs::write(&main, "include self.conf;\n").unwrap();
-        let e = parse_file(&main, &dir).unwrap_err();
+        let e = parse_file(&main, &dir, &mut Vec::new()).unwrap_err();
         assert!(e.msg.contains("nesting is too deep"), "{e}");
         assert_eq!(e.file.as_deref(), Some(dir.join("self.conf").as_path()));
         let _ = fs::remove_dir_all(&dir);

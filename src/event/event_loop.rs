@@ -47,6 +47,10 @@ pub struct EventLoop {
     listeners: Vec<Option<TcpListener>>,
     accept_timer: Option<TimerHandle>,
     accept_disabled: bool,
+    /// Listeners that may still have connections waiting (`multi_accept
+    /// off` took one): accepted from again next iteration, after a poll that
+    /// does not wait (nginx's level-triggered listener reports them again).
+    accept_pending: Vec<usize>,
     shutdown_timer: Option<TimerHandle>,
     signals: Option<Signals>,
     /// Set when the loop should return.
@@ -102,6 +106,7 @@ impl EventLoop {
             listeners,
             accept_timer: None,
             accept_disabled: false,
+            accept_pending: Vec::new(),
             shutdown_timer: None,
             signals: None,
             done: false,
@@ -235,7 +240,7 @@ impl EventLoop {
     pub fn reload(&mut self) {
         crate::notice!("reconfiguring");
         let old = self.cycle.conf.clone();
-        let conf = match Config::load(&old.file, &old.prefix) {
+        let conf = match Config::load_with(&old.file, &old.prefix, &old.options) {
             Ok(c) => Rc::new(c),
             Err(e) => {
                 crate::emerg!("{e}");
@@ -244,6 +249,12 @@ impl EventLoop {
             }
         };
         if self.cycle.exiting {
+            return;
+        }
+        if let Err(e) = crate::core::log::configure_conf(&conf) {
+            crate::emerg!("{e}");
+            log::error!("reload failed, keeping the running configuration");
+            let _ = crate::core::log::configure_conf(&old);
             return;
         }
         if let Err(e) = self.cycle.access_logs.open_all(&conf) {
@@ -320,7 +331,7 @@ impl EventLoop {
     /// Mirrors ngx_process_events_and_timers(): one loop iteration.
     pub fn process_events_and_timers(&mut self) -> io::Result<()> {
         let cy = &mut self.cycle;
-        let timeout = if !cy.posted.is_empty() {
+        let timeout = if !cy.posted.is_empty() || !self.accept_pending.is_empty() {
             Some(Duration::ZERO)
         } else {
             cy.timers
@@ -338,6 +349,9 @@ impl EventLoop {
         }
         let before = self.cycle.clock.now_ms;
         self.cycle.clock.time_update();
+        for li in std::mem::take(&mut self.accept_pending) {
+            self.event_accept(li);
+        }
         let mut ready = std::mem::take(&mut self.ready);
         ready.clear();
         ready.extend(self.events.iter().map(|ev| {
@@ -430,14 +444,25 @@ impl EventLoop {
         }
     }
 
-    /// Mirrors ngx_event_accept(): accepts until the backlog is empty.
-    /// Differs from nginx (multi_accept off, level-triggered listener): mio is
-    /// edge-triggered, so every pending connection is taken now.
+    /// Mirrors ngx_event_accept(): with `multi_accept on`, accepts until the
+    /// backlog is empty; with `off` (the default), one connection, and the
+    /// listener is tried again next iteration (nginx's listener is
+    /// level-triggered and is reported again; mio's is edge-triggered, so
+    /// holdfast remembers it).
     fn event_accept(&mut self, li: usize) {
         if self.accept_disabled {
             return;
         }
+        let multi = self.cycle.conf.multi_accept;
+        let mut accepted = false;
         loop {
+            if accepted && !multi {
+                if !self.accept_pending.contains(&li) {
+                    self.accept_pending.push(li);
+                }
+                return;
+            }
+            accepted = true;
             let Some(listener) = self.listeners.get(li).and_then(Option::as_ref) else {
                 return;
             };

@@ -64,17 +64,12 @@ fn check_body_size<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Option<u16> {
 /// Mirrors ngx_http_core_content_phase(): `return` if the location has one
 /// (the rewrite module runs earlier in nginx), else stub_status, else static files.
 pub fn content_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
-    let ret = cy.conns[key]
-        .req()
-        .and_then(|r| r.loc.as_ref())
-        .and_then(|l| l.ret.clone());
-    let stub = cy.conns[key]
-        .req()
-        .and_then(|r| r.loc.as_ref())
-        .is_some_and(|l| l.stub_status);
-    match ret {
-        Some(ret) => response::return_handler(cy, key, &ret),
-        None if stub => crate::http::stub_status::stub_status_handler(cy, key),
+    let Some(loc) = cy.conns[key].req().and_then(|r| r.loc.clone()) else {
+        return Finalize::Close;
+    };
+    match &loc.ret {
+        Some(ret) => response::return_handler(cy, key, ret),
+        None if loc.stub_status => crate::http::stub_status::stub_status_handler(cy, key),
         None => static_module::static_handler(cy, key),
     }
 }

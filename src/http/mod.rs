@@ -10,6 +10,7 @@
 //! | [`special`] | `ngx_http_special_response.c`: error pages |
 //! | [`static_module`] | `ngx_http_static_module.c` + `ngx_http_index_module.c` |
 //! | [`parse`] | `ngx_http_parse.c` (with httparse) |
+//! | [`variables`] | `ngx_http_variables.c` (values) and ngx_http_complex_value |
 //!
 //! [`run_read_handler`] and [`run_write_handler`] are the `ev->handler(ev)`
 //! calls: one `match` on the connection's handler enum.

@@ -130,22 +130,32 @@ pub struct Request {
     pub header_only: bool,
     /// When the request started, cycle ms.
     pub start_ms: u64,
+    /// The response header as sent, kept only when the configuration uses
+    /// `$sent_http_NAME` (its buffer is reused from request to request).
+    pub sent_head: Vec<u8>,
+    /// `$request_id`, made on first use.
+    pub request_id: std::cell::Cell<Option<[u8; 16]>>,
+    /// `limit_rate` in force for this request (`$limit_rate`), bytes/s.
+    pub limit_rate: u64,
 }
 
 impl Request {
     fn reset(&mut self, now_ms: u64) {
-        let (mut host, mut uri, mut scratch) = (
+        let (mut host, mut uri, mut scratch, mut sent_head) = (
             std::mem::take(&mut self.host),
             std::mem::take(&mut self.uri),
             std::mem::take(&mut self.scratch),
+            std::mem::take(&mut self.sent_head),
         );
         host.clear();
         uri.clear();
         scratch.clear();
+        sent_head.clear();
         *self = Request {
             host,
             uri,
             scratch,
+            sent_head,
             start_ms: now_ms,
             ..Default::default()
         };

@@ -153,7 +153,7 @@ fn add_headers<S: Transport>(cy: &mut Cycle<S>, key: usize, status: u16, start: 
         let mut value = std::mem::take(&mut cy.var_buf);
         for h in headers.iter().filter(|h| ok || h.always) {
             value.clear();
-            crate::http::log_module::complex_value(cy, key, &h.value, &mut value);
+            crate::http::variables::complex_value(cy, key, &h.value, &mut value);
             if value.is_empty() {
                 continue;
             }
@@ -226,43 +226,60 @@ pub fn is_redirect(code: u16) -> bool {
     matches!(code, 301 | 302 | 303 | 307 | 308)
 }
 
-/// The `return` directive (ngx_http_rewrite_return + ngx_http_send_response):
-/// `return CODE TEXT` answers with a text/plain body (nginx takes the type from
-/// the location's types or default_type; holdfast says text/plain, which is
-/// what people mean); `return 3xx URL` redirects; `return CODE` alone answers
+/// The `return` directive (ngx_http_script_return_code +
+/// ngx_http_send_response): the text (or URL) is evaluated with its
+/// variables; a redirect status makes it the `Location`; any other status
+/// below 400, or one with a text, answers with the text as the body, typed
+/// by the URI's extension or `default_type` as nginx's
+/// ngx_http_set_content_type does; a bare code of 400 and above answers
 /// with the special response; 444 closes without an answer.
 pub fn return_handler<S: Transport>(cy: &mut Cycle<S>, key: usize, ret: &Return) -> Finalize {
     let code = ret.code;
     if code == 444 {
         return Finalize::Close;
     }
-    match &ret.text {
-        Some(url) if is_redirect(code) => {
-            set_location(cy, key, url);
-            Finalize::Status(code)
-        }
-        Some(text) => {
-            let head = ResponseHead {
-                status: code,
-                content_type: Some(b"text/plain"),
-                content_length: Some(text.len() as u64),
-                ..Default::default()
-            };
-            send_header(cy, key, &head);
-            send_body(cy, key, text);
-            Finalize::Done
-        }
-        None if code >= 300 => Finalize::Status(code),
-        None => {
-            let head = ResponseHead {
-                status: code,
-                content_length: Some(0),
-                ..Default::default()
-            };
-            send_header(cy, key, &head);
-            Finalize::Done
-        }
+    if code >= 400 && ret.text.is_none() {
+        return Finalize::Status(code);
     }
+    let mut value = std::mem::take(&mut cy.var_buf);
+    value.clear();
+    if let Some(text) = &ret.text {
+        crate::http::variables::complex_value(cy, key, text, &mut value);
+    }
+    let rc = if is_redirect(code) {
+        set_location(cy, key, &value);
+        Finalize::Status(code)
+    } else {
+        let ctype = content_type(cy, key);
+        let head = ResponseHead {
+            status: code,
+            content_type: ctype.as_deref().map(str::as_bytes),
+            content_length: Some(value.len() as u64),
+            ..Default::default()
+        };
+        send_header(cy, key, &head);
+        send_body(cy, key, &value);
+        Finalize::Done
+    };
+    cy.var_buf = value;
+    rc
+}
+
+/// Mirrors ngx_http_set_content_type(): the type of the URI's extension in
+/// the location's `types`, else its `default_type`.
+pub fn content_type<S>(cy: &Cycle<S>, key: usize) -> Option<std::rc::Rc<str>> {
+    let r = cy.conns[key].req()?;
+    let loc = r.loc.as_ref()?;
+    let ext = crate::http::static_module::extension(&r.uri);
+    Some(
+        match ext
+            .and_then(|e| std::str::from_utf8(e).ok())
+            .and_then(|e| loc.types.lookup(e))
+        {
+            Some(t) => t.clone(),
+            None => loc.default_type.clone(),
+        },
+    )
 }
 
 /// What a send attempt got.

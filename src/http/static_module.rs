@@ -198,7 +198,7 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
 }
 
 /// The extension of the last path segment, if any.
-fn extension(uri: &[u8]) -> Option<&[u8]> {
+pub fn extension(uri: &[u8]) -> Option<&[u8]> {
     let seg = uri.rsplit(|&b| b == b'/').next()?;
     let dot = seg.iter().rposition(|&b| b == b'.')?;
     Some(&seg[dot + 1..])

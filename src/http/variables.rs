@@ -1,469 +1,387 @@
-//! Variables, compile-time side: `$name` templates turned into segments once,
-//! when the configuration is read, plus the access log's value escaping.
+//! Variables, run-time side: the `get_handler`s of nginx's
+//! `ngx_http_variables.c` (and the log module's own variables), and
+//! ngx_http_complex_value(), which evaluates a compiled template.
 //!
-//! Mirrors the `$name` / `${name}` scanner of ngx_http_script_compile() (and its
-//! twin in ngx_http_log_compile_format()), the name table of
-//! ngx_http_variables.c with its `http_` prefix variables, and the access log's
-//! ngx_http_log_escape() / ngx_escape_json(). Looking the values up for a
-//! request is the runtime's business; this module only says *which* value.
+//! Values are appended to a caller's buffer; nothing is allocated per
+//! lookup except where the value needs the system (`$realpath_root`).
 
-use std::borrow::Cow;
+use std::cell::Cell;
+use std::io::Write;
+use std::net::IpAddr;
+use std::sync::OnceLock;
 
-/// A variable holdfast knows, resolved from its name at configuration time.
-///
-/// Names are case-insensitive, as in nginx (`$Remote_Addr` is `$remote_addr`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Variable {
-    /// `$remote_addr`: the client address.
-    RemoteAddr,
-    /// `$remote_user`: the Basic auth user name (holdfast has no auth: empty).
-    RemoteUser,
-    /// `$time_local`: `28/Sep/1970:12:00:00 +0600`.
-    TimeLocal,
-    /// `$time_iso8601`: `1970-09-28T12:00:00+06:00`.
-    TimeIso8601,
-    /// `$request`: the full request line.
-    Request,
-    /// `$request_method`.
-    RequestMethod,
-    /// `$uri` (also `$document_uri`): the normalized path, without arguments.
-    Uri,
-    /// `$request_uri`: the URI as sent, with arguments.
-    RequestUri,
-    /// `$args` (also `$query_string`): the part after `?`.
-    Args,
-    /// `$server_protocol`: `HTTP/1.1`.
-    ServerProtocol,
-    /// `$status`: the response status.
-    Status,
-    /// `$body_bytes_sent`: bytes of body sent (headers not counted).
-    BodyBytesSent,
-    /// `$bytes_sent`: all bytes sent for the request.
-    BytesSent,
-    /// `$request_length`: request line, header and body bytes read.
-    RequestLength,
-    /// `$request_time`: seconds with millisecond resolution since the first byte.
-    RequestTime,
-    /// `$connection`: the connection serial number.
-    Connection,
-    /// `$connection_requests`: requests made over this connection so far.
-    ConnectionRequests,
-    /// `$connection_time`: seconds (ms resolution) since the connection was accepted.
-    ConnectionTime,
-    /// `$connections_active` (stub_status's Active connections).
-    ConnectionsActive,
-    /// `$connections_reading`.
-    ConnectionsReading,
-    /// `$connections_writing`.
-    ConnectionsWriting,
-    /// `$connections_waiting`.
-    ConnectionsWaiting,
-    /// `$pipe`: `p` for a pipelined request, else `.`.
-    Pipe,
-    /// `$msec`: the current time in seconds with millisecond resolution.
-    Msec,
-    /// `$host`: Host header (lower-cased, port stripped), else the server name.
-    Host,
-    /// `$server_name`: the first name of the server that handles the request.
-    ServerName,
-    /// `$server_port`: the port the request came in on.
-    ServerPort,
-    /// `$scheme`: `http`.
-    Scheme,
-    /// `$http_NAME`: a request header. Holds the lower-cased header name with
-    /// `_` turned into `-` (`$http_user_agent` → `user-agent`). Every header
-    /// of that name (case-insensitive) counts, values joined with `, `; names
-    /// nginx ignores (with `_` or other bytes outside `A-Za-z0-9-`) never match.
-    HttpHeader(Box<[u8]>),
-}
+use crate::conf::variables::{Segment, Variable};
+use crate::core::cycle::Cycle;
+use crate::http::parse::{self, Version};
+use crate::os::io::Transport;
 
-/// The plain (non-prefix) names, as nginx spells them.
-const NAMES: &[(&str, Variable)] = &[
-    ("remote_addr", Variable::RemoteAddr),
-    ("remote_user", Variable::RemoteUser),
-    ("time_local", Variable::TimeLocal),
-    ("time_iso8601", Variable::TimeIso8601),
-    ("request", Variable::Request),
-    ("request_method", Variable::RequestMethod),
-    ("uri", Variable::Uri),
-    ("document_uri", Variable::Uri),
-    ("request_uri", Variable::RequestUri),
-    ("args", Variable::Args),
-    ("query_string", Variable::Args),
-    ("server_protocol", Variable::ServerProtocol),
-    ("status", Variable::Status),
-    ("body_bytes_sent", Variable::BodyBytesSent),
-    ("bytes_sent", Variable::BytesSent),
-    ("request_length", Variable::RequestLength),
-    ("request_time", Variable::RequestTime),
-    ("connection", Variable::Connection),
-    ("connection_requests", Variable::ConnectionRequests),
-    ("connection_time", Variable::ConnectionTime),
-    ("connections_active", Variable::ConnectionsActive),
-    ("connections_reading", Variable::ConnectionsReading),
-    ("connections_writing", Variable::ConnectionsWriting),
-    ("connections_waiting", Variable::ConnectionsWaiting),
-    ("pipe", Variable::Pipe),
-    ("msec", Variable::Msec),
-    ("host", Variable::Host),
-    ("server_name", Variable::ServerName),
-    ("server_port", Variable::ServerPort),
-    ("scheme", Variable::Scheme),
-];
+/// The nginx version holdfast answers for (`$nginx_version`, `holdfast
+/// -V`): the release whose HTTP/1 request handling it follows (strict
+/// chunked framing and Host syntax of 1.29.4, CONNECT refused with 405 as
+/// since 1.29.3). nginx's own test suite reads it to decide which of its
+/// checks are still "not yet" for a build.
+pub const NGINX_VERSION: &str = "1.29.4";
 
-impl Variable {
-    /// Mirrors ngx_http_get_variable_index() + the prefix-variable step of
-    /// ngx_http_variables_init_vars(): the variable called `name` (without the
-    /// `$`, any case), or `None` when holdfast does not know it.
-    pub fn lookup(name: &str) -> Option<Variable> {
-        let lower = name.to_ascii_lowercase();
-        if let Some((_, v)) = NAMES.iter().find(|(n, _)| *n == lower) {
-            return Some(v.clone());
-        }
-        let header = lower.strip_prefix("http_").filter(|h| !h.is_empty())?;
-        let header: Vec<u8> = header
-            .bytes()
-            .map(|b| if b == b'_' { b'-' } else { b })
-            .collect();
-        Some(Variable::HttpHeader(header.into_boxed_slice()))
-    }
-
-    /// The canonical name, without the `$` (`http_user_agent` for a header).
-    pub fn name(&self) -> Cow<'static, str> {
-        if let Variable::HttpHeader(h) = self {
-            let suffix: String = h
-                .iter()
-                .map(|&b| if b == b'-' { '_' } else { char::from(b) })
-                .collect();
-            return Cow::Owned(format!("http_{suffix}"));
-        }
-        let name = NAMES
-            .iter()
-            .find(|(_, v)| v == self)
-            .map_or("", |(n, _)| *n);
-        Cow::Borrowed(name)
-    }
-}
-
-/// One piece of a compiled template.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Segment {
-    /// Text copied as is.
-    Literal(Box<[u8]>),
-    /// A variable's value, looked up per request.
-    Var(Variable),
-}
-
-/// Is `b` allowed in a variable name?
-fn name_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
-}
-
-/// Appends literal bytes, joining them to a literal just before.
-fn push_literal(out: &mut Vec<Segment>, bytes: &[u8]) {
-    if bytes.is_empty() {
-        return;
-    }
-    if let Some(Segment::Literal(prev)) = out.last_mut() {
-        let mut joined = Vec::with_capacity(prev.len() + bytes.len());
-        joined.extend_from_slice(prev);
-        joined.extend_from_slice(bytes);
-        *prev = joined.into_boxed_slice();
-    } else {
-        out.push(Segment::Literal(bytes.into()));
-    }
-}
-
-/// Mirrors the scanner of ngx_http_script_compile(): text with `$name` and
-/// `${name}` references (name: `[A-Za-z0-9_]+`) into segments.
-///
-/// There is no escape for a literal `$`, as in nginx. Errors, in nginx's words:
-/// a `$` (or `${`) with no name after it is `invalid variable name`; `${name`
-/// without `}` is `the closing bracket in "name" variable is missing`; a name
-/// holdfast does not know is `unknown "name" variable`. `$1`…`$9` are regex
-/// captures in nginx; holdfast has no regexes and refuses them. An empty
-/// template gives no segments.
-pub fn compile(template: &str) -> Result<Vec<Segment>, String> {
-    let src = template.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < src.len() {
-        if src[i] != b'$' {
-            let start = i;
-            while i < src.len() && src[i] != b'$' {
-                i += 1;
+/// Mirrors ngx_http_complex_value(): evaluates `segments` into `out`; a
+/// variable without a value adds nothing.
+pub fn complex_value<S: Transport>(
+    cy: &Cycle<S>,
+    key: usize,
+    segments: &[Segment],
+    out: &mut Vec<u8>,
+) {
+    for seg in segments {
+        match seg {
+            Segment::Literal(text) => out.extend_from_slice(text),
+            Segment::Var(var) => {
+                variable_value(cy, key, var, out);
             }
-            push_literal(&mut out, &src[start..i]);
-            continue;
         }
-        i += 1;
-        let Some(&first) = src.get(i) else {
-            return Err("invalid variable name".to_string());
+    }
+}
+
+fn push_num(out: &mut Vec<u8>, v: u64) {
+    let _ = write!(out, "{v}");
+}
+
+fn push_secs_ms(out: &mut Vec<u8>, ms: u64) {
+    let _ = write!(out, "{}.{:03}", ms / 1000, ms % 1000);
+}
+
+/// `$hostname`, read once (nginx reads it at start-up).
+fn hostname() -> &'static [u8] {
+    static NAME: OnceLock<Vec<u8>> = OnceLock::new();
+    NAME.get_or_init(|| {
+        let mut buf = [0u8; 256];
+        // SAFETY: gethostname writes at most buf.len() bytes into buf.
+        let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+        if rc != 0 {
+            return Vec::new();
+        }
+        let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        buf[..len].to_ascii_lowercase()
+    })
+}
+
+/// A per-request random id for `$request_id` (nginx: 16 random bytes).
+pub fn new_request_id() -> [u8; 16] {
+    let mut id = [0u8; 16];
+    // SAFETY: getrandom writes at most id.len() bytes into id.
+    let n = unsafe { libc::getrandom(id.as_mut_ptr().cast(), id.len(), 0) };
+    if n != id.len() as isize {
+        // No entropy source: a counter mixed with the time still tells
+        // requests apart, which is what the variable is for.
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let c = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        id[..8].copy_from_slice(&c.to_le_bytes());
+        id[8..].copy_from_slice(&t.to_le_bytes());
+    }
+    id
+}
+
+/// The value of a variable for a connection's current request, appended to
+/// `out`; false when it has none (nginx's `not_found`).
+pub fn variable_value<S: Transport>(
+    cy: &Cycle<S>,
+    key: usize,
+    var: &Variable,
+    out: &mut Vec<u8>,
+) -> bool {
+    let c = &cy.conns[key];
+    let r = c.req();
+    let head = match (r, c.buf()) {
+        (Some(r), Some(b)) if r.head_len > 0 || r.line_len > 0 => {
+            &b.mem[b.pos..(b.pos + r.head_len.max(r.line_len)).min(b.last)]
+        }
+        _ => &[][..],
+    };
+    let now = cy.clock.now_ms;
+    match var {
+        Variable::RemoteAddr => {
+            let _ = write!(out, "{}", c.ip);
+        }
+        Variable::BinaryRemoteAddr => match c.ip {
+            IpAddr::V4(ip) => out.extend_from_slice(&ip.octets()),
+            IpAddr::V6(ip) => out.extend_from_slice(&ip.octets()),
+        },
+        Variable::RemotePort => push_num(out, u64::from(c.port)),
+        Variable::RemoteUser => return false,
+        Variable::TimeLocal => out.extend_from_slice(&cy.clock.time_local),
+        Variable::TimeIso8601 => out.extend_from_slice(&cy.clock.time_iso8601),
+        Variable::Msec => push_secs_ms(out, cy.clock.unix_ms),
+        Variable::Connection => push_num(out, c.number),
+        Variable::ConnectionRequests => push_num(out, c.requests),
+        Variable::ConnectionTime => push_secs_ms(out, now.saturating_sub(c.start_ms)),
+        Variable::ConnectionsActive => push_num(out, cy.stats.active),
+        Variable::ConnectionsReading => push_num(out, cy.stats.reading),
+        Variable::ConnectionsWriting => push_num(out, cy.stats.writing),
+        Variable::ConnectionsWaiting => push_num(out, cy.stats.waiting),
+        Variable::Scheme => out.extend_from_slice(b"http"),
+        Variable::Https => {}
+        Variable::Hostname => out.extend_from_slice(hostname()),
+        Variable::Pid => push_num(out, u64::from(std::process::id())),
+        Variable::NginxVersion => out.extend_from_slice(NGINX_VERSION.as_bytes()),
+        Variable::ServerPort => push_num(out, u64::from(cy.listening[c.li()].addr.port())),
+        Variable::ServerAddr => match crate::os::net::local_addr(c.stream.fd()) {
+            Some(addr) => {
+                let _ = write!(out, "{}", addr.ip());
+            }
+            None => return false,
+        },
+        _ => {
+            let Some(r) = r else { return false };
+            return request_variable(cy, key, r, head, var, now, out);
+        }
+    }
+    true
+}
+
+/// The variables that need a request.
+fn request_variable<S: Transport>(
+    cy: &Cycle<S>,
+    key: usize,
+    r: &crate::http::request::Request,
+    head: &[u8],
+    var: &Variable,
+    now: u64,
+    out: &mut Vec<u8>,
+) -> bool {
+    let args = || r.args.and_then(|(o, l)| head.get(o..o + l));
+    match var {
+        Variable::Request if r.line_len > 0 => {
+            out.extend_from_slice(&head[..r.line_len.min(head.len())])
+        }
+        Variable::RequestMethod if r.line_len > 0 => {
+            let line = &head[..r.line_len.min(head.len())];
+            out.extend_from_slice(line.split(|&b| b == b' ').next().unwrap_or_default());
+        }
+        Variable::RequestUri if r.target.1 > 0 => out.extend_from_slice(
+            head.get(r.target.0..r.target.0 + r.target.1)
+                .unwrap_or_default(),
+        ),
+        Variable::Uri if !r.uri.is_empty() => out.extend_from_slice(&r.uri),
+        Variable::Args => match args() {
+            Some(a) => out.extend_from_slice(a),
+            None => return false,
+        },
+        Variable::IsArgs => {
+            if r.args.is_some() {
+                out.push(b'?');
+            }
+        }
+        Variable::Arg(name) => match args().and_then(|a| arg(a, name)) {
+            Some(v) => out.extend_from_slice(v),
+            None => return false,
+        },
+        Variable::ServerProtocol if r.line_len > 0 => out.extend_from_slice(match r.version {
+            Version::Http10 => b"HTTP/1.0",
+            Version::Http11 => b"HTTP/1.1",
+        }),
+        Variable::Status => {
+            let _ = write!(out, "{:03}", r.status);
+        }
+        Variable::BodyBytesSent => push_num(out, r.body_bytes),
+        Variable::BytesSent => push_num(out, r.header_bytes + r.body_bytes),
+        Variable::RequestLength => push_num(out, r.request_length),
+        Variable::RequestTime => push_secs_ms(out, now.saturating_sub(r.start_ms)),
+        Variable::Pipe => out.push(if r.pipeline { b'p' } else { b'.' }),
+        Variable::Host => {
+            if r.has_host {
+                out.extend_from_slice(&r.host);
+            } else if let Some(name) = r.server.as_ref().and_then(|s| s.server_names.first()) {
+                out.extend_from_slice(name.as_bytes());
+            }
+        }
+        Variable::ServerName => {
+            let name = r.server.as_ref().and_then(|s| s.server_names.first());
+            out.extend_from_slice(name.map_or(&b""[..], |n| n.as_bytes()));
+        }
+        Variable::HttpHeader(name) => return http_header(head, r.line_len, name, out),
+        Variable::ContentLength => {
+            return http_header(head, r.line_len, b"content-length", out);
+        }
+        Variable::ContentType => return http_header(head, r.line_len, b"content-type", out),
+        Variable::Cookie(name) => {
+            let mut cookies = Vec::new();
+            if !http_header(head, r.line_len, b"cookie", &mut cookies) {
+                return false;
+            }
+            match cookie(&cookies, name) {
+                Some(v) => out.extend_from_slice(v),
+                None => return false,
+            }
+        }
+        Variable::SentHttp(name) => return sent_header(&r.sent_head, name, out),
+        Variable::DocumentRoot => match r.loc.as_ref() {
+            Some(l) => out.extend_from_slice(l.root.as_os_str().as_encoded_bytes()),
+            None => return false,
+        },
+        Variable::RealpathRoot => {
+            let Some(l) = r.loc.as_ref() else {
+                return false;
+            };
+            match std::fs::canonicalize(&l.root) {
+                Ok(p) => out.extend_from_slice(p.as_os_str().as_encoded_bytes()),
+                Err(e) => {
+                    log::error!(
+                        "*{} realpath() \"{}\" failed ({})",
+                        cy.conns[key].number,
+                        l.root.display(),
+                        crate::os::io::OsErr(&e)
+                    );
+                    return false;
+                }
+            }
+        }
+        Variable::RequestFilename => match r.loc.as_ref() {
+            Some(l) => {
+                let root = l.root.as_os_str().as_encoded_bytes();
+                out.extend_from_slice(root.strip_suffix(b"/").unwrap_or(root));
+                out.extend_from_slice(&r.uri);
+            }
+            None => return false,
+        },
+        Variable::LimitRate => push_num(out, r.limit_rate),
+        Variable::RequestId => {
+            let id = request_id(&r.request_id);
+            for b in id {
+                let _ = write!(out, "{b:02x}");
+            }
+        }
+        _ => return false,
+    }
+    true
+}
+
+/// The request's id, made on first use.
+fn request_id(slot: &Cell<Option<[u8; 16]>>) -> [u8; 16] {
+    match slot.get() {
+        Some(id) => id,
+        None => {
+            let id = new_request_id();
+            slot.set(Some(id));
+            id
+        }
+    }
+}
+
+/// Mirrors ngx_http_arg(): the value of the first `NAME=VALUE` argument
+/// whose name matches (case-insensitive), as sent (not decoded).
+fn arg<'a>(args: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    args.split(|&b| b == b'&').find_map(|pair| {
+        let (k, v) = match parse::memchr(b'=', pair) {
+            Some(eq) => (&pair[..eq], &pair[eq + 1..]),
+            None => (pair, &b""[..]),
         };
-        if (b'1'..=b'9').contains(&first) {
-            return Err(format!(
-                "regex captures are not supported: \"${}\"",
-                char::from(first)
-            ));
-        }
-        let braced = first == b'{';
-        if braced {
-            i += 1;
-            if i == src.len() {
-                return Err("invalid variable name".to_string());
-            }
-        }
-        let start = i;
-        while i < src.len() && name_byte(src[i]) {
-            i += 1;
-        }
-        // Only [A-Za-z0-9_] bytes: valid UTF-8 on its own.
-        let name = &template[start..i];
-        if braced {
-            if src.get(i) != Some(&b'}') {
-                return Err(format!(
-                    "the closing bracket in \"{name}\" variable is missing"
-                ));
-            }
-            i += 1;
-        }
-        if name.is_empty() {
-            return Err("invalid variable name".to_string());
-        }
-        let var = Variable::lookup(name)
-            .ok_or_else(|| format!("unknown \"{}\" variable", name.to_ascii_lowercase()))?;
-        out.push(Segment::Var(var));
-    }
-    Ok(out)
+        k.eq_ignore_ascii_case(name).then_some(v)
+    })
 }
 
-/// How the access log writes variable values (`log_format ... escape=`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Escape {
-    /// `escape=default`: `"`, `\`, control bytes and bytes ≥ 0x7f as `\xHH`.
-    #[default]
-    Default,
-    /// `escape=json`: what a JSON string needs.
-    Json,
-    /// `escape=none`: values as they are.
-    None,
+/// Mirrors ngx_http_parse_multi_header_lines() on the Cookie values:
+/// `NAME=VALUE` pairs separated by `;` (or `,`), names matched ignoring case.
+fn cookie<'a>(cookies: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    cookies.split(|&b| b == b';' || b == b',').find_map(|pair| {
+        let pair = parse::trim(pair);
+        let eq = parse::memchr(b'=', pair)?;
+        pair[..eq]
+            .eq_ignore_ascii_case(name)
+            .then(|| &pair[eq + 1..])
+    })
 }
 
-const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
-const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
-
-/// Mirrors ngx_http_log_escape() (`default`), ngx_escape_json() (`json`) and
-/// the plain copy (`none`): appends `value` to `out`, escaped.
-///
-/// * default: bytes below 0x20, `"`, `\` and 0x7f–0xff become `\xHH`
-///   (upper-case hex), everything else is copied.
-/// * json: `"` and `\` get a backslash; `\n`, `\r`, `\t`, `\b`, `\f` their short
-///   forms; other bytes below 0x20 become `\u00hh` (lower-case hex); bytes from
-///   0x7f up are copied (UTF-8 passes through).
-/// * none: copied.
-pub fn escape_into(escape: Escape, value: &[u8], out: &mut Vec<u8>) {
-    match escape {
-        Escape::None => out.extend_from_slice(value),
-        Escape::Default => {
-            for &b in value {
-                if !(0x20..0x7f).contains(&b) || b == b'"' || b == b'\\' {
-                    out.extend_from_slice(&[
-                        b'\\',
-                        b'x',
-                        HEX_UPPER[usize::from(b >> 4)],
-                        HEX_UPPER[usize::from(b & 0xf)],
-                    ]);
-                } else {
-                    out.push(b);
-                }
+/// `$http_NAME`: every header line whose name matches (case-insensitive;
+/// names nginx ignores, such as ones with `_`, never match), values joined
+/// with `, ` (`; ` for Cookie, as nginx joins cookies).
+pub fn http_header(head: &[u8], line_len: usize, want: &[u8], out: &mut Vec<u8>) -> bool {
+    let mut found = false;
+    let sep: &[u8] = if want == b"cookie" { b"; " } else { b", " };
+    let mut lines = head
+        .get(line_len..)
+        .unwrap_or_default()
+        .split(|&b| b == b'\n');
+    lines.next(); // the rest of the request line
+    for line in lines {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(colon) = parse::memchr(b':', line) else {
+            continue;
+        };
+        let name = &line[..colon];
+        let matches = name.len() == want.len()
+            && parse::is_valid_header_name(name)
+            && name
+                .iter()
+                .zip(want)
+                .all(|(&a, &w)| a.to_ascii_lowercase() == w);
+        if matches {
+            if found {
+                out.extend_from_slice(sep);
             }
-        }
-        Escape::Json => {
-            for &b in value {
-                match b {
-                    b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
-                    b'\n' => out.extend_from_slice(b"\\n"),
-                    b'\r' => out.extend_from_slice(b"\\r"),
-                    b'\t' => out.extend_from_slice(b"\\t"),
-                    0x08 => out.extend_from_slice(b"\\b"),
-                    0x0c => out.extend_from_slice(b"\\f"),
-                    0..0x20 => out.extend_from_slice(&[
-                        b'\\',
-                        b'u',
-                        b'0',
-                        b'0',
-                        HEX_LOWER[usize::from(b >> 4)],
-                        HEX_LOWER[usize::from(b & 0xf)],
-                    ]),
-                    _ => out.push(b),
-                }
-            }
+            out.extend_from_slice(parse::trim(&line[colon + 1..]));
+            found = true;
         }
     }
+    found
+}
+
+/// `$sent_http_NAME`: a header of the response as it was sent (the copy the
+/// header filter keeps when the configuration asks for these variables).
+fn sent_header(head: &[u8], want: &[u8], out: &mut Vec<u8>) -> bool {
+    let mut lines = head.split(|&b| b == b'\n');
+    lines.next(); // the status line
+    for line in lines {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(colon) = parse::memchr(b':', line) else {
+            continue;
+        };
+        if line[..colon].eq_ignore_ascii_case(want) {
+            out.extend_from_slice(parse::trim(&line[colon + 1..]));
+            return true;
+        }
+    }
+    false
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn lit(s: &str) -> Segment {
-        Segment::Literal(s.as_bytes().into())
-    }
-
-    fn hdr(s: &str) -> Segment {
-        Segment::Var(Variable::HttpHeader(s.as_bytes().into()))
-    }
-
-    fn esc(e: Escape, v: &[u8]) -> String {
-        let mut out = b"<".to_vec();
-        escape_into(e, v, &mut out);
-        String::from_utf8(out).unwrap()
+    #[test]
+    fn http_header_values_are_found_and_joined() {
+        let head =
+            b"GET / HTTP/1.1\r\nHost: a\r\nX-Y: 1\r\nx_y: 2\r\nx-Y: 3\r\nUser-Agent: t/1\r\n\r\n";
+        let mut out = Vec::new();
+        assert!(http_header(head, 14, b"x-y", &mut out));
+        assert_eq!(out, b"1, 3");
+        out.clear();
+        assert!(http_header(head, 14, b"user-agent", &mut out));
+        assert_eq!(out, b"t/1");
+        out.clear();
+        assert!(!http_header(head, 14, b"referer", &mut out));
     }
 
     #[test]
-    fn compile_plain_and_braced() {
-        assert_eq!(compile("").unwrap(), vec![]);
-        assert_eq!(compile("abc").unwrap(), vec![lit("abc")]);
-        assert_eq!(
-            compile("$remote_addr").unwrap(),
-            vec![Segment::Var(Variable::RemoteAddr)]
-        );
-        assert_eq!(
-            compile("[$time_local] \"$request\"").unwrap(),
-            vec![
-                lit("["),
-                Segment::Var(Variable::TimeLocal),
-                lit("] \""),
-                Segment::Var(Variable::Request),
-                lit("\""),
-            ]
-        );
-        // The name ends at the first byte outside [A-Za-z0-9_].
-        assert_eq!(
-            compile("$uri.bak-$args").unwrap(),
-            vec![
-                Segment::Var(Variable::Uri),
-                lit(".bak-"),
-                Segment::Var(Variable::Args),
-            ]
-        );
-        // Braces separate a name from text that would continue it.
-        assert_eq!(
-            compile("${status}xx${msec}").unwrap(),
-            vec![
-                Segment::Var(Variable::Status),
-                lit("xx"),
-                Segment::Var(Variable::Msec),
-            ]
-        );
-        assert_eq!(
-            compile("$pipe$pipe").unwrap(),
-            vec![Segment::Var(Variable::Pipe), Segment::Var(Variable::Pipe)]
-        );
-        // Case-insensitive names, aliases.
-        assert_eq!(
-            compile("$Remote_ADDR").unwrap(),
-            vec![Segment::Var(Variable::RemoteAddr)]
-        );
-        assert_eq!(
-            compile("$document_uri$query_string").unwrap(),
-            vec![Segment::Var(Variable::Uri), Segment::Var(Variable::Args)]
-        );
-        // Non-ASCII text is a literal like any other.
-        assert_eq!(compile("é$scheme").unwrap()[0], lit("é"));
+    fn args_and_cookies() {
+        assert_eq!(arg(b"a=1&B=2&b=3", b"b"), Some(&b"2"[..]));
+        assert_eq!(arg(b"a=1&flag&c=", b"flag"), Some(&b""[..]));
+        assert_eq!(arg(b"a=1&c=", b"c"), Some(&b""[..]));
+        assert_eq!(arg(b"ab=1", b"a"), None);
+        assert_eq!(arg(b"", b"a"), None);
+        assert_eq!(cookie(b"a=1; SID=x y; c=3", b"sid"), Some(&b"x y"[..]));
+        assert_eq!(cookie(b"a=1;b=2", b"b"), Some(&b"2"[..]));
+        assert_eq!(cookie(b"a=1", b"b"), None);
+        assert_eq!(cookie(b"noeq; a=1", b"noeq"), None);
     }
 
     #[test]
-    fn compile_http_headers() {
-        assert_eq!(
-            compile("$http_user_agent").unwrap(),
-            vec![hdr("user-agent")]
-        );
-        assert_eq!(
-            compile("${HTTP_X_Real_IP}").unwrap(),
-            vec![hdr("x-real-ip")]
-        );
-        assert_eq!(
-            compile("a$http_host:").unwrap(),
-            vec![lit("a"), hdr("host"), lit(":")]
-        );
-        // `$host` is its own variable, not a header.
-        assert_eq!(
-            compile("$host").unwrap(),
-            vec![Segment::Var(Variable::Host)]
-        );
-    }
-
-    #[test]
-    fn compile_errors() {
-        for bad in ["$", "a$", "${", "$ x", "$-", "${}", "a$.b"] {
-            assert_eq!(
-                compile(bad).unwrap_err(),
-                "invalid variable name",
-                "{bad:?}"
-            );
-        }
-        assert_eq!(
-            compile("${uri").unwrap_err(),
-            "the closing bracket in \"uri\" variable is missing"
-        );
-        assert_eq!(
-            compile("${u-ri}").unwrap_err(),
-            "the closing bracket in \"u\" variable is missing"
-        );
-        assert_eq!(compile("$nope").unwrap_err(), "unknown \"nope\" variable");
-        assert_eq!(
-            compile("x${NoPe}").unwrap_err(),
-            "unknown \"nope\" variable"
-        );
-        assert_eq!(compile("$http_").unwrap_err(), "unknown \"http_\" variable");
-        assert_eq!(compile("$0").unwrap_err(), "unknown \"0\" variable");
-        assert_eq!(
-            compile("$1").unwrap_err(),
-            "regex captures are not supported: \"$1\""
-        );
-    }
-
-    #[test]
-    fn names_round_trip() {
-        for (name, v) in NAMES {
-            assert_eq!(Variable::lookup(name).as_ref(), Some(v));
-            assert_eq!(Variable::lookup(&v.name()).as_ref(), Some(v));
-        }
-        assert_eq!(Variable::Uri.name(), "uri");
-        assert_eq!(Variable::Args.name(), "args");
-        let ua = Variable::lookup("http_user_agent").unwrap();
-        assert_eq!(ua.name(), "http_user_agent");
-        assert_eq!(Variable::lookup("bogus"), None);
-    }
-
-    #[test]
-    fn escape_default() {
-        assert_eq!(esc(Escape::Default, b"plain text/~!"), "<plain text/~!");
-        assert_eq!(
-            esc(Escape::Default, b"a\"b\\c\n\x00\x1f\x7f\xff"),
-            "<a\\x22b\\x5Cc\\x0A\\x00\\x1F\\x7F\\xFF"
-        );
-        // Multi-byte UTF-8 is escaped byte by byte.
-        assert_eq!(esc(Escape::Default, "é".as_bytes()), "<\\xC3\\xA9");
-        assert_eq!(esc(Escape::Default, b""), "<");
-    }
-
-    #[test]
-    fn escape_json() {
-        assert_eq!(esc(Escape::Json, b"a\"b\\c/d"), "<a\\\"b\\\\c/d");
-        assert_eq!(esc(Escape::Json, b"\n\r\t\x08\x0c"), "<\\n\\r\\t\\b\\f");
-        assert_eq!(
-            esc(Escape::Json, b"\x00\x01\x1b\x1f"),
-            "<\\u0000\\u0001\\u001b\\u001f"
-        );
-        // DEL and UTF-8 pass through.
-        assert_eq!(esc(Escape::Json, "\x7fé".as_bytes()), "<\x7fé");
-    }
-
-    #[test]
-    fn escape_none() {
-        assert_eq!(esc(Escape::None, b"a\"\\\n\x00"), "<a\"\\\n\x00");
-        assert_eq!(Escape::default(), Escape::Default);
+    fn sent_headers_are_found() {
+        let head = b"HTTP/1.1 200 OK\r\nServer: x\r\nConnection: keep-alive\r\n\r\n";
+        let mut out = Vec::new();
+        assert!(sent_header(head, b"connection", &mut out));
+        assert_eq!(out, b"keep-alive");
+        assert!(!sent_header(head, b"keep-alive", &mut out));
     }
 }

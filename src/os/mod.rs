@@ -4,3 +4,4 @@ pub mod io;
 pub mod net;
 pub mod process_cycle;
 pub mod signals;
+pub mod user;

@@ -242,6 +242,10 @@ impl Master {
             }
         };
         ev.set_worker();
+        if let Err(e) = crate::os::user::switch_user(self.conf.user.as_ref()) {
+            crate::emerg!("{e}");
+            return 2;
+        }
         let installed = ev.enable_signals();
         restore_signals(mask);
         if let Err(e) = installed {
@@ -312,13 +316,17 @@ impl Master {
             return;
         }
         crate::notice!("reconfiguring");
-        let conf = match Config::load(&self.conf.file, &self.conf.prefix) {
+        let conf = match Config::load_with(&self.conf.file, &self.conf.prefix, &self.conf.options) {
             Ok(c) => Rc::new(c),
             Err(e) => {
                 crate::emerg!("{e}");
                 return;
             }
         };
+        if let Err(e) = crate::core::log::configure_conf(&conf) {
+            crate::emerg!("{e}");
+            return;
+        }
         let n = conf.worker_processes.max(1);
         let sets = match open_sets(&conf, n, &self.sets) {
             Ok(s) => s,

@@ -1,0 +1,809 @@
+//! The http block: ngx_http_core_module's directives (`http/ngx_http.c`,
+//! `http/ngx_http_core_module.c`) and `index` (ngx_http_index_module), with
+//! the http → server → location merge.
+//!
+//! Each level is first collected "as written" ([`RawLoc`], where `None` plays
+//! nginx's NGX_CONF_UNSET), so that a directive written after a nested block
+//! still applies to it, and merged once the whole `http` block has been read
+//! (ngx_http_core_merge_loc_conf). The other http modules keep their part of
+//! a level in a field of [`RawLoc`] and merge it in their own file.
+
+use super::build::Builder;
+use super::command::{
+    ANY_HTTP, Command, HTTP, LOC, MANY, SRV, bad, block, check, cmd, enum_value, flag_slot, msec,
+    msec_slot, num_slot, number, once, size, size_or_zero, unknown,
+};
+use super::listen::{self, ListenAt};
+use super::parser::Directive;
+use super::values::{parse_number, parse_size, parse_time_s};
+use super::{
+    CLIENT_BODY_TIMEOUT_MS, CLIENT_HEADER_BUFFER_SIZE, CLIENT_HEADER_TIMEOUT_MS,
+    CLIENT_MAX_BODY_SIZE, ConfError, ErrorLog, HttpConf, KEEPALIVE_REQUESTS, KEEPALIVE_TIME_MS,
+    KEEPALIVE_TIMEOUT_MS, KeepaliveDisable, LARGE_CLIENT_HEADER_BUFFERS, LINGERING_TIME_MS,
+    LINGERING_TIMEOUT_MS, LingeringClose, LocConf, Location, LocationMatch, OpenFileCacheConf,
+    SEND_TIMEOUT_MS, SENDFILE_MAX_CHUNK, ServerConf, Types,
+};
+use super::{http_headers, http_log, http_rewrite, http_stub_status, http_temp};
+use std::path::PathBuf;
+use std::rc::Rc;
+
+/// The directives of ngx_http_core_module (and ngx_http_index_module's `index`).
+pub(super) static COMMANDS: &[Command] = &[
+    cmd("server", HTTP, true, 0, 0),
+    cmd("listen", SRV, false, 1, MANY),
+    cmd("server_name", SRV, false, 1, MANY),
+    cmd("location", SRV | LOC, true, 1, 2),
+    cmd("client_header_timeout", HTTP | SRV, false, 1, 1),
+    cmd("client_header_buffer_size", HTTP | SRV, false, 1, 1),
+    cmd("large_client_header_buffers", HTTP | SRV, false, 2, 2),
+    cmd("connection_pool_size", HTTP | SRV, false, 1, 1),
+    cmd("request_pool_size", HTTP | SRV, false, 1, 1),
+    cmd("server_names_hash_max_size", HTTP, false, 1, 1),
+    cmd("server_names_hash_bucket_size", HTTP, false, 1, 1),
+    cmd("variables_hash_max_size", HTTP, false, 1, 1),
+    cmd("variables_hash_bucket_size", HTTP, false, 1, 1),
+    cmd("map_hash_max_size", HTTP, false, 1, 1),
+    cmd("map_hash_bucket_size", HTTP, false, 1, 1),
+    cmd("types_hash_max_size", ANY_HTTP, false, 1, 1),
+    cmd("types_hash_bucket_size", ANY_HTTP, false, 1, 1),
+    cmd("root", ANY_HTTP, false, 1, 1),
+    cmd("index", ANY_HTTP, false, 1, MANY),
+    cmd("types", ANY_HTTP, true, 0, 0),
+    cmd("default_type", ANY_HTTP, false, 1, 1),
+    cmd("keepalive_timeout", ANY_HTTP, false, 1, 2),
+    cmd("keepalive_requests", ANY_HTTP, false, 1, 1),
+    cmd("keepalive_time", ANY_HTTP, false, 1, 1),
+    cmd("keepalive_disable", ANY_HTTP, false, 1, 2),
+    cmd("send_timeout", ANY_HTTP, false, 1, 1),
+    cmd("server_tokens", ANY_HTTP, false, 1, 1),
+    cmd("client_max_body_size", ANY_HTTP, false, 1, 1),
+    cmd("client_body_timeout", ANY_HTTP, false, 1, 1),
+    cmd("lingering_close", ANY_HTTP, false, 1, 1),
+    cmd("lingering_time", ANY_HTTP, false, 1, 1),
+    cmd("lingering_timeout", ANY_HTTP, false, 1, 1),
+    cmd("reset_timedout_connection", ANY_HTTP, false, 1, 1),
+    cmd("sendfile", ANY_HTTP, false, 1, 1),
+    cmd("sendfile_max_chunk", ANY_HTTP, false, 1, 1),
+    cmd("tcp_nopush", ANY_HTTP, false, 1, 1),
+    cmd("tcp_nodelay", ANY_HTTP, false, 1, 1),
+    cmd("limit_rate", ANY_HTTP, false, 1, 1),
+    cmd("limit_rate_after", ANY_HTTP, false, 1, 1),
+    cmd("open_file_cache", ANY_HTTP, false, 1, 2),
+    cmd("open_file_cache_valid", ANY_HTTP, false, 1, 1),
+    cmd("open_file_cache_min_uses", ANY_HTTP, false, 1, 1),
+    cmd("open_file_cache_errors", ANY_HTTP, false, 1, 1),
+];
+
+// keepalive_disable bits (nginx's NGX_HTTP_KEEPALIVE_DISABLE_*).
+const KA_NONE: u8 = 0x01;
+const KA_MSIE6: u8 = 0x02;
+const KA_SAFARI: u8 = 0x04;
+
+/// nginx's NGX_MIN_POOL_SIZE on a 64-bit system: the smallest
+/// `connection_pool_size` / `request_pool_size` it accepts.
+const MIN_POOL_SIZE: usize = 112;
+/// nginx's NGX_POOL_ALIGNMENT: pool sizes are multiples of it.
+const POOL_ALIGNMENT: usize = 16;
+/// nginx's ngx_cacheline_size on x86-64: hash bucket sizes round up to it.
+const CACHELINE_SIZE: usize = 64;
+
+/// Header buffers are allocated per busy connection, and a failed
+/// allocation aborts a Rust process: sizes above this are refused when the
+/// configuration is read (nginx would fail each request instead).
+pub(super) const MAX_HEADER_BUFFER_BYTES: usize = 64 * 1024 * 1024;
+
+/// One level's location settings as written, before the merge: the core
+/// module's fields, then each other module's part.
+#[derive(Debug, Default)]
+pub(super) struct RawLoc {
+    root: Option<PathBuf>,
+    index: Option<Vec<String>>,
+    types: Option<Types>,
+    default_type: Option<Rc<str>>,
+    keepalive_timeout_ms: Option<u64>,
+    keepalive_header_s: Option<u64>,
+    keepalive_requests: Option<u64>,
+    keepalive_time_ms: Option<u64>,
+    /// `KA_*` bits; `Some(KA_NONE)` after `keepalive_disable none`.
+    keepalive_disable: Option<u8>,
+    send_timeout_ms: Option<u64>,
+    server_tokens: Option<bool>,
+    client_max_body_size: Option<u64>,
+    client_body_timeout_ms: Option<u64>,
+    lingering_close: Option<LingeringClose>,
+    lingering_time_ms: Option<u64>,
+    lingering_timeout_ms: Option<u64>,
+    reset_timedout_connection: Option<bool>,
+    sendfile: Option<bool>,
+    sendfile_max_chunk: Option<u64>,
+    tcp_nopush: Option<bool>,
+    tcp_nodelay: Option<bool>,
+    limit_rate: Option<u64>,
+    limit_rate_after: Option<u64>,
+    /// `Some(None)` is `open_file_cache off`.
+    open_file_cache: Option<Option<(usize, u64)>>,
+    open_file_cache_valid_s: Option<u64>,
+    open_file_cache_min_uses: Option<u64>,
+    open_file_cache_errors: Option<bool>,
+    types_hash: HashSizes,
+    error_log: Vec<ErrorLog>,
+    /// ngx_http_log_module's part.
+    pub(super) log: http_log::RawAccessLog,
+    /// ngx_http_headers_filter_module's part.
+    pub(super) headers: http_headers::RawHeaders,
+    /// ngx_http_rewrite_module's part.
+    pub(super) rewrite: http_rewrite::RawRewrite,
+    /// ngx_http_stub_status_module's part.
+    pub(super) stub_status: bool,
+    /// The temp-path directives (validated, see `http_temp.rs`).
+    pub(super) temp: http_temp::RawTemp,
+}
+
+/// Per-level server settings (http or server) as written, before the merge.
+#[derive(Debug, Default, Clone, Copy)]
+struct RawSrv {
+    client_header_timeout_ms: Option<u64>,
+    client_header_buffer_size: Option<usize>,
+    large_client_header_buffers: Option<(usize, usize)>,
+    connection_pool_size: Option<usize>,
+    request_pool_size: Option<usize>,
+}
+
+/// `*_hash_max_size` / `*_hash_bucket_size` as written: validated only (see
+/// README, "Directives with no effect").
+#[derive(Debug, Default, Clone, Copy)]
+struct HashSizes {
+    max_size: Option<u64>,
+    bucket_size: Option<usize>,
+}
+
+#[derive(Debug)]
+struct RawLocation {
+    kind: LocationMatch,
+    uri: String,
+    loc: RawLoc,
+}
+
+#[derive(Debug, Default)]
+struct RawServer {
+    listens: Vec<ListenAt>,
+    names: Vec<String>,
+    srv: RawSrv,
+    loc: RawLoc,
+    locations: Vec<RawLocation>,
+}
+
+/// The main-level-only hash sizes of the http block.
+#[derive(Debug, Default)]
+struct RawHttpMain {
+    server_names_hash: HashSizes,
+    variables_hash: HashSizes,
+    map_hash: HashSizes,
+}
+
+/// Mirrors ngx_http_core_create_loc_conf() + the defaults of its merge: the
+/// location settings when nothing is set anywhere.
+fn defaults(b: &Builder<'_>) -> LocConf {
+    LocConf {
+        root: b.path("html"),
+        index: vec!["index.html".to_string()],
+        ret: None,
+        types: Rc::new(builtin_types()),
+        default_type: Rc::from("text/plain"),
+        keepalive_timeout_ms: KEEPALIVE_TIMEOUT_MS,
+        keepalive_header_s: None,
+        keepalive_requests: KEEPALIVE_REQUESTS,
+        keepalive_time_ms: KEEPALIVE_TIME_MS,
+        send_timeout_ms: SEND_TIMEOUT_MS,
+        server_tokens: true,
+        client_max_body_size: CLIENT_MAX_BODY_SIZE,
+        client_body_timeout_ms: CLIENT_BODY_TIMEOUT_MS,
+        lingering_close: LingeringClose::On,
+        lingering_time_ms: LINGERING_TIME_MS,
+        lingering_timeout_ms: LINGERING_TIMEOUT_MS,
+        reset_timedout_connection: false,
+        keepalive_disable: KeepaliveDisable::default(),
+        sendfile: false,
+        sendfile_max_chunk: SENDFILE_MAX_CHUNK,
+        tcp_nopush: false,
+        tcp_nodelay: true,
+        limit_rate: 0,
+        limit_rate_after: 0,
+        open_file_cache: None,
+        error_log: b.main_error_log.borrow().clone(),
+        stub_status: false,
+        add_headers: Rc::from([]),
+        access_log: Rc::from([]),
+    }
+}
+
+/// Mirrors ngx_http_core_merge_loc_conf() and the other modules' merges:
+/// unset values come from the parent.
+fn merge_loc(raw: RawLoc, parent: &LocConf) -> LocConf {
+    let open_file_cache = match raw.open_file_cache {
+        Some(None) => None,
+        Some(Some((max, inactive_ms))) => Some((max, inactive_ms)),
+        None => parent
+            .open_file_cache
+            .as_ref()
+            .map(|o| (o.max, o.inactive_ms)),
+    }
+    .map(|(max, inactive_ms)| {
+        let p = parent.open_file_cache.as_ref();
+        Rc::new(OpenFileCacheConf {
+            max,
+            inactive_ms,
+            valid_ms: raw
+                .open_file_cache_valid_s
+                .map(|s| s * 1000)
+                .or(p.map(|p| p.valid_ms))
+                .unwrap_or(60_000),
+            min_uses: raw
+                .open_file_cache_min_uses
+                .or(p.map(|p| p.min_uses))
+                .unwrap_or(1),
+            errors: raw
+                .open_file_cache_errors
+                .or(p.map(|p| p.errors))
+                .unwrap_or(false),
+        })
+    });
+    LocConf {
+        root: raw.root.unwrap_or_else(|| parent.root.clone()),
+        index: raw.index.unwrap_or_else(|| parent.index.clone()),
+        // A `return` of an outer level wins over the inner one, because nginx
+        // runs the server-level rewrite phase before it picks a location.
+        ret: http_rewrite::merge(raw.rewrite, parent),
+        types: raw.types.map_or_else(|| parent.types.clone(), Rc::new),
+        default_type: raw
+            .default_type
+            .unwrap_or_else(|| parent.default_type.clone()),
+        keepalive_timeout_ms: raw
+            .keepalive_timeout_ms
+            .unwrap_or(parent.keepalive_timeout_ms),
+        // Merged on its own, as nginx does: `keepalive_timeout 10s;` under
+        // `keepalive_timeout 75s 60;` keeps the header value 60.
+        keepalive_header_s: raw.keepalive_header_s.or(parent.keepalive_header_s),
+        keepalive_requests: raw.keepalive_requests.unwrap_or(parent.keepalive_requests),
+        keepalive_time_ms: raw.keepalive_time_ms.unwrap_or(parent.keepalive_time_ms),
+        send_timeout_ms: raw.send_timeout_ms.unwrap_or(parent.send_timeout_ms),
+        server_tokens: raw.server_tokens.unwrap_or(parent.server_tokens),
+        client_max_body_size: raw
+            .client_max_body_size
+            .unwrap_or(parent.client_max_body_size),
+        client_body_timeout_ms: raw
+            .client_body_timeout_ms
+            .unwrap_or(parent.client_body_timeout_ms),
+        lingering_close: raw.lingering_close.unwrap_or(parent.lingering_close),
+        lingering_time_ms: raw.lingering_time_ms.unwrap_or(parent.lingering_time_ms),
+        lingering_timeout_ms: raw
+            .lingering_timeout_ms
+            .unwrap_or(parent.lingering_timeout_ms),
+        reset_timedout_connection: raw
+            .reset_timedout_connection
+            .unwrap_or(parent.reset_timedout_connection),
+        keepalive_disable: raw.keepalive_disable.map_or(parent.keepalive_disable, |m| {
+            KeepaliveDisable {
+                msie6: m & KA_MSIE6 != 0,
+                safari: m & KA_SAFARI != 0,
+            }
+        }),
+        sendfile: raw.sendfile.unwrap_or(parent.sendfile),
+        sendfile_max_chunk: raw.sendfile_max_chunk.unwrap_or(parent.sendfile_max_chunk),
+        tcp_nopush: raw.tcp_nopush.unwrap_or(parent.tcp_nopush),
+        tcp_nodelay: raw.tcp_nodelay.unwrap_or(parent.tcp_nodelay),
+        limit_rate: raw.limit_rate.unwrap_or(parent.limit_rate),
+        limit_rate_after: raw.limit_rate_after.unwrap_or(parent.limit_rate_after),
+        open_file_cache,
+        error_log: if raw.error_log.is_empty() {
+            parent.error_log.clone()
+        } else {
+            Rc::from(raw.error_log)
+        },
+        // Not inherited: nginx sets the level's content handler.
+        stub_status: raw.stub_status,
+        add_headers: http_headers::merge(raw.headers, &parent.add_headers),
+        access_log: http_log::merge(raw.log, &parent.access_log),
+    }
+}
+
+/// Mirrors ngx_http_core_merge_srv_conf() for the server-level values.
+fn merge_srv(raw: RawSrv, parent: RawSrv) -> RawSrv {
+    RawSrv {
+        client_header_timeout_ms: raw
+            .client_header_timeout_ms
+            .or(parent.client_header_timeout_ms),
+        client_header_buffer_size: raw
+            .client_header_buffer_size
+            .or(parent.client_header_buffer_size),
+        large_client_header_buffers: raw
+            .large_client_header_buffers
+            .or(parent.large_client_header_buffers),
+        connection_pool_size: raw.connection_pool_size.or(parent.connection_pool_size),
+        request_pool_size: raw.request_pool_size.or(parent.request_pool_size),
+    }
+}
+
+/// The MIME types nginx uses when no `types` block is given anywhere.
+pub(super) fn builtin_types() -> Types {
+    let mut t = Types::default();
+    for (ext, ty) in [
+        ("html", "text/html"),
+        ("gif", "image/gif"),
+        ("jpg", "image/jpeg"),
+    ] {
+        t.by_ext.insert(ext.to_string(), Rc::from(ty));
+    }
+    t
+}
+
+impl Builder<'_> {
+    /// Mirrors ngx_http_block(): reads the servers, then merges every level.
+    pub(super) fn http(&self, d: &Directive) -> Result<HttpConf, ConfError> {
+        let mut loc = RawLoc::default();
+        let mut srv = RawSrv::default();
+        let mut main = RawHttpMain::default();
+        let mut servers = Vec::new();
+        for c in block(d) {
+            check(c, HTTP)?;
+            if c.name == "server" {
+                servers.push(self.server(c)?);
+            } else if !http_main_directive(c, &mut main)? && !srv_directive(c, &mut srv)? {
+                self.loc_directive(c, &mut loc)?;
+            }
+        }
+        let mut listens: Vec<Vec<ListenAt>> = servers
+            .iter_mut()
+            .map(|s| std::mem::take(&mut s.listens))
+            .collect();
+        listen::check_listens(&mut listens)?;
+
+        let defaults = defaults(self);
+        let http_loc = merge_loc(loc, &defaults);
+        let servers = servers
+            .into_iter()
+            .zip(listens)
+            .map(|(raw, listens)| {
+                let conf = Rc::new(merge_loc(raw.loc, &http_loc));
+                let locations = raw
+                    .locations
+                    .into_iter()
+                    .map(|l| Location {
+                        kind: l.kind,
+                        uri: l.uri,
+                        conf: Rc::new(merge_loc(l.loc, &conf)),
+                    })
+                    .collect();
+                let s = merge_srv(raw.srv, srv);
+                Rc::new(ServerConf {
+                    listen: listens.into_iter().map(|l| l.listen).collect(),
+                    server_names: raw.names,
+                    client_header_timeout_ms: s
+                        .client_header_timeout_ms
+                        .unwrap_or(CLIENT_HEADER_TIMEOUT_MS),
+                    client_header_buffer_size: s
+                        .client_header_buffer_size
+                        .unwrap_or(CLIENT_HEADER_BUFFER_SIZE),
+                    large_client_header_buffers: s
+                        .large_client_header_buffers
+                        .unwrap_or(LARGE_CLIENT_HEADER_BUFFERS),
+                    conf,
+                    locations,
+                })
+            })
+            .collect();
+        Ok(HttpConf { servers })
+    }
+
+    /// Mirrors ngx_http_core_server(): one `server` block.
+    fn server(&self, d: &Directive) -> Result<RawServer, ConfError> {
+        let mut s = RawServer::default();
+        for c in block(d) {
+            check(c, SRV)?;
+            match c.name.as_str() {
+                "listen" => s.listens.extend(listen::listen(c)?),
+                "server_name" => {
+                    for name in &c.args {
+                        s.names.push(server_name(c, name)?);
+                    }
+                }
+                "location" => {
+                    let l = self.location(c, &s.locations)?;
+                    s.locations.push(l);
+                }
+                _ => {
+                    if !srv_directive(c, &mut s.srv)? {
+                        self.loc_directive(c, &mut s.loc)?;
+                    }
+                }
+            }
+        }
+        if s.listens.is_empty() {
+            s.listens.push(ListenAt::default_for(d));
+        }
+        if s.names.is_empty() {
+            s.names.push(String::new());
+        }
+        Ok(s)
+    }
+
+    /// Mirrors ngx_http_core_location() for `location [=|^~] URI { }`.
+    /// Regex and named locations, and locations inside locations, are refused.
+    fn location(&self, d: &Directive, siblings: &[RawLocation]) -> Result<RawLocation, ConfError> {
+        let (kind, uri) = match d.args.as_slice() {
+            [modifier, uri] => match modifier.as_str() {
+                "=" => (LocationMatch::Exact, uri.as_str()),
+                "^~" => (LocationMatch::PrefixNoRegex, uri.as_str()),
+                "~" | "~*" => {
+                    return Err(d.error(format!(
+                        "regular expression locations are not supported: \"{modifier} {uri}\""
+                    )));
+                }
+                _ => return Err(d.error(format!("invalid location modifier \"{modifier}\""))),
+            },
+            [uri] => {
+                if let Some(rest) = uri.strip_prefix('=') {
+                    (LocationMatch::Exact, rest)
+                } else if let Some(rest) = uri.strip_prefix("^~") {
+                    (LocationMatch::PrefixNoRegex, rest)
+                } else if uri.starts_with('~') {
+                    return Err(d.error(format!(
+                        "regular expression locations are not supported: \"{uri}\""
+                    )));
+                } else if uri.starts_with('@') {
+                    return Err(d.error(format!("named locations are not supported: \"{uri}\"")));
+                } else {
+                    (LocationMatch::Prefix, uri.as_str())
+                }
+            }
+            _ => return Err(unknown(d)),
+        };
+        let exact = kind == LocationMatch::Exact;
+        if siblings
+            .iter()
+            .any(|l| l.uri == uri && (l.kind == LocationMatch::Exact) == exact)
+        {
+            return Err(d.error(format!("duplicate location \"{uri}\"")));
+        }
+        let mut loc = RawLoc::default();
+        for c in block(d) {
+            check(c, LOC)?;
+            if c.name == "location" {
+                return Err(c.error(format!(
+                    "nested locations are not supported (\"{}\" inside \"{uri}\")",
+                    c.args.join(" ")
+                )));
+            }
+            self.loc_directive(c, &mut loc)?;
+        }
+        Ok(RawLocation {
+            kind,
+            uri: uri.to_string(),
+            loc,
+        })
+    }
+
+    /// Mirrors ngx_conf_handler() handing a directive of the location conf
+    /// (any http level) to its module: the core module's own first, then
+    /// each other module's.
+    pub(super) fn loc_directive(&self, d: &Directive, loc: &mut RawLoc) -> Result<(), ConfError> {
+        if self.core_loc_directive(d, loc)?
+            || self.log_directive(d, &mut loc.log)?
+            || http_headers::directive(d, &mut loc.headers)?
+            || http_rewrite::directive(d, &mut loc.rewrite)?
+            || http_stub_status::directive(d, &mut loc.stub_status)?
+            || self.temp_directive(d, &mut loc.temp)?
+        {
+            return Ok(());
+        }
+        Err(unknown(d))
+    }
+
+    /// The core module's location-level directives; `Ok(false)` when `d`
+    /// is not one of them.
+    fn core_loc_directive(&self, d: &Directive, loc: &mut RawLoc) -> Result<bool, ConfError> {
+        match d.name.as_str() {
+            "root" => {
+                // Mirrors ngx_http_core_root().
+                once(&loc.root, d)?;
+                loc.root = Some(self.path(&d.args[0]));
+            }
+            "index" => index(d, loc.index.get_or_insert_with(Vec::new))?,
+            "types" => types(d, loc.types.get_or_insert_with(Types::default))?,
+            "default_type" => {
+                once(&loc.default_type, d)?;
+                loc.default_type = Some(Rc::from(d.args[0].as_str()));
+            }
+            "keepalive_timeout" => {
+                // Mirrors ngx_http_core_keepalive().
+                once(&loc.keepalive_timeout_ms, d)?;
+                loc.keepalive_timeout_ms = Some(msec(d, 0)?);
+                if let Some(h) = d.args.get(1) {
+                    let h = parse_time_s(h).map_err(|_| bad(d, "invalid value"))?;
+                    loc.keepalive_header_s = Some(h);
+                }
+            }
+            "keepalive_requests" => num_slot(&mut loc.keepalive_requests, d)?,
+            "keepalive_time" => msec_slot(&mut loc.keepalive_time_ms, d)?,
+            "keepalive_disable" => keepalive_disable(d, loc.keepalive_disable.get_or_insert(0))?,
+            "send_timeout" => msec_slot(&mut loc.send_timeout_ms, d)?,
+            "server_tokens" => flag_slot(&mut loc.server_tokens, d)?,
+            "client_max_body_size" => {
+                // Mirrors ngx_conf_set_off_slot(); 0 is allowed (no limit).
+                once(&loc.client_max_body_size, d)?;
+                let n = parse_size(&d.args[0]).map_err(|_| bad(d, "invalid value"))?;
+                loc.client_max_body_size = Some(n as u64);
+            }
+            "client_body_timeout" => msec_slot(&mut loc.client_body_timeout_ms, d)?,
+            "lingering_close" => {
+                once(&loc.lingering_close, d)?;
+                loc.lingering_close = Some(enum_value(
+                    d,
+                    &[
+                        ("off", LingeringClose::Off),
+                        ("on", LingeringClose::On),
+                        ("always", LingeringClose::Always),
+                    ],
+                )?);
+            }
+            "lingering_time" => msec_slot(&mut loc.lingering_time_ms, d)?,
+            "lingering_timeout" => msec_slot(&mut loc.lingering_timeout_ms, d)?,
+            "reset_timedout_connection" => flag_slot(&mut loc.reset_timedout_connection, d)?,
+            "sendfile" => flag_slot(&mut loc.sendfile, d)?,
+            "sendfile_max_chunk" => {
+                once(&loc.sendfile_max_chunk, d)?;
+                loc.sendfile_max_chunk = Some(size_or_zero(d, 0)? as u64);
+            }
+            "tcp_nopush" => flag_slot(&mut loc.tcp_nopush, d)?,
+            "tcp_nodelay" => flag_slot(&mut loc.tcp_nodelay, d)?,
+            "limit_rate" => {
+                once(&loc.limit_rate, d)?;
+                loc.limit_rate = Some(size_or_zero(d, 0)? as u64);
+            }
+            "limit_rate_after" => {
+                once(&loc.limit_rate_after, d)?;
+                loc.limit_rate_after = Some(size_or_zero(d, 0)? as u64);
+            }
+            "open_file_cache" => {
+                once(&loc.open_file_cache, d)?;
+                loc.open_file_cache = Some(open_file_cache(d)?);
+            }
+            "open_file_cache_valid" => {
+                once(&loc.open_file_cache_valid_s, d)?;
+                loc.open_file_cache_valid_s = Some(super::command::sec(d, 0)?);
+            }
+            "open_file_cache_min_uses" => {
+                once(&loc.open_file_cache_min_uses, d)?;
+                let n = number(d, 0)?;
+                if n == 0 {
+                    return Err(bad(d, "invalid number"));
+                }
+                loc.open_file_cache_min_uses = Some(n);
+            }
+            "open_file_cache_errors" => flag_slot(&mut loc.open_file_cache_errors, d)?,
+            "types_hash_max_size" => hash_max_size(d, &mut loc.types_hash)?,
+            "types_hash_bucket_size" => hash_bucket_size(d, &mut loc.types_hash)?,
+            "error_log" => loc.error_log.push(self.error_log(d)?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+/// The http-main-only table sizes; `Ok(false)` when `d` is not one of them.
+fn http_main_directive(d: &Directive, m: &mut RawHttpMain) -> Result<bool, ConfError> {
+    match d.name.as_str() {
+        "server_names_hash_max_size" => hash_max_size(d, &mut m.server_names_hash)?,
+        "server_names_hash_bucket_size" => hash_bucket_size(d, &mut m.server_names_hash)?,
+        "variables_hash_max_size" => hash_max_size(d, &mut m.variables_hash)?,
+        "variables_hash_bucket_size" => hash_bucket_size(d, &mut m.variables_hash)?,
+        "map_hash_max_size" => hash_max_size(d, &mut m.map_hash)?,
+        "map_hash_bucket_size" => hash_bucket_size(d, &mut m.map_hash)?,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// The hash name of a `*_hash_max_size` / `*_hash_bucket_size` directive.
+fn hash_name(d: &Directive) -> &str {
+    d.name
+        .strip_suffix("_max_size")
+        .or_else(|| d.name.strip_suffix("_bucket_size"))
+        .unwrap_or(&d.name)
+}
+
+/// `*_hash_max_size N`: a number, and not 0 (ngx_hash_init's check).
+fn hash_max_size(d: &Directive, h: &mut HashSizes) -> Result<(), ConfError> {
+    num_slot(&mut h.max_size, d)?;
+    if h.max_size == Some(0) {
+        let name = hash_name(d);
+        return Err(d.error(format!(
+            "could not build {name}, you should increase {name}_max_size: 0"
+        )));
+    }
+    Ok(())
+}
+
+/// `*_hash_bucket_size SIZE`: rounded up to the cache line, at most
+/// 65536 − cache line (ngx_hash_init's check).
+fn hash_bucket_size(d: &Directive, h: &mut HashSizes) -> Result<(), ConfError> {
+    once(&h.bucket_size, d)?;
+    let v = size(d, 0)?;
+    let aligned = v.div_ceil(CACHELINE_SIZE).saturating_mul(CACHELINE_SIZE);
+    if aligned > 65536 - CACHELINE_SIZE {
+        let name = hash_name(d);
+        return Err(d.error(format!(
+            "could not build {name}, too large {name}_bucket_size: {aligned}"
+        )));
+    }
+    h.bucket_size = Some(aligned);
+    Ok(())
+}
+
+/// Mirrors ngx_http_core_pool_size(): at least NGX_MIN_POOL_SIZE and a
+/// multiple of NGX_POOL_ALIGNMENT.
+fn pool_size(d: &Directive, slot: &mut Option<usize>) -> Result<(), ConfError> {
+    once(slot, d)?;
+    let v = size(d, 0)?;
+    if v < MIN_POOL_SIZE {
+        return Err(d.error(format!(
+            "the pool size must be no less than {MIN_POOL_SIZE}"
+        )));
+    }
+    if v % POOL_ALIGNMENT != 0 {
+        return Err(d.error(format!(
+            "the pool size must be a multiple of {POOL_ALIGNMENT}"
+        )));
+    }
+    *slot = Some(v);
+    Ok(())
+}
+
+/// Mirrors ngx_http_core_open_file_cache(): `off`, or `max=N [inactive=TIME]`.
+fn open_file_cache(d: &Directive) -> Result<Option<(usize, u64)>, ConfError> {
+    let mut max = None;
+    let mut inactive_ms = 60_000;
+    for a in &d.args {
+        if a == "off" {
+            if d.args.len() != 1 {
+                return Err(d.error(format!("invalid parameter \"{a}\"")));
+            }
+            return Ok(None);
+        }
+        if let Some(v) = a.strip_prefix("max=") {
+            let n = parse_number(v)
+                .ok()
+                .filter(|n| *n > 0)
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| d.error(format!("invalid max value \"{v}\"")))?;
+            max = Some(n);
+        } else if let Some(v) = a.strip_prefix("inactive=") {
+            inactive_ms = parse_time_s(v)
+                .map_err(|_| d.error(format!("invalid inactive value \"{v}\"")))?
+                * 1000;
+        } else {
+            return Err(d.error(format!("invalid \"open_file_cache\" parameter \"{a}\"")));
+        }
+    }
+    match max {
+        Some(max) => Ok(Some((max, inactive_ms))),
+        None => Err(d.error("\"open_file_cache\" must have the \"max\" parameter")),
+    }
+}
+
+/// The server-conf directives also allowed at http level; `Ok(false)` when
+/// `d` is not one of them.
+fn srv_directive(d: &Directive, srv: &mut RawSrv) -> Result<bool, ConfError> {
+    match d.name.as_str() {
+        "client_header_timeout" => msec_slot(&mut srv.client_header_timeout_ms, d)?,
+        "client_header_buffer_size" => {
+            once(&srv.client_header_buffer_size, d)?;
+            srv.client_header_buffer_size = Some(header_buffer_size(d, 0)?);
+        }
+        "large_client_header_buffers" => {
+            // Mirrors ngx_conf_set_bufs_slot(): NUM SIZE, both non-zero.
+            once(&srv.large_client_header_buffers, d)?;
+            let num = parse_number(&d.args[0])
+                .ok()
+                .filter(|n| *n > 0)
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| bad(d, "invalid value"))?;
+            let each = header_buffer_size(d, 1)?;
+            if num.saturating_mul(each) > MAX_HEADER_BUFFER_BYTES {
+                return Err(bad(d, "invalid value"));
+            }
+            srv.large_client_header_buffers = Some((num, each));
+        }
+        "connection_pool_size" => pool_size(d, &mut srv.connection_pool_size)?,
+        "request_pool_size" => pool_size(d, &mut srv.request_pool_size)?,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// A header buffer size argument: a size no larger than
+/// [`MAX_HEADER_BUFFER_BYTES`].
+fn header_buffer_size(d: &Directive, i: usize) -> Result<usize, ConfError> {
+    let v = size(d, i)?;
+    if v > MAX_HEADER_BUFFER_BYTES {
+        return Err(bad(d, "invalid value"));
+    }
+    Ok(v)
+}
+
+/// Mirrors ngx_http_index_set_index(): appends to the level's list.
+fn index(d: &Directive, list: &mut Vec<String>) -> Result<(), ConfError> {
+    for (i, name) in d.args.iter().enumerate() {
+        if name.is_empty() {
+            return Err(d.error("index \"\" in \"index\" directive is invalid"));
+        }
+        if name.starts_with('/') && i + 1 != d.args.len() {
+            return Err(d.error("only the last index in \"index\" directive should be absolute"));
+        }
+        list.push(name.clone());
+    }
+    Ok(())
+}
+
+/// Mirrors ngx_http_core_types() / ngx_http_core_type(): `TYPE EXT...;` lines;
+/// a repeated extension takes the later type (with a warning).
+fn types(d: &Directive, t: &mut Types) -> Result<(), ConfError> {
+    for line in block(d) {
+        if line.block.is_some() {
+            return Err(line.error("unexpected \"{\""));
+        }
+        let ty: Rc<str> = Rc::from(line.name.as_str());
+        for ext in &line.args {
+            let ext = ext.to_ascii_lowercase();
+            if let Some(old) = t.by_ext.insert(ext.clone(), ty.clone())
+                && old != ty
+            {
+                log::warn!(
+                    "duplicate extension \"{ext}\", content type: \"{ty}\", \
+                     previous content type: \"{old}\" in {}:{}",
+                    line.file.display(),
+                    line.line
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Mirrors ngx_conf_set_bitmask_slot() for `keepalive_disable`: the values
+/// (any case) add to the level's set, a repeated one only warns; `none` sets
+/// no browser but still counts as set, so the level does not inherit.
+fn keepalive_disable(d: &Directive, mask: &mut u8) -> Result<(), ConfError> {
+    for v in &d.args {
+        let bit = match v.to_ascii_lowercase().as_str() {
+            "none" => KA_NONE,
+            "msie6" => KA_MSIE6,
+            "safari" => KA_SAFARI,
+            _ => return Err(d.error(format!("invalid value \"{v}\""))),
+        };
+        if *mask & bit != 0 {
+            log::warn!("duplicate value \"{v}\" in {}:{}", d.file.display(), d.line);
+        }
+        *mask |= bit;
+    }
+    Ok(())
+}
+
+/// Mirrors ngx_http_core_server_name(): lower-cased; a `*` only as `*.` at the
+/// start or `.*` at the end; regex names are refused.
+fn server_name(d: &Directive, name: &str) -> Result<String, ConfError> {
+    if name.starts_with('~') {
+        return Err(d.error(format!(
+            "regular expression server names are not supported: \"{name}\""
+        )));
+    }
+    let stars = name.matches('*').count();
+    if stars > 1 || (stars == 1 && !name.starts_with("*.") && !name.ends_with(".*")) {
+        return Err(d.error(format!("invalid server name or wildcard \"{name}\"")));
+    }
+    Ok(name.to_ascii_lowercase())
+}
+
+#[cfg(test)]
+#[path = "http_core_tests.rs"]
+mod tests;
