@@ -122,7 +122,16 @@ pub(crate) fn process_request_header<S: Transport>(
     }
     let target = &data[r.target.0..r.target.0 + r.target.1];
     let mut uri = std::mem::take(&mut r.uri);
-    let parsed = parse::parse_target(target, &mut uri);
+    let connect = r.method == parse::Method::Connect;
+    // A CONNECT target is an authority (checked with the request line), not
+    // a path; nginx gives such a request the URI "/".
+    let parsed = if connect {
+        uri.clear();
+        uri.push(b'/');
+        Ok((None, None))
+    } else {
+        parse::parse_target(target, &mut uri)
+    };
     r.uri = uri;
     let (abs_host, args) = parsed.map_err(|_| (400, "client sent invalid request"))?;
     r.args = args.map(|(o, l)| (r.target.0 + o, l));
@@ -143,6 +152,11 @@ pub(crate) fn process_request_header<S: Transport>(
     // an absolute-form target (whose host then takes precedence).
     if info.host.is_none() && r.version == Version::Http11 {
         return Err((400, "client sent HTTP/1.1 request without \"Host\" header"));
+    }
+    if connect {
+        // nginx ≥ 1.29.3: CONNECT is refused unless allowed (holdfast has no
+        // tunnel), once the header is read.
+        return Err((405, "client sent CONNECT method"));
     }
     if info.dup_content_length {
         return Err((400, "client sent duplicate \"Content-Length\" header"));

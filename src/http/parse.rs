@@ -324,79 +324,110 @@ pub fn connection_type(value: &[u8], prev: ConnectionType) -> ConnectionType {
     t
 }
 
-/// Validates a Host value and writes it lower-cased without the port into
-/// `out` (ngx_http_validate_host, as tightened in nginx 1.29.4): an RFC 3986
-/// reg-name or IPv4 address (letters, digits, `-._~!$&'()*+,;=` and `%XX`),
-/// or an IP literal in brackets, then an optional port of at most 65535; no
-/// empty labels (`..`) and no leading dot; a trailing dot is dropped. False
-/// means 400 "client sent invalid host header".
+/// Is a CONNECT target in authority form, `HOST:PORT` (RFC 9110 §9.3.6)?
+/// nginx's request-line parser accepts a CONNECT only with one: a path
+/// (`CONNECT / HTTP/1.1`) or a missing port is 400.
+pub fn is_authority_form(target: &[u8]) -> bool {
+    let Some(colon) = target.iter().rposition(|&b| b == b':') else {
+        return false;
+    };
+    let (host, port) = (&target[..colon], &target[colon + 1..]);
+    let mut scratch = Vec::new();
+    !host.is_empty()
+        && !port.is_empty()
+        && port.iter().all(u8::is_ascii_digit)
+        && (host.first() != Some(&b'[') || host.last() == Some(&b']'))
+        && validate_host(target, &mut scratch)
+}
+
+/// The states of [`validate_host`] (nginx's `sw_host_*`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum HostState {
+    Start,
+    Name,
+    IpLiteral,
+    LiteralEnd,
+    Port,
+}
+
+/// Mirrors ngx_http_validate_host() as of nginx 1.29.4: writes the host,
+/// lower-cased and without the port, into `out`; false means 400 "client
+/// sent invalid host header".
+///
+/// A reg-name or IPv4 address is letters, digits, RFC 3986 unreserved and
+/// sub-delims characters and `%`; an IP literal (`[...]`, IPv6 or
+/// IPvFuture) the same plus `:`; neither may hold two dots in a row. A port
+/// is digits up to 65535 (empty allowed: `host:`); a literal may only be
+/// followed by one. A trailing dot is dropped; nothing left is invalid.
 pub fn validate_host(host: &[u8], out: &mut Vec<u8>) -> bool {
     out.clear();
     let host = trim(host);
-    let (name, port) = if host.first() == Some(&b'[') {
-        let Some(close) = memchr(b']', host) else {
-            return false;
-        };
-        let literal = &host[1..close];
-        if literal.is_empty()
-            || !literal
-                .iter()
-                .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
-        {
-            return false;
-        }
-        let rest = &host[close + 1..];
-        let port = match rest {
-            [] => None,
-            [b':', port @ ..] => Some(port),
-            _ => return false,
-        };
-        (&host[..=close], port)
-    } else {
-        let (name, port) = match memchr(b':', host) {
-            Some(c) => (&host[..c], Some(&host[c + 1..])),
-            None => (host, None),
-        };
-        let mut prev_dot = false;
-        let mut i = 0;
-        while i < name.len() {
-            let b = name[i];
-            match b {
-                b'.' if prev_dot || i == 0 => return false,
-                b'.' => prev_dot = true,
-                b'%' => {
-                    let ok = name.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
-                        && name.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
-                    if !ok {
-                        return false;
-                    }
-                    i += 2;
-                    prev_dot = false;
-                }
-                b'-' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+'
-                | b',' | b';' | b'=' => prev_dot = false,
-                _ if b.is_ascii_alphanumeric() => prev_dot = false,
-                _ => return false,
+    let mut state = HostState::Start;
+    let mut host_len = host.len();
+    let mut last_dot: Option<usize> = None;
+    let mut port: u32 = 0;
+    for (i, &ch) in host.iter().enumerate() {
+        if state == HostState::Start {
+            if ch == b'[' {
+                state = HostState::IpLiteral;
+                continue;
             }
-            i += 1;
+            state = HostState::Name;
         }
-        (name.strip_suffix(b".").unwrap_or(name), port)
-    };
-    if let Some(port) = port
-        && (!port.iter().all(u8::is_ascii_digit)
-            || port
-                .iter()
-                .try_fold(0u32, |acc, d| {
-                    acc.checked_mul(10)?.checked_add(u32::from(d - b'0'))
-                })
-                .is_none_or(|p| p > 65535))
-    {
+        match state {
+            HostState::Name | HostState::IpLiteral => {
+                let literal = state == HostState::IpLiteral;
+                match ch {
+                    b'.' => {
+                        if i > 0 && last_dot == Some(i - 1) {
+                            return false;
+                        }
+                        last_dot = Some(i);
+                    }
+                    b':' if !literal => {
+                        host_len = i;
+                        state = HostState::Port;
+                    }
+                    b':' => {}
+                    b']' if literal => {
+                        host_len = i + 1;
+                        state = HostState::LiteralEnd;
+                    }
+                    b'%' if !literal => {}
+                    b'-' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+'
+                    | b',' | b';' | b'=' => {}
+                    _ if ch.is_ascii_alphanumeric() => {}
+                    _ => return false,
+                }
+            }
+            HostState::LiteralEnd => {
+                if ch != b':' {
+                    return false;
+                }
+                state = HostState::Port;
+            }
+            HostState::Port => {
+                if !ch.is_ascii_digit() {
+                    return false;
+                }
+                port = port * 10 + u32::from(ch - b'0');
+                if port > 65535 {
+                    return false;
+                }
+            }
+            HostState::Start => {}
+        }
+    }
+    if state == HostState::IpLiteral {
         return false;
     }
-    if name.is_empty() {
+    if host_len > 0 && last_dot == Some(host_len - 1) {
+        host_len -= 1;
+    }
+    if host_len == 0 {
         return false;
     }
-    out.extend_from_slice(name);
+    out.extend_from_slice(&host[..host_len]);
     out.make_ascii_lowercase();
     true
 }
@@ -684,15 +715,33 @@ mod tests {
         assert_eq!(out, b"example.com");
         assert!(validate_host(b"[::1]:80", &mut out));
         assert_eq!(out, b"[::1]");
+        // As nginx: a leading dot and a bare `%` pass; an empty port too.
+        for (ok, want) in [
+            (&b".a"[..], &b".a"[..]),
+            (b"a%zz", b"a%zz"),
+            (b"host:", b"host"),
+            (b"[v1F.a:b]:1", b"[v1f.a:b]"),
+            (b"[::1]", b"[::1]"),
+        ] {
+            assert!(validate_host(ok, &mut out), "{ok:?}");
+            assert_eq!(out, want);
+        }
         for bad in [
             &b""[..],
             b"a/b",
             b"..",
-            b".a",
+            b".",
             b"a..b",
             b"a:b",
             b"a\\b",
             b"[::1",
+            b"[ab..cd::]",
+            b"[::1].",
+            b"[::1]x",
+            b"a:65536",
+            b"a:1:2",
+            b"a:1.2",
+            b"x[::1]",
         ] {
             assert!(
                 !validate_host(bad, &mut out),

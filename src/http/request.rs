@@ -477,9 +477,11 @@ pub fn process_request_line<S: Transport>(cy: &mut Cycle<S>, key: usize) {
                     let p = b.pos + at;
                     b.mem[p] = b'1';
                 }
-                if method == Method::Connect {
-                    client_info!(cy, key, "client sent CONNECT method");
-                    finalize_request(cy, key, Finalize::Status(405));
+                if method == Method::Connect
+                    && !parse::is_authority_form(&b.data()[uri.0..uri.0 + uri.1])
+                {
+                    client_info!(cy, key, "client sent invalid request");
+                    finalize_request(cy, key, Finalize::Status(400));
                     return;
                 }
                 r.method = method;
