@@ -178,6 +178,10 @@ impl Transport for FuzzStream {
         Ok(())
     }
 
+    fn set_cork(&mut self, _on: bool) -> io::Result<()> {
+        Ok(())
+    }
+
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.0.borrow_mut().write_shut = true;
         Ok(())

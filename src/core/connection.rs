@@ -62,6 +62,7 @@ pub struct EventRef {
 ///
 /// ```text
 /// WaitRequest → ProcessRequestLine → ProcessRequestHeaders → BlockReading (response)
+///     [→ TestReading while the response waits for the socket]
 ///     → [DiscardBody] → Keepalive ─(data)→ ProcessRequestLine …
 ///                     → ProcessRequestLine (pipelined, posted)
 ///                     → LingeringClose → close
@@ -76,6 +77,9 @@ pub enum ReadHandler {
     ProcessRequestHeaders,
     /// ngx_http_block_reading: a request is being answered.
     BlockReading,
+    /// ngx_http_test_reading: the response waits for the socket (or for
+    /// `limit_rate`); a client that closes its side is noticed at once.
+    TestReading,
     /// ngx_http_discarded_request_body_handler: the response went out, the
     /// rest of the request body is read and thrown away.
     DiscardBody,
@@ -111,6 +115,8 @@ pub struct Event<H> {
     pub ready: bool,
     /// In the posted queue (`posted`).
     pub posted: bool,
+    /// Held back by `limit_rate` until its timer fires (`delayed`).
+    pub delayed: bool,
 }
 
 impl<H> Event<H> {
@@ -121,6 +127,7 @@ impl<H> Event<H> {
             timedout: false,
             ready,
             posted: false,
+            delayed: false,
         }
     }
 }
@@ -266,6 +273,8 @@ pub struct Connection<S> {
     pub reusable: bool,
     /// TCP_NODELAY state.
     pub tcp_nodelay: TcpNodelay,
+    /// TCP_CORK is set (`tcp_nopush`; nginx's `c->tcp_nopush` SET state).
+    pub corked: bool,
     /// Buffers, request and output while busy; None while idle.
     pub hc: Option<Box<HttpConn>>,
 }
@@ -297,6 +306,7 @@ impl<S> Connection<S> {
             pipeline: false,
             reusable: false,
             tcp_nodelay: TcpNodelay::Unset,
+            corked: false,
             hc: None,
         }
     }

@@ -85,6 +85,9 @@ pub struct Cycle<S> {
     pub timers: TimerWheel<EventRef>,
     /// Posted events.
     pub posted: PostedQueue,
+    /// Events posted for the next loop iteration, after a poll that does
+    /// not wait (nginx's `ngx_posted_next_events`).
+    pub posted_next: PostedQueue,
     /// The cached clock.
     pub clock: Clock,
     /// stub_status counters.
@@ -115,6 +118,9 @@ pub struct Cycle<S> {
     pub access_logs: crate::http::log_module::AccessLogs,
     /// Scratch for variable values and log lines.
     pub var_buf: Vec<u8>,
+    /// The buffer file bodies are read into with `sendfile off` (allocated on
+    /// first use, shared by every connection).
+    pub file_buf: Vec<u8>,
     /// Open static files.
     pub open_files: crate::core::open_file_cache::OpenFileCache,
     /// Most connections open at once since memory was last trimmed.
@@ -135,6 +141,7 @@ impl<S: Transport> Cycle<S> {
             conns: Slab::new(),
             timers: TimerWheel::new(),
             posted: PostedQueue::default(),
+            posted_next: PostedQueue::default(),
             clock: Clock::new(),
             stats: Stats::default(),
             pool: BufPool::default(),
@@ -150,6 +157,7 @@ impl<S: Transport> Cycle<S> {
             exiting: false,
             access_logs: Default::default(),
             var_buf: Vec::new(),
+            file_buf: Vec::new(),
             open_files: Default::default(),
             peak_conns: 0,
         }
@@ -220,6 +228,30 @@ impl<S: Transport> Cycle<S> {
         }
     }
 
+    /// Mirrors ngx_post_event(ev, &ngx_posted_next_events): runs the event
+    /// in the next loop iteration, after a poll that does not wait.
+    pub fn post_next_event(&mut self, key: usize, kind: EvKind) {
+        let c = &mut self.conns[key];
+        let token = c.token(key);
+        let posted = match kind {
+            EvKind::Read => &mut c.read.posted,
+            EvKind::Write => &mut c.write.posted,
+        };
+        if !*posted {
+            *posted = true;
+            log::debug!("*{} post next event {:?}", c.number, kind);
+            self.posted_next.push(EventRef { token, kind });
+        }
+    }
+
+    /// Mirrors ngx_event_move_posted_next(): the next-iteration events join
+    /// the posted queue.
+    pub fn move_posted_next(&mut self) {
+        while let Some(ev) = self.posted_next.pop() {
+            self.posted.push(ev);
+        }
+    }
+
     /// Gives the connection its [`HttpConn`] (from the pool) unless it has one.
     pub fn alloc_http_conn(&mut self, key: usize) {
         if self.conns[key].hc.is_none() {
@@ -258,6 +290,7 @@ impl<S: Transport> Cycle<S> {
     /// allocates on demand and so can shrink back to its start-up size.)
     pub fn trim_idle(&mut self) {
         self.pool = BufPool::default();
+        self.file_buf = Vec::new();
         self.hc_pool = Vec::new();
         self.request_pool = Vec::new();
         if self.conns.is_empty() {

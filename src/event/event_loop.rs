@@ -330,8 +330,12 @@ impl EventLoop {
 
     /// Mirrors ngx_process_events_and_timers(): one loop iteration.
     pub fn process_events_and_timers(&mut self) -> io::Result<()> {
+        crate::core::log::use_main_log();
         let cy = &mut self.cycle;
-        let timeout = if !cy.posted.is_empty() || !self.accept_pending.is_empty() {
+        let timeout = if !cy.posted.is_empty()
+            || !cy.posted_next.is_empty()
+            || !self.accept_pending.is_empty()
+        {
             Some(Duration::ZERO)
         } else {
             cy.timers
@@ -349,6 +353,7 @@ impl EventLoop {
         }
         let before = self.cycle.clock.now_ms;
         self.cycle.clock.time_update();
+        self.cycle.move_posted_next();
         for li in std::mem::take(&mut self.accept_pending) {
             self.event_accept(li);
         }
@@ -366,10 +371,12 @@ impl EventLoop {
         for &(token, readable, writable, read_closed) in &ready {
             let key = token_key(token);
             if key == SIGNAL_TOKEN {
+                crate::core::log::use_main_log();
                 self.handle_signals();
                 continue;
             }
             if (LISTEN_KEY_BASE..SHUTDOWN_TOKEN).contains(&key) {
+                crate::core::log::use_main_log();
                 self.event_accept(key - LISTEN_KEY_BASE);
                 continue;
             }
@@ -404,6 +411,7 @@ impl EventLoop {
 
     /// ngx_event_expire_timers' per-timer step: mark `timedout` and call the handler.
     fn timer_fired(&mut self, ev: EventRef) {
+        crate::core::log::use_main_log();
         if ev.token == SHUTDOWN_TOKEN {
             self.shutdown_timer = None;
             self.shutdown_timer_handler();

@@ -84,6 +84,8 @@ pub fn update_location_config<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         return;
     };
     let Some(loc) = r.loc.as_ref() else { return };
+    r.limit_rate = loc.limit_rate;
+    crate::core::log::use_logs(&loc.error_log);
     if loc.keepalive_timeout_ms == 0
         || requests >= loc.keepalive_requests
         || age > loc.keepalive_time_ms

@@ -84,17 +84,18 @@ pub fn lingering_timeout<S>(cy: &Cycle<S>, key: usize) -> u64 {
 
 /// Mirrors ngx_http_set_keepalive(): frees the request; with bytes of the next
 /// request already buffered, starts it at once through the posted queue (no
-/// read, no keep-alive timer); otherwise frees the connection's buffers, sets
-/// TCP_NODELAY once, marks the connection idle and reusable and arms
+/// read, no keep-alive timer); otherwise frees the connection's buffers,
+/// releases TCP_CORK (`tcp_nopush`), sets TCP_NODELAY once (`tcp_nodelay`
+/// on), marks the connection idle and reusable and arms
 /// keepalive_timeout, posting the keep-alive handler when input already waits.
 pub fn set_keepalive<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     let c = &mut cy.conns[key];
     log::debug!("*{} set http keepalive handler", c.number);
     c.action = Action::ClosingRequest;
-    let timeout = c
+    let (timeout, nodelay) = c
         .req()
         .and_then(|r| r.loc.as_ref())
-        .map_or(0, |l| l.keepalive_timeout_ms);
+        .map_or((0, true), |l| (l.keepalive_timeout_ms, l.tcp_nodelay));
     request::free_request(cy, key);
     let c = &mut cy.conns[key];
     c.write.handler = WriteHandler::Empty;
@@ -119,7 +120,13 @@ pub fn set_keepalive<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     let c = &mut cy.conns[key];
     c.read.handler = ReadHandler::Keepalive;
     c.action = Action::Keepalive;
-    if c.tcp_nodelay == TcpNodelay::Unset {
+    if c.corked {
+        // ngx_tcp_push(): what tcp_nopush held back goes out now.
+        log::debug!("*{} tcp_push", c.number);
+        let _ = c.stream.set_cork(false);
+        c.corked = false;
+    }
+    if nodelay && c.tcp_nodelay == TcpNodelay::Unset {
         log::debug!("*{} tcp_nodelay", c.number);
         c.tcp_nodelay = match c.stream.set_nodelay() {
             Ok(()) => TcpNodelay::Set,

@@ -34,13 +34,28 @@ use crate::core::connection::{ReadHandler, WriteHandler};
 use crate::core::cycle::Cycle;
 use crate::os::io::Transport;
 
+/// Makes the connection's log current (nginx's `c->log`): its request's
+/// location's `error_log`s, else its default server's.
+fn use_connection_log<S>(cy: &Cycle<S>, key: usize) {
+    let c = &cy.conns[key];
+    match c.req().and_then(|r| r.loc.as_ref()) {
+        Some(loc) => crate::core::log::use_logs(&loc.error_log),
+        None => {
+            let l = &cy.listening[c.li()];
+            crate::core::log::use_logs(&l.servers[l.default_server].conf.error_log);
+        }
+    }
+}
+
 /// Calls the connection's read handler (`c->read->handler(c->read)`).
 pub fn run_read_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    use_connection_log(cy, key);
     match cy.conns[key].read.handler {
         ReadHandler::WaitRequest => request::wait_request_handler(cy, key),
         ReadHandler::ProcessRequestLine => request::process_request_line(cy, key),
         ReadHandler::ProcessRequestHeaders => request::process_request_headers(cy, key),
         ReadHandler::BlockReading => request::block_reading(cy, key),
+        ReadHandler::TestReading => request::test_reading(cy, key),
         ReadHandler::DiscardBody => body::discarded_request_body_handler(cy, key),
         ReadHandler::Keepalive => keepalive::keepalive_handler(cy, key),
         ReadHandler::LingeringClose => lingering::lingering_close_handler(cy, key),
@@ -49,6 +64,7 @@ pub fn run_read_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
 
 /// Calls the connection's write handler (`c->write->handler(c->write)`).
 pub fn run_write_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    use_connection_log(cy, key);
     match cy.conns[key].write.handler {
         WriteHandler::Empty => {}
         WriteHandler::Writer | WriteHandler::Flush => response::writer(cy, key),
@@ -109,6 +125,15 @@ mod tests {
 
     fn run_posted(cy: &mut Cycle<MemStream>) {
         crate::event::posted::process_posted(cy, usize::MAX);
+        // What was posted for the next iteration (more of a file past
+        // sendfile_max_chunk) runs as the next iterations would.
+        for _ in 0..10_000 {
+            if cy.posted_next.is_empty() {
+                break;
+            }
+            cy.move_posted_next();
+            crate::event::posted::process_posted(cy, usize::MAX);
+        }
     }
 
     fn output(cy: &Cycle<MemStream>, token: usize) -> String {

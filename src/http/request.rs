@@ -137,6 +137,9 @@ pub struct Request {
     pub request_id: std::cell::Cell<Option<[u8; 16]>>,
     /// `limit_rate` in force for this request (`$limit_rate`), bytes/s.
     pub limit_rate: u64,
+    /// Bytes written to the socket for this request (nginx's `c->sent`,
+    /// which it resets per request), for `limit_rate`.
+    pub sent: u64,
 }
 
 impl Request {
@@ -673,6 +676,26 @@ pub fn block_reading<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     }
 }
 
+/// Mirrors ngx_http_test_reading(): while a response waits for the socket,
+/// a read event only tells whether the client went away. With epoll that is
+/// EPOLLRDHUP (`pending_eof`): the request ends with 499 and the
+/// connection closes; input that is data stays in the socket.
+pub fn test_reading<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    let c = &mut cy.conns[key];
+    log::debug!("*{} http test reading", c.number);
+    if c.close {
+        close_request(cy, key);
+        return;
+    }
+    if !c.pending_eof {
+        return;
+    }
+    c.eof = true;
+    client_info!(cy, key, "client prematurely closed connection");
+    set_status(cy, key, 499);
+    close_request(cy, key);
+}
+
 /// Mirrors ngx_http_finalize_request() for a main request: turns an error
 /// status into its special response, sends what is queued (or, when the next
 /// pipelined request is already buffered, keeps it queued so the batch goes
@@ -706,14 +729,18 @@ pub fn finalize_request<S: Transport>(cy: &mut Cycle<S>, key: usize, rc: Finaliz
             response::Sent::Again => {
                 // ngx_http_set_write_handler: while the response waits for
                 // the socket, input is not read (an error answered before
-                // the request was processed must not be parsed again).
+                // the request was processed must not be parsed again), only
+                // watched for the client closing (ngx_http_test_reading).
                 let send_timeout = send_timeout(cy, key);
                 let c = &mut cy.conns[key];
                 c.write.handler = WriteHandler::Writer;
-                c.read.handler = ReadHandler::BlockReading;
+                c.read.handler = ReadHandler::TestReading;
                 c.action = Action::SendingResponse;
+                let delayed = c.write.delayed;
                 cy.del_timer(key, EvKind::Read);
-                cy.add_timer(key, EvKind::Write, send_timeout);
+                if !delayed {
+                    cy.add_timer(key, EvKind::Write, send_timeout);
+                }
                 return;
             }
             response::Sent::Error => {

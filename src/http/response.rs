@@ -293,72 +293,224 @@ pub enum Sent {
     Error,
 }
 
-/// Mirrors the write filter with ngx_writev_chain / ngx_linux_sendfile_chain:
-/// sends what is queued, memory with writev and files with sendfile. A short
-/// write means the socket is full (no extra call to see EAGAIN).
-pub fn send_out<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Sent {
-    let c = &mut cy.conns[key];
-    let Some(hc) = c.hc.as_deref_mut() else {
-        return Sent::Done;
+/// How much a file may be read ahead into memory per write when `sendfile`
+/// is off (nginx's `output_buffers`, 2 × 32k, as one reused buffer).
+pub const OUTPUT_BUFFER: usize = 64 * 1024;
+
+/// The request's output settings, read once per send (`sendfile`,
+/// `sendfile_max_chunk`, `tcp_nopush`, `limit_rate`, `limit_rate_after`).
+#[derive(Debug, Clone, Copy, Default)]
+struct SendConf {
+    sendfile: bool,
+    max_chunk: u64,
+    nopush: bool,
+    rate: u64,
+    rate_after: u64,
+    /// Bytes sent for the request so far, and when it started (cycle ms).
+    sent: u64,
+    start_ms: u64,
+}
+
+fn send_conf<S>(cy: &Cycle<S>, key: usize) -> SendConf {
+    let Some(r) = cy.conns[key].req() else {
+        return SendConf::default();
     };
-    loop {
-        if hc.out.is_empty() {
-            hc.out.reset();
-            return Sent::Done;
-        }
-        if !c.write.ready {
+    let Some(l) = r.loc.as_ref() else {
+        return SendConf::default();
+    };
+    SendConf {
+        sendfile: l.sendfile,
+        max_chunk: l.sendfile_max_chunk,
+        nopush: l.tcp_nopush,
+        rate: r.limit_rate,
+        rate_after: l.limit_rate_after,
+        sent: r.sent,
+        start_ms: r.start_ms,
+    }
+}
+
+/// Mirrors ngx_http_write_filter() over ngx_linux_sendfile_chain (or
+/// ngx_writev_chain): sends what is queued, memory with writev, files with
+/// sendfile (`sendfile on`) or read into a reused buffer and written
+/// (`off`). A short write means the socket is full (no extra call to see
+/// EAGAIN).
+///
+/// The per-call limit is nginx's: with `limit_rate`, the bytes the rate
+/// allows by now (`rate × (seconds since the request started + 1)` minus
+/// what was sent after `limit_rate_after`), capped by `sendfile_max_chunk`;
+/// without, `sendfile_max_chunk`. Nothing allowed yet: the write event is
+/// `delayed` on a timer. After sending, the rate's delay for what was sent
+/// is armed the same way; output left with the socket still writable is
+/// posted to the next loop iteration, so one fast client cannot keep the
+/// loop (ngx_posted_next_events). `tcp_nopush` corks the socket while a
+/// header and a file body go out with sendfile (uncorked when the
+/// connection goes idle, see keepalive.rs).
+pub fn send_out<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Sent {
+    let sc = send_conf(cy, key);
+    let now = cy.clock.now_ms;
+    let mut limit = if sc.max_chunk > 0 {
+        sc.max_chunk
+    } else {
+        u64::MAX
+    };
+    if sc.rate > 0 {
+        let secs = now.saturating_sub(sc.start_ms) / 1000;
+        let allowed =
+            (sc.rate.saturating_mul(secs + 1)) as i128 - (sc.sent as i128 - sc.rate_after as i128);
+        if allowed <= 0 && cy.conns[key].has_output() {
+            let delay = (-allowed * 1000 / i128::from(sc.rate) + 1) as u64;
+            log::debug!(
+                "*{} http write filter delayed {delay}",
+                cy.conns[key].number
+            );
+            cy.conns[key].write.delayed = true;
+            cy.add_timer(key, EvKind::Write, delay);
             return Sent::Again;
         }
+        limit = limit.min(allowed.max(0) as u64);
+    }
+    let mut file_buf = std::mem::take(&mut cy.file_buf);
+    let c = &mut cy.conns[key];
+    let Some(hc) = c.hc.as_deref_mut() else {
+        cy.file_buf = file_buf;
+        return Sent::Done;
+    };
+    let mut sent_now: u64 = 0;
+    let res = loop {
+        if hc.out.is_empty() {
+            hc.out.reset();
+            break Sent::Done;
+        }
+        if !c.write.ready {
+            break Sent::Again;
+        }
+        if sent_now >= limit {
+            break Sent::Again;
+        }
+        let budget = usize::try_from(limit - sent_now).unwrap_or(usize::MAX);
         let out = &mut hc.out;
         let next_file_at = out.files.get(out.file_idx).map_or(out.mem.len(), |f| f.at);
         let res = if out.sent < next_file_at {
             let chunk = &out.mem[out.sent..next_file_at];
+            let chunk = &chunk[..chunk.len().min(budget)];
             let want = chunk.len();
+            if sc.nopush && sc.sendfile && !c.corked && out.file_idx < out.files.len() {
+                // ngx_tcp_nopush(): a header followed by a file goes out in
+                // full packets.
+                match c.stream.set_cork(true) {
+                    Ok(()) => {
+                        log::debug!("*{} tcp_nopush", c.number);
+                        c.corked = true;
+                    }
+                    Err(e) => log::debug!("*{} tcp_nopush failed: {e}", c.number),
+                }
+            }
             c.stream.writev(&[IoSlice::new(chunk)]).map(|n| {
                 log::debug!("*{} writev: {n} of {want}", c.number);
                 out.sent += n;
-                n < want
+                (n, n < want)
             })
         } else {
             let f = &mut out.files[out.file_idx];
-            let want = (f.end - f.pos).min(1 << 30) as usize;
-            match c.stream.sendfile(&f.file, f.pos, want) {
-                Ok(0) if want > 0 => Err(io::Error::new(
+            let left = usize::try_from(f.end - f.pos).unwrap_or(usize::MAX);
+            let want = left.min(1 << 30).min(budget);
+            // (bytes sent, bytes offered): a write that took less than it was
+            // offered found the socket full.
+            let res = if sc.sendfile {
+                c.stream.sendfile(&f.file, f.pos, want).map(|n| {
+                    log::debug!("*{} sendfile: {n} of {want}", c.number);
+                    (n, want)
+                })
+            } else {
+                send_file_copy(&mut c.stream, &f.file, f.pos, want, &mut file_buf).inspect(
+                    |(n, offered)| {
+                        log::debug!("*{} read and write: {n} of {offered}", c.number);
+                    },
+                )
+            };
+            match res {
+                Ok((0, _)) if want > 0 => Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
                     "file was truncated",
                 )),
-                Ok(n) => {
-                    log::debug!("*{} sendfile: {n} of {want}", c.number);
+                Ok((n, offered)) => {
                     f.pos += n as u64;
                     if f.pos == f.end {
                         out.file_idx += 1;
                     }
-                    Ok(n < want)
+                    Ok((n, n < offered))
                 }
                 Err(e) => Err(e),
             }
         };
         match res {
-            Ok(true) => {
-                c.write.ready = false;
-                return Sent::Again;
+            Ok((n, short)) => {
+                sent_now += n as u64;
+                if short {
+                    c.write.ready = false;
+                    break Sent::Again;
+                }
             }
-            Ok(false) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 c.write.ready = false;
-                return Sent::Again;
+                break Sent::Again;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
                 log::info!(
                     "*{} writev() failed ({}) while sending response to client",
                     c.number,
-                    e
+                    crate::os::io::OsErr(&e)
                 );
-                return Sent::Error;
+                break Sent::Error;
             }
         }
+    };
+    cy.file_buf = file_buf;
+    if let Some(r) = cy.conns[key].req_mut() {
+        r.sent += sent_now;
     }
+    if res != Sent::Again {
+        return res;
+    }
+    if sc.rate > 0 && sent_now > 0 {
+        let before = sc.sent.saturating_sub(sc.rate_after);
+        let after = (sc.sent + sent_now).saturating_sub(sc.rate_after);
+        let delay = (after - before) * 1000 / sc.rate;
+        if delay > 0 {
+            cy.conns[key].write.delayed = true;
+            cy.add_timer(key, EvKind::Write, delay);
+        }
+    }
+    let c = &cy.conns[key];
+    if c.write.ready && !c.write.delayed {
+        cy.post_next_event(key, EvKind::Write);
+    }
+    Sent::Again
+}
+
+/// `sendfile off`: reads up to `len` bytes of `file` at `pos` into the
+/// cycle's reused buffer and writes them; returns the bytes written and the
+/// bytes offered to the socket. What the socket did not take is read again
+/// next time (it is in the page cache), so no buffer is held per
+/// connection.
+fn send_file_copy<S: Transport>(
+    stream: &mut S,
+    file: &std::fs::File,
+    pos: u64,
+    len: usize,
+    buf: &mut Vec<u8>,
+) -> io::Result<(usize, usize)> {
+    use std::os::unix::fs::FileExt;
+    if buf.len() < OUTPUT_BUFFER {
+        buf.resize(OUTPUT_BUFFER, 0);
+    }
+    let want = len.min(buf.len());
+    let n = file.read_at(&mut buf[..want], pos)?;
+    if n == 0 {
+        return Ok((0, 0));
+    }
+    stream.writev(&[IoSlice::new(&buf[..n])]).map(|w| (w, n))
 }
 
 /// holdfast's own step (nginx writes each response as it is made): sends
@@ -367,9 +519,11 @@ pub fn send_out<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Sent {
 pub fn flush_pipelined<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Sent {
     let sent = send_out(cy, key);
     if sent == Sent::Again {
-        let timeout = send_timeout(cy, key);
         cy.conns[key].write.handler = WriteHandler::Flush;
-        cy.add_timer(key, EvKind::Write, timeout);
+        if !cy.conns[key].write.delayed {
+            let timeout = send_timeout(cy, key);
+            cy.add_timer(key, EvKind::Write, timeout);
+        }
     }
     sent
 }
@@ -384,16 +538,32 @@ pub fn writer<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     let handler = c.write.handler;
     log::debug!("*{} http writer handler ({handler:?})", c.number);
     if c.write.timedout {
-        c.timedout = true;
-        c.action = Action::SendingResponse;
-        client_info!(cy, key, "client timed out (110: Connection timed out)");
-        close_request(cy, key);
+        if !c.write.delayed {
+            c.timedout = true;
+            c.action = Action::SendingResponse;
+            client_info!(cy, key, "client timed out (110: Connection timed out)");
+            close_request(cy, key);
+            return;
+        }
+        // The limit_rate delay is over.
+        c.write.timedout = false;
+        c.write.delayed = false;
+        if !c.write.ready {
+            let timeout = send_timeout(cy, key);
+            cy.add_timer(key, EvKind::Write, timeout);
+            return;
+        }
+    } else if c.write.delayed {
+        // Writable again, but the rate says wait: the delay timer stays.
+        log::debug!("*{} http writer delayed", c.number);
         return;
     }
     match send_out(cy, key) {
         Sent::Again => {
-            let timeout = send_timeout(cy, key);
-            cy.add_timer(key, EvKind::Write, timeout);
+            if !cy.conns[key].write.delayed {
+                let timeout = send_timeout(cy, key);
+                cy.add_timer(key, EvKind::Write, timeout);
+            }
         }
         Sent::Done => {
             cy.del_timer(key, EvKind::Write);

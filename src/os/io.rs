@@ -52,6 +52,9 @@ pub trait Transport {
     fn sendfile(&mut self, file: &File, offset: u64, len: usize) -> io::Result<usize>;
     /// Sets TCP_NODELAY.
     fn set_nodelay(&mut self) -> io::Result<()>;
+    /// Sets or clears TCP_CORK (nginx's ngx_tcp_nopush / ngx_tcp_push);
+    /// clearing it sends what it held back.
+    fn set_cork(&mut self, on: bool) -> io::Result<()>;
     /// Shuts the write side down (`shutdown(SHUT_WR)`), for lingering close.
     fn shutdown_write(&mut self) -> io::Result<()>;
     /// Sets SO_LINGER {on, 0}, so closing sends an RST
@@ -80,6 +83,25 @@ impl Transport for mio::net::TcpStream {
 
     fn set_nodelay(&mut self) -> io::Result<()> {
         mio::net::TcpStream::set_nodelay(self, true)
+    }
+
+    fn set_cork(&mut self, on: bool) -> io::Result<()> {
+        let v: libc::c_int = on.into();
+        // SAFETY: the descriptor is open; the option value is a valid int.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_CORK,
+                (&v as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
     }
 
     fn shutdown_write(&mut self) -> io::Result<()> {
@@ -147,6 +169,8 @@ pub struct MemStream {
     pub write_shut: bool,
     /// Set by `set_linger_zero`.
     pub reset: bool,
+    /// TCP_CORK as last set by `set_cork`.
+    pub corked: bool,
     /// Number of read calls made.
     pub reads: usize,
     /// Number of write calls made (writev + sendfile).
@@ -230,6 +254,11 @@ impl Transport for MemStream {
     }
 
     fn set_nodelay(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn set_cork(&mut self, on: bool) -> io::Result<()> {
+        self.corked = on;
         Ok(())
     }
 
