@@ -391,8 +391,16 @@ impl Builder<'_> {
                     locations,
                 })
             })
-            .collect();
-        Ok(HttpConf { servers })
+            .collect::<Vec<Rc<ServerConf>>>();
+        let keep_sent_head = servers.iter().any(|s| {
+            std::iter::once(&s.conf)
+                .chain(s.locations.iter().map(|l| &l.conf))
+                .any(|c| uses_sent_http(c))
+        });
+        Ok(HttpConf {
+            servers,
+            keep_sent_head,
+        })
     }
 
     /// Mirrors ngx_http_core_server(): one `server` block.
@@ -588,6 +596,24 @@ impl Builder<'_> {
         }
         Ok(true)
     }
+}
+
+/// Does a level's templates (access log formats and conditions, add_header
+/// values, return text) use `$sent_http_NAME`?
+fn uses_sent_http(c: &LocConf) -> bool {
+    use super::variables::{Segment, Variable};
+    let has = |segs: &[Segment]| {
+        segs.iter()
+            .any(|s| matches!(s, Segment::Var(Variable::SentHttp(_))))
+    };
+    c.access_log
+        .iter()
+        .any(|l| has(&l.format.segments) || l.condition.as_deref().is_some_and(has))
+        || c.add_headers.iter().any(|h| has(&h.value))
+        || c.ret
+            .as_ref()
+            .and_then(|r| r.text.as_deref())
+            .is_some_and(has)
 }
 
 /// The http-main-only table sizes; `Ok(false)` when `d` is not one of them.

@@ -508,6 +508,11 @@ impl ServerConf {
 pub struct HttpConf {
     /// `server` blocks in order.
     pub servers: Vec<Rc<ServerConf>>,
+    /// Some template uses `$sent_http_NAME`: the header filter keeps a copy
+    /// of each response header for it (nginx keeps `r->headers_out` anyway;
+    /// holdfast writes headers straight into the output and copies them only
+    /// when asked).
+    pub keep_sent_head: bool,
 }
 
 /// The whole configuration (ngx_cycle_t's view of it).

@@ -144,7 +144,8 @@ impl EventLoop {
     pub fn run(&mut self) -> io::Result<()> {
         while !self.done {
             self.process_events_and_timers()?;
-            self.cycle.access_logs.flush();
+            let now = self.cycle.clock.now_ms;
+            self.cycle.access_logs.flush_due(now);
             if self.cycle.conns.is_empty()
                 && self.cycle.peak_conns >= crate::core::cycle::TRIM_AFTER_CONNECTIONS
             {
@@ -338,9 +339,18 @@ impl EventLoop {
         {
             Some(Duration::ZERO)
         } else {
-            cy.timers
-                .find_timer(cy.clock.now_ms)
-                .map(Duration::from_millis)
+            let now = cy.clock.now_ms;
+            let timer = cy.timers.find_timer(now);
+            // A buffered access log's flush= is due then.
+            let flush = cy
+                .access_logs
+                .next_flush()
+                .map(|at| at.saturating_sub(now).max(1));
+            match (timer, flush) {
+                (Some(t), Some(f)) => Some(t.min(f)),
+                (t, f) => t.or(f),
+            }
+            .map(Duration::from_millis)
         };
         log::debug!(
             "epoll timer: {}",

@@ -1,9 +1,13 @@
 //! The access log and the run-time side of variables: nginx's
 //! `ngx_http_log_module.c` and the `get_handler`s of `ngx_http_variables.c`.
 //!
-//! Log lines are built into a per-file buffer and written when it holds
-//! [`ACCESS_LOG_BUFFER`] bytes and at the end of every loop iteration, so a
-//! burst of requests costs one write and a quiet server's log is current.
+//! Log lines are built into a per-file buffer. Without `buffer=` it is
+//! written when it holds [`ACCESS_LOG_BUFFER`] bytes and at the end of every
+//! loop iteration, so a burst of requests costs one write and a quiet
+//! server's log is current (nginx writes each line at once). With
+//! `buffer=SIZE` it is written when the next line would not fit, when
+//! `flush=TIME` has passed since its oldest line, on SIGUSR1 and at exit, as
+//! nginx's buffered logs are.
 
 use std::fs::File;
 use std::io::Write;
@@ -12,7 +16,7 @@ use std::path::{Path, PathBuf};
 use crate::conf::variables::{self, Escape, Segment};
 use crate::conf::{AccessLogConf, Config, LogFormat};
 use crate::core::cycle::Cycle;
-use crate::http::variables::variable_value;
+use crate::http::variables::{complex_value, variable_value};
 use crate::os::io::Transport;
 
 /// A log file's buffer is written out when it reaches this size.
@@ -24,6 +28,13 @@ struct LogFile {
     path: PathBuf,
     file: File,
     buf: Vec<u8>,
+    /// `buffer=SIZE` of the first access_log naming the file: lines wait
+    /// until this much is buffered. None: written every loop iteration.
+    buffer: Option<usize>,
+    /// `flush=TIME`: buffered lines are written this long after the first.
+    flush_ms: Option<u64>,
+    /// When the oldest buffered line was added (cycle ms).
+    since_ms: u64,
 }
 
 /// The open access log files, by path.
@@ -54,10 +65,19 @@ fn conf_logs(conf: &Config) -> impl Iterator<Item = &AccessLogConf> {
 
 impl AccessLogs {
     /// Opens every file `conf` logs to (files already open stay open), as
-    /// nginx opens them while reading the configuration.
+    /// nginx opens them while reading the configuration. A file's buffering
+    /// is that of the first `access_log` naming it.
     pub fn open_all(&mut self, conf: &Config) -> Result<(), String> {
+        let mut seen: Vec<&Path> = Vec::new();
         for log in conf_logs(conf) {
-            if self.files.iter().any(|f| f.path == log.path) {
+            if seen.contains(&log.path.as_path()) {
+                continue;
+            }
+            seen.push(&log.path);
+            if let Some(f) = self.files.iter_mut().find(|f| f.path == log.path) {
+                // A reload may change the buffering of a file kept open.
+                f.buffer = log.buffer;
+                f.flush_ms = log.flush_ms;
                 continue;
             }
             let file = open_append(&log.path).map_err(|e| {
@@ -71,17 +91,31 @@ impl AccessLogs {
                 path: log.path.clone(),
                 file,
                 buf: Vec::new(),
+                buffer: log.buffer,
+                flush_ms: log.flush_ms,
+                since_ms: 0,
             });
         }
         Ok(())
     }
 
-    fn append(&mut self, path: &Path, line: &[u8]) {
+    fn append(&mut self, path: &Path, line: &[u8], now_ms: u64) {
         let Some(f) = self.files.iter_mut().find(|f| f.path == path) else {
             return;
         };
+        if f.buf.is_empty() {
+            f.since_ms = now_ms;
+        }
+        if let Some(size) = f.buffer
+            && f.buf.len() + line.len() > size
+        {
+            // ngx_http_log_write(): a line that does not fit flushes the
+            // buffer first.
+            Self::write_out(f);
+            f.since_ms = now_ms;
+        }
         f.buf.extend_from_slice(line);
-        if f.buf.len() >= ACCESS_LOG_BUFFER {
+        if f.buf.len() >= f.buffer.unwrap_or(ACCESS_LOG_BUFFER) {
             Self::write_out(f);
         }
     }
@@ -99,7 +133,31 @@ impl AccessLogs {
         }
     }
 
-    /// Writes every buffered line (end of a loop iteration, exit, reopen).
+    /// End of a loop iteration: writes the files without `buffer=`, and
+    /// those whose `flush=` time has come.
+    pub fn flush_due(&mut self, now_ms: u64) {
+        for f in &mut self.files {
+            let due = match (f.buffer, f.flush_ms) {
+                (None, _) => true,
+                (Some(_), Some(t)) => now_ms >= f.since_ms + t,
+                (Some(_), None) => false,
+            };
+            if due {
+                Self::write_out(f);
+            }
+        }
+    }
+
+    /// When the next `flush=` is due (cycle ms), for the poll timeout.
+    pub fn next_flush(&self) -> Option<u64> {
+        self.files
+            .iter()
+            .filter(|f| !f.buf.is_empty())
+            .filter_map(|f| f.flush_ms.map(|t| f.since_ms + t))
+            .min()
+    }
+
+    /// Writes every buffered line (exit, reopen).
     pub fn flush(&mut self) {
         for f in &mut self.files {
             Self::write_out(f);
@@ -135,12 +193,21 @@ pub fn log_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     if logs.is_empty() {
         return;
     }
+    let now = cy.clock.now_ms;
     let mut line = std::mem::take(&mut cy.var_buf);
     for log in logs.iter() {
         line.clear();
+        if let Some(cond) = &log.condition {
+            // `if=`: no line when the value is empty or "0".
+            complex_value(cy, key, cond, &mut line);
+            if line.is_empty() || line == b"0" {
+                continue;
+            }
+            line.clear();
+        }
         format_line(cy, key, &log.format, &mut line);
         line.push(b'\n');
-        cy.access_logs.append(&log.path, &line);
+        cy.access_logs.append(&log.path, &line, now);
     }
     cy.var_buf = line;
 }

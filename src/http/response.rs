@@ -88,6 +88,17 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
         .loc
         .as_ref()
         .map_or((true, None), |l| (l.server_tokens, l.keepalive_header_s));
+    // add_header Last-Modified / ETag replace (or, empty, remove) the ones
+    // holdfast makes, as nginx's special setters for them do.
+    let (own_lm, own_etag) = r.loc.as_ref().map_or((false, false), |l| {
+        let ok = adds_headers_for(h.status);
+        let set = |name: &str| {
+            l.add_headers
+                .iter()
+                .any(|a| (ok || a.always) && a.name.eq_ignore_ascii_case(name))
+        };
+        (set("Last-Modified"), set("ETag"))
+    });
     let out = &mut hc.out.mem;
     let start = out.len();
     out.extend_from_slice(b"HTTP/1.1 ");
@@ -108,7 +119,7 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
         out.extend_from_slice(b"\r\nContent-Length: ");
         push_u64(out, len);
     }
-    if let Some(mtime) = h.last_modified {
+    if let Some(mtime) = h.last_modified.filter(|_| !own_lm) {
         out.extend_from_slice(b"\r\nLast-Modified: ");
         out.extend_from_slice(&crate::core::time::http_date(mtime));
     }
@@ -126,14 +137,25 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
         out.extend_from_slice(b"\r\nConnection: close");
     }
     if let (Some(mtime), Some(len)) = (h.last_modified, h.content_length) {
-        out.extend_from_slice(b"\r\nETag: \"");
-        push_hex(out, mtime);
-        out.push(b'-');
-        push_hex(out, len);
-        out.extend_from_slice(b"\"\r\nAccept-Ranges: bytes");
+        if !own_etag {
+            out.extend_from_slice(b"\r\nETag: \"");
+            push_hex(out, mtime);
+            out.push(b'-');
+            push_hex(out, len);
+            out.push(b'"');
+        }
+        out.extend_from_slice(b"\r\nAccept-Ranges: bytes");
     }
     out.extend_from_slice(b"\r\n");
     add_headers(cy, key, h.status, start);
+}
+
+/// The statuses add_header applies to without `always`.
+fn adds_headers_for(status: u16) -> bool {
+    matches!(
+        status,
+        200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
+    )
 }
 
 /// The add_header directive (ngx_http_headers_filter): the location's headers
@@ -141,15 +163,13 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
 /// status with `always`; a value that evaluates empty adds nothing. Also
 /// closes the header block and counts its bytes.
 fn add_headers<S: Transport>(cy: &mut Cycle<S>, key: usize, status: u16, start: usize) {
+    let keep_sent_head = cy.conf.http.as_ref().is_some_and(|h| h.keep_sent_head);
     let headers = cy.conns[key]
         .req()
         .and_then(|r| r.loc.as_ref())
         .map(|l| l.add_headers.clone());
     if let Some(headers) = headers.filter(|h| !h.is_empty()) {
-        let ok = matches!(
-            status,
-            200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
-        );
+        let ok = adds_headers_for(status);
         let mut value = std::mem::take(&mut cy.var_buf);
         for h in headers.iter().filter(|h| ok || h.always) {
             value.clear();
@@ -175,6 +195,10 @@ fn add_headers<S: Transport>(cy: &mut Cycle<S>, key: usize, status: u16, start: 
     let len = (hc.out.mem.len() - start) as u64;
     if let Some(r) = hc.request.as_deref_mut() {
         r.header_bytes += len;
+        if keep_sent_head {
+            r.sent_head.clear();
+            r.sent_head.extend_from_slice(&hc.out.mem[start..]);
+        }
     }
 }
 
