@@ -154,7 +154,7 @@ pub enum Action {
     ReadingPipelinedRequestLine,
     /// Reading the headers.
     ReadingRequestHeaders,
-    /// Running the handler.
+    /// Running the handler (nginx's NULL action).
     ProcessingRequest,
     /// Writing the response.
     SendingResponse,
@@ -174,7 +174,9 @@ impl Action {
             Action::ReadingRequestLine => "reading client request line",
             Action::ReadingPipelinedRequestLine => "reading client pipelined request line",
             Action::ReadingRequestHeaders => "reading client request headers",
-            Action::ProcessingRequest => "processing request",
+            // ngx_http_handler() clears the action: lines logged while the
+            // request is processed carry no "while ...".
+            Action::ProcessingRequest => "",
             Action::SendingResponse => "sending response to client",
             Action::ClosingRequest => "closing request",
             Action::Keepalive => "keepalive",

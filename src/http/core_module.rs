@@ -5,7 +5,7 @@
 use crate::core::connection::{buf_req, req_in};
 use crate::core::cycle::Cycle;
 use crate::http::parse::{self, ConnectionType, Method, Version};
-use crate::http::request::{Finalize, finalize_request, log_ctx};
+use crate::http::request::{Finalize, finalize_request, http_error};
 use crate::http::{body, response, static_module};
 use crate::os::io::Transport;
 
@@ -50,11 +50,10 @@ fn check_body_size<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Option<u16> {
         .map_or(body::CLIENT_MAX_BODY_SIZE, |l| l.client_max_body_size);
     let len = r.content_length?;
     if max > 0 && len > max {
-        let c = &cy.conns[key];
-        log::error!(
-            "*{} client intended to send too large body: {len} bytes{}",
-            c.number,
-            log_ctx(cy, key)
+        http_error!(
+            cy,
+            key,
+            "client intended to send too large body: {len} bytes"
         );
         return Some(413);
     }

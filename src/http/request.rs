@@ -27,23 +27,43 @@ use crate::http::parse::{self, ConnectionType, HeadStatus, LineStatus, Method, V
 use crate::http::{body, keepalive, response, special};
 use crate::os::io::{Recv, Transport};
 
-/// Logs an info line with nginx's context:
-/// `*N MESSAGE while ACTION, client: …, server: …, request: "…"`.
-macro_rules! client_info {
-    ($cy:expr, $key:expr, $($arg:tt)*) => {
-        if log::log_enabled!(log::Level::Info) {
+/// Logs a line with nginx's context (ngx_http_log_error):
+/// `*N MESSAGE[ while ACTION], client: …, server: …, request: "…", host: "…"`.
+macro_rules! http_log {
+    ($level:expr, $target:expr, $cy:expr, $key:expr, $($arg:tt)*) => {
+        if log::log_enabled!(target: $target, $level) {
             let c = &$cy.conns[$key];
-            log::info!(
-                "*{} {} while {}{}",
+            let action = c.action.as_str();
+            log::log!(
+                target: $target,
+                $level,
+                "*{} {}{}{}{}",
                 c.number,
                 format_args!($($arg)*),
-                c.action,
+                if action.is_empty() { "" } else { " while " },
+                action,
                 $crate::http::request::log_ctx(&*$cy, $key)
             );
         }
     };
 }
+pub(crate) use http_log;
+
+/// An `[info]` line with nginx's context (what clients cause).
+macro_rules! client_info {
+    ($cy:expr, $key:expr, $($arg:tt)*) => {
+        $crate::http::request::http_log!(log::Level::Info, "holdfast", $cy, $key, $($arg)*)
+    };
+}
 pub(crate) use client_info;
+
+/// An `[error]` line with nginx's context.
+macro_rules! http_error {
+    ($cy:expr, $key:expr, $($arg:tt)*) => {
+        $crate::http::request::http_log!(log::Level::Error, "holdfast", $cy, $key, $($arg)*)
+    };
+}
+pub(crate) use http_error;
 
 /// Where a request is, for the stub_status `Reading` / `Writing` counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -178,12 +198,14 @@ pub fn log_ctx<S>(cy: &Cycle<S>, key: usize) -> String {
     let c = &cy.conns[key];
     let l = &cy.listening[c.li()];
     let mut s = format!(", client: {}", c.ip);
+    // With a request, nginx names its server (`server: ,` when the first
+    // server_name is empty); without one, the listening address.
     match c.req().and_then(|r| r.server.as_ref()) {
-        Some(srv) if !srv.server_names.first().is_none_or(|n| n.is_empty()) => {
+        Some(srv) => {
             s.push_str(", server: ");
-            s.push_str(&srv.server_names[0]);
+            s.push_str(srv.server_names.first().map_or("", String::as_str));
         }
-        _ => {
+        None => {
             s.push_str(", server: ");
             s.push_str(&l.addr_text);
         }

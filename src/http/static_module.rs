@@ -15,7 +15,7 @@ use crate::core::connection::req_in;
 use crate::core::cycle::Cycle;
 use crate::http::core_module::content_handler;
 use crate::http::parse::Method;
-use crate::http::request::Finalize;
+use crate::http::request::{Finalize, http_error};
 use crate::http::response::{self, ResponseHead};
 use crate::os::io::Transport;
 
@@ -44,7 +44,6 @@ fn errno_text(e: &io::Error) -> crate::os::io::OsErr<'_> {
 /// Mirrors ngx_http_index_handler() + ngx_http_static_handler().
 pub fn static_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
     let c = &mut cy.conns[key];
-    let number = c.number;
     let Some(r) = req_in(&mut c.hc) else {
         return Finalize::Close;
     };
@@ -80,14 +79,15 @@ pub fn static_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
         map_uri_to_path(&loc.root, &r.uri, None, &mut path);
         let shown = String::from_utf8_lossy(&path).into_owned();
         r.scratch = path;
-        return match cy.open_files.open(shown.as_bytes(), now) {
-            Ok(e) if e.is_dir => {
-                log::error!("*{number} directory index of \"{shown}\" is forbidden");
+        let found = cy.open_files.open(shown.as_bytes(), now).map(|e| e.is_dir);
+        return match found {
+            Ok(true) => {
+                http_error!(cy, key, "directory index of \"{shown}\" is forbidden");
                 Finalize::Status(403)
             }
-            Ok(_) => Finalize::Status(404),
+            Ok(false) => Finalize::Status(404),
             Err(e) => {
-                log::error!("*{number} \"{shown}\" is not found ({})", errno_text(&e));
+                http_error!(cy, key, "\"{shown}\" is not found ({})", errno_text(&e));
                 Finalize::Status(404)
             }
         };
@@ -100,7 +100,6 @@ pub fn static_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
 /// Opens the file in the request's scratch path and queues the response.
 fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
     let c = &mut cy.conns[key];
-    let number = c.number;
     let Some(r) = req_in(&mut c.hc) else {
         return Finalize::Close;
     };
@@ -120,11 +119,8 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
                 io::ErrorKind::PermissionDenied => 403,
                 _ => 500,
             };
-            log::error!(
-                "*{number} open() \"{}\" failed ({})",
-                path.display(),
-                errno_text(&e)
-            );
+            let shown = path.display().to_string();
+            http_error!(cy, key, "open() \"{shown}\" failed ({})", errno_text(&e));
             return Finalize::Status(status);
         }
     };
@@ -166,6 +162,8 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
         location: false,
     };
     let header_only = r.header_only;
+    // ngx_http_static_handler: the file is open; what follows is sending it.
+    cy.conns[key].action = crate::core::connection::Action::SendingResponse;
     response::send_header(cy, key, &head);
     if header_only || size == 0 {
         return Finalize::Done;
@@ -187,7 +185,7 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
         match file.read_exact_at(&mut out.mem[start..], 0) {
             Ok(()) => Finalize::Done,
             Err(e) => {
-                log::error!("*{number} pread() failed ({})", errno_text(&e));
+                http_error!(cy, key, "pread() failed ({})", errno_text(&e));
                 Finalize::Close
             }
         }
