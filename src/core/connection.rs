@@ -115,8 +115,6 @@ pub struct Event<H> {
     pub ready: bool,
     /// In the posted queue (`posted`).
     pub posted: bool,
-    /// Held back by `limit_rate` until its timer fires (`delayed`).
-    pub delayed: bool,
 }
 
 impl<H> Event<H> {
@@ -127,7 +125,6 @@ impl<H> Event<H> {
             timedout: false,
             ready,
             posted: false,
-            delayed: false,
         }
     }
 }
@@ -277,6 +274,10 @@ pub struct Connection<S> {
     pub tcp_nodelay: TcpNodelay,
     /// TCP_CORK is set (`tcp_nopush`; nginx's `c->tcp_nopush` SET state).
     pub corked: bool,
+    /// The write event is held back by `limit_rate` until its timer fires
+    /// (nginx's `wev->delayed`; kept here rather than in [`Event`], which
+    /// only the write side would use, to keep the struct small).
+    pub write_delayed: bool,
     /// Buffers, request and output while busy; None while idle.
     pub hc: Option<Box<HttpConn>>,
 }
@@ -309,6 +310,7 @@ impl<S> Connection<S> {
             reusable: false,
             tcp_nodelay: TcpNodelay::Unset,
             corked: false,
+            write_delayed: false,
             hc: None,
         }
     }
@@ -580,5 +582,18 @@ mod tests {
         assert_ne!(t1, t2);
         assert_eq!(token_key(t1), 5);
         assert_eq!(token_key(t2), 5);
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    /// What an idle keep-alive connection costs is mostly this struct: keep
+    /// it at the 136 bytes issue 4 brought it to (see docs/performance.md).
+    #[test]
+    fn connection_stays_small() {
+        let size = std::mem::size_of::<Connection<mio::net::TcpStream>>();
+        assert!(size <= 136, "Connection<TcpStream> grew to {size} bytes");
     }
 }

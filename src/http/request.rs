@@ -758,7 +758,7 @@ pub fn finalize_request<S: Transport>(cy: &mut Cycle<S>, key: usize, rc: Finaliz
                 c.write.handler = WriteHandler::Writer;
                 c.read.handler = ReadHandler::TestReading;
                 c.action = Action::SendingResponse;
-                let delayed = c.write.delayed;
+                let delayed = c.write_delayed;
                 cy.del_timer(key, EvKind::Read);
                 if !delayed {
                     cy.add_timer(key, EvKind::Write, send_timeout);

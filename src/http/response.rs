@@ -387,7 +387,7 @@ pub fn send_out<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Sent {
                 "*{} http write filter delayed {delay}",
                 cy.conns[key].number
             );
-            cy.conns[key].write.delayed = true;
+            cy.conns[key].write_delayed = true;
             cy.add_timer(key, EvKind::Write, delay);
             return Sent::Again;
         }
@@ -502,12 +502,12 @@ pub fn send_out<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Sent {
         let after = (sc.sent + sent_now).saturating_sub(sc.rate_after);
         let delay = (after - before) * 1000 / sc.rate;
         if delay > 0 {
-            cy.conns[key].write.delayed = true;
+            cy.conns[key].write_delayed = true;
             cy.add_timer(key, EvKind::Write, delay);
         }
     }
     let c = &cy.conns[key];
-    if c.write.ready && !c.write.delayed {
+    if c.write.ready && !c.write_delayed {
         cy.post_next_event(key, EvKind::Write);
     }
     Sent::Again
@@ -544,7 +544,7 @@ pub fn flush_pipelined<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Sent {
     let sent = send_out(cy, key);
     if sent == Sent::Again {
         cy.conns[key].write.handler = WriteHandler::Flush;
-        if !cy.conns[key].write.delayed {
+        if !cy.conns[key].write_delayed {
             let timeout = send_timeout(cy, key);
             cy.add_timer(key, EvKind::Write, timeout);
         }
@@ -562,7 +562,7 @@ pub fn writer<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     let handler = c.write.handler;
     log::debug!("*{} http writer handler ({handler:?})", c.number);
     if c.write.timedout {
-        if !c.write.delayed {
+        if !c.write_delayed {
             c.timedout = true;
             c.action = Action::SendingResponse;
             client_info!(cy, key, "client timed out (110: Connection timed out)");
@@ -571,20 +571,20 @@ pub fn writer<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         }
         // The limit_rate delay is over.
         c.write.timedout = false;
-        c.write.delayed = false;
+        c.write_delayed = false;
         if !c.write.ready {
             let timeout = send_timeout(cy, key);
             cy.add_timer(key, EvKind::Write, timeout);
             return;
         }
-    } else if c.write.delayed {
+    } else if c.write_delayed {
         // Writable again, but the rate says wait: the delay timer stays.
         log::debug!("*{} http writer delayed", c.number);
         return;
     }
     match send_out(cy, key) {
         Sent::Again => {
-            if !cy.conns[key].write.delayed {
+            if !cy.conns[key].write_delayed {
                 let timeout = send_timeout(cy, key);
                 cy.add_timer(key, EvKind::Write, timeout);
             }
