@@ -312,6 +312,7 @@ fn main() -> ExitCode {
         std::process::id()
     );
     let rc = ev.run();
+    holdfast::event::accept::remove_unix_sockets(&ev.cycle.listening);
     if let Some(pid) = &conf.pid {
         let _ = std::fs::remove_file(pid);
     }

@@ -16,7 +16,10 @@ use std::path::Path;
 fn http_defaults() {
     let s = server("");
     assert_eq!(s.listen.len(), 1);
-    assert_eq!(s.listen[0].addr, "0.0.0.0:80".parse().unwrap());
+    assert_eq!(
+        s.listen[0].addr,
+        crate::conf::ListenAddr::Inet("0.0.0.0:80".parse().unwrap())
+    );
     assert!(!s.listen[0].default_server && !s.listen[0].reuseport);
     assert_eq!(s.listen[0].backlog, LISTEN_BACKLOG);
     assert_eq!(s.server_names, vec![String::new()]);
@@ -452,7 +455,7 @@ fn returns() {
 #[test]
 fn listen_forms() {
     let l = |args: &str| server(&format!("listen {args};")).listen.clone();
-    let addr = |s: &str| -> SocketAddr { s.parse().unwrap() };
+    let addr = |s: &str| crate::conf::ListenAddr::Inet(s.parse::<SocketAddr>().unwrap());
     assert_eq!(l("8080")[0].addr, addr("0.0.0.0:8080"));
     assert_eq!(l("*:81")[0].addr, addr("0.0.0.0:81"));
     assert_eq!(l("127.0.0.1:8080")[0].addr, addr("127.0.0.1:8080"));
@@ -467,6 +470,38 @@ fn listen_forms() {
     assert!(l("80 default")[0].default_server);
     let s = server("listen 1; listen [::1]:2;");
     assert_eq!(s.listen.len(), 2);
+    // IPv6 binds ipv6only unless told; options imply bind.
+    assert!(l("[::]:80")[0].ipv6only && !l("[::]:80")[0].bind);
+    let x = &l("[::]:80 ipv6only=off")[0];
+    assert!(!x.ipv6only && x.bind);
+    assert!(l("127.0.0.1:80 bind")[0].bind);
+    let x = &l("80 rcvbuf=64k sndbuf=1m so_keepalive=30m:10:3 fastopen=16")[0];
+    assert_eq!((x.rcvbuf, x.sndbuf), (Some(65536), Some(1 << 20)));
+    assert_eq!(
+        x.so_keepalive,
+        crate::conf::SoKeepalive::On {
+            idle: 1800,
+            intvl: 10,
+            cnt: 3
+        }
+    );
+    assert_eq!(x.fastopen, Some(16));
+    assert!(x.bind);
+    assert_eq!(
+        l("80 so_keepalive=::5")[0].so_keepalive,
+        crate::conf::SoKeepalive::On {
+            idle: 0,
+            intvl: 0,
+            cnt: 5
+        }
+    );
+    assert_eq!(
+        l("80 so_keepalive=off")[0].so_keepalive,
+        crate::conf::SoKeepalive::Off
+    );
+    let u = &l("unix:/run/h.sock")[0];
+    assert_eq!(u.addr, crate::conf::ListenAddr::Unix("/run/h.sock".into()));
+    assert!(u.bind);
 }
 
 #[test]
@@ -488,8 +523,39 @@ fn listen_errors() {
     e("[::1]x", "invalid host");
     e("::1", "invalid host");
     e(":80", "no host");
-    e("unix:/tmp/s", "unix domain sockets are not supported");
-    assert_err(&wrap("listen 80 ssl;"), "invalid parameter \"ssl\"", 3);
+    e("unix:", "no path in the unix domain socket");
+    assert_err(
+        &wrap("listen 80 ssl;"),
+        "the \"ssl\" parameter of \"listen\" is not supported by holdfast yet",
+        3,
+    );
+    assert_err(&wrap("listen 80 bogus;"), "invalid parameter \"bogus\"", 3);
+    assert_err(
+        &wrap("listen 80 ipv6only=on;"),
+        "ipv6only is not supported on addr \"80\", ignored",
+        3,
+    );
+    assert_err(
+        &wrap("listen [::]:80 ipv6only=yes;"),
+        "invalid ipv6only flags \"yes\"",
+        3,
+    );
+    assert_err(
+        &wrap("listen 80 so_keepalive=x;"),
+        "invalid so_keepalive value: \"x\"",
+        3,
+    );
+    assert_err(
+        &wrap("listen 80 so_keepalive=::;"),
+        "invalid so_keepalive value: \"::\"",
+        3,
+    );
+    assert_err(&wrap("listen 80 rcvbuf=big;"), "invalid rcvbuf \"big\"", 3);
+    assert_err(
+        &wrap("listen 80 fastopen=-1;"),
+        "invalid fastopen \"fastopen=-1\"",
+        3,
+    );
     assert_err(&wrap("listen 80 backlog=0;"), "invalid backlog \"0\"", 3);
     assert_err(&wrap("listen 80 backlog=x;"), "invalid backlog \"x\"", 3);
     assert_err(
@@ -693,7 +759,10 @@ fn shipped_default_config() {
     assert_eq!(h.servers.len(), 1);
     let s = &h.servers[0];
     assert_eq!(s.listen.len(), 1);
-    assert_eq!(s.listen[0].addr, "127.0.0.1:8080".parse().unwrap());
+    assert_eq!(
+        s.listen[0].addr,
+        crate::conf::ListenAddr::Inet("127.0.0.1:8080".parse().unwrap())
+    );
     assert!(s.listen[0].default_server);
     assert_eq!(s.server_names, vec!["localhost"]);
     assert_eq!(s.conf.root, root.join("html"));

@@ -201,12 +201,70 @@ pub struct Options {
     pub error_log: Option<LogTarget>,
 }
 
-/// One `listen` directive.
+/// Where a `listen` binds: an IP address and port, or a unix socket.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ListenAddr {
+    /// `ADDR:PORT` (a bare port means `0.0.0.0:PORT`; port 0 asks the
+    /// kernel for a free one).
+    Inet(SocketAddr),
+    /// `unix:/path`.
+    Unix(PathBuf),
+}
+
+impl ListenAddr {
+    /// The IP address and port, for an inet listen.
+    pub fn inet(&self) -> Option<SocketAddr> {
+        match self {
+            ListenAddr::Inet(a) => Some(*a),
+            ListenAddr::Unix(_) => None,
+        }
+    }
+
+    /// The port (0 for a unix socket).
+    pub fn port(&self) -> u16 {
+        self.inet().map_or(0, |a| a.port())
+    }
+
+    /// `0.0.0.0` or `[::]`: nginx's wildcard, which serves the port's
+    /// addresses that are not bound on their own.
+    pub fn is_wildcard(&self) -> bool {
+        self.inet().is_some_and(|a| a.ip().is_unspecified())
+    }
+}
+
+impl fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListenAddr::Inet(a) => write!(f, "{a}"),
+            ListenAddr::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// `so_keepalive=on|off|IDLE:INTVL:CNT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SoKeepalive {
+    /// Not given: the system's setting stays.
+    #[default]
+    Unset,
+    /// `off`: SO_KEEPALIVE off.
+    Off,
+    /// `on`, or the tunables (seconds, seconds, count; 0 = the system's).
+    On {
+        /// TCP_KEEPIDLE.
+        idle: u32,
+        /// TCP_KEEPINTVL.
+        intvl: u32,
+        /// TCP_KEEPCNT.
+        cnt: u32,
+    },
+}
+
+/// One `listen` directive (ngx_http_listen_opt_t).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listen {
-    /// Address to bind (`127.0.0.1:8080`; a bare port means `0.0.0.0:PORT`;
-    /// port 0 asks the kernel for a free one).
-    pub addr: SocketAddr,
+    /// Where to bind.
+    pub addr: ListenAddr,
     /// `default_server` flag.
     pub default_server: bool,
     /// `backlog=N` (default [`LISTEN_BACKLOG`]).
@@ -216,6 +274,19 @@ pub struct Listen {
     /// `deferred` flag (TCP_DEFER_ACCEPT): accept returns a connection only
     /// once its first bytes have arrived, and they are read at once.
     pub deferred: bool,
+    /// `bind` (or any option that implies it): this address gets a socket
+    /// of its own even when a wildcard listens on the same port.
+    pub bind: bool,
+    /// `ipv6only=on|off` (IPV6_V6ONLY, IPv6 addresses only). Default on.
+    pub ipv6only: bool,
+    /// `rcvbuf=SIZE` (SO_RCVBUF).
+    pub rcvbuf: Option<usize>,
+    /// `sndbuf=SIZE` (SO_SNDBUF).
+    pub sndbuf: Option<usize>,
+    /// `so_keepalive=`.
+    pub so_keepalive: SoKeepalive,
+    /// `fastopen=N` (TCP_FASTOPEN queue length).
+    pub fastopen: Option<u32>,
 }
 
 /// How a `location` matches the URI.

@@ -6,12 +6,11 @@
 //! over in-memory streams in tests; the mio event loop owns a
 //! `Cycle<mio::net::TcpStream>`.
 
-use std::net::SocketAddr;
 use std::rc::Rc;
 
 use slab::Slab;
 
-use crate::conf::{Config, ServerConf};
+use crate::conf::{Config, ListenAddr, ServerConf};
 use crate::core::buf::BufPool;
 use crate::core::connection::{Connection, EvKind, EventRef, HttpConn, NIL};
 use crate::core::time::Clock;
@@ -43,9 +42,9 @@ pub struct Stats {
 #[derive(Debug, Clone)]
 pub struct Listening {
     /// The address as configured (reload matches sockets by it).
-    pub conf_addr: SocketAddr,
+    pub conf_addr: ListenAddr,
     /// The bound address (with the real port when `:0` was asked for).
-    pub addr: SocketAddr,
+    pub addr: ListenAddr,
     /// `listen ... deferred`: accepted connections already have data.
     pub deferred: bool,
     /// The socket was closed (graceful stop, or removed by a reload); the
@@ -57,6 +56,9 @@ pub struct Listening {
     pub servers: Vec<Rc<ServerConf>>,
     /// Index in `servers` of the default server.
     pub default_server: usize,
+    /// Served by another listening's socket (a wildcard on the same port):
+    /// its index. None: this address has a socket of its own.
+    pub via: Option<usize>,
 }
 
 impl Listening {

@@ -11,11 +11,10 @@ use std::io;
 use std::rc::Rc;
 use std::time::Duration;
 
-use mio::net::{TcpListener, TcpStream};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::conf::Config;
+use crate::conf::{Config, ListenAddr};
 use crate::core::connection::{ACCEPT_TOKEN, EvKind, EventRef, LISTEN_KEY_BASE, token_key};
 use crate::core::cycle::Cycle;
 use crate::event::accept::{self, ACCEPT_MUTEX_DELAY_MS};
@@ -23,6 +22,7 @@ use crate::event::timer::TimerHandle;
 use crate::http;
 use crate::os::io::Transport;
 use crate::os::signals::{Signal, Signals};
+use crate::os::socket::{Listener, StdListener, Stream};
 
 /// The token of the signal self-pipe.
 pub const SIGNAL_TOKEN: usize = 0xFFFF_FFFE;
@@ -44,7 +44,9 @@ pub struct EventLoop {
     /// The events of one poll, copied out so handlers may borrow the cycle.
     ready: Vec<(usize, bool, bool, bool)>,
     /// Sockets by listening index; None once closed.
-    listeners: Vec<Option<TcpListener>>,
+    /// Sockets by listening index; None once closed, or for an address a
+    /// wildcard's socket accepts for (`Listening::via`).
+    listeners: Vec<Option<Listener>>,
     accept_timer: Option<TimerHandle>,
     accept_disabled: bool,
     /// Listeners that may still have connections waiting (`multi_accept
@@ -58,7 +60,7 @@ pub struct EventLoop {
     /// A worker under a master process.
     worker: bool,
     /// Everything the handlers share.
-    pub cycle: Cycle<TcpStream>,
+    pub cycle: Cycle<Stream>,
 }
 
 impl std::fmt::Debug for EventLoop {
@@ -75,9 +77,13 @@ impl EventLoop {
     pub fn new(conf: Rc<Config>) -> Result<EventLoop, String> {
         let mut sockets = Vec::new();
         for (l, ls) in accept::listening_from_conf(&conf) {
-            let sock = accept::open_listening_socket(&l).map_err(|e| {
-                format!("bind() to {} failed ({})", l.addr, crate::os::io::OsErr(&e))
-            })?;
+            let sock = if ls.via.is_some() {
+                None
+            } else {
+                Some(accept::open_listening_socket(&l).map_err(|e| {
+                    format!("bind() to {} failed ({})", l.addr, crate::os::io::OsErr(&e))
+                })?)
+            };
             sockets.push((ls, sock));
         }
         EventLoop::with_sockets(conf, sockets)
@@ -87,15 +93,30 @@ impl EventLoop {
     /// master process, which forks the workers).
     pub fn with_sockets(
         conf: Rc<Config>,
-        sockets: Vec<(crate::core::cycle::Listening, std::net::TcpListener)>,
+        sockets: Vec<(crate::core::cycle::Listening, Option<StdListener>)>,
     ) -> Result<EventLoop, String> {
         let poll = Poll::new()
             .map_err(|e| format!("epoll_create() failed ({})", crate::os::io::OsErr(&e)))?;
         let mut listeners = Vec::new();
         let mut listening = Vec::new();
         for (i, (mut ls, sock)) in sockets.into_iter().enumerate() {
-            listeners.push(Some(register_listener(&poll, sock, &mut ls, i)?));
+            listeners.push(match sock {
+                Some(sock) => Some(register_listener(&poll, sock, &mut ls, i)?),
+                None => None,
+            });
             listening.push(ls);
+        }
+        // An address served by a wildcard takes the wildcard's real port
+        // (`listen 0` asks the kernel for one).
+        for i in 0..listening.len() {
+            if let Some(w) = listening[i].via {
+                let port = listening.get(w).map_or(0, |h| h.addr.port());
+                if let ListenAddr::Inet(mut a) = listening[i].addr.clone() {
+                    a.set_port(port);
+                    listening[i].addr = ListenAddr::Inet(a);
+                    listening[i].addr_text = a.to_string();
+                }
+            }
         }
         let mut cycle = Cycle::new(conf, listening);
         cycle.access_logs.open_all(&cycle.conf.clone())?;
@@ -121,9 +142,14 @@ impl EventLoop {
         self.worker = true;
     }
 
-    /// The bound addresses (with real ports for `:0`).
-    pub fn local_addrs(&self) -> Vec<std::net::SocketAddr> {
-        self.cycle.listening.iter().map(|l| l.addr).collect()
+    /// The bound addresses (with real ports for `:0`), one per socket.
+    pub fn local_addrs(&self) -> Vec<ListenAddr> {
+        self.cycle
+            .listening
+            .iter()
+            .filter(|l| l.via.is_none() && !l.closed)
+            .map(|l| l.addr.clone())
+            .collect()
     }
 
     /// Installs the signal handlers (SIGQUIT, SIGTERM, SIGINT, SIGHUP,
@@ -201,6 +227,9 @@ impl EventLoop {
             }
             self.cycle.listening[i].closed = true;
         }
+        if !self.worker {
+            accept::remove_unix_sockets(&self.cycle.listening);
+        }
         if let Some(ms) = self.cycle.conf.worker_shutdown_timeout_ms {
             let now = self.cycle.clock.now_ms;
             let ev = EventRef {
@@ -264,54 +293,72 @@ impl EventLoop {
             return;
         }
         // Open what is new first, so a failure leaves everything as it was.
+        // An address keeps its slot when it stays (with or without a socket
+        // of its own); `via` indices are remapped to the final slots.
         let groups = accept::listening_from_conf(&conf);
         let mut plan = Vec::with_capacity(groups.len());
-        let mut opened = Vec::new();
+        let mut slots = Vec::with_capacity(groups.len());
+        let mut next_new = self.cycle.listening.len();
         for (l, mut ls) in groups {
-            let existing = self
-                .cycle
-                .listening
-                .iter()
-                .position(|o| !o.closed && o.conf_addr == l.addr);
+            let existing = self.cycle.listening.iter().position(|o| {
+                !o.closed && o.conf_addr == l.addr && o.via.is_some() == ls.via.is_some()
+            });
             match existing {
-                Some(i) => plan.push((Some(i), ls)),
-                None => {
-                    let index = self.cycle.listening.len() + opened.len();
-                    match open_and_register(&self.poll, &l, &mut ls, index) {
-                        Ok(sock) => {
-                            opened.push(sock);
-                            plan.push((None, ls));
-                        }
-                        Err(e) => {
-                            crate::emerg!("{e}");
-                            for mut s in opened {
+                Some(i) => {
+                    slots.push(i);
+                    plan.push((Some(i), ls, None));
+                }
+                None if ls.via.is_some() => {
+                    slots.push(next_new);
+                    next_new += 1;
+                    plan.push((None, ls, None));
+                }
+                None => match open_and_register(&self.poll, &l, &mut ls, next_new) {
+                    Ok(sock) => {
+                        slots.push(next_new);
+                        next_new += 1;
+                        plan.push((None, ls, Some(sock)));
+                    }
+                    Err(e) => {
+                        crate::emerg!("{e}");
+                        for (_, _, sock) in plan {
+                            if let Some(mut s) = sock {
                                 let _ = self.poll.registry().deregister(&mut s);
                             }
-                            log::error!("reload failed, keeping the running configuration");
-                            return;
                         }
+                        log::error!("reload failed, keeping the running configuration");
+                        return;
                     }
-                }
+                },
             }
         }
         let mut keep = vec![false; self.cycle.listening.len()];
-        let mut opened = opened.into_iter();
-        for (slot, ls) in plan {
+        for (slot, mut ls, sock) in plan {
+            ls.via = ls.via.and_then(|w| slots.get(w).copied());
             match slot {
                 Some(i) => {
                     keep[i] = true;
                     let old = &mut self.cycle.listening[i];
                     old.servers = ls.servers;
                     old.default_server = ls.default_server;
+                    old.via = ls.via;
                 }
                 None => {
+                    if let Some(w) = ls.via
+                        && let (Some(host), ListenAddr::Inet(mut a)) =
+                            (self.cycle.listening.get(w), ls.addr.clone())
+                    {
+                        a.set_port(host.addr.port());
+                        ls.addr = ListenAddr::Inet(a);
+                        ls.addr_text = a.to_string();
+                    }
                     self.cycle.listening.push(ls);
-                    self.listeners.push(opened.next());
+                    self.listeners.push(sock);
                 }
             }
         }
         for (i, kept) in keep.into_iter().enumerate() {
-            if !kept {
+            if !kept && !self.cycle.listening[i].closed {
                 if let Some(mut l) = self.listeners[i].take() {
                     crate::notice!(
                         "closing listening socket on {}",
@@ -324,7 +371,12 @@ impl EventLoop {
         }
         self.cycle.connection_n = conf.worker_connections;
         self.cycle.conf = conf;
-        for l in self.cycle.listening.iter().filter(|l| !l.closed) {
+        for l in self
+            .cycle
+            .listening
+            .iter()
+            .filter(|l| !l.closed && l.via.is_none())
+        {
             crate::notice!("listening on {}", l.addr);
         }
     }
@@ -484,7 +536,7 @@ impl EventLoop {
             let Some(listener) = self.listeners.get(li).and_then(Option::as_ref) else {
                 return;
             };
-            let (stream, addr) = match listener.accept() {
+            let (stream, peer) = match listener.accept() {
                 Ok(pair) => pair,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     log::debug!("accept() not ready");
@@ -510,9 +562,12 @@ impl EventLoop {
             };
             let cy = &mut self.cycle;
             cy.stats.accepts += 1;
+            let li = find_addr_conf(cy, li, &stream);
+            let addr = peer.addr;
             let Some(key) = cy.get_connection(stream, addr, li) else {
                 continue; // dropping the stream closes it
             };
+            cy.conns[key].unix = peer.unix;
             cy.stats.active += 1;
             cy.stats.handled += 1;
             let token = cy.conns[key].token(key);
@@ -590,13 +645,29 @@ impl EventLoop {
     }
 }
 
+/// Mirrors the address lookup of ngx_http_init_connection(): when the
+/// socket accepts for several addresses (a wildcard and the specific ones
+/// without `bind`), the connection's local address picks its servers.
+fn find_addr_conf(cy: &Cycle<Stream>, li: usize, stream: &Stream) -> usize {
+    if !cy.listening.iter().any(|l| l.via == Some(li)) {
+        return li;
+    }
+    let Some(local) = crate::os::net::local_addr(stream.fd()) else {
+        return li;
+    };
+    cy.listening
+        .iter()
+        .position(|l| l.via == Some(li) && l.addr.inet().is_some_and(|a| a.ip() == local.ip()))
+        .unwrap_or(li)
+}
+
 /// Opens one listening socket, records its real address and registers it.
 fn open_and_register(
     poll: &Poll,
     l: &crate::conf::Listen,
     ls: &mut crate::core::cycle::Listening,
     index: usize,
-) -> Result<TcpListener, String> {
+) -> Result<Listener, String> {
     let std_listener = accept::open_listening_socket(l)
         .map_err(|e| format!("bind() to {} failed ({})", l.addr, crate::os::io::OsErr(&e)))?;
     register_listener(poll, std_listener, ls, index)
@@ -605,15 +676,15 @@ fn open_and_register(
 /// Records an open listening socket's real address and registers it.
 fn register_listener(
     poll: &Poll,
-    std_listener: std::net::TcpListener,
+    std_listener: StdListener,
     ls: &mut crate::core::cycle::Listening,
     index: usize,
-) -> Result<TcpListener, String> {
+) -> Result<Listener, String> {
     ls.addr = std_listener
         .local_addr()
         .map_err(|e| format!("getsockname() failed ({})", crate::os::io::OsErr(&e)))?;
     ls.addr_text = ls.addr.to_string();
-    let mut listener = TcpListener::from_std(std_listener);
+    let mut listener = Listener::from_std(std_listener);
     poll.registry()
         .register(
             &mut listener,

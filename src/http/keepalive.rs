@@ -161,7 +161,11 @@ pub fn keepalive_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
             cy.free_http_conn(key);
         }
         Recv::Eof => {
-            log::info!("*{} client {} closed keepalive connection", c.number, c.ip);
+            log::info!(
+                "*{} client {} closed keepalive connection",
+                c.number,
+                c.addr_text()
+            );
             close_connection(cy, key);
         }
         Recv::Error(e) => {

@@ -197,7 +197,7 @@ fn header_conf<S>(cy: &Cycle<S>, key: usize) -> &Rc<ServerConf> {
 pub fn log_ctx<S>(cy: &Cycle<S>, key: usize) -> String {
     let c = &cy.conns[key];
     let l = &cy.listening[c.li()];
-    let mut s = format!(", client: {}", c.ip);
+    let mut s = format!(", client: {}", c.addr_text());
     // With a request, nginx names its server (`server: ,` when the first
     // server_name is empty); without one, the listening address.
     match c.req().and_then(|r| r.server.as_ref()) {

@@ -217,8 +217,8 @@ pub fn send_body<S: Transport>(cy: &mut Cycle<S>, key: usize, body: &[u8]) {
 /// nginx's `absolute_redirect on` makes it (scheme, host, port unless 80).
 pub fn set_location<S: Transport>(cy: &mut Cycle<S>, key: usize, target: &[u8]) {
     let c = &mut cy.conns[key];
-    let local = cy.listening[c.li()].addr;
-    let port = local.port();
+    let local = cy.listening[c.li()].addr.inet();
+    let port = local.map_or(80, |a| a.port());
     let Some(r) = req_in(&mut c.hc) else { return };
     let mut loc = std::mem::take(&mut r.scratch);
     loc.clear();
@@ -234,7 +234,8 @@ pub fn set_location<S: Transport>(cy: &mut Cycle<S>, key: usize, target: &[u8]) 
         {
             loc.extend_from_slice(name.as_bytes());
         } else {
-            loc.extend_from_slice(local.ip().to_string().as_bytes());
+            let ip = local.map_or_else(|| "localhost".to_string(), |a| a.ip().to_string());
+            loc.extend_from_slice(ip.as_bytes());
         }
         if port != 80 {
             loc.push(b':');

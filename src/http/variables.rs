@@ -101,13 +101,17 @@ pub fn variable_value<S: Transport>(
     };
     let now = cy.clock.now_ms;
     match var {
+        // A unix-domain peer has no address: nginx prints `unix:`.
+        Variable::RemoteAddr if c.unix => out.extend_from_slice(b"unix:"),
         Variable::RemoteAddr => {
             let _ = write!(out, "{}", c.ip);
         }
+        Variable::BinaryRemoteAddr if c.unix => {}
         Variable::BinaryRemoteAddr => match c.ip {
             IpAddr::V4(ip) => out.extend_from_slice(&ip.octets()),
             IpAddr::V6(ip) => out.extend_from_slice(&ip.octets()),
         },
+        Variable::RemotePort if c.unix => {}
         Variable::RemotePort => push_num(out, u64::from(c.port)),
         Variable::RemoteUser => return false,
         Variable::TimeLocal => out.extend_from_slice(&cy.clock.time_local),
@@ -125,7 +129,11 @@ pub fn variable_value<S: Transport>(
         Variable::Hostname => out.extend_from_slice(hostname()),
         Variable::Pid => push_num(out, u64::from(std::process::id())),
         Variable::NginxVersion => out.extend_from_slice(NGINX_VERSION.as_bytes()),
+        Variable::ServerPort if c.unix => {}
         Variable::ServerPort => push_num(out, u64::from(cy.listening[c.li()].addr.port())),
+        Variable::ServerAddr if c.unix => {
+            let _ = write!(out, "{}", cy.listening[c.li()].addr);
+        }
         Variable::ServerAddr => match crate::os::net::local_addr(c.stream.fd()) {
             Some(addr) => {
                 let _ = write!(out, "{}", addr.ip());

@@ -86,22 +86,12 @@ impl Transport for mio::net::TcpStream {
     }
 
     fn set_cork(&mut self, on: bool) -> io::Result<()> {
-        let v: libc::c_int = on.into();
-        // SAFETY: the descriptor is open; the option value is a valid int.
-        let rc = unsafe {
-            libc::setsockopt(
-                self.as_raw_fd(),
-                libc::IPPROTO_TCP,
-                libc::TCP_CORK,
-                (&v as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        set_int_opt(
+            self.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_CORK,
+            on.into(),
+        )
     }
 
     fn shutdown_write(&mut self) -> io::Result<()> {
@@ -109,29 +99,60 @@ impl Transport for mio::net::TcpStream {
     }
 
     fn set_linger_zero(&mut self) -> io::Result<()> {
-        let linger = libc::linger {
-            l_onoff: 1,
-            l_linger: 0,
-        };
-        // SAFETY: the descriptor is open; the option value is a valid linger struct.
-        let rc = unsafe {
-            libc::setsockopt(
-                self.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_LINGER,
-                (&linger as *const libc::linger).cast(),
-                std::mem::size_of::<libc::linger>() as libc::socklen_t,
-            )
-        };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        set_linger_zero(self.as_raw_fd())
     }
 
     fn fd(&self) -> i32 {
         self.as_raw_fd()
+    }
+}
+
+/// setsockopt(2) with an `int` value.
+pub fn set_int_opt(
+    fd: i32,
+    level: libc::c_int,
+    opt: libc::c_int,
+    v: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: the caller's descriptor is open; the option value is a valid
+    // int of the size given.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            opt,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// SO_LINGER {on, 0}: closing the socket sends an RST.
+pub fn set_linger_zero(fd: i32) -> io::Result<()> {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: the caller's descriptor is open; the option value is a valid
+    // linger struct.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 

@@ -4,4 +4,5 @@ pub mod io;
 pub mod net;
 pub mod process_cycle;
 pub mod signals;
+pub mod socket;
 pub mod user;

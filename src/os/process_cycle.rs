@@ -12,22 +12,22 @@
 //! connections over them); others are shared by all workers.
 //! `worker_processes 1` never gets here: holdfast stays one process.
 
-use std::net::TcpListener;
 use std::rc::Rc;
 
-use crate::conf::{Config, Listen};
+use crate::conf::{Config, Listen, ListenAddr};
 use crate::core::cycle::Listening;
 use crate::event::accept;
 use crate::event::event_loop::EventLoop;
 use crate::os::io::OsErr;
 use crate::os::signals::{Signal, Signals};
+use crate::os::socket::StdListener;
 
 /// One listening address of the master: its configuration and its sockets
 /// (one per worker with `reuseport`, else one shared).
 struct ListenSet {
     listen: Listen,
     listening: Listening,
-    sockets: Vec<TcpListener>,
+    sockets: Vec<StdListener>,
 }
 
 /// A worker the master started.
@@ -58,7 +58,14 @@ struct Master {
 fn open_sets(conf: &Config, n: usize, old: &[ListenSet]) -> Result<Vec<ListenSet>, String> {
     let mut sets = Vec::new();
     for (l, ls) in accept::listening_from_conf(conf) {
-        let want = if l.reuseport { n } else { 1 };
+        // An address a wildcard accepts for has no socket of its own.
+        let want = if ls.via.is_some() {
+            0
+        } else if l.reuseport {
+            n
+        } else {
+            1
+        };
         let mut sockets = Vec::new();
         if let Some(o) = old
             .iter()
@@ -78,8 +85,10 @@ fn open_sets(conf: &Config, n: usize, old: &[ListenSet]) -> Result<Vec<ListenSet
             if let Some(first) = sockets.first()
                 && at.addr.port() == 0
                 && let Ok(bound) = first.local_addr()
+                && let (ListenAddr::Inet(mut a), ListenAddr::Inet(b)) = (at.addr.clone(), bound)
             {
-                at.addr.set_port(bound.port());
+                a.set_port(b.port());
+                at.addr = ListenAddr::Inet(a);
             }
             let s = accept::open_listening_socket(&at)
                 .map_err(|e| format!("bind() to {} failed ({})", at.addr, OsErr(&e)))?;
@@ -137,6 +146,15 @@ pub fn master_process_cycle(conf: Rc<Config>) -> Result<(), String> {
     for slot in 0..n {
         m.spawn(slot)?;
     }
+    // The unix sockets the master opened; removed when it exits.
+    let unix: Vec<std::path::PathBuf> = m
+        .sets
+        .iter()
+        .filter_map(|s| match &s.listen.addr {
+            ListenAddr::Unix(p) => Some(p.clone()),
+            ListenAddr::Inet(_) => None,
+        })
+        .collect();
     loop {
         m.wait_for_signal();
         for sig in m.signals.take() {
@@ -163,6 +181,9 @@ pub fn master_process_cycle(conf: Rc<Config>) -> Result<(), String> {
             }
         }
         if m.exiting && m.workers.is_empty() {
+            for p in &unix {
+                let _ = std::fs::remove_file(p);
+            }
             crate::notice!("exit");
             return Ok(());
         }
@@ -224,12 +245,9 @@ impl Master {
         for set in std::mem::take(&mut self.sets) {
             let mut socks = set.sockets;
             let mine = if socks.len() > 1 {
-                socks.swap_remove(slot.min(socks.len() - 1))
+                Some(socks.swap_remove(slot.min(socks.len() - 1)))
             } else {
-                match socks.pop() {
-                    Some(s) => s,
-                    None => continue,
-                }
+                socks.pop()
             };
             drop(socks);
             sockets.push((set.listening, mine));

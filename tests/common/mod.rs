@@ -241,6 +241,8 @@ impl Server {
             .log_lines()
             .iter()
             .filter_map(|l| l.split("listening on ").nth(1))
+            // unix:PATH listeners are reached by path, not by address.
+            .filter(|a| !a.trim().starts_with("unix:"))
             .map(|a| {
                 a.trim()
                     .parse()

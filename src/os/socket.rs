@@ -1,0 +1,219 @@
+//! Listening and connected sockets of both kinds holdfast serves on: TCP
+//! (IPv4, IPv6) and unix-domain streams (nginx's `os/unix/ngx_socket.c`,
+//! and the `c->recv` / `c->send_chain` of a plain socket in `ngx_recv.c`,
+//! `ngx_writev_chain.c`, `ngx_linux_sendfile_chain.c`).
+//!
+//! Both are stream sockets driven through the same calls; the differences
+//! are the TCP options (TCP_NODELAY, TCP_CORK mean nothing on a unix
+//! socket, as nginx marks such a connection `NGX_TCP_NODELAY_DISABLED`)
+//! and the peer's address (nginx's `$remote_addr` is `unix:`).
+
+use std::fs::File;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
+
+use mio::event::Source;
+use mio::{Interest, Registry, Token};
+
+use crate::conf::ListenAddr;
+use crate::os::io::Transport;
+
+/// A listening socket as opened (std types, so a master can hand it to the
+/// workers it forks).
+#[derive(Debug)]
+pub enum StdListener {
+    /// TCP.
+    Tcp(std::net::TcpListener),
+    /// Unix domain.
+    Unix(std::os::unix::net::UnixListener),
+}
+
+impl StdListener {
+    /// A second descriptor for the same socket (dup).
+    pub fn try_clone(&self) -> io::Result<StdListener> {
+        Ok(match self {
+            StdListener::Tcp(l) => StdListener::Tcp(l.try_clone()?),
+            StdListener::Unix(l) => StdListener::Unix(l.try_clone()?),
+        })
+    }
+
+    /// The bound address (with the real port for `:0`).
+    pub fn local_addr(&self) -> io::Result<ListenAddr> {
+        match self {
+            StdListener::Tcp(l) => l.local_addr().map(ListenAddr::Inet),
+            StdListener::Unix(l) => {
+                let a = l.local_addr()?;
+                Ok(ListenAddr::Unix(
+                    a.as_pathname().map(|p| p.to_path_buf()).unwrap_or_default(),
+                ))
+            }
+        }
+    }
+}
+
+/// A registered listening socket.
+#[derive(Debug)]
+pub enum Listener {
+    /// TCP.
+    Tcp(mio::net::TcpListener),
+    /// Unix domain.
+    Unix(mio::net::UnixListener),
+}
+
+/// Who is on the other end of an accepted connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    /// The client's address (`0.0.0.0:0` for a unix-domain peer).
+    pub addr: SocketAddr,
+    /// A unix-domain peer (`$remote_addr` is `unix:`).
+    pub unix: bool,
+}
+
+impl Listener {
+    /// Takes over an opened socket (it must be non-blocking).
+    pub fn from_std(l: StdListener) -> Listener {
+        match l {
+            StdListener::Tcp(l) => Listener::Tcp(mio::net::TcpListener::from_std(l)),
+            StdListener::Unix(l) => Listener::Unix(mio::net::UnixListener::from_std(l)),
+        }
+    }
+
+    /// accept4(2), non-blocking and close-on-exec.
+    pub fn accept(&self) -> io::Result<(Stream, Peer)> {
+        match self {
+            Listener::Tcp(l) => l
+                .accept()
+                .map(|(s, addr)| (Stream::Tcp(s), Peer { addr, unix: false })),
+            Listener::Unix(l) => l.accept().map(|(s, _)| {
+                (
+                    Stream::Unix(s),
+                    Peer {
+                        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+                        unix: true,
+                    },
+                )
+            }),
+        }
+    }
+}
+
+impl Source for Listener {
+    fn register(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        match self {
+            Listener::Tcp(l) => l.register(r, t, i),
+            Listener::Unix(l) => l.register(r, t, i),
+        }
+    }
+
+    fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        match self {
+            Listener::Tcp(l) => l.reregister(r, t, i),
+            Listener::Unix(l) => l.reregister(r, t, i),
+        }
+    }
+
+    fn deregister(&mut self, r: &Registry) -> io::Result<()> {
+        match self {
+            Listener::Tcp(l) => l.deregister(r),
+            Listener::Unix(l) => l.deregister(r),
+        }
+    }
+}
+
+/// A connected client socket.
+#[derive(Debug)]
+pub enum Stream {
+    /// TCP.
+    Tcp(mio::net::TcpStream),
+    /// Unix domain.
+    Unix(mio::net::UnixStream),
+}
+
+impl Stream {
+    fn raw_fd(&self) -> RawFd {
+        match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        }
+    }
+}
+
+impl Source for Stream {
+    fn register(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.register(r, t, i),
+            Stream::Unix(s) => s.register(r, t, i),
+        }
+    }
+
+    fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.reregister(r, t, i),
+            Stream::Unix(s) => s.reregister(r, t, i),
+        }
+    }
+
+    fn deregister(&mut self, r: &Registry) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.deregister(r),
+            Stream::Unix(s) => s.deregister(r),
+        }
+    }
+}
+
+impl Transport for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => Read::read(s, buf),
+            Stream::Unix(s) => Read::read(s, buf),
+        }
+    }
+
+    fn writev(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match (self, bufs) {
+            (Stream::Tcp(s), [one]) => Write::write(s, one),
+            (Stream::Tcp(s), _) => Write::write_vectored(s, bufs),
+            (Stream::Unix(s), [one]) => Write::write(s, one),
+            (Stream::Unix(s), _) => Write::write_vectored(s, bufs),
+        }
+    }
+
+    fn sendfile(&mut self, file: &File, offset: u64, len: usize) -> io::Result<usize> {
+        crate::os::io::sendfile(self.raw_fd(), file, offset, len)
+    }
+
+    fn set_nodelay(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => mio::net::TcpStream::set_nodelay(s, true),
+            Stream::Unix(_) => Err(io::Error::from(io::ErrorKind::Unsupported)),
+        }
+    }
+
+    fn set_cork(&mut self, on: bool) -> io::Result<()> {
+        match self {
+            Stream::Tcp(_) => crate::os::io::set_int_opt(
+                self.raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_CORK,
+                on.into(),
+            ),
+            Stream::Unix(_) => Err(io::Error::from(io::ErrorKind::Unsupported)),
+        }
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+            Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+        }
+    }
+
+    fn set_linger_zero(&mut self) -> io::Result<()> {
+        crate::os::io::set_linger_zero(self.raw_fd())
+    }
+
+    fn fd(&self) -> i32 {
+        self.raw_fd()
+    }
+}
