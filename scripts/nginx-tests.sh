@@ -15,8 +15,9 @@
 # ssl-perl for the ssl files) when apt-get is there and they are missing.
 #
 # Counting: a subtest counts as passed only when prove reports `ok` and it is
-# not a skip; a file that skips itself (`1..0 # SKIP`) passes nothing and is
-# shown as `skipped (REASON)`. TODO subtests that pass are counted and shown.
+# not a skip; a file that skips itself (prove's `skipped: REASON`) passes
+# nothing and is shown as `skipped (REASON)`; one that dies before printing
+# its plan is shown as such. TODO subtests that pass are counted and shown.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -54,10 +55,15 @@ for f in "${FILES[@]}"; do
         ${TEST_NGINX_MODULES:+TEST_NGINX_MODULES=$TEST_NGINX_MODULES} \
         prove -v "$f" 2>&1)
     [ -n "${VERBOSE:-}" ] && printf '%s\n' "$out"
+    # prove -v reports a skip_all as `FILE .. skipped: REASON`.
+    skip=$(printf '%s\n' "$out" | sed -n 's/^.*\.\. *skipped: *//p' | head -1)
+    if [ -n "$skip" ]; then
+        printf '%-34s skipped (%s)\n' "$f" "$skip"
+        continue
+    fi
     plan=$(printf '%s\n' "$out" | grep -m1 -E '^1\.\.[0-9]+' || true)
-    if [[ $plan =~ ^1\.\.0 ]]; then
-        reason=$(printf '%s\n' "$plan" | sed -n 's/.*# *[Ss][Kk][Ii][Pp] *//p')
-        printf '%-34s skipped (%s)\n' "$f" "$reason"
+    if [ -z "$plan" ]; then
+        printf '%-34s died before its plan\n' "$f"
         continue
     fi
     planned=${plan#1..}

@@ -69,7 +69,9 @@ fn a_wildcard_accepts_for_specific_addresses_without_bind() {
          server { listen 127.0.0.2:0; location / { return 200 two; } }\n\
          server { listen 127.0.0.3:0; server_name three; location / { return 200 three; } }",
     );
-    // One socket: the wildcard's.
+    // One socket: the wildcard's (all "listening on" lines come before
+    // "started").
+    assert!(s.log_contains("started", Duration::from_secs(2)));
     let lines: Vec<String> = s
         .log_lines()
         .into_iter()
@@ -119,6 +121,8 @@ fn bind_gives_a_specific_address_its_own_socket() {
         "server {{ listen {port} reuseport; location / {{ return 200 wildcard; }} }}\n\
          server {{ listen 127.0.0.2:{port} reuseport; location / {{ return 200 bound; }} }}"
     ));
+    assert!(s.wait_log_count("listening on ", 2, Duration::from_secs(2)));
+    assert!(s.log_contains("started", Duration::from_secs(2)));
     assert_eq!(s.log_count("listening on "), 2);
     let at = |ip: &str| -> SocketAddr { format!("{ip}:{port}").parse().unwrap() };
     assert_eq!(ask(at("127.0.0.2"), "x"), "bound");

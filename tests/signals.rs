@@ -218,9 +218,11 @@ fn sigterm_exits_at_once() {
 }
 
 #[test]
-fn sighup_reload_changes_answer_on_open_keepalive_connection() {
+fn sighup_reload_retires_the_old_connections_as_nginx_old_workers_do() {
     let s = start("reload", PID, "old", "");
-    let mut c = idle_conn(&s, "old");
+    // An idle keep-alive connection, and one in the middle of a request.
+    let mut idle = idle_conn(&s, "old");
+    let mut busy = busy_conn(&s);
     s.prefix().write_conf(&conf_with(PID, "new", ""));
     s.signal(libc::SIGHUP);
     s.assert_log("reconfiguring", CLOSE);
@@ -229,17 +231,50 @@ fn sighup_reload_changes_answer_on_open_keepalive_connection() {
         "{}",
         s.log_text()
     );
-    // The next request on the same connection uses the new configuration,
-    // and the connection stays open.
-    c.request(get("/r"))
+    // nginx's old worker closes its idle keep-alive connections at once...
+    idle.expect_eof(CLOSE);
+    // ...and answers the request in flight, then closes. (nginx's old
+    // worker answers it with the old configuration; holdfast, one process,
+    // has already swapped it: the answer is the new one.)
+    busy.send("\r\n");
+    busy.read_response()
+        .assert_status(200)
+        .assert_close()
+        .assert_body("new");
+    busy.expect_closed(CLOSE);
+    // New connections get the new configuration and keep-alive.
+    let mut d = s.connect();
+    d.request(get("/r"))
         .assert_status(200)
         .assert_keepalive()
         .assert_body("new");
-    c.expect_open(Duration::from_millis(100));
-    c.request(get("/r")).assert_status(200).assert_body("new");
-    // New connections too, on the same port.
-    let mut d = s.connect();
     d.request(get("/r")).assert_status(200).assert_body("new");
+}
+
+#[test]
+fn reload_applies_the_old_worker_shutdown_timeout_to_old_connections() {
+    let s = start(
+        "reload-wst",
+        &format!("{PID}\nworker_shutdown_timeout 300ms;"),
+        "old",
+        "",
+    );
+    let mut busy = busy_conn(&s);
+    let mut fresh = s.connect();
+    s.prefix().write_conf(&conf_with(PID, "new", ""));
+    s.signal(libc::SIGHUP);
+    s.assert_log("reconfiguring", CLOSE);
+    // Stuck in its header and silent: closed by the old configuration's
+    // worker_shutdown_timeout, as nginx's old worker would.
+    busy.expect_open(Duration::from_millis(150));
+    busy.expect_closed(Duration::from_secs(2));
+    fresh.expect_closed(Duration::from_secs(2));
+    assert!(s.log_contains("shutdown timeout", CLOSE));
+    // The server itself goes on, on the new configuration.
+    s.connect()
+        .request(get("/r"))
+        .assert_status(200)
+        .assert_body("new");
 }
 
 #[test]
@@ -257,6 +292,8 @@ fn s_reload_with_pid_file_reloads() {
     assert_eq!(out.code, Some(0), "{out:?}");
     s.assert_log("reconfiguring", CLOSE);
     assert!(s.wait_log_count("listening on", 2, CLOSE));
+    c.expect_eof(CLOSE);
+    let mut c = s.connect();
     c.request(get("/r"))
         .assert_status(200)
         .assert_keepalive()
@@ -295,7 +332,11 @@ fn invalid_config_on_reload_is_logged_and_old_one_keeps_serving() {
         "{}",
         s.log_text()
     );
-    c.request(get("/r")).assert_status(200).assert_body("fixed");
+    c.expect_eof(CLOSE);
+    s.connect()
+        .request(get("/r"))
+        .assert_status(200)
+        .assert_body("fixed");
 }
 
 #[test]
@@ -313,8 +354,8 @@ fn reload_opens_a_new_listen_port() {
         .assert_status(200)
         .assert_keepalive()
         .assert_body("second");
-    // The old port and its open connection still work.
-    c.request(get("/r")).assert_status(200).assert_body("first");
+    // The old port still works; its idle connection was retired.
+    c.expect_eof(CLOSE);
     let mut e = s.connect();
     e.request(get("/r")).assert_status(200).assert_body("first");
 }
@@ -343,8 +384,8 @@ fn reload_closes_a_removed_listen_port() {
         .request(get("/r"))
         .assert_status(200)
         .assert_body("moved");
-    // The connection accepted on the old port is not cut off.
-    c.request(get("/r")).assert_status(200);
+    // The idle connection accepted on the old port was retired.
+    c.expect_eof(CLOSE);
 }
 
 #[test]

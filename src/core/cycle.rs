@@ -116,6 +116,10 @@ pub struct Cycle<S> {
     pub connections_reuse_time: u64,
     /// Graceful shutdown in progress (`ngx_exiting`).
     pub exiting: bool,
+    /// Connections numbered below this were accepted before the last
+    /// reload: they belong to the old configuration's "workers" and retire
+    /// as nginx's old workers do (0: none).
+    pub retire_below: u64,
     /// Open access log files.
     pub access_logs: crate::http::log_module::AccessLogs,
     /// Scratch for variable values and log lines.
@@ -157,12 +161,20 @@ impl<S: Transport> Cycle<S> {
             reusable_n: 0,
             connections_reuse_time: 0,
             exiting: false,
+            retire_below: 0,
             access_logs: Default::default(),
             var_buf: Vec::new(),
             file_buf: Vec::new(),
             open_files: Default::default(),
             peak_conns: 0,
         }
+    }
+
+    /// Does this connection finish like one of an exiting worker (no more
+    /// keep-alive)? True during a graceful stop, and after a reload for the
+    /// connections accepted before it (nginx's old workers exit).
+    pub fn retiring(&self, key: usize) -> bool {
+        self.exiting || self.conns[key].number < self.retire_below
     }
 
     /// Free connection slots; every listening socket takes one, as in nginx.

@@ -28,6 +28,9 @@ use crate::os::socket::{Listener, StdListener, Stream};
 pub const SIGNAL_TOKEN: usize = 0xFFFF_FFFE;
 /// The token of the worker_shutdown_timeout timer.
 pub const SHUTDOWN_TOKEN: usize = 0xFFFF_FFFD;
+/// The token of the timer that ends the connections of the configuration a
+/// reload replaced (worker_shutdown_timeout for nginx's old workers).
+pub const RETIRE_TOKEN: usize = 0xFFFF_FFFC;
 
 /// Posted events run per loop iteration at most; the rest wait for the next
 /// one (after a non-blocking poll), so one busy pipelining client cannot keep
@@ -54,6 +57,7 @@ pub struct EventLoop {
     /// does not wait (nginx's level-triggered listener reports them again).
     accept_pending: Vec<usize>,
     shutdown_timer: Option<TimerHandle>,
+    retire_timer: Option<TimerHandle>,
     signals: Option<Signals>,
     /// Set when the loop should return.
     done: bool,
@@ -129,6 +133,7 @@ impl EventLoop {
             accept_disabled: false,
             accept_pending: Vec::new(),
             shutdown_timer: None,
+            retire_timer: None,
             signals: None,
             done: false,
             worker: false,
@@ -247,7 +252,22 @@ impl EventLoop {
     /// every connection is closed through its read handler.
     fn shutdown_timer_handler(&mut self) {
         crate::notice!("shutdown timeout");
-        let tokens: Vec<usize> = self.cycle.conns.iter().map(|(k, c)| c.token(k)).collect();
+        self.close_connections(|_| true);
+    }
+
+    /// Closes the connections `which` selects through their read handlers
+    /// (`c->close`), as nginx's shutdown timer does.
+    fn close_connections(
+        &mut self,
+        which: impl Fn(&crate::core::connection::Connection<Stream>) -> bool,
+    ) {
+        let tokens: Vec<usize> = self
+            .cycle
+            .conns
+            .iter()
+            .filter(|(_, c)| which(c))
+            .map(|(k, c)| c.token(k))
+            .collect();
         for t in tokens {
             if let Some(key) = self.cycle.lookup(t) {
                 log::debug!("*{} close {}", self.cycle.conns[key].number, "connection");
@@ -371,6 +391,7 @@ impl EventLoop {
         }
         self.cycle.connection_n = conf.worker_connections;
         self.cycle.conf = conf;
+        self.retire_old_connections(&old);
         for l in self
             .cycle
             .listening
@@ -378,6 +399,27 @@ impl EventLoop {
             .filter(|l| !l.closed && l.via.is_none())
         {
             crate::notice!("listening on {}", l.addr);
+        }
+    }
+
+    /// After a reload, the connections accepted before it end as nginx's old
+    /// workers end theirs: idle keep-alive connections close at once,
+    /// requests in flight are answered with `Connection: close`, and the
+    /// old configuration's worker_shutdown_timeout (if set) closes whatever
+    /// is left. (holdfast keeps one process and swaps the configuration in
+    /// place; this keeps what clients see the same as with nginx.)
+    fn retire_old_connections(&mut self, old: &Config) {
+        self.cycle.retire_below = self.cycle.connection_counter;
+        self.cycle.close_idle_connections();
+        if let Some(ms) = old.worker_shutdown_timeout_ms {
+            let now = self.cycle.clock.now_ms;
+            let ev = EventRef {
+                token: RETIRE_TOKEN,
+                kind: EvKind::Read,
+            };
+            self.cycle
+                .timers
+                .add_timer(&mut self.retire_timer, now, ms, ev);
         }
     }
 
@@ -437,7 +479,7 @@ impl EventLoop {
                 self.handle_signals();
                 continue;
             }
-            if (LISTEN_KEY_BASE..SHUTDOWN_TOKEN).contains(&key) {
+            if (LISTEN_KEY_BASE..RETIRE_TOKEN).contains(&key) {
                 crate::core::log::use_main_log();
                 self.event_accept(key - LISTEN_KEY_BASE);
                 continue;
@@ -477,6 +519,13 @@ impl EventLoop {
         if ev.token == SHUTDOWN_TOKEN {
             self.shutdown_timer = None;
             self.shutdown_timer_handler();
+            return;
+        }
+        if ev.token == RETIRE_TOKEN {
+            self.retire_timer = None;
+            crate::notice!("shutdown timeout for the connections of the previous configuration");
+            let below = self.cycle.retire_below;
+            self.close_connections(|c| c.number < below);
             return;
         }
         if ev.token == ACCEPT_TOKEN {

@@ -22,6 +22,7 @@ use crate::os::io::{Recv, Transport};
 /// discarding the rest of the body, keep-alive, lingering close and close.
 pub fn finalize_connection<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     let now = cy.clock.now_ms;
+    let retiring = cy.retiring(key);
     let c = &mut cy.conns[key];
     let Some(r) = c.req() else {
         close_connection(cy, key);
@@ -49,7 +50,7 @@ pub fn finalize_connection<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         return;
     }
     let keepalive_timeout = r.loc.as_ref().map_or(0, |l| l.keepalive_timeout_ms);
-    if r.keepalive && keepalive_timeout > 0 && !cy.exiting {
+    if r.keepalive && keepalive_timeout > 0 && !retiring {
         set_keepalive(cy, key);
         return;
     }

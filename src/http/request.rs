@@ -741,7 +741,7 @@ pub fn finalize_request<S: Transport>(cy: &mut Cycle<S>, key: usize, rc: Finaliz
     );
     let pipelined = c.buf().is_some_and(|b| b.pos + r.consumed < b.last);
     let batch = r.keepalive
-        && !cy.exiting
+        && !cy.retiring(key)
         && pipelined
         && r.body.is_done()
         && c.hc.as_deref().map_or(0, |hc| hc.out.pending()) < response::PIPELINE_BATCH_BYTES as u64;

@@ -72,7 +72,7 @@ fn push_hex(out: &mut Vec<u8>, mut v: u64) {
 /// the output chain. `Connection: close` whenever the request does not keep
 /// alive, and always while the server is shutting down.
 pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead<'_>) {
-    let exiting = cy.exiting;
+    let exiting = cy.retiring(key);
     let date = cy.clock.http_date;
     let Some(hc) = cy.conns[key].hc.as_deref_mut() else {
         return;
