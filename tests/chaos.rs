@@ -207,6 +207,7 @@ fn chaos_leaves_no_leaked_descriptors_or_memory() {
         .unwrap_or(5);
     let body = server_block(
         "    client_header_timeout 2s;\n    keepalive_timeout 2s;\n    send_timeout 2s;\n    \
+         open_file_cache max=16;\n    \
          lingering_timeout 1s;\n    lingering_time 3s;\n    \
          location = /r { return 200 \"R\"; }",
     );

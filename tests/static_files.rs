@@ -274,3 +274,61 @@ fn location_with_its_own_root() {
         .assert_status(200)
         .assert_body("hello static\n");
 }
+
+/// Rewrites a file keeping its inode, so only size or content tell it changed.
+fn rewrite(s: &Server, rel: &str, text: &str) {
+    std::fs::write(s.prefix().path().join(rel), text).unwrap();
+}
+
+#[test]
+fn open_file_cache_is_off_unless_configured() {
+    // Off (nginx's default): a changed file is served changed at once, and
+    // no descriptor is kept once the response is out.
+    let s = start("");
+    s.request(&get("/a.txt")).assert_status(200);
+    rewrite(&s, "html/a.txt", "changed, longer\n");
+    s.request(&get("/a.txt"))
+        .assert_status(200)
+        .assert_body("changed, longer\n");
+    for _ in 0..3 {
+        s.request(&get("/a.txt")).assert_status(200);
+    }
+    assert_eq!(open_fds_to(&s, "a.txt"), 0);
+}
+
+/// How many of the server's descriptors are open on a file called `name`.
+fn open_fds_to(s: &Server, name: &str) -> usize {
+    std::fs::read_dir(format!("/proc/{}/fd", s.pid()))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|l| l.file_name().is_some_and(|f| f == name))
+        .count()
+}
+
+#[test]
+fn open_file_cache_keeps_files_for_valid_and_remembers_errors() {
+    let s = start(
+        "    open_file_cache max=10 inactive=60s;\n    open_file_cache_valid 1s;\n    \
+         open_file_cache_errors on;",
+    );
+    assert_eq!(open_fds_to(&s, "a.txt"), 0);
+    s.request(&get("/a.txt")).assert_status(200);
+    // The descriptor stays open in the cache.
+    assert_eq!(open_fds_to(&s, "a.txt"), 1);
+    let first = s.request(&get("/a.txt")).body;
+    rewrite(&s, "html/a.txt", "changed, longer\n");
+    // Within open_file_cache_valid the cached entry answers...
+    assert_eq!(s.request(&get("/a.txt")).body, first);
+    s.request(&get("/late.txt")).assert_status(404);
+    std::fs::write(s.prefix().path().join("html/late.txt"), "late\n").unwrap();
+    // ...and a remembered error too.
+    s.request(&get("/late.txt")).assert_status(404);
+    // After it, both are looked at again.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    s.request(&get("/a.txt"))
+        .assert_status(200)
+        .assert_body("changed, longer\n");
+    s.request(&get("/late.txt"))
+        .assert_status(200)
+        .assert_body("late\n");
+}

@@ -34,8 +34,8 @@ pub(super) fn merge(raw: RawHeaders, parent: &Rc<[AddHeader]>) -> Rc<[AddHeader]
 
 /// Mirrors ngx_http_headers_add(): `add_header NAME VALUE [always]`, the
 /// value compiled (variables allowed; a value that comes out empty adds
-/// nothing, and removes what holdfast would send for `Last-Modified`, `ETag`
-/// and `Accept-Ranges`, as nginx's special setters do).
+/// nothing, and removes what holdfast would send for `Last-Modified` and
+/// `ETag`, as nginx's special setters do).
 fn add_header(d: &Directive, list: &mut Vec<AddHeader>) -> Result<(), ConfError> {
     let value = variables::compile(&d.args[1]).map_err(|e| d.error(e))?;
     let always = match d.args.get(2).map(String::as_str) {

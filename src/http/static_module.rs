@@ -60,7 +60,10 @@ pub fn static_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
         // an internal redirect (the location is searched again).
         for name in &loc.index {
             map_uri_to_path(&loc.root, &r.uri, Some(name), &mut path);
-            match cy.open_files.open(&path, now) {
+            match cy
+                .open_files
+                .open(&path, now, loc.open_file_cache.as_deref())
+            {
                 Ok(e) if !e.is_dir => {
                     r.uri.extend_from_slice(name.as_bytes());
                     r.scratch = path;
@@ -79,7 +82,10 @@ pub fn static_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
         map_uri_to_path(&loc.root, &r.uri, None, &mut path);
         let shown = String::from_utf8_lossy(&path).into_owned();
         r.scratch = path;
-        let found = cy.open_files.open(shown.as_bytes(), now).map(|e| e.is_dir);
+        let found = cy
+            .open_files
+            .open(shown.as_bytes(), now, loc.open_file_cache.as_deref())
+            .map(|e| e.is_dir);
         return match found {
             Ok(true) => {
                 http_error!(cy, key, "directory index of \"{shown}\" is forbidden");
@@ -104,15 +110,12 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
         return Finalize::Close;
     };
     let path = Path::new(std::ffi::OsStr::from_bytes(&r.scratch));
-    let f = match cy.open_files.open(&r.scratch, cy.clock.now_ms) {
-        Ok(e) => (
-            e.file.clone(),
-            e.size,
-            e.mtime,
-            e.is_dir,
-            e.is_file,
-            e.content.clone(),
-        ),
+    let ofc = r.loc.as_ref().and_then(|l| l.open_file_cache.clone());
+    let f = match cy
+        .open_files
+        .open(&r.scratch, cy.clock.now_ms, ofc.as_deref())
+    {
+        Ok(e) => (e.file, e.size, e.mtime, e.is_dir, e.is_file, e.content),
         Err(e) => {
             let status = match e.kind() {
                 io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => 404,
