@@ -340,6 +340,28 @@ pub fn is_authority_form(target: &[u8]) -> bool {
         && validate_host(target, &mut scratch)
 }
 
+/// Mirrors ngx_escape_uri(…, NGX_ESCAPE_URI): appends `uri` to `out` with
+/// the bytes a URI path may not carry as they are — controls, space, `"`,
+/// `#`, `%`, `<`, `>`, `?`, `\`, `^`, `` ` ``, `{`, `|`, `}` and bytes from
+/// 0x7f up — as `%XX` (upper-case hex), as nginx writes the `Location` of a
+/// redirect it builds from a decoded URI.
+pub fn escape_uri(uri: &[u8], out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in uri {
+        let escape = b <= 0x20
+            || b >= 0x7f
+            || matches!(
+                b,
+                b'"' | b'#' | b'%' | b'<' | b'>' | b'?' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}'
+            );
+        if escape {
+            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
+        } else {
+            out.push(b);
+        }
+    }
+}
+
 /// The states of [`validate_host`] (nginx's `sw_host_*`).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum HostState {
@@ -704,6 +726,19 @@ mod tests {
         assert_eq!(connection_type(b"Upgrade , keep-alive", None), KeepAlive);
         assert_eq!(connection_type(b"closed", None), None);
         assert_eq!(connection_type(b"keep-alive", Close), Close);
+    }
+
+    #[test]
+    fn uri_escaping_is_nginx_uri_table() {
+        let mut out = Vec::new();
+        escape_uri(
+            b"/a dir/q?x#y%z\r\n\"<>\\^`{|}\x7f\xc3\xa9ok-._~!$&'()*+,;=:@/",
+            &mut out,
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "/a%20dir/q%3Fx%23y%25z%0D%0A%22%3C%3E%5C%5E%60%7B%7C%7D%7F%C3%A9ok-._~!$&'()*+,;=:@/"
+        );
     }
 
     #[test]

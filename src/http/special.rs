@@ -76,6 +76,11 @@ fn title(code: u16) -> &'static [u8] {
     if code == REQUEST_HEADER_TOO_LARGE {
         return b"400 Request Header Or Cookie Too Large";
     }
+    if code == 302 {
+        // nginx's page says "Found" where its status line says "Moved
+        // Temporarily".
+        return b"302 Found";
+    }
     let line = status_line(code);
     if line.ends_with(b" ") {
         &line[..3]

@@ -130,8 +130,9 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
     let (file, size, mtime, is_dir, is_file, content) = f;
     if is_dir {
         // A directory without the trailing slash: redirect to the slash form.
+        // ngx_http_static_handler escapes the decoded URI for Location.
         let mut loc = Vec::with_capacity(r.uri.len() + 1);
-        loc.extend_from_slice(&r.uri);
+        crate::http::parse::escape_uri(&r.uri, &mut loc);
         loc.push(b'/');
         if let (Some((o, l)), Some(b)) = (r.args, c.buf()) {
             loc.push(b'?');
