@@ -8,23 +8,11 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use common::{Prefix, Server, conf};
-
-/// A port free on both 127.0.0.1 and ::1 right now.
-fn free_port() -> u16 {
-    for _ in 0..50 {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        if TcpListener::bind(("::1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port");
-}
+use common::{Prefix, Server, conf, free_port};
 
 fn ask(addr: SocketAddr, host: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));

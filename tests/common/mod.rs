@@ -431,6 +431,18 @@ where
     }
 }
 
+/// A port free on both 127.0.0.1 and ::1 right now.
+pub fn free_port() -> u16 {
+    for _ in 0..50 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("::1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port");
+}
+
 /// One parsed HTTP response.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Response {
