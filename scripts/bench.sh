@@ -5,10 +5,14 @@
 #   scripts/bench.sh                      # everything, 10-14 minutes
 #   RUNS=5 SECS=5 scripts/bench.sh        # more runs per row
 #   SCENARIOS="1 2" RSS=0 TIMERS=0 scripts/bench.sh   # a quick subset
+#   SENDFILE=off TCP_NOPUSH=on SCENARIOS="4 5" RSS=0 TIMERS=0 scripts/bench.sh
+#                                         # file output settings (both servers;
+#                                         # scripts/bench-sendfile.sh runs the combinations)
 #
 # Installs what it lacks (nginx-light, wrk, strace, curl, h2load from
 # nghttp2-client; apt-get), builds
-# holdfast in release mode (honours CARGO_TARGET_DIR, default target/), writes
+# holdfast in release mode (honours CARGO_TARGET_DIR, default target/; or
+# measures the binary HOLDFAST_BIN names, without building), writes
 # equivalent configs for both servers into a temp dir and runs each scenario
 # against both in turn, the server pinned to CPU 0 and every client (wrk, the
 # idle-connection holder, strace, curl) to CPU 1:
@@ -55,8 +59,16 @@ BIG_CONNS=${BIG_CONNS:-10}      # connections for the 1 MiB file
 # The same listen options for both servers in every scenario (nginx and
 # holdfast both know `deferred` = TCP_DEFER_ACCEPT, and `backlog=`).
 LISTEN_OPTS=${LISTEN_OPTS:-"deferred backlog=4096"}
+# File output, written as `sendfile $SENDFILE; tcp_nopush $TCP_NOPUSH;` into
+# the http block of both servers (both have nginx's semantics: sendfile off =
+# read() into a buffer, then write; tcp_nopush = TCP_CORK while a header and a
+# file body go out with sendfile). Both servers default to sendfile off.
+SENDFILE=${SENDFILE:-on}        # on | off
+TCP_NOPUSH=${TCP_NOPUSH:-off}   # on | off
+case $SENDFILE in on|off) ;; *) echo "SENDFILE must be on or off" >&2; exit 2 ;; esac
+case $TCP_NOPUSH in on|off) ;; *) echo "TCP_NOPUSH must be on or off" >&2; exit 2 ;; esac
 # Extra directives for the http block of one server, e.g.
-#   NG_HTTP_EXTRA='open_file_cache max=1024; open_file_cache_valid 1s;'  (holdfast's is always on)
+#   NG_HTTP_EXTRA='open_file_cache max=1024; open_file_cache_valid 1s;'  (off by default in both)
 HF_HTTP_EXTRA=${HF_HTTP_EXTRA:-}
 NG_HTTP_EXTRA=${NG_HTTP_EXTRA:-}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -97,9 +109,18 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 # ---------------------------------------------------------------- build
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 case $TARGET_DIR in /*) ;; *) TARGET_DIR=$ROOT/$TARGET_DIR ;; esac
-log "cargo build --release (target dir $TARGET_DIR)"
-cargo build --release -q
-[ -x "$TARGET_DIR/release/holdfast" ] || die "no $TARGET_DIR/release/holdfast"
+# HOLDFAST_BIN: measure this binary instead of building one (used by
+# scripts/bench-sendfile.sh so that all its runs measure the same build).
+HOLDFAST_BIN=${HOLDFAST_BIN:-}
+if [ -n "$HOLDFAST_BIN" ]; then
+    [ -x "$HOLDFAST_BIN" ] || die "HOLDFAST_BIN=$HOLDFAST_BIN is not an executable"
+    log "using $HOLDFAST_BIN (no build)"
+else
+    log "cargo build --release (target dir $TARGET_DIR)"
+    cargo build --release -q
+    HOLDFAST_BIN=$TARGET_DIR/release/holdfast
+    [ -x "$HOLDFAST_BIN" ] || die "no $HOLDFAST_BIN"
+fi
 
 OUT=${BENCH_OUT:-$TARGET_DIR/bench/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
@@ -109,7 +130,7 @@ tmp=$(mktemp -d /tmp/holdfast-bench.XXXXXX)
 chmod 755 "$tmp"
 # A private copy: other builds replacing target/release/holdfast mid-run do
 # not change what is measured.
-cp "$TARGET_DIR/release/holdfast" "$tmp/holdfast"
+cp "$HOLDFAST_BIN" "$tmp/holdfast"
 
 KILL_PIDS=()
 cleanup() {
@@ -139,6 +160,8 @@ CLK_TCK=$(getconf CLK_TCK)
     echo "clk_tck: $CLK_TCK"
     echo "runs: $RUNS x ${SECS}s (+${WARM_SECS}s warm-up, +${STRACE_SECS}s under strace)"
     echo "listen_opts: $LISTEN_OPTS"
+    echo "sendfile: $SENDFILE"
+    echo "tcp_nopush: $TCP_NOPUSH"
     echo "noisy_pct: $NOISY_PCT"
     echo "worker_connections: $WC"
     [ -z "$HF_HTTP_EXTRA" ] || echo "holdfast_http_extra: $HF_HTTP_EXTRA"
@@ -176,6 +199,8 @@ events { worker_connections $wc; multi_accept on; }
 http {
     include $tmp/mime.types;
     default_type application/octet-stream;
+    sendfile $SENDFILE;
+    tcp_nopush $TCP_NOPUSH;
     keepalive_timeout 300s;
     keepalive_requests 1000000;
     $HF_HTTP_EXTRA
@@ -200,7 +225,8 @@ http {
     include $tmp/mime.types;
     default_type application/octet-stream;
     access_log off;
-    sendfile on;
+    sendfile $SENDFILE;
+    tcp_nopush $TCP_NOPUSH;
     keepalive_timeout 300s;
     keepalive_requests 1000000;
     client_body_temp_path $tmp/ng/$wc/body;
