@@ -1107,13 +1107,20 @@ impl Driver {
                     state()
                 );
             }
-            if matches!(
-                c.read.handler,
-                ReadHandler::Keepalive | ReadHandler::LingeringClose
-            ) {
+            if c.read.handler == ReadHandler::Keepalive {
                 assert!(
                     c.hc.is_none(),
                     "{}: idle connection holds buffers: {}",
+                    ctx(),
+                    state()
+                );
+            }
+            // A lingering close keeps its request until it ends, as nginx
+            // does (the access log is written then), but has nothing to send.
+            if c.read.handler == ReadHandler::LingeringClose {
+                assert!(
+                    c.req().is_some() && !c.has_output(),
+                    "{}: lingering close without its request, or with output: {}",
                     ctx(),
                     state()
                 );

@@ -573,9 +573,8 @@ impl<S: Transport> Cycle<S> {
     pub fn close_connection(&mut self, key: usize) {
         self.del_timer(key, EvKind::Read);
         self.del_timer(key, EvKind::Write);
-        if self.conns[key].reusable {
-            self.reusable_connection(key, false);
-        }
+        // nginx leaves the queue unconditionally (and traces it).
+        self.reusable_connection(key, false);
         self.free_http_conn(key);
         let c = self.conns.remove(key);
         debug_assert!(c.read.timer.is_none() && c.write.timer.is_none());

@@ -503,8 +503,8 @@ impl EventLoop {
         self.ready = ready;
         let now = self.cycle.clock.now_ms;
         log::debug!("timer delta: {}", now - before);
-        while let Some(ev) = self.cycle.timers.expire_timers(now) {
-            self.timer_fired(ev);
+        while let Some((ev, deadline)) = self.cycle.timers.expire_timer(now) {
+            self.timer_fired(ev, deadline);
         }
         // Events posted while this runs (the next pipelined request) run
         // too, up to a bound, so a batch of pipelined requests is answered in
@@ -514,7 +514,7 @@ impl EventLoop {
     }
 
     /// ngx_event_expire_timers' per-timer step: mark `timedout` and call the handler.
-    fn timer_fired(&mut self, ev: EventRef) {
+    fn timer_fired(&mut self, ev: EventRef, deadline: u64) {
         crate::core::log::use_main_log();
         if ev.token == SHUTDOWN_TOKEN {
             self.shutdown_timer = None;
@@ -541,6 +541,11 @@ impl EventLoop {
             return;
         };
         let c = &mut cy.conns[key];
+        log::debug!(
+            "*{} event timer del: {}: {deadline}",
+            c.number,
+            c.stream.fd()
+        );
         match ev.kind {
             EvKind::Read => {
                 c.read.timer = None;

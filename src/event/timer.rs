@@ -325,12 +325,19 @@ impl<T> TimerWheel<T> {
     /// in deadline order (exactly, when `now_ms` moves in small steps).
     /// `now_ms` smaller than a value seen before is taken as that value.
     pub fn expire_timers(&mut self, now_ms: u64) -> Option<T> {
+        self.expire_timer(now_ms).map(|(payload, _)| payload)
+    }
+
+    /// [`TimerWheel::expire_timers`] with the expired timer's deadline, for
+    /// nginx's `event timer del: FD: DEADLINE` trace line.
+    pub fn expire_timer(&mut self, now_ms: u64) -> Option<(T, u64)> {
         let now = self.advance_now(now_ms);
         loop {
             if self.pending_head != NIL {
                 let key = self.pending_head;
                 self.unlink(key);
-                return Some(self.entries.remove(key as usize).payload);
+                let e = self.entries.remove(key as usize);
+                return Some((e.payload, e.deadline));
             }
             match self.next_expiration() {
                 Some((level, slot, at)) if at <= now => self.cascade(level, slot, at, now),

@@ -11,6 +11,7 @@ use crate::os::io::Transport;
 #[derive(Default)]
 pub(crate) struct HeadInfo {
     host: Option<(usize, usize)>,
+    first_host: Option<(usize, usize)>,
     dup_host: bool,
     content_length: Option<(usize, usize)>,
     dup_content_length: bool,
@@ -18,7 +19,55 @@ pub(crate) struct HeadInfo {
     dup_transfer_encoding: bool,
     expect_continue: bool,
     user_agent: Option<(usize, usize)>,
+    referer: Option<(usize, usize)>,
     connection: ConnectionType,
+}
+
+/// The raw header values the error-log context names (offset, length in the
+/// request's buffer data).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LogFields {
+    /// The first Host header.
+    pub host: Option<(usize, usize)>,
+    /// The first Referer header.
+    pub referer: Option<(usize, usize)>,
+}
+
+impl LogFields {
+    /// The Host and Referer of the complete header lines of a head that has
+    /// not ended yet (httparse reports none of them until it does): the
+    /// error-log context of a header timeout names them as nginx does.
+    pub fn scan_partial(data: &[u8], line_len: usize) -> LogFields {
+        let mut f = LogFields::default();
+        let mut at = line_len;
+        while let Some(nl) = data
+            .get(at..)
+            .and_then(|d| d.iter().position(|&ch| ch == b'\n'))
+        {
+            let line = &data[at..at + nl];
+            if let Some(colon) = line.iter().position(|&ch| ch == b':') {
+                let name = &line[..colon];
+                let value = &line[colon + 1..];
+                let lead = value
+                    .iter()
+                    .take_while(|&&ch| ch == b' ' || ch == b'\t')
+                    .count();
+                let trail = value[lead..]
+                    .iter()
+                    .rev()
+                    .take_while(|&&ch| matches!(ch, b' ' | b'\t' | b'\r'))
+                    .count();
+                let pos = (at + colon + 1 + lead, value.len() - lead - trail);
+                if name.eq_ignore_ascii_case(b"host") {
+                    f.host.get_or_insert(pos);
+                } else if name.eq_ignore_ascii_case(b"referer") {
+                    f.referer.get_or_insert(pos);
+                }
+            }
+            at += nl + 1;
+        }
+        f
+    }
 }
 
 impl HeadInfo {
@@ -39,6 +88,7 @@ impl HeadInfo {
         match name.len() {
             4 if name.eq_ignore_ascii_case(b"host") => {
                 self.dup_host |= self.host.is_some();
+                self.first_host.get_or_insert(value);
                 self.host = Some(value);
             }
             10 if name.eq_ignore_ascii_case(b"connection") => {
@@ -58,7 +108,20 @@ impl HeadInfo {
             10 if name.eq_ignore_ascii_case(b"user-agent") => {
                 self.user_agent = Some(value);
             }
+            7 if name.eq_ignore_ascii_case(b"referer") => {
+                self.referer.get_or_insert(value);
+            }
             _ => {}
+        }
+    }
+
+    /// What nginx's error-log context shows (`r->headers_in.host` and
+    /// `referer`): the first Host and Referer values as sent, before any
+    /// validation.
+    pub(crate) fn log_fields(&self) -> LogFields {
+        LogFields {
+            host: self.first_host.or(self.host),
+            referer: self.referer,
         }
     }
 

@@ -10,7 +10,7 @@
 use crate::core::connection::{Action, EvKind, ReadHandler, WriteHandler};
 use crate::core::cycle::Cycle;
 use crate::http::keepalive;
-use crate::http::request::{self, close_connection};
+use crate::http::request::close_request;
 use crate::os::io::{Recv, Transport};
 
 /// nginx's default `lingering_time` (30 s).
@@ -18,16 +18,16 @@ pub const LINGERING_TIME_MS: u64 = 30_000;
 /// nginx's default `lingering_timeout` (5 s).
 pub const LINGERING_TIMEOUT_MS: u64 = 5_000;
 
-/// Mirrors ngx_http_set_lingering_close(). Differs from nginx in freeing the
-/// request (and its buffer) at once: nothing of it is needed any more.
+/// Mirrors ngx_http_set_lingering_close(). As in nginx the request lives on
+/// until the lingering ends (its access-log line is written then, and
+/// `$request_time` includes the lingering); input read meanwhile goes to the
+/// cycle's scratch buffer, not the request's.
 pub fn set_lingering_close<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     let (time, timeout) = (
         keepalive::lingering_time(cy, key),
         keepalive::lingering_timeout(cy, key),
     );
-    request::free_request(cy, key);
     let now = cy.clock.now_ms;
-    cy.free_http_conn(key);
     let c = &mut cy.conns[key];
     if c.lingering_deadline == 0 {
         c.lingering_deadline = now + time;
@@ -36,9 +36,10 @@ pub fn set_lingering_close<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     c.write.handler = WriteHandler::Empty;
     c.action = Action::LingeringClose;
     if c.stream.shutdown_write().is_err() {
-        close_connection(cy, key);
+        close_request(cy, key);
         return;
     }
+    c.close = false;
     c.lingering_timeout = u32::try_from(timeout).unwrap_or(u32::MAX);
     cy.reusable_connection(key, true);
     cy.add_timer(key, EvKind::Read, timeout);
@@ -53,7 +54,7 @@ pub fn lingering_close_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     let c = &mut cy.conns[key];
     log::debug!("*{} http lingering close handler", c.number);
     if c.read.timedout || c.close || now >= c.lingering_deadline {
-        close_connection(cy, key);
+        close_request(cy, key);
         return;
     }
     loop {
@@ -74,7 +75,7 @@ pub fn lingering_close_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
             Recv::Again => break,
             Recv::Eof | Recv::Error(_) => {
                 log::debug!("*{} lingering read: 0", c.number);
-                close_connection(cy, key);
+                close_request(cy, key);
                 return;
             }
         }

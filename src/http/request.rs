@@ -118,6 +118,8 @@ pub struct Request {
     pub expect_continue: bool,
     /// The body's framing and what is left of it.
     pub body: body::RequestBody,
+    /// The raw Host and Referer values, for the error-log context.
+    pub log_fields: crate::http::headers::LogFields,
     /// The User-Agent value (offset, length), for keepalive_disable.
     pub user_agent: Option<(usize, usize)>,
     /// Keep the connection after this request (`r->keepalive`).
@@ -185,6 +187,29 @@ impl Request {
     }
 }
 
+/// ngx_http_process_request_uri's trace: `http uri`, `http args`, `http
+/// exten` (what follows the last dot of the last segment). holdfast decodes
+/// the URI once the head is in; the trace decodes it here, only when debug
+/// logging is on, to keep nginx's order.
+fn trace_uri(number: u64, target: &[u8]) {
+    let mut uri = Vec::new();
+    let Ok((_, args)) = parse::parse_target(target, &mut uri) else {
+        return;
+    };
+    let last = uri.rsplit(|&ch| ch == b'/').next().unwrap_or_default();
+    let exten = match last.iter().rposition(|&ch| ch == b'.') {
+        Some(dot) => &last[dot + 1..],
+        None => &[],
+    };
+    let args = args
+        .and_then(|(o, l)| target.get(o..o + l))
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy;
+    log::debug!("*{number} http uri: \"{}\"", text(&uri));
+    log::debug!("*{number} http args: \"{}\"", text(args));
+    log::debug!("*{number} http exten: \"{}\"", text(exten));
+}
+
 /// The listening socket's default server: its header settings apply while
 /// the request header is read (nginx switches to the virtual server's once
 /// Host is known; holdfast keeps the default server's for the whole head).
@@ -211,14 +236,41 @@ pub fn log_ctx<S>(cy: &Cycle<S>, key: usize) -> String {
         }
     }
     if let (Some(r), Some(b)) = (c.req(), c.buf()) {
-        if r.line_len > 0 && b.pos + r.line_len <= b.last {
-            s.push_str(&format!(
-                ", request: \"{}\"",
-                String::from_utf8_lossy(&b.mem[b.pos..b.pos + r.line_len])
-            ));
+        let data = b.data();
+        // A request line not yet parsed shows what has arrived of it, up to
+        // the first CR or LF, as nginx does from `request_start`.
+        let line = if r.line_len > 0 {
+            data.get(..r.line_len).unwrap_or_default()
+        } else {
+            let start = data
+                .iter()
+                .position(|&ch| ch != b'\r' && ch != b'\n')
+                .unwrap_or(data.len());
+            let rest = &data[start..];
+            let end = rest
+                .iter()
+                .position(|&ch| ch == b'\r' || ch == b'\n')
+                .unwrap_or(rest.len());
+            &rest[..end]
+        };
+        if !line.is_empty() {
+            s.push_str(&format!(", request: \"{}\"", String::from_utf8_lossy(line)));
         }
-        if r.has_host {
-            s.push_str(&format!(", host: \"{}\"", String::from_utf8_lossy(&r.host)));
+        let fields = match r.log_fields {
+            f if f.host.is_none() && f.referer.is_none() && r.line_len > 0 => {
+                crate::http::headers::LogFields::scan_partial(data, r.line_len)
+            }
+            f => f,
+        };
+        let field = |f: Option<(usize, usize)>| f.and_then(|(o, l)| data.get(o..o + l));
+        if let Some(host) = field(fields.host) {
+            s.push_str(&format!(", host: \"{}\"", String::from_utf8_lossy(host)));
+        }
+        if let Some(referer) = field(fields.referer) {
+            s.push_str(&format!(
+                ", referrer: \"{}\"",
+                String::from_utf8_lossy(referer)
+            ));
         }
     }
     s
@@ -521,6 +573,7 @@ pub fn process_request_line<S: Transport>(cy: &mut Cycle<S>, key: usize) {
                         c.number,
                         String::from_utf8_lossy(&line[..r.line_len])
                     );
+                    trace_uri(c.number, &line[uri.0..uri.0 + uri.1]);
                 }
                 c.action = Action::ReadingRequestHeaders;
                 c.read.handler = ReadHandler::ProcessRequestHeaders;
@@ -582,6 +635,7 @@ pub fn process_request_headers<S: Transport>(cy: &mut Cycle<S>, key: usize) {
                     );
                 }
             });
+            r.log_fields = info.log_fields();
             let status = match too_long_line(data, &status, b.size(), large_size) {
                 Some(start) => {
                     let shown = &data[start..data.len().min(start + LOG_HEADER_PREFIX)];
@@ -723,22 +777,39 @@ pub fn test_reading<S: Transport>(cy: &mut Cycle<S>, key: usize) {
 /// pipelined request is already buffered, keeps it queued so the batch goes
 /// out in one write), then finalize_connection.
 pub fn finalize_request<S: Transport>(cy: &mut Cycle<S>, key: usize, rc: Finalize) {
+    let trace = log::log_enabled!(log::Level::Debug);
     match rc {
         Finalize::Close => {
+            if trace {
+                log_finalize(cy, key, "-1");
+            }
             close_request(cy, key);
             return;
         }
-        Finalize::Status(status) => special::special_response_handler(cy, key, status),
+        Finalize::Status(status) => {
+            if trace {
+                log_finalize(cy, key, &status.to_string());
+            }
+            // An error answer stops whatever timer ran (the header timeout).
+            cy.del_timer(key, EvKind::Read);
+            cy.del_timer(key, EvKind::Write);
+            if trace {
+                let c = &cy.conns[key];
+                log::debug!(
+                    "*{} http special response: {status}, \"{}\"",
+                    c.number,
+                    uri_args(c)
+                );
+            }
+            special::special_response_handler(cy, key, status)
+        }
         Finalize::Done => {}
+    }
+    if trace {
+        log_finalize(cy, key, "0");
     }
     let c = &cy.conns[key];
     let Some(r) = c.req() else { return };
-    log::debug!(
-        "*{} http finalize request: {}, \"{}\"",
-        c.number,
-        r.status,
-        String::from_utf8_lossy(&r.uri)
-    );
     let pipelined = c.buf().is_some_and(|b| b.pos + r.consumed < b.last);
     let batch = r.keepalive
         && !cy.retiring(key)
@@ -772,6 +843,45 @@ pub fn finalize_request<S: Transport>(cy: &mut Cycle<S>, key: usize, rc: Finaliz
         }
     }
     keepalive::finalize_connection(cy, key);
+}
+
+/// `URI?ARGS` as nginx's finalize trace prints it (`?` alone before the
+/// request line is parsed).
+fn uri_args<S>(c: &crate::core::connection::Connection<S>) -> String {
+    let Some(r) = c.req() else {
+        return "?".to_string();
+    };
+    let data = c.buf().map(|b| b.data()).unwrap_or_default();
+    let mut uri = std::borrow::Cow::Borrowed(&r.uri[..]);
+    let mut args = r.args;
+    // The head was refused before holdfast decoded the URI: decode it here.
+    if r.uri.is_empty() && r.line_len > 0 {
+        let target = data.get(r.target.0..r.target.0 + r.target.1);
+        let mut decoded = Vec::new();
+        if let Some(Ok((_, a))) = target.map(|t| parse::parse_target(t, &mut decoded)) {
+            uri = std::borrow::Cow::Owned(decoded);
+            args = a.map(|(o, l)| (r.target.0 + o, l));
+        }
+    }
+    let args = args
+        .and_then(|(o, l)| data.get(o..o + l))
+        .unwrap_or_default();
+    format!(
+        "{}?{}",
+        String::from_utf8_lossy(&uri),
+        String::from_utf8_lossy(args)
+    )
+}
+
+/// nginx's `http finalize request: RC, "URI?ARGS" a:1, c:1` (holdfast has
+/// no subrequests: the request is always the main one, its count 1).
+fn log_finalize<S>(cy: &Cycle<S>, key: usize, rc: &str) {
+    let c = &cy.conns[key];
+    log::debug!(
+        "*{} http finalize request: {rc}, \"{}\" a:1, c:1",
+        c.number,
+        uri_args(c)
+    );
 }
 
 /// The location's send_timeout.
@@ -821,6 +931,10 @@ pub fn free_request<S: Transport>(cy: &mut Cycle<S>, key: usize) {
 
 /// Mirrors ngx_http_close_request(): frees the request and closes the connection.
 pub fn close_request<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    let c = &cy.conns[key];
+    if c.req().is_some() {
+        log::debug!("*{} http request count:1 blk:0", c.number);
+    }
     free_request(cy, key);
     close_connection(cy, key);
 }

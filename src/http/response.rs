@@ -189,10 +189,16 @@ fn add_headers<S: Transport>(cy: &mut Cycle<S>, key: usize, status: u16, start: 
         }
         cy.var_buf = value;
     }
+    let number = cy.conns[key].number;
     let Some(hc) = cy.conns[key].hc.as_deref_mut() else {
         return;
     };
     hc.out.mem.extend_from_slice(b"\r\n");
+    // ngx_http_header_filter traces the whole header block.
+    log::debug!(
+        "*{number} {}",
+        String::from_utf8_lossy(&hc.out.mem[start..])
+    );
     let len = (hc.out.mem.len() - start) as u64;
     if let Some(r) = hc.request.as_deref_mut() {
         r.header_bytes += len;
