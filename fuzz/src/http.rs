@@ -234,7 +234,7 @@ fn make_doc_root() -> PathBuf {
 
 /// The configuration for variant `v` (byte 0 of the input).
 ///
-/// - bits 0-1: header buffers: default (1k, 4 8k); 64, 2 128; 16, 4 32;
+/// - bits 0-1: header buffers: default (1k, 4 8k); 64, 2 128; 16, 4 112 (each with a connection_pool_size no larger, as nginx requires);
 ///   200, 3 256;
 /// - bits 2-3: keep-alive: 75s; off; 1s with 3 requests; 75s with a
 ///   `Keep-Alive` header and `keepalive_disable safari`;
@@ -244,9 +244,15 @@ fn make_doc_root() -> PathBuf {
 pub fn config_text(v: u8, root: &Path) -> String {
     let headers = match v & 3 {
         0 => "",
-        1 => "client_header_buffer_size 64; large_client_header_buffers 2 128;",
-        2 => "client_header_buffer_size 16; large_client_header_buffers 4 32;",
-        _ => "client_header_buffer_size 200; large_client_header_buffers 3 256;",
+        1 => {
+            "client_header_buffer_size 64; large_client_header_buffers 2 128; connection_pool_size 128;"
+        }
+        2 => {
+            "client_header_buffer_size 16; large_client_header_buffers 4 112; connection_pool_size 112;"
+        }
+        _ => {
+            "client_header_buffer_size 200; large_client_header_buffers 3 256; connection_pool_size 256;"
+        }
     };
     let keepalive = match (v >> 2) & 3 {
         0 => "keepalive_timeout 75s;",

@@ -82,6 +82,8 @@ const KA_SAFARI: u8 = 0x04;
 /// nginx's NGX_MIN_POOL_SIZE on a 64-bit system: the smallest
 /// `connection_pool_size` / `request_pool_size` it accepts.
 const MIN_POOL_SIZE: usize = 112;
+/// nginx's `connection_pool_size` default on a 64-bit system (64 pointers).
+const CONNECTION_POOL_SIZE: usize = 512;
 /// nginx's NGX_POOL_ALIGNMENT: pool sizes are multiples of it.
 const POOL_ALIGNMENT: usize = 16;
 /// nginx's ngx_cacheline_size on x86-64: hash bucket sizes round up to it.
@@ -358,6 +360,21 @@ impl Builder<'_> {
             .collect();
         listen::check_listens(&mut listens)?;
 
+        // ngx_http_core_merge_srv_conf: a large header buffer must hold at
+        // least the connection pool (nginx reports it at the end of `http`).
+        for raw in servers.iter().map(|s| &s.srv).chain([&srv]) {
+            let s = merge_srv(*raw, srv);
+            let large = s
+                .large_client_header_buffers
+                .unwrap_or(LARGE_CLIENT_HEADER_BUFFERS)
+                .1;
+            if large < s.connection_pool_size.unwrap_or(CONNECTION_POOL_SIZE) {
+                return Err(d.error(
+                    "the \"large_client_header_buffers\" size must be equal to or \
+                     greater than \"connection_pool_size\"",
+                ));
+            }
+        }
         let defaults = defaults(self);
         let http_loc = merge_loc(loc, &defaults);
         let servers = servers

@@ -250,6 +250,23 @@ fn header_buffers_too_large_to_allocate_are_refused() {
         "client_header_buffer_size 64m; large_client_header_buffers 4 16m;",
     ));
     assert_eq!(ok.http.unwrap().servers.len(), 0);
+    // A large buffer smaller than the connection pool (512 by default).
+    let small = "the \"large_client_header_buffers\" size must be equal to or greater \
+                 than \"connection_pool_size\"";
+    assert_err(&wrap("large_client_header_buffers 2 256;"), small, 1);
+    assert_err(
+        &wrap("server { large_client_header_buffers 2 496; }"),
+        small,
+        1,
+    );
+    assert_err(
+        &wrap("large_client_header_buffers 2 1k; server { connection_pool_size 2k; }"),
+        small,
+        1,
+    );
+    conf(&wrap(
+        "large_client_header_buffers 2 256; connection_pool_size 256;",
+    ));
 }
 
 #[test]
