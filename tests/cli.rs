@@ -99,7 +99,8 @@ fn test_quiet_and_dump() {
     let p = prefix_with("cli-t", "events { }\nhttp {\n include inc.conf;\n}\n");
     p.write(
         "conf/inc.conf",
-        "server { listen 127.0.0.1:0; client_body_temp_path /tmp/cbt 1 2; }\n",
+        "server { listen 127.0.0.1:0; client_body_temp_path /tmp/cbt 1 2; }\n\
+         types_hash_max_size 4096;\nconnection_pool_size 1k;\n",
     );
     let conf = p.conf_file();
     let shown = conf.display().to_string();
@@ -136,6 +137,16 @@ fn test_quiet_and_dump() {
         "{}",
         out.stdout
     );
+    for remark in [
+        format!(
+            "types_hash_max_size 4096: accepted, no effect (holdfast's hash maps size themselves) in {inc}:2"
+        ),
+        format!(
+            "connection_pool_size 1k: accepted, no effect (holdfast has no memory pools) in {inc}:3"
+        ),
+    ] {
+        assert!(out.stdout.contains(&remark), "{remark} in:\n{}", out.stdout);
+    }
 
     // A failed test: the error, then nginx's "test failed" line, exit 1.
     let bad = prefix_with("cli-bad", "events { }\nhttp {\n  gzip on;\n}\n");

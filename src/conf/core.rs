@@ -46,6 +46,7 @@ impl Builder<'_> {
     /// The main context (ngx_core_module's directives, `events`, `http`),
     /// then ngx_core_module_init_conf()'s defaults.
     pub(super) fn main(&self, tree: &[Directive]) -> Result<Config, ConfError> {
+        super::http_core::no_effect_notes(tree, &mut self.notes.borrow_mut());
         let mut m = RawMain::default();
         // The main-level `error_log`s come first: the http levels inherit
         // them, wherever in the file they are written.

@@ -151,6 +151,60 @@ struct RawSrv {
     request_pool_size: Option<usize>,
 }
 
+/// The directives accepted, range-checked and otherwise without effect (the
+/// README's "Directives with no effect" table), with the reason `-T` gives.
+const NO_EFFECT: &[(&str, &str)] = &[
+    (
+        "types_hash_max_size",
+        "holdfast's hash maps size themselves",
+    ),
+    (
+        "types_hash_bucket_size",
+        "holdfast's hash maps size themselves",
+    ),
+    (
+        "server_names_hash_max_size",
+        "holdfast's hash maps size themselves",
+    ),
+    (
+        "server_names_hash_bucket_size",
+        "holdfast's hash maps size themselves",
+    ),
+    (
+        "variables_hash_max_size",
+        "holdfast's hash maps size themselves",
+    ),
+    (
+        "variables_hash_bucket_size",
+        "holdfast's hash maps size themselves",
+    ),
+    ("map_hash_max_size", "holdfast's hash maps size themselves"),
+    (
+        "map_hash_bucket_size",
+        "holdfast's hash maps size themselves",
+    ),
+    ("connection_pool_size", "holdfast has no memory pools"),
+    ("request_pool_size", "holdfast has no memory pools"),
+];
+
+/// The `-T` remarks for the [`NO_EFFECT`] directives of `tree`, in file order.
+pub(super) fn no_effect_notes(tree: &[Directive], notes: &mut Vec<String>) {
+    for d in tree {
+        if let Some((_, why)) = NO_EFFECT.iter().find(|(name, _)| *name == d.name) {
+            notes.push(format!(
+                "{} {}: accepted, no effect ({why}) in {}:{}",
+                d.name,
+                d.args.join(" "),
+                d.file.display(),
+                d.line
+            ));
+        }
+        if let Some(block) = &d.block {
+            no_effect_notes(block, notes);
+        }
+    }
+}
+
 /// `*_hash_max_size` / `*_hash_bucket_size` as written: validated only (see
 /// README, "Directives with no effect").
 #[derive(Debug, Default, Clone, Copy)]
