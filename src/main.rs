@@ -265,10 +265,17 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         };
         let sig = holdfast::os::signals::signal_for_command(cmd).unwrap_or(libc::SIGTERM);
+        // ngx_signal_process: its lines go to the start-up log (`-e`).
+        if log_to_file {
+            holdfast::notice!("signal process started");
+        }
         return match holdfast::os::signals::signal_process(pid, sig) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("holdfast: [error] {e}");
+                if log_to_file {
+                    log::error!("{e}");
+                }
                 ExitCode::from(1)
             }
         };

@@ -298,9 +298,59 @@ fn runs_like_nginx_tests_start_it() {
     let log = std::fs::read_to_string(p.path().join("error.log")).unwrap();
     assert!(log.contains("[debug] "), "{log}");
     assert!(log.contains("http process request line"), "{log}");
-    // SAFETY: our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGQUIT) };
+    // `-s quit` with the same -p, -c, -e and -g finds the pid file that -g
+    // named, and logs to the -e file as nginx's signal process does.
+    let out = run_holdfast(
+        [
+            "-p",
+            &dir,
+            "-c",
+            "nginx.conf",
+            "-e",
+            "signal.log",
+            "-g",
+            &globals,
+            "-s",
+            "quit",
+        ],
+        WITHIN,
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
     let status = child.wait().unwrap();
     assert!(status.success());
     assert!(!Path::new(&pid_file).exists(), "pid file removed at exit");
+    let signal_log = std::fs::read_to_string(p.path().join("signal.log")).unwrap();
+    assert!(
+        signal_log.contains("[notice] ") && signal_log.contains("signal process started"),
+        "{signal_log}"
+    );
+    // Now nothing runs: the failure goes to stderr and to the -e file.
+    let out = run_holdfast(
+        [
+            "-p",
+            &dir,
+            "-c",
+            "nginx.conf",
+            "-e",
+            "signal.log",
+            "-g",
+            &globals,
+            "-s",
+            "stop",
+        ],
+        WITHIN,
+    );
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    let want = format!(
+        "open() \"{}\" failed (2: No such file or directory)",
+        pid_file.display()
+    );
+    assert!(
+        out.stderr.contains(&format!("holdfast: [error] {want}")),
+        "{}",
+        out.stderr
+    );
+    let signal_log = std::fs::read_to_string(p.path().join("signal.log")).unwrap();
+    assert!(signal_log.contains("[error] "), "{signal_log}");
+    assert!(signal_log.contains(&want), "{signal_log}");
 }
