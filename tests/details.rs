@@ -72,3 +72,27 @@ fn too_long_header_lines_are_logged_at_info() {
         Duration::from_secs(2)
     ));
 }
+
+#[test]
+fn ip_literal_hosts_are_validated_as_nginx_does() {
+    let s = Server::with_server("    location = /h { return 200 \"$host\"; }");
+    for (host, want) in [
+        ("[::1]:80", Some("[::1]")),
+        ("[V1F.a:b]", Some("[v1f.a:b]")),
+        ("[ab..cd::]", None),
+        ("[::1", None),
+        ("[::1]x", None),
+        ("[::1].", None),
+    ] {
+        let r = s.request(&format!("GET /h HTTP/1.1\r\nHost: {host}\r\n\r\n"));
+        match want {
+            Some(body) => {
+                r.assert_status(200).assert_keepalive().assert_body(body);
+            }
+            None => {
+                r.assert_status(400).assert_close();
+            }
+        }
+    }
+    assert!(s.log_contains("client sent invalid host header", Duration::from_secs(3)));
+}
