@@ -6,10 +6,13 @@
 #   scripts/bench-sendfile.sh                   # 3 combinations, ~10-15 minutes
 #   RUNS=3 SECS=3 scripts/bench-sendfile.sh     # shorter
 #   COMBOS="off:off on:on" scripts/bench-sendfile.sh   # a subset
+#   NODELAY=1 scripts/bench-sendfile.sh         # + the tcp_nodelay part (~6 more minutes)
+#   NODELAY=only scripts/bench-sendfile.sh      # the tcp_nodelay part alone
 #
-# Builds holdfast once (honours CARGO_TARGET_DIR, default target/) and keeps a
-# copy of the binary in the output dir, so every combination measures the same
-# build even when the tree changes meanwhile. Then, for each combination
+# Builds holdfast once (honours CARGO_TARGET_DIR, default target/; or takes the
+# binary HOLDFAST_BIN names, without building) and keeps a copy of the binary
+# in the output dir, so every combination measures the same build even when
+# the tree changes meanwhile. Then, for each combination
 # SENDFILE:TCP_NOPUSH of COMBOS (default "off:off on:off on:on"), runs
 #   SENDFILE=.. TCP_NOPUSH=.. SCENARIOS="4 5" RSS=0 TIMERS=0 scripts/bench.sh
 # (the same directives written into both servers' http blocks):
@@ -22,6 +25,15 @@
 # and the holdfast/nginx ratio of each; then the top syscalls per row. The
 # table also goes to OUT/combined.md.
 #
+# The tcp_nodelay part (NODELAY=1 or only; docs/performance.md, "tcp_nodelay"):
+# for each TCP_NODELAY value of NODELAY_COMBOS (default "on off"), runs
+#   TCP_NODELAY=.. SENDFILE=on TCP_NOPUSH=off SCENARIOS="1 4" RSS=0 TIMERS=0 scripts/bench.sh
+#   1 keep-alive     GET /plaintext, 50 connections
+#   4 static 1 KiB   GET /1k.bin, keep-alive, 50 connections
+# into BENCH_OUT subdir nodelay-V, and prints the same table for those (also
+# appended to OUT/combined.md). Both servers set TCP_NODELAY once per
+# connection, when it first goes keep-alive.
+#
 # RUNS, SECS and every other knob of scripts/bench.sh pass through (the
 # environment is inherited). Bounded: bench.sh bounds every client, wait and
 # helper, and each combination is also killed after COMBO_TIMEOUT seconds
@@ -33,6 +45,8 @@ ROOT=$PWD
 START_TS=$(date +%s)
 
 COMBOS=${COMBOS:-"off:off on:off on:on"}   # SENDFILE:TCP_NOPUSH pairs
+NODELAY=${NODELAY:-0}                      # 0 | 1 | only: the tcp_nodelay part
+NODELAY_COMBOS=${NODELAY_COMBOS:-"on off"} # TCP_NODELAY values of that part
 COMBO_TIMEOUT=${COMBO_TIMEOUT:-1500}       # seconds per bench.sh run
 export RUNS=${RUNS:-5}
 export SECS=${SECS:-5}
@@ -40,8 +54,14 @@ export SECS=${SECS:-5}
 log() { printf '[bench-sendfile %4ss] %s\n' "$(( $(date +%s) - START_TS ))" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+case $NODELAY in 0|1|only) ;; *) die "NODELAY must be 0, 1 or only" ;; esac
+[ "$NODELAY" != only ] || COMBOS=""
 for combo in $COMBOS; do
     case $combo in on:on|on:off|off:on|off:off) ;; *) die "bad combination '$combo' (SENDFILE:TCP_NOPUSH, each on|off)" ;; esac
+done
+[ "$NODELAY" != 0 ] || NODELAY_COMBOS=""
+for nd in $NODELAY_COMBOS; do
+    case $nd in on|off) ;; *) die "bad NODELAY_COMBOS value '$nd' (on|off)" ;; esac
 done
 
 # ---------------------------------------------------------------- build once
@@ -50,13 +70,20 @@ case $TARGET_DIR in /*) ;; *) TARGET_DIR=$ROOT/$TARGET_DIR ;; esac
 OUT=${BENCH_OUT:-$TARGET_DIR/bench/sendfile-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-log "cargo build --release (target dir $TARGET_DIR)"
-cargo build --release -q
-[ -x "$TARGET_DIR/release/holdfast" ] || die "no $TARGET_DIR/release/holdfast"
-cp "$TARGET_DIR/release/holdfast" "$OUT/holdfast"
+if [ -n "${HOLDFAST_BIN:-}" ]; then
+    [ -x "$HOLDFAST_BIN" ] || die "HOLDFAST_BIN=$HOLDFAST_BIN is not an executable"
+    log "using $HOLDFAST_BIN (no build)"
+    cp "$HOLDFAST_BIN" "$OUT/holdfast"
+else
+    log "cargo build --release (target dir $TARGET_DIR)"
+    cargo build --release -q
+    [ -x "$TARGET_DIR/release/holdfast" ] || die "no $TARGET_DIR/release/holdfast"
+    cp "$TARGET_DIR/release/holdfast" "$OUT/holdfast"
+fi
+: > "$OUT/combined.md"
 {
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "command: RUNS=$RUNS SECS=$SECS COMBOS=\"$COMBOS\" scripts/bench-sendfile.sh"
+    echo "command: RUNS=$RUNS SECS=$SECS COMBOS=\"$COMBOS\" NODELAY=$NODELAY NODELAY_COMBOS=\"$NODELAY_COMBOS\" scripts/bench-sendfile.sh"
     echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
          "($(git status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null | wc -l) changed files under src/ and Cargo.*)"
 } > "$OUT/sendfile.txt"
@@ -68,20 +95,36 @@ for combo in $COMBOS; do
     sub=$OUT/sendfile-${sf}_nopush-${np}
     log "sendfile $sf, tcp_nopush $np -> $sub"
     if ! SENDFILE=$sf TCP_NOPUSH=$np SCENARIOS="4 5" RSS=0 TIMERS=0 BENCH_OUT=$sub \
-         HOLDFAST_BIN=$OUT/holdfast \
+         TCP_NODELAY=on HOLDFAST_BIN=$OUT/holdfast \
          BENCH_CMD="SENDFILE=$sf TCP_NOPUSH=$np SCENARIOS=\"4 5\" RSS=0 TIMERS=0 RUNS=$RUNS SECS=$SECS scripts/bench.sh" \
          timeout -k 30 "$COMBO_TIMEOUT" scripts/bench.sh > "$OUT/bench-${sf}_nopush-${np}.log" 2>&1; then
         log "  failed (see $OUT/bench-${sf}_nopush-${np}.log): $(tail -1 "$OUT/bench-${sf}_nopush-${np}.log")"
         failed+=("$combo")
     fi
 done
+for nd in $NODELAY_COMBOS; do
+    sub=$OUT/nodelay-$nd
+    log "tcp_nodelay $nd (sendfile on, tcp_nopush off) -> $sub"
+    if ! TCP_NODELAY=$nd SENDFILE=on TCP_NOPUSH=off SCENARIOS="1 4" RSS=0 TIMERS=0 BENCH_OUT=$sub \
+         HOLDFAST_BIN=$OUT/holdfast \
+         BENCH_CMD="TCP_NODELAY=$nd SENDFILE=on TCP_NOPUSH=off SCENARIOS=\"1 4\" RSS=0 TIMERS=0 RUNS=$RUNS SECS=$SECS scripts/bench.sh" \
+         timeout -k 30 "$COMBO_TIMEOUT" scripts/bench.sh > "$OUT/bench-nodelay-$nd.log" 2>&1; then
+        log "  failed (see $OUT/bench-nodelay-$nd.log): $(tail -1 "$OUT/bench-nodelay-$nd.log")"
+        failed+=("nodelay:$nd")
+    fi
+done
 
-# ---------------------------------------------------------------- combined table
-python3 - "$OUT" $COMBOS <<'PY' | tee "$OUT/combined.md"
+# ---------------------------------------------------------------- combined tables
+# table TITLE "SCENARIOS" LABEL=SUBDIR... : one markdown table from the
+# summary.json of each OUT/SUBDIR, appended to OUT/combined.md.
+table() {
+python3 - "$OUT" "$@" <<'PY' | tee -a "$OUT/combined.md"
 import json, os, sys
 
-out, combos = sys.argv[1], sys.argv[2:]
-NAMES = {"4": "static 1 KiB", "5": "static 1 MiB"}
+out, title, scenarios, combos = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4:]
+combos = [tuple(c.split("=", 1)) for c in combos]   # (label, subdir)
+NAMES = {"1": "keep-alive", "2": "pipelined", "3": "short", "4": "static 1 KiB",
+         "5": "static 1 MiB", "6": "idle+busy"}
 
 
 def lat(us):
@@ -112,28 +155,25 @@ def ratio(h, n, k):
 
 data = {}
 machine = {}
-for c in combos:
-    sf, np_ = c.split(":")
-    p = os.path.join(out, f"sendfile-{sf}_nopush-{np_}", "summary.json")
+for label, sub in combos:
+    p = os.path.join(out, sub, "summary.json")
     try:
         j = json.load(open(p))
-        data[c] = j["rows"]
+        data[label] = j["rows"]
         machine = machine or j.get("machine", {})
     except (OSError, ValueError, KeyError):
-        data[c] = None
+        data[label] = None
 
-print(f"## sendfile / tcp_nopush ({machine.get('runs', '')}; medians)")
+print(f"## {title} ({machine.get('runs', '')}; medians)")
 print()
 print("| combo | scenario | server | CPU µs/req | req/s | syscalls/req | p99 | note |")
 print("|---|---|---|--:|--:|--:|--:|---|")
-for c in combos:
-    sf, np_ = c.split(":")
-    label = f"sendfile {sf}, tcp_nopush {np_}"
-    rows = data[c]
+for label, _ in combos:
+    rows = data[label]
     if rows is None:
         print(f"| {label} | - | - | - | - | - | - | no summary.json (run failed) |")
         continue
-    for sc in ("4", "5"):
+    for sc in scenarios:
         h, n = rows.get(f"{sc}/holdfast"), rows.get(f"{sc}/nginx")
         for srv, r in (("holdfast", h), ("nginx", n)):
             if not r:
@@ -159,10 +199,9 @@ print("### Top syscalls per request (strace -c -f, one run per row)")
 print()
 print("| combo | scenario | server | top syscalls: calls/req (errors/req) |")
 print("|---|---|---|---|")
-for c in combos:
-    sf, np_ = c.split(":")
-    rows = data[c] or {}
-    for sc in ("4", "5"):
+for label, _ in combos:
+    rows = data[label] or {}
+    for sc in scenarios:
         for srv in ("holdfast", "nginx"):
             r = rows.get(f"{sc}/{srv}")
             if not r:
@@ -170,8 +209,26 @@ for c in combos:
             tops = ", ".join(
                 f"{name} {cr:.2f}" + (f" ({e:.2f} err)" if e else "")
                 for name, cr, e in r.get("strace_top", []) if cr is not None and cr >= 0.005)
-            print(f"| sendfile {sf}, tcp_nopush {np_} | {sc} {NAMES[sc]} | {srv} | {tops} |")
+            print(f"| {label} | {sc} {NAMES[sc]} | {srv} | {tops} |")
+print()
 PY
+}
+
+if [ -n "$COMBOS" ]; then
+    args=()
+    for combo in $COMBOS; do
+        sf=${combo%%:*} np=${combo##*:}
+        args+=("sendfile $sf, tcp_nopush $np=sendfile-${sf}_nopush-${np}")
+    done
+    table "sendfile / tcp_nopush" "4 5" "${args[@]}"
+fi
+if [ -n "$NODELAY_COMBOS" ]; then
+    args=()
+    for nd in $NODELAY_COMBOS; do
+        args+=("tcp_nodelay $nd=nodelay-$nd")
+    done
+    table "tcp_nodelay (sendfile on, tcp_nopush off)" "1 4" "${args[@]}"
+fi
 
 log "done in $(( $(date +%s) - START_TS )) s; results in $OUT"
 if ((${#failed[@]})); then

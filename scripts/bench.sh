@@ -8,6 +8,9 @@
 #   SENDFILE=off TCP_NOPUSH=on SCENARIOS="4 5" RSS=0 TIMERS=0 scripts/bench.sh
 #                                         # file output settings (both servers;
 #                                         # scripts/bench-sendfile.sh runs the combinations)
+#   TCP_NODELAY=off SCENARIOS="1 4" RSS=0 TIMERS=0 scripts/bench.sh
+#                                         # tcp_nodelay (both servers; default on;
+#                                         # NODELAY=1 scripts/bench-sendfile.sh runs on and off)
 #
 # Installs what it lacks (nginx-light, wrk, strace, curl, h2load from
 # nghttp2-client; apt-get), builds
@@ -63,10 +66,14 @@ LISTEN_OPTS=${LISTEN_OPTS:-"deferred backlog=4096"}
 # the http block of both servers (both have nginx's semantics: sendfile off =
 # read() into a buffer, then write; tcp_nopush = TCP_CORK while a header and a
 # file body go out with sendfile). Both servers default to sendfile off.
+# `tcp_nodelay $TCP_NODELAY;` likewise (both: TCP_NODELAY set once, when a
+# connection first goes keep-alive; both default to on).
 SENDFILE=${SENDFILE:-on}        # on | off
 TCP_NOPUSH=${TCP_NOPUSH:-off}   # on | off
+TCP_NODELAY=${TCP_NODELAY:-on}  # on | off
 case $SENDFILE in on|off) ;; *) echo "SENDFILE must be on or off" >&2; exit 2 ;; esac
 case $TCP_NOPUSH in on|off) ;; *) echo "TCP_NOPUSH must be on or off" >&2; exit 2 ;; esac
+case $TCP_NODELAY in on|off) ;; *) echo "TCP_NODELAY must be on or off" >&2; exit 2 ;; esac
 # Extra directives for the http block of one server, e.g.
 #   NG_HTTP_EXTRA='open_file_cache max=1024; open_file_cache_valid 1s;'  (off by default in both)
 HF_HTTP_EXTRA=${HF_HTTP_EXTRA:-}
@@ -162,6 +169,7 @@ CLK_TCK=$(getconf CLK_TCK)
     echo "listen_opts: $LISTEN_OPTS"
     echo "sendfile: $SENDFILE"
     echo "tcp_nopush: $TCP_NOPUSH"
+    echo "tcp_nodelay: $TCP_NODELAY"
     echo "noisy_pct: $NOISY_PCT"
     echo "worker_connections: $WC"
     [ -z "$HF_HTTP_EXTRA" ] || echo "holdfast_http_extra: $HF_HTTP_EXTRA"
@@ -201,6 +209,7 @@ http {
     default_type application/octet-stream;
     sendfile $SENDFILE;
     tcp_nopush $TCP_NOPUSH;
+    tcp_nodelay $TCP_NODELAY;
     keepalive_timeout 300s;
     keepalive_requests 1000000;
     $HF_HTTP_EXTRA
@@ -227,6 +236,7 @@ http {
     access_log off;
     sendfile $SENDFILE;
     tcp_nopush $TCP_NOPUSH;
+    tcp_nodelay $TCP_NODELAY;
     keepalive_timeout 300s;
     keepalive_requests 1000000;
     client_body_temp_path $tmp/ng/$wc/body;
