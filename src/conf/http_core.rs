@@ -151,6 +151,34 @@ struct RawSrv {
     request_pool_size: Option<usize>,
 }
 
+/// Compiles a regex location's pattern once, at load (nginx's
+/// ngx_http_regex_compile). The `regex` crate has no look-around and no
+/// backreferences: a pattern that needs them is refused with the engine's
+/// reason. Capture groups match, but `$1`…`$9` and named captures are not
+/// variables yet (using one is an unknown-variable error).
+fn location_regex(d: &Directive, re: &str, caseless: bool) -> Result<super::LocRegex, ConfError> {
+    if re.is_empty() {
+        return Err(d.error("empty regex location"));
+    }
+    regex::bytes::RegexBuilder::new(re)
+        .case_insensitive(caseless)
+        .unicode(false)
+        .build()
+        .map(super::LocRegex)
+        .map_err(|e| {
+            let why = e.to_string();
+            let why = why
+                .lines()
+                .rev()
+                .find(|l| l.starts_with("error:"))
+                .unwrap_or("invalid pattern")
+                .trim_start_matches("error:")
+                .trim()
+                .to_string();
+            d.error(format!("regex \"{re}\" cannot be compiled: {why}"))
+        })
+}
+
 /// The directives accepted, range-checked and otherwise without effect (the
 /// README's "Directives with no effect" table), with the reason `-T` gives.
 const NO_EFFECT: &[(&str, &str)] = &[
@@ -217,6 +245,7 @@ struct HashSizes {
 struct RawLocation {
     kind: LocationMatch,
     uri: String,
+    regex: Option<super::LocRegex>,
     loc: RawLoc,
 }
 
@@ -442,6 +471,7 @@ impl Builder<'_> {
                     .map(|l| Location {
                         kind: l.kind,
                         uri: l.uri,
+                        regex: l.regex,
                         conf: Rc::new(merge_loc(l.loc, &conf)),
                     })
                     .collect();
@@ -513,11 +543,8 @@ impl Builder<'_> {
             [modifier, uri] => match modifier.as_str() {
                 "=" => (LocationMatch::Exact, uri.as_str()),
                 "^~" => (LocationMatch::PrefixNoRegex, uri.as_str()),
-                "~" | "~*" => {
-                    return Err(d.error(format!(
-                        "regular expression locations are not supported: \"{modifier} {uri}\""
-                    )));
-                }
+                "~" => (LocationMatch::Regex { caseless: false }, uri.as_str()),
+                "~*" => (LocationMatch::Regex { caseless: true }, uri.as_str()),
                 _ => return Err(d.error(format!("invalid location modifier \"{modifier}\""))),
             },
             [uri] => {
@@ -525,10 +552,10 @@ impl Builder<'_> {
                     (LocationMatch::Exact, rest)
                 } else if let Some(rest) = uri.strip_prefix("^~") {
                     (LocationMatch::PrefixNoRegex, rest)
-                } else if uri.starts_with('~') {
-                    return Err(d.error(format!(
-                        "regular expression locations are not supported: \"{uri}\""
-                    )));
+                } else if let Some(rest) = uri.strip_prefix("~*") {
+                    (LocationMatch::Regex { caseless: true }, rest)
+                } else if let Some(rest) = uri.strip_prefix('~') {
+                    (LocationMatch::Regex { caseless: false }, rest)
                 } else if uri.starts_with('@') {
                     return Err(d.error(format!("named locations are not supported: \"{uri}\"")));
                 } else {
@@ -537,10 +564,15 @@ impl Builder<'_> {
             }
             _ => return Err(unknown(d)),
         };
+        let regex = match kind {
+            LocationMatch::Regex { caseless } => Some(location_regex(d, uri, caseless)?),
+            _ => None,
+        };
         let exact = kind == LocationMatch::Exact;
-        if siblings
-            .iter()
-            .any(|l| l.uri == uri && (l.kind == LocationMatch::Exact) == exact)
+        if regex.is_none()
+            && siblings.iter().any(|l| {
+                l.regex.is_none() && l.uri == uri && (l.kind == LocationMatch::Exact) == exact
+            })
         {
             return Err(d.error(format!("duplicate location \"{uri}\"")));
         }
@@ -558,6 +590,7 @@ impl Builder<'_> {
         Ok(RawLocation {
             kind,
             uri: uri.to_string(),
+            regex,
             loc,
         })
     }

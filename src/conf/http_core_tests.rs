@@ -177,15 +177,17 @@ fn location_errors() {
         4,
     );
     assert_err(
-        &wrap("location ~ \\.php$ { }"),
-        "regular expression locations are not supported: \"~ \\.php$\"",
+        &wrap("location ~ (?<=/)x { }"),
+        "regex \"(?<=/)x\" cannot be compiled: look-around, including look-ahead and \
+         look-behind, is not supported",
         3,
     );
     assert_err(
-        &wrap("location ~*x { }"),
-        "regular expression locations are not supported: \"~*x\"",
+        &wrap("location ~* (x { }"),
+        "regex \"(x\" cannot be compiled: unclosed group",
         3,
     );
+    assert_err(&wrap("location ~ \"\" { }"), "empty regex location", 3);
     assert_err(
         &wrap("location @fallback { }"),
         "named locations are not supported: \"@fallback\"",
@@ -267,6 +269,42 @@ fn header_buffers_too_large_to_allocate_are_refused() {
     conf(&wrap(
         "large_client_header_buffers 2 256; connection_pool_size 256;",
     ));
+}
+
+#[test]
+fn regex_locations_follow_nginx_precedence() {
+    let c = conf(
+        "http {\n server {\n\
+         location / { }\n\
+         location ^~ /static/ { }\n\
+         location /images/ { }\n\
+         location ~* \\.(gif|jpg)$ { }\n\
+         location ~ ^/Case { }\n\
+         location ~\\.jpg$ { }\n\
+         location = /exact.gif { }\n\
+         }\n}",
+    );
+    let http = c.http.unwrap();
+    let s = &http.servers[0];
+    let found = |path: &str| s.find_location(path.as_bytes()).map(|l| l.uri.clone());
+    let same = |path: &str, want: &str| assert_eq!(found(path).as_deref(), Some(want), "{path}");
+    same("/", "/");
+    // The first matching regex in configuration order wins over any prefix.
+    same("/a.GIF", "\\.(gif|jpg)$");
+    same("/images/x.jpg", "\\.(gif|jpg)$");
+    same("/images/x.png", "/images/");
+    // ^~ as the longest prefix stops the regex search.
+    same("/static/x.gif", "/static/");
+    // `~` is case-sensitive; `~*` is not.
+    same("/Case", "^/Case");
+    same("/case", "/");
+    // `=` is found before anything else.
+    same("/exact.gif", "/exact.gif");
+    assert_eq!(s.locations[3].kind, LocationMatch::Regex { caseless: true });
+    assert_eq!(
+        s.locations[5].kind,
+        LocationMatch::Regex { caseless: false }
+    );
 }
 
 #[test]

@@ -294,11 +294,28 @@ pub struct Listen {
 pub enum LocationMatch {
     /// `location = /x` — exact match, searched first.
     Exact,
-    /// `location ^~ /x` — prefix that stops the regex search (holdfast has no
-    /// regex locations, so it behaves as a plain prefix).
+    /// `location ^~ /x` — a prefix that, when it is the longest match,
+    /// stops the regex search.
     PrefixNoRegex,
-    /// `location /x` — longest prefix wins.
+    /// `location /x` — longest prefix wins, unless a regex matches.
     Prefix,
+    /// `location ~ re` / `location ~* re` (caseless): tried in configuration
+    /// order after the prefix search; the first that matches wins.
+    Regex {
+        /// `~*`.
+        caseless: bool,
+    },
+}
+
+/// A regex location's compiled pattern (the `regex` crate, compiled once at
+/// configuration load; matched against the decoded URI as bytes).
+#[derive(Debug, Clone)]
+pub struct LocRegex(pub regex::bytes::Regex);
+
+impl PartialEq for LocRegex {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
 }
 
 /// `return CODE [TEXT | URL]`.
@@ -498,8 +515,10 @@ pub struct LocConf {
 pub struct Location {
     /// `=`, `^~` or plain prefix.
     pub kind: LocationMatch,
-    /// The URI (prefix) it matches.
+    /// The URI (prefix) it matches, or the regex as written.
     pub uri: String,
+    /// The compiled pattern of a regex location.
+    pub regex: Option<LocRegex>,
     /// Merged settings.
     pub conf: Rc<LocConf>,
 }
@@ -524,9 +543,14 @@ pub struct ServerConf {
 }
 
 impl ServerConf {
-    /// Finds the location for a URI path as nginx does without regexes: an exact
-    /// (`=`) match first, else the longest matching prefix; `None` means the
-    /// server-level settings apply.
+    /// Mirrors ngx_http_core_find_location(): an exact (`=`) match ends the
+    /// search; otherwise the longest matching prefix is remembered and,
+    /// unless it is a `^~` one, the regex locations are tried in
+    /// configuration order, the first match winning; else the prefix.
+    /// `None` means the server-level settings apply.
+    ///
+    /// Differences: a linear scan of the prefixes instead of nginx's static
+    /// location tree.
     pub fn find_location(&self, path: &[u8]) -> Option<&Location> {
         let mut best: Option<&Location> = None;
         for loc in &self.locations {
@@ -542,9 +566,17 @@ impl ServerConf {
                         best = Some(loc);
                     }
                 }
+                LocationMatch::Regex { .. } => {}
             }
         }
-        best
+        if best.is_some_and(|b| b.kind == LocationMatch::PrefixNoRegex) {
+            return best;
+        }
+        let regex = self
+            .locations
+            .iter()
+            .find(|l| l.regex.as_ref().is_some_and(|re| re.0.is_match(path)));
+        regex.or(best)
     }
 
     /// The settings that apply to a URI path.

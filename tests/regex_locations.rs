@@ -1,0 +1,75 @@
+//! Regex locations over TCP, in nginx's order (ngx_http_core_find_location):
+//! `=` first; then the longest prefix, which ends the search when it is
+//! `^~`; otherwise the first `~` / `~*` regex in configuration order that
+//! matches the decoded URI; else the prefix. A pattern the engine cannot
+//! compile is a configuration error at its file:line.
+
+mod common;
+
+use common::{Prefix, Server, get, run_holdfast};
+use std::time::Duration;
+
+fn server() -> Server {
+    Server::with_server(
+        "    location / { return 200 \"prefix /\"; }\n\
+         \x20   location ^~ /static/ { return 200 \"static\"; }\n\
+         \x20   location /images/ { return 200 \"images\"; }\n\
+         \x20   location ~* \\.(gif|jpg)$ { return 200 \"image\"; }\n\
+         \x20   location ~ ^/Case/ { return 200 \"cased\"; }\n\
+         \x20   location ~ \\.jpg$ { return 200 \"second jpg\"; }\n\
+         \x20   location ~ \"^/sp ace$\" { return 200 \"decoded\"; }\n\
+         \x20   location = /exact.gif { return 200 \"exact\"; }",
+    )
+}
+
+#[test]
+fn precedence_is_nginx_s() {
+    let s = server();
+    for (path, body) in [
+        ("/", "prefix /"),
+        ("/a.GIF", "image"),
+        ("/images/x.jpg", "image"),
+        ("/images/x.png", "images"),
+        ("/static/x.gif", "static"),
+        ("/Case/x", "cased"),
+        ("/case/x", "prefix /"),
+        ("/exact.gif", "exact"),
+        ("/exact.gif?x=1", "exact"),
+        ("/x.gif?y.png", "image"),
+        ("/sp%20ace", "decoded"),
+    ] {
+        s.request(&get(path))
+            .assert_status(200)
+            .assert_keepalive()
+            .assert_body(body);
+    }
+}
+
+#[test]
+fn a_pattern_the_engine_cannot_compile_is_refused_at_its_line() {
+    let p = Prefix::new("regex-bad");
+    let file = p.write_conf(
+        "events { }\nhttp {\n    server {\n        listen 127.0.0.1:0;\n\
+         \x20       location ~ (?<!x)y { }\n    }\n}\n",
+    );
+    let out = run_holdfast(
+        [
+            "-t".as_ref(),
+            "-p".as_ref(),
+            p.path().as_os_str(),
+            "-c".as_ref(),
+            file.as_os_str(),
+        ],
+        Duration::from_secs(10),
+    );
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "[emerg] regex \"(?<!x)y\" cannot be compiled: look-around, including look-ahead \
+             and look-behind, is not supported in {}:5",
+            file.display()
+        )),
+        "{}",
+        out.stderr
+    );
+}
