@@ -96,3 +96,55 @@ fn ip_literal_hosts_are_validated_as_nginx_does() {
     }
     assert!(s.log_contains("client sent invalid host header", Duration::from_secs(3)));
 }
+
+#[test]
+fn redirect_locations_follow_absolute_server_name_and_port_in_redirect() {
+    let p = Prefix::new("details-redirect-flags");
+    p.mkdir("html/dir");
+    let s = Server::start_with(
+        p,
+        WORKER_CONNECTIONS,
+        &server_block(
+            "    server_name  main.example alias.example;\n\
+             \x20   location = /r { return 302 /to; }\n\
+             \x20   location /rel/ { absolute_redirect off; return 301 /to; }\n\
+             \x20   location /named/ { server_name_in_redirect on; return 301 /to; }\n\
+             \x20   location /noport/ { port_in_redirect off; return 301 /to; }\n\
+             \x20   location /full/ { return 301 http://elsewhere/x; }",
+        ),
+    );
+    let port = s.addr().port();
+    let location = |raw: &str| {
+        let r = s.request(raw);
+        r.header("Location").map(str::to_string)
+    };
+    let host = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: Asked.Example:{port}\r\n\r\n");
+    // Default: the request's host (validated: lower case, no port), the port.
+    assert_eq!(
+        location(&host("/r")).as_deref(),
+        Some(format!("http://asked.example:{port}/to").as_str())
+    );
+    // No Host (HTTP/1.0): the local address, as nginx.
+    assert_eq!(
+        location("GET /r HTTP/1.0\r\n\r\n").as_deref(),
+        Some(format!("http://127.0.0.1:{port}/to").as_str())
+    );
+    assert_eq!(location(&host("/rel/")).as_deref(), Some("/to"));
+    assert_eq!(
+        location(&host("/named/")).as_deref(),
+        Some(format!("http://main.example:{port}/to").as_str())
+    );
+    assert_eq!(
+        location(&host("/noport/")).as_deref(),
+        Some("http://asked.example/to")
+    );
+    assert_eq!(
+        location(&host("/full/")).as_deref(),
+        Some("http://elsewhere/x")
+    );
+    // The directory redirect follows the same rules.
+    assert_eq!(
+        location(&host("/dir")).as_deref(),
+        Some(format!("http://asked.example:{port}/dir/").as_str())
+    );
+}

@@ -63,6 +63,9 @@ pub(super) static COMMANDS: &[Command] = &[
     cmd("lingering_timeout", ANY_HTTP, false, 1, 1),
     cmd("reset_timedout_connection", ANY_HTTP, false, 1, 1),
     cmd("sendfile", ANY_HTTP, false, 1, 1),
+    cmd("absolute_redirect", ANY_HTTP, false, 1, 1),
+    cmd("server_name_in_redirect", ANY_HTTP, false, 1, 1),
+    cmd("port_in_redirect", ANY_HTTP, false, 1, 1),
     cmd("sendfile_max_chunk", ANY_HTTP, false, 1, 1),
     cmd("tcp_nopush", ANY_HTTP, false, 1, 1),
     cmd("tcp_nodelay", ANY_HTTP, false, 1, 1),
@@ -117,6 +120,9 @@ pub(super) struct RawLoc {
     lingering_timeout_ms: Option<u64>,
     reset_timedout_connection: Option<bool>,
     sendfile: Option<bool>,
+    absolute_redirect: Option<bool>,
+    server_name_in_redirect: Option<bool>,
+    port_in_redirect: Option<bool>,
     sendfile_max_chunk: Option<u64>,
     tcp_nopush: Option<bool>,
     tcp_nodelay: Option<bool>,
@@ -289,6 +295,9 @@ fn defaults(b: &Builder<'_>) -> LocConf {
         reset_timedout_connection: false,
         keepalive_disable: KeepaliveDisable::default(),
         sendfile: false,
+        absolute_redirect: true,
+        server_name_in_redirect: false,
+        port_in_redirect: true,
         sendfile_max_chunk: SENDFILE_MAX_CHUNK,
         tcp_nopush: false,
         tcp_nodelay: true,
@@ -374,6 +383,11 @@ fn merge_loc(raw: RawLoc, parent: &LocConf) -> LocConf {
             }
         }),
         sendfile: raw.sendfile.unwrap_or(parent.sendfile),
+        absolute_redirect: raw.absolute_redirect.unwrap_or(parent.absolute_redirect),
+        server_name_in_redirect: raw
+            .server_name_in_redirect
+            .unwrap_or(parent.server_name_in_redirect),
+        port_in_redirect: raw.port_in_redirect.unwrap_or(parent.port_in_redirect),
         sendfile_max_chunk: raw.sendfile_max_chunk.unwrap_or(parent.sendfile_max_chunk),
         tcp_nopush: raw.tcp_nopush.unwrap_or(parent.tcp_nopush),
         tcp_nodelay: raw.tcp_nodelay.unwrap_or(parent.tcp_nodelay),
@@ -662,6 +676,9 @@ impl Builder<'_> {
             "lingering_timeout" => msec_slot(&mut loc.lingering_timeout_ms, d)?,
             "reset_timedout_connection" => flag_slot(&mut loc.reset_timedout_connection, d)?,
             "sendfile" => flag_slot(&mut loc.sendfile, d)?,
+            "absolute_redirect" => flag_slot(&mut loc.absolute_redirect, d)?,
+            "server_name_in_redirect" => flag_slot(&mut loc.server_name_in_redirect, d)?,
+            "port_in_redirect" => flag_slot(&mut loc.port_in_redirect, d)?,
             "sendfile_max_chunk" => {
                 once(&loc.sendfile_max_chunk, d)?;
                 loc.sendfile_max_chunk = Some(size_or_zero(d, 0)? as u64);

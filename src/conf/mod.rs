@@ -478,6 +478,15 @@ pub struct LocConf {
     pub reset_timedout_connection: bool,
     /// `keepalive_disable`. Default msie6.
     pub keepalive_disable: KeepaliveDisable,
+    /// `absolute_redirect on|off`. Default on: a `Location` holdfast builds
+    /// from a path gets scheme, host and port; off leaves the path alone.
+    pub absolute_redirect: bool,
+    /// `server_name_in_redirect on|off`. Default off: the host of such a
+    /// `Location` is the request's Host (else the local address); on: the
+    /// server's first `server_name`.
+    pub server_name_in_redirect: bool,
+    /// `port_in_redirect on|off`. Default on: the local port, unless 80.
+    pub port_in_redirect: bool,
     /// `sendfile on|off`. Default off, as nginx: file bodies are read into a
     /// reused buffer and written.
     pub sendfile: bool,

@@ -220,31 +220,45 @@ pub fn send_body<S: Transport>(cy: &mut Cycle<S>, key: usize, body: &[u8]) {
     }
 }
 
-/// Writes `Location` for a redirect into the request's scratch: absolute as
-/// nginx's `absolute_redirect on` makes it (scheme, host, port unless 80).
+/// Writes `Location` for a redirect into the request's scratch. A target
+/// that is a path becomes absolute as ngx_http_header_filter makes it with
+/// `absolute_redirect on`: `http://`, the host (the first `server_name`
+/// with `server_name_in_redirect on`, else the request's host, else the
+/// local address — an IPv6 one without brackets, as nginx prints it), and
+/// `:PORT` unless it is 80 or `port_in_redirect` is off.
 pub fn set_location<S: Transport>(cy: &mut Cycle<S>, key: usize, target: &[u8]) {
     let c = &mut cy.conns[key];
-    let local = cy.listening[c.li()].addr.inet();
-    let port = local.map_or(80, |a| a.port());
+    // The connection's own address (a wildcard listener's connections each
+    // have theirs), as ngx_connection_local_sockaddr.
+    let local = if c.unix {
+        None
+    } else {
+        crate::os::net::local_addr(c.stream.fd()).or_else(|| cy.listening[c.li()].addr.inet())
+    };
     let Some(r) = req_in(&mut c.hc) else { return };
+    let (absolute, name_in_redirect, port_in_redirect) =
+        r.loc.as_ref().map_or((true, false, true), |l| {
+            (
+                l.absolute_redirect,
+                l.server_name_in_redirect,
+                l.port_in_redirect,
+            )
+        });
     let mut loc = std::mem::take(&mut r.scratch);
     loc.clear();
-    if target.starts_with(b"/") {
+    if absolute && target.starts_with(b"/") {
         loc.extend_from_slice(b"http://");
-        if r.has_host {
+        if name_in_redirect {
+            let name = r.server.as_ref().and_then(|s| s.server_names.first());
+            loc.extend_from_slice(name.map_or(&b""[..], |n| n.as_bytes()));
+        } else if r.has_host {
             loc.extend_from_slice(&r.host);
-        } else if let Some(name) = r
-            .server
-            .as_ref()
-            .and_then(|s| s.server_names.first())
-            .filter(|n| !n.is_empty())
-        {
-            loc.extend_from_slice(name.as_bytes());
         } else {
-            let ip = local.map_or_else(|| "localhost".to_string(), |a| a.ip().to_string());
+            let ip = local.map_or_else(String::new, |a| a.ip().to_string());
             loc.extend_from_slice(ip.as_bytes());
         }
-        if port != 80 {
+        let port = local.map_or(80, |a| a.port());
+        if port_in_redirect && port != 80 {
             loc.push(b':');
             push_u64(&mut loc, u64::from(port));
         }
