@@ -73,3 +73,38 @@ fn a_pattern_the_engine_cannot_compile_is_refused_at_its_line() {
         out.stderr
     );
 }
+
+#[test]
+fn captures_are_variables() {
+    let s = Server::with_server(
+        "    location ~ ^/user/(\\d+)/(\\w+)$ { return 200 \"id=$1 name=$2 none=[$3]\"; }\n\
+         \x20   location ~* ^/img/(.*)\\.PNG$ { return 301 /images/$1.png; }\n\
+         \x20   location ~ ^/raw/([^/]*)$ { return 302 /to/$1; }\n\
+         \x20   location /plain/ { return 200 \"[$1]\"; }\n\
+         \x20   location ~ ^/opt/(a)?(b)$ { return 200 \"[$1][$2]\"; }",
+    );
+    let port = s.addr().port();
+    s.request(&get("/user/42/ann"))
+        .assert_status(200)
+        .assert_body("id=42 name=ann none=[]");
+    let r = s.request(&get("/img/a%20b.png"));
+    r.assert_status(301);
+    assert_eq!(
+        r.header("Location"),
+        Some(format!("http://localhost:{port}/images/a b.png").as_str())
+    );
+    // A capture decoded from %0D%0A cannot end the Location header line.
+    let r = s.request(&get("/raw/x%0D%0AX-Injected:%201"));
+    r.assert_status(302);
+    assert_eq!(r.header_count("X-Injected"), 0);
+    assert_eq!(
+        r.header("Location"),
+        Some(format!("http://localhost:{port}/to/x%0D%0AX-Injected: 1").as_str())
+    );
+    // A prefix location has no captures; an unmatched group is empty.
+    let mut c = s.connect();
+    c.request(get("/user/7/x"))
+        .assert_body("id=7 name=x none=[]");
+    c.request(get("/plain/x")).assert_body("[]");
+    c.request(get("/opt/b")).assert_body("[][b]");
+}

@@ -101,6 +101,9 @@ pub enum Variable {
     LimitRate,
     /// `$request_id`: 32 hex digits, random per request.
     RequestId,
+    /// `$1`…`$9`: a capture of the regex location that matched (empty when
+    /// there is none), as nginx's `r->captures` over the URI.
+    Capture(u8),
     /// `$arg_NAME`: the first argument called NAME (case-insensitive), as sent.
     Arg(Box<[u8]>),
     /// `$cookie_NAME`: the cookie called NAME (case-insensitive, as nginx's
@@ -206,6 +209,7 @@ impl Variable {
             Variable::HttpHeader(h) => return Cow::Owned(format!("http_{}", under(h))),
             Variable::SentHttp(h) => return Cow::Owned(format!("sent_http_{}", under(h))),
             Variable::Arg(a) => return Cow::Owned(format!("arg_{}", String::from_utf8_lossy(a))),
+            Variable::Capture(n) => return Cow::Owned(n.to_string()),
             Variable::Cookie(c) => {
                 return Cow::Owned(format!("cookie_{}", String::from_utf8_lossy(c)));
             }
@@ -274,11 +278,11 @@ pub fn compile(template: &str) -> Result<Vec<Segment>, String> {
         let Some(&first) = src.get(i) else {
             return Err("invalid variable name".to_string());
         };
+        // `$1`..`$9`: one digit, as nginx's script compiler reads it.
         if (b'1'..=b'9').contains(&first) {
-            return Err(format!(
-                "regex captures are not supported: \"${}\"",
-                char::from(first)
-            ));
+            out.push(Segment::Var(Variable::Capture(first - b'0')));
+            i += 1;
+            continue;
         }
         let braced = first == b'{';
         if braced {
@@ -493,8 +497,14 @@ mod tests {
         assert_eq!(compile("$http_").unwrap_err(), "unknown \"http_\" variable");
         assert_eq!(compile("$0").unwrap_err(), "unknown \"0\" variable");
         assert_eq!(
-            compile("$1").unwrap_err(),
-            "regex captures are not supported: \"$1\""
+            compile("/$1-$9x").unwrap(),
+            vec![
+                Segment::Literal(b"/".as_slice().into()),
+                Segment::Var(Variable::Capture(1)),
+                Segment::Literal(b"-".as_slice().into()),
+                Segment::Var(Variable::Capture(9)),
+                Segment::Literal(b"x".as_slice().into()),
+            ]
         );
     }
 

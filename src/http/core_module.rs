@@ -9,6 +9,27 @@ use crate::http::request::{Finalize, finalize_request, http_error};
 use crate::http::{body, response, static_module};
 use crate::os::io::Transport;
 
+/// Mirrors ngx_http_core_find_location() for the request's URI: the
+/// location's settings (the server's when none matches); a regex location
+/// leaves its captures in `r.captures` for `$1`..`$9`, any earlier ones are
+/// dropped.
+pub fn find_location(
+    server: &crate::conf::ServerConf,
+    r: &mut crate::http::request::Request,
+) -> std::rc::Rc<crate::conf::LocConf> {
+    let found = server.find_location(&r.uri);
+    r.captures.clear();
+    if let Some(re) = found.and_then(|l| l.regex.as_ref())
+        && let Some(caps) = re.0.captures(&r.uri)
+    {
+        r.captures.extend(
+            caps.iter()
+                .map(|m| m.map_or((0, 0), |m| (m.start(), m.end()))),
+        );
+    }
+    found.map_or(&server.conf, |l| &l.conf).clone()
+}
+
 /// Mirrors ngx_http_handler() with the find-config and content phases: the
 /// keep-alive decision, the virtual server, the location, then `return` or
 /// the static handler.
@@ -25,7 +46,7 @@ pub fn http_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     let server = listening
         .find_server(r.has_host.then_some(&r.host[..]))
         .clone();
-    let loc = server.loc_conf(&r.uri).clone();
+    let loc = find_location(&server, r);
     r.server = Some(server);
     r.loc = Some(loc);
     update_location_config(cy, key);

@@ -346,15 +346,21 @@ pub fn is_authority_form(target: &[u8]) -> bool {
 /// 0x7f up — as `%XX` (upper-case hex), as nginx writes the `Location` of a
 /// redirect it builds from a decoded URI.
 pub fn escape_uri(uri: &[u8], out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in uri {
-        let escape = b <= 0x20
+    escape_where(uri, out, |b| {
+        b <= 0x20
             || b >= 0x7f
             || matches!(
                 b,
                 b'"' | b'#' | b'%' | b'<' | b'>' | b'?' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}'
-            );
-        if escape {
+            )
+    });
+}
+
+/// Appends `bytes` to `out`, each byte `escape` picks as `%XX` (upper-case hex).
+pub fn escape_where(bytes: &[u8], out: &mut Vec<u8>, escape: impl Fn(u8) -> bool) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in bytes {
+        if escape(b) {
             out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
         } else {
             out.push(b);

@@ -128,6 +128,9 @@ pub struct Request {
     pub lingering_close: bool,
     /// Decoded, normalised path.
     pub uri: Vec<u8>,
+    /// The regex location's captures as (start, end) in `uri`; index 0 is
+    /// the whole match.
+    pub captures: Vec<(usize, usize)>,
     /// Query string (offset, length in the buffer, after `target.0`).
     pub args: Option<(usize, usize)>,
     /// Scratch for file-system paths and Location values.
@@ -166,19 +169,22 @@ pub struct Request {
 
 impl Request {
     fn reset(&mut self, now_ms: u64) {
-        let (mut host, mut uri, mut scratch, mut sent_head) = (
+        let (mut host, mut uri, mut scratch, mut sent_head, mut captures) = (
             std::mem::take(&mut self.host),
             std::mem::take(&mut self.uri),
             std::mem::take(&mut self.scratch),
             std::mem::take(&mut self.sent_head),
+            std::mem::take(&mut self.captures),
         );
         host.clear();
         uri.clear();
         scratch.clear();
         sent_head.clear();
+        captures.clear();
         *self = Request {
             host,
             uri,
+            captures,
             scratch,
             sent_head,
             start_ms: now_ms,

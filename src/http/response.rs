@@ -263,7 +263,10 @@ pub fn set_location<S: Transport>(cy: &mut Cycle<S>, key: usize, target: &[u8]) 
             push_u64(&mut loc, u64::from(port));
         }
     }
-    loc.extend_from_slice(target);
+    // A Location built from variables may carry bytes decoded from the URI:
+    // control bytes (CR and LF above all) go out percent-encoded, so no value
+    // can end the header line (nginx copies them raw).
+    crate::http::parse::escape_where(target, &mut loc, |b| b < 0x20 || b == 0x7f);
     r.scratch = loc;
 }
 

@@ -69,7 +69,7 @@ pub fn static_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
                     r.scratch = path;
                     let server = r.server.clone();
                     if let Some(server) = server {
-                        r.loc = Some(server.loc_conf(&r.uri).clone());
+                        r.loc = Some(crate::http::core_module::find_location(&server, r));
                     }
                     if r.loc.as_ref().is_some_and(|l| l.ret.is_some()) {
                         return content_handler(cy, key);

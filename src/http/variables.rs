@@ -160,6 +160,11 @@ fn request_variable<S: Transport>(
 ) -> bool {
     let args = || r.args.and_then(|(o, l)| head.get(o..o + l));
     match var {
+        Variable::Capture(n) => {
+            if let Some(&(s, e)) = r.captures.get(usize::from(*n)) {
+                out.extend_from_slice(r.uri.get(s..e).unwrap_or_default());
+            }
+        }
         Variable::Request if r.line_len > 0 => {
             out.extend_from_slice(&head[..r.line_len.min(head.len())])
         }
