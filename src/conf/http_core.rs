@@ -34,6 +34,7 @@ pub(super) static COMMANDS: &[Command] = &[
     cmd("server_name", SRV, false, 1, MANY),
     cmd("location", SRV | LOC, true, 1, 2),
     cmd("client_header_timeout", HTTP | SRV, false, 1, 1),
+    cmd("merge_slashes", HTTP | SRV, false, 1, 1),
     cmd("client_header_buffer_size", HTTP | SRV, false, 1, 1),
     cmd("large_client_header_buffers", HTTP | SRV, false, 2, 2),
     cmd("connection_pool_size", HTTP | SRV, false, 1, 1),
@@ -151,6 +152,7 @@ pub(super) struct RawLoc {
 #[derive(Debug, Default, Clone, Copy)]
 struct RawSrv {
     client_header_timeout_ms: Option<u64>,
+    merge_slashes: Option<bool>,
     client_header_buffer_size: Option<usize>,
     large_client_header_buffers: Option<(usize, usize)>,
     connection_pool_size: Option<usize>,
@@ -412,6 +414,7 @@ fn merge_srv(raw: RawSrv, parent: RawSrv) -> RawSrv {
         client_header_timeout_ms: raw
             .client_header_timeout_ms
             .or(parent.client_header_timeout_ms),
+        merge_slashes: raw.merge_slashes.or(parent.merge_slashes),
         client_header_buffer_size: raw
             .client_header_buffer_size
             .or(parent.client_header_buffer_size),
@@ -493,6 +496,7 @@ impl Builder<'_> {
                 Rc::new(ServerConf {
                     listen: listens.into_iter().map(|l| l.listen).collect(),
                     server_names: raw.names,
+                    merge_slashes: s.merge_slashes.unwrap_or(true),
                     client_header_timeout_ms: s
                         .client_header_timeout_ms
                         .unwrap_or(CLIENT_HEADER_TIMEOUT_MS),
@@ -843,6 +847,7 @@ fn open_file_cache(d: &Directive) -> Result<Option<(usize, u64)>, ConfError> {
 fn srv_directive(d: &Directive, srv: &mut RawSrv) -> Result<bool, ConfError> {
     match d.name.as_str() {
         "client_header_timeout" => msec_slot(&mut srv.client_header_timeout_ms, d)?,
+        "merge_slashes" => flag_slot(&mut srv.merge_slashes, d)?,
         "client_header_buffer_size" => {
             once(&srv.client_header_buffer_size, d)?;
             srv.client_header_buffer_size = Some(header_buffer_size(d, 0)?);

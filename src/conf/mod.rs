@@ -541,6 +541,9 @@ pub struct ServerConf {
     pub server_names: Vec<String>,
     /// `client_header_timeout` in ms (http, server). Default 60 s.
     pub client_header_timeout_ms: u64,
+    /// `merge_slashes on|off` (http, server). Default on. As in nginx, the
+    /// URI is parsed with the default server's value (before Host is known).
+    pub merge_slashes: bool,
     /// `client_header_buffer_size` (http, server). Default 1k.
     pub client_header_buffer_size: usize,
     /// `large_client_header_buffers NUM SIZE` (http, server). Default 4 8k.

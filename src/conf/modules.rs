@@ -560,7 +560,6 @@ static NOT_YET: &[(&str, &str)] = &[
         "client_body_in_single_buffer",
         "ngx_http_core_module's client_body_in_single_buffer",
     ),
-    ("merge_slashes", "ngx_http_core_module's merge_slashes"),
     (
         "ignore_invalid_headers",
         "ngx_http_core_module's ignore_invalid_headers",

@@ -170,6 +170,10 @@ pub(crate) fn process_request_header<S: Transport>(
     key: usize,
     info: &HeadInfo,
 ) -> Result<(), (u16, &'static str)> {
+    let merge_slashes = {
+        let l = &cy.listening[cy.conns[key].li()];
+        l.servers[l.default_server].merge_slashes
+    };
     let Some(hc) = cy.conns[key].hc.as_deref_mut() else {
         return Err((400, "client sent invalid request"));
     };
@@ -193,7 +197,7 @@ pub(crate) fn process_request_header<S: Transport>(
         uri.push(b'/');
         Ok((None, None))
     } else {
-        parse::parse_target(target, &mut uri)
+        parse::parse_target_with(target, &mut uri, merge_slashes)
     };
     r.uri = uri;
     let (abs_host, args) = parsed.map_err(|_| (400, "client sent invalid request"))?;

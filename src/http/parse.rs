@@ -525,6 +525,17 @@ pub type ParsedTarget = (Option<(usize, usize)>, Option<(usize, usize)>);
 /// `#`) and returns the host of an absolute-form target and the query, as
 /// ranges of `target`.
 pub fn parse_target(target: &[u8], uri: &mut Vec<u8>) -> Result<ParsedTarget, UriError> {
+    parse_target_with(target, uri, true)
+}
+
+/// [`parse_target`] with `merge_slashes` as configured: `false` keeps empty
+/// segments (`//`), and `..` removes the segment before it even when that is
+/// empty, as nginx does with `merge_slashes off`.
+pub fn parse_target_with(
+    target: &[u8],
+    uri: &mut Vec<u8>,
+    merge_slashes: bool,
+) -> Result<ParsedTarget, UriError> {
     uri.clear();
     let mut host = None;
     let mut path_start = 0;
@@ -585,8 +596,11 @@ pub fn parse_target(target: &[u8], uri: &mut Vec<u8>) -> Result<ParsedTarget, Ur
             }
         }
         if ch == b'/' {
-            close_segment(uri)?;
-            if uri.last() != Some(&b'/') {
+            // A `.` or `..` segment closed here leaves `uri` ending in the
+            // slash before it; otherwise the slash is kept, or merged into
+            // the previous one.
+            let resolved = close_segment(uri)?;
+            if !resolved && (!merge_slashes || uri.last() != Some(&b'/')) {
                 uri.push(b'/');
             }
         } else {
@@ -597,10 +611,12 @@ pub fn parse_target(target: &[u8], uri: &mut Vec<u8>) -> Result<ParsedTarget, Ur
     Ok((host, query))
 }
 
-/// Resolves the segment `uri` ends with, if it is `.` or `..`.
-fn close_segment(uri: &mut Vec<u8>) -> Result<(), UriError> {
+/// Resolves the segment `uri` ends with, if it is `.` or `..` (true then):
+/// `uri` is left ending in a slash.
+fn close_segment(uri: &mut Vec<u8>) -> Result<bool, UriError> {
     if uri.ends_with(b"/.") {
         uri.pop();
+        Ok(true)
     } else if uri.ends_with(b"/..") {
         uri.truncate(uri.len() - 3);
         if uri.is_empty() {
@@ -609,8 +625,10 @@ fn close_segment(uri: &mut Vec<u8>) -> Result<(), UriError> {
         while uri.last() != Some(&b'/') {
             uri.pop();
         }
+        Ok(true)
+    } else {
+        Ok(false)
     }
-    Ok(())
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -819,6 +837,24 @@ mod tests {
         assert_eq!(parse_content_length(b"1,1"), None);
         assert_eq!(parse_content_length(b""), None);
         assert_eq!(parse_content_length(b"99999999999999999999999"), None);
+    }
+
+    #[test]
+    fn merge_slashes_off_keeps_empty_segments() {
+        let mut uri = Vec::new();
+        for (target, merged, kept) in [
+            ("/foo//../bar", "/bar", "/foo/bar"),
+            ("/foo///../bar", "/bar", "/foo//bar"),
+            ("//a//b", "/a/b", "//a//b"),
+            ("/a/%2F/b", "/a/b", "/a///b"),
+            ("/a//./b", "/a/b", "/a//b"),
+            ("/a/x/..", "/a/", "/a/"),
+        ] {
+            parse_target_with(target.as_bytes(), &mut uri, true).unwrap();
+            assert_eq!(String::from_utf8_lossy(&uri), merged, "{target} merged");
+            parse_target_with(target.as_bytes(), &mut uri, false).unwrap();
+            assert_eq!(String::from_utf8_lossy(&uri), kept, "{target} kept");
+        }
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! Regex locations over TCP, in nginx's order (ngx_http_core_find_location):
+//! Request routing over TCP (issue 10, as far as it has landed). Regex
+//! locations in nginx's order (ngx_http_core_find_location):
 //! `=` first; then the longest prefix, which ends the search when it is
 //! `^~`; otherwise the first `~` / `~*` regex in configuration order that
 //! matches the decoded URI; else the prefix. A pattern the engine cannot
-//! compile is a configuration error at its file:line.
+//! compile is a configuration error at its file:line. `$1`..`$9` are the
+//! captures; `merge_slashes off` keeps empty segments.
 
 mod common;
 
@@ -107,4 +109,26 @@ fn captures_are_variables() {
         .assert_body("id=7 name=x none=[]");
     c.request(get("/plain/x")).assert_body("[]");
     c.request(get("/opt/b")).assert_body("[][b]");
+}
+
+#[test]
+fn merge_slashes_is_the_default_servers_setting() {
+    let s = Server::start(
+        "    server {\n        listen 127.0.0.1:0;\n        merge_slashes off;\n\
+         \x20       location / { return 200 \"[$uri]\"; }\n\
+         \x20       location = /a/b { return 200 \"merged\"; }\n    }\n",
+    );
+    for (target, body) in [
+        ("/foo//../bar", "[/foo/bar]"),
+        ("/foo///../bar", "[/foo//bar]"),
+        ("/a//b", "[/a//b]"),
+        ("/a/b", "merged"),
+    ] {
+        s.request(&get(target)).assert_status(200).assert_body(body);
+    }
+    let on = Server::with_server("    location / { return 200 \"[$uri]\"; }");
+    on.request(&get("/foo///../bar"))
+        .assert_status(200)
+        .assert_body("[/bar]");
+    on.request(&get("/a//b")).assert_body("[/a/b]");
 }
