@@ -132,3 +132,32 @@ fn merge_slashes_is_the_default_servers_setting() {
         .assert_body("[/bar]");
     on.request(&get("/a//b")).assert_body("[/a/b]");
 }
+
+#[test]
+fn internal_locations_answer_only_the_index_redirect_and_log_not_found() {
+    let p = Prefix::new("routing-internal");
+    p.write("html/dir/index.html", "index\n");
+    p.write("html/secret/x.html", "x\n");
+    let s = Server::start_with(
+        p,
+        common::WORKER_CONNECTIONS,
+        &common::server_block(
+            "    location = /dir/index.html { internal; }\n\
+             \x20   location /secret/ { internal; }\n\
+             \x20   location /quiet/ { log_not_found off; }",
+        ),
+    );
+    // A client asking for an internal location gets 404 ...
+    s.request(&get("/dir/index.html")).assert_status(404);
+    s.request(&get("/secret/x.html")).assert_status(404);
+    // ... the index redirect reaches it.
+    s.request(&get("/dir/"))
+        .assert_status(200)
+        .assert_keepalive()
+        .assert_body("index\n");
+    // log_not_found off: the 404 is answered without an error line.
+    s.request(&get("/quiet/missing")).assert_status(404);
+    s.request(&get("/loud-missing")).assert_status(404);
+    assert!(s.log_contains("loud-missing\" failed", Duration::from_secs(3)));
+    assert_eq!(s.log_count("quiet/missing"), 0, "{}", s.log_text());
+}

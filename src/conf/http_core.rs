@@ -65,6 +65,8 @@ pub(super) static COMMANDS: &[Command] = &[
     cmd("reset_timedout_connection", ANY_HTTP, false, 1, 1),
     cmd("sendfile", ANY_HTTP, false, 1, 1),
     cmd("absolute_redirect", ANY_HTTP, false, 1, 1),
+    cmd("log_not_found", ANY_HTTP, false, 1, 1),
+    cmd("internal", LOC, false, 0, 0),
     cmd("server_name_in_redirect", ANY_HTTP, false, 1, 1),
     cmd("port_in_redirect", ANY_HTTP, false, 1, 1),
     cmd("sendfile_max_chunk", ANY_HTTP, false, 1, 1),
@@ -122,6 +124,8 @@ pub(super) struct RawLoc {
     reset_timedout_connection: Option<bool>,
     sendfile: Option<bool>,
     absolute_redirect: Option<bool>,
+    log_not_found: Option<bool>,
+    internal: bool,
     server_name_in_redirect: Option<bool>,
     port_in_redirect: Option<bool>,
     sendfile_max_chunk: Option<u64>,
@@ -298,6 +302,8 @@ fn defaults(b: &Builder<'_>) -> LocConf {
         keepalive_disable: KeepaliveDisable::default(),
         sendfile: false,
         absolute_redirect: true,
+        log_not_found: true,
+        internal: false,
         server_name_in_redirect: false,
         port_in_redirect: true,
         sendfile_max_chunk: SENDFILE_MAX_CHUNK,
@@ -386,6 +392,9 @@ fn merge_loc(raw: RawLoc, parent: &LocConf) -> LocConf {
         }),
         sendfile: raw.sendfile.unwrap_or(parent.sendfile),
         absolute_redirect: raw.absolute_redirect.unwrap_or(parent.absolute_redirect),
+        log_not_found: raw.log_not_found.unwrap_or(parent.log_not_found),
+        // Not inherited: it marks the location it is written in.
+        internal: raw.internal,
         server_name_in_redirect: raw
             .server_name_in_redirect
             .unwrap_or(parent.server_name_in_redirect),
@@ -681,6 +690,13 @@ impl Builder<'_> {
             "reset_timedout_connection" => flag_slot(&mut loc.reset_timedout_connection, d)?,
             "sendfile" => flag_slot(&mut loc.sendfile, d)?,
             "absolute_redirect" => flag_slot(&mut loc.absolute_redirect, d)?,
+            "log_not_found" => flag_slot(&mut loc.log_not_found, d)?,
+            "internal" => {
+                if loc.internal {
+                    return Err(d.error("\"internal\" directive is duplicate"));
+                }
+                loc.internal = true;
+            }
             "server_name_in_redirect" => flag_slot(&mut loc.server_name_in_redirect, d)?,
             "port_in_redirect" => flag_slot(&mut loc.port_in_redirect, d)?,
             "sendfile_max_chunk" => {

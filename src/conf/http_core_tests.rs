@@ -272,6 +272,26 @@ fn header_buffers_too_large_to_allocate_are_refused() {
 }
 
 #[test]
+fn internal_is_per_location_and_once() {
+    let c = conf("http {\n server {\n location /a { internal; }\n location /b { }\n }\n}");
+    let http = c.http.unwrap();
+    let s = &http.servers[0];
+    assert!(s.loc_conf(b"/a").internal);
+    assert!(!s.loc_conf(b"/b").internal);
+    assert!(!s.conf.internal);
+    assert_err(
+        "http {\n server {\n location /a { internal; internal; }\n }\n}",
+        "\"internal\" directive is duplicate",
+        3,
+    );
+    assert_err(
+        "http {\n server {\n internal;\n }\n}",
+        "\"internal\" directive is not allowed here",
+        3,
+    );
+}
+
+#[test]
 fn regex_locations_follow_nginx_precedence() {
     let c = conf(
         "http {\n server {\n\

@@ -478,6 +478,12 @@ pub struct LocConf {
     pub reset_timedout_connection: bool,
     /// `keepalive_disable`. Default msie6.
     pub keepalive_disable: KeepaliveDisable,
+    /// `log_not_found on|off`. Default on: a file or index that is not found
+    /// is logged at error; off: the 404 is answered without a log line.
+    pub log_not_found: bool,
+    /// `internal`: the location answers internal redirects only (here: the
+    /// index redirect); a client's request for it gets 404.
+    pub internal: bool,
     /// `absolute_redirect on|off`. Default on: a `Location` holdfast builds
     /// from a path gets scheme, host and port; off leaves the path alone.
     pub absolute_redirect: bool,

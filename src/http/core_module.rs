@@ -50,6 +50,14 @@ pub fn http_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     r.server = Some(server);
     r.loc = Some(loc);
     update_location_config(cy, key);
+    // ngx_http_core_find_config_phase: an `internal` location is not for clients.
+    let internal_only = cy.conns[key]
+        .req()
+        .is_some_and(|r| !r.internal && r.loc.as_ref().is_some_and(|l| l.internal));
+    if internal_only {
+        finalize_request(cy, key, Finalize::Status(404));
+        return;
+    }
     if let Some(status) = check_body_size(cy, key) {
         finalize_request(cy, key, Finalize::Status(status));
         return;

@@ -128,6 +128,8 @@ pub struct Request {
     pub lingering_close: bool,
     /// Decoded, normalised path.
     pub uri: Vec<u8>,
+    /// Reached by an internal redirect (`r->internal`): here, the index one.
+    pub internal: bool,
     /// The regex location's captures as (start, end) in `uri`; index 0 is
     /// the whole match.
     pub captures: Vec<(usize, usize)>,

@@ -67,6 +67,7 @@ pub fn static_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
                 Ok(e) if !e.is_dir => {
                     r.uri.extend_from_slice(name.as_bytes());
                     r.scratch = path;
+                    r.internal = true;
                     let server = r.server.clone();
                     if let Some(server) = server {
                         r.loc = Some(crate::http::core_module::find_location(&server, r));
@@ -93,7 +94,9 @@ pub fn static_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
             }
             Ok(false) => Finalize::Status(404),
             Err(e) => {
-                http_error!(cy, key, "\"{shown}\" is not found ({})", errno_text(&e));
+                if loc.log_not_found {
+                    http_error!(cy, key, "\"{shown}\" is not found ({})", errno_text(&e));
+                }
                 Finalize::Status(404)
             }
         };
@@ -123,7 +126,9 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
                 _ => 500,
             };
             let shown = path.display().to_string();
-            http_error!(cy, key, "open() \"{shown}\" failed ({})", errno_text(&e));
+            if status != 404 || r.loc.as_ref().is_none_or(|l| l.log_not_found) {
+                http_error!(cy, key, "open() \"{shown}\" failed ({})", errno_text(&e));
+            }
             return Finalize::Status(status);
         }
     };
