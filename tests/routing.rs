@@ -161,3 +161,21 @@ fn internal_locations_answer_only_the_index_redirect_and_log_not_found() {
     assert!(s.log_contains("loud-missing\" failed", Duration::from_secs(3)));
     assert_eq!(s.log_count("quiet/missing"), 0, "{}", s.log_text());
 }
+
+#[test]
+fn named_captures_are_variables_wherever_used() {
+    let s = Server::start(&common::server_block(
+        "    add_header X-Id \"[$id]\";\n\
+         \x20   location ~ ^/item/(?<id>\\d+)(?P<Rest>/.*)?$ {\n\
+         \x20       add_header X-Id \"[$id]\";\n\
+         \x20       return 200 \"id=$id rest=$rest first=$1\";\n\
+         \x20   }\n\
+         \x20   location / { return 200 \"[$id]\"; }",
+    ));
+    let r = s.request(&get("/item/42/x/y"));
+    r.assert_status(200).assert_body("id=42 rest=/x/y first=42");
+    assert_eq!(r.header("X-Id"), Some("[42]"));
+    s.request(&get("/item/7")).assert_body("id=7 rest= first=7");
+    // Another location: the name is known, its value empty.
+    s.request(&get("/other")).assert_body("[]");
+}

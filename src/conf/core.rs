@@ -47,6 +47,11 @@ impl Builder<'_> {
     /// then ngx_core_module_init_conf()'s defaults.
     pub(super) fn main(&self, tree: &[Directive]) -> Result<Config, ConfError> {
         super::http_core::no_effect_notes(tree, &mut self.notes.borrow_mut());
+        let names = super::http_core::capture_names(tree);
+        super::variables::with_capture_names(names, || self.main_inner(tree))
+    }
+
+    fn main_inner(&self, tree: &[Directive]) -> Result<Config, ConfError> {
         let mut m = RawMain::default();
         // The main-level `error_log`s come first: the http levels inherit
         // them, wherever in the file they are written.

@@ -163,6 +163,30 @@ struct RawSrv {
     request_pool_size: Option<usize>,
 }
 
+/// The named groups of every regex location in `tree` (lower-cased), read
+/// before the configuration is built so that `$NAME` resolves wherever it
+/// is used; a pattern that does not compile is reported by its location.
+pub(super) fn capture_names(tree: &[Directive]) -> Vec<String> {
+    let mut names = Vec::new();
+    for d in tree {
+        if d.name == "location" {
+            let re = match d.args.as_slice() {
+                [m, re] if m == "~" || m == "~*" => Some(re.as_str()),
+                [re] => re.strip_prefix("~*").or_else(|| re.strip_prefix('~')),
+                _ => None,
+            };
+            let compiled = re.map(|re| regex::bytes::RegexBuilder::new(re).unicode(false).build());
+            if let Some(Ok(re)) = compiled {
+                names.extend(re.capture_names().flatten().map(str::to_ascii_lowercase));
+            }
+        }
+        if let Some(block) = &d.block {
+            names.extend(capture_names(block));
+        }
+    }
+    names
+}
+
 /// Compiles a regex location's pattern once, at load (nginx's
 /// ngx_http_regex_compile). The `regex` crate has no look-around and no
 /// backreferences: a pattern that needs them is refused with the engine's

@@ -104,6 +104,10 @@ pub enum Variable {
     /// `$1`…`$9`: a capture of the regex location that matched (empty when
     /// there is none), as nginx's `r->captures` over the URI.
     Capture(u8),
+    /// `$NAME` for a named group `(?<NAME>…)` / `(?P<NAME>…)` of a regex
+    /// location: that group of the location that matched (empty when it is
+    /// another location, or the group did not take part).
+    NamedCapture(Box<str>),
     /// `$arg_NAME`: the first argument called NAME (case-insensitive), as sent.
     Arg(Box<[u8]>),
     /// `$cookie_NAME`: the cookie called NAME (case-insensitive, as nginx's
@@ -176,6 +180,23 @@ fn header_name(suffix: &str) -> Box<[u8]> {
         .into_boxed_slice()
 }
 
+thread_local! {
+    /// The named groups of the regex locations of the configuration being
+    /// read: nginx adds each as a variable while it parses, and resolves
+    /// variable names only at the end, so a name may be used anywhere.
+    static CAPTURE_NAMES: std::cell::RefCell<Vec<String>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` (reading a configuration) with `names` known as named-capture
+/// variables.
+pub(super) fn with_capture_names<T>(names: Vec<String>, f: impl FnOnce() -> T) -> T {
+    CAPTURE_NAMES.with(|n| *n.borrow_mut() = names);
+    let out = f();
+    CAPTURE_NAMES.with(|n| n.borrow_mut().clear());
+    out
+}
+
 impl Variable {
     /// Mirrors ngx_http_get_variable_index() + the prefix-variable step of
     /// ngx_http_variables_init_vars(): the variable called `name` (without the
@@ -194,6 +215,9 @@ impl Variable {
         if let Some(a) = lower.strip_prefix("arg_").filter(|a| !a.is_empty()) {
             return Some(Variable::Arg(a.as_bytes().into()));
         }
+        if CAPTURE_NAMES.with(|n| n.borrow().contains(&lower)) {
+            return Some(Variable::NamedCapture(lower.into()));
+        }
         let cookie = lower.strip_prefix("cookie_").filter(|c| !c.is_empty())?;
         Some(Variable::Cookie(cookie.as_bytes().into()))
     }
@@ -210,6 +234,7 @@ impl Variable {
             Variable::SentHttp(h) => return Cow::Owned(format!("sent_http_{}", under(h))),
             Variable::Arg(a) => return Cow::Owned(format!("arg_{}", String::from_utf8_lossy(a))),
             Variable::Capture(n) => return Cow::Owned(n.to_string()),
+            Variable::NamedCapture(n) => return Cow::Owned(n.to_string()),
             Variable::Cookie(c) => {
                 return Cow::Owned(format!("cookie_{}", String::from_utf8_lossy(c)));
             }

@@ -19,6 +19,7 @@ pub fn find_location(
 ) -> std::rc::Rc<crate::conf::LocConf> {
     let found = server.find_location(&r.uri);
     r.captures.clear();
+    r.capture_regex = None;
     if let Some(re) = found.and_then(|l| l.regex.as_ref())
         && let Some(caps) = re.0.captures(&r.uri)
     {
@@ -26,6 +27,9 @@ pub fn find_location(
             caps.iter()
                 .map(|m| m.map_or((0, 0), |m| (m.start(), m.end()))),
         );
+        if re.0.capture_names().flatten().next().is_some() {
+            r.capture_regex = Some(re.0.clone());
+        }
     }
     found.map_or(&server.conf, |l| &l.conf).clone()
 }

@@ -130,6 +130,8 @@ pub struct Request {
     pub uri: Vec<u8>,
     /// Reached by an internal redirect (`r->internal`): here, the index one.
     pub internal: bool,
+    /// The regex of the location that matched, for its named groups.
+    pub capture_regex: Option<regex::bytes::Regex>,
     /// The regex location's captures as (start, end) in `uri`; index 0 is
     /// the whole match.
     pub captures: Vec<(usize, usize)>,

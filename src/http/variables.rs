@@ -165,6 +165,15 @@ fn request_variable<S: Transport>(
                 out.extend_from_slice(r.uri.get(s..e).unwrap_or_default());
             }
         }
+        Variable::NamedCapture(name) => {
+            let group = r.capture_regex.as_ref().and_then(|re| {
+                re.capture_names()
+                    .position(|n| n.is_some_and(|n| n.eq_ignore_ascii_case(name)))
+            });
+            if let Some(&(s, e)) = group.and_then(|i| r.captures.get(i)) {
+                out.extend_from_slice(r.uri.get(s..e).unwrap_or_default());
+            }
+        }
         Variable::Request if r.line_len > 0 => {
             out.extend_from_slice(&head[..r.line_len.min(head.len())])
         }
