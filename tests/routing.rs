@@ -179,3 +179,35 @@ fn named_captures_are_variables_wherever_used() {
     // Another location: the name is known, its value empty.
     s.request(&get("/other")).assert_body("[]");
 }
+
+#[test]
+fn server_names_are_chosen_in_nginx_order() {
+    let block = |names: &str, tag: &str| {
+        format!(
+            "    server {{\n        listen 127.0.0.1:0;\n        server_name {names};\n\
+             \x20       return 200 \"{tag}\";\n    }}\n"
+        )
+    };
+    let conf = [
+        block("default.test", "default"),
+        block("www.example.*", "trailing"),
+        block("*.example.com", "short-leading"),
+        block(".sub.example.com", "long-leading"),
+        block("www.example.com", "exact"),
+    ]
+    .concat();
+    let s = Server::start(&conf);
+    let ask = |host: &str| {
+        s.request(&format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n"))
+            .text()
+    };
+    // Exact beats the wildcards written before it.
+    assert_eq!(ask("www.example.com"), "exact");
+    // The longest leading wildcard wins; `.sub.example.com` covers its own name.
+    assert_eq!(ask("a.sub.example.com"), "long-leading");
+    assert_eq!(ask("sub.example.com"), "long-leading");
+    assert_eq!(ask("a.example.com"), "short-leading");
+    // A trailing wildcard when nothing before it matches.
+    assert_eq!(ask("www.example.org"), "trailing");
+    assert_eq!(ask("nothing.test"), "default");
+}

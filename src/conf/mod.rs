@@ -609,18 +609,33 @@ impl ServerConf {
     /// Exact names, `*.example.com` and `.example.com` (which also matches
     /// `example.com`), and `www.example.*`.
     pub fn matches_name(&self, host: &[u8]) -> bool {
-        self.server_names.iter().any(|name| {
+        self.name_match(host).is_some()
+    }
+
+    /// How well this server's names match `host`, for nginx's selection
+    /// order (ngx_http_find_virtual_server): the kind (0 exact, 1 leading
+    /// wildcard, 2 trailing wildcard) and, within a kind, the length of the
+    /// matching part (the longest wildcard wins).
+    pub fn name_match(&self, host: &[u8]) -> Option<(u8, usize)> {
+        let mut best: Option<(u8, usize)> = None;
+        for name in &self.server_names {
             let n = name.as_bytes();
-            if let Some(suffix) = n.strip_prefix(b"*") {
-                host.ends_with(suffix)
+            let m = if let Some(suffix) = n.strip_prefix(b"*") {
+                host.ends_with(suffix).then_some((1, suffix.len()))
             } else if let Some(rest) = n.strip_prefix(b".") {
-                host == rest || host.ends_with(n)
+                (host == rest || host.ends_with(n)).then_some((1, n.len()))
             } else if let Some(prefix) = n.strip_suffix(b"*") {
-                host.starts_with(prefix)
+                host.starts_with(prefix).then_some((2, prefix.len()))
             } else {
-                host == n
+                (host == n).then_some((0, n.len()))
+            };
+            if let Some((kind, len)) = m
+                && best.is_none_or(|(k, l)| kind < k || (kind == k && len > l))
+            {
+                best = Some((kind, len));
             }
-        })
+        }
+        best
     }
 }
 

@@ -62,15 +62,22 @@ pub struct Listening {
 }
 
 impl Listening {
-    /// The server for a Host value (lower-case, no port), or the default one
-    /// (ngx_http_find_virtual_server).
+    /// Mirrors ngx_http_find_virtual_server(): the server for a Host value
+    /// (lower-case, no port) in nginx's order — an exact name, else the
+    /// longest leading wildcard (`*.a.b`, `.a.b`), else the longest trailing
+    /// one (`www.a.*`), first server in file order on a tie — or the
+    /// default server. Differences: no regex names yet; linear scans
+    /// instead of nginx's hashes.
     pub fn find_server(&self, host: Option<&[u8]>) -> &Rc<ServerConf> {
-        if let Some(host) = host
-            && let Some(s) = self.servers.iter().find(|s| s.matches_name(host))
-        {
-            return s;
+        let mut best: Option<(&Rc<ServerConf>, (u8, usize))> = None;
+        for s in host.map_or(&[][..], |_| &self.servers[..]) {
+            if let Some(m) = host.and_then(|h| s.name_match(h))
+                && best.is_none_or(|(_, (k, l))| m.0 < k || (m.0 == k && m.1 > l))
+            {
+                best = Some((s, m));
+            }
         }
-        &self.servers[self.default_server]
+        best.map_or(&self.servers[self.default_server], |(s, _)| s)
     }
 }
 
