@@ -300,21 +300,25 @@ fn runs_like_nginx_tests_start_it() {
     assert!(log.contains("http process request line"), "{log}");
     // `-s quit` with the same -p, -c, -e and -g finds the pid file that -g
     // named, and logs to the -e file as nginx's signal process does.
-    let out = run_holdfast(
-        [
-            "-p",
-            &dir,
-            "-c",
-            "nginx.conf",
-            "-e",
-            "signal.log",
-            "-g",
-            &globals,
-            "-s",
-            "quit",
-        ],
-        WITHIN,
-    );
+    // The suite's own command line, plus `-e signal.log -s SIGNAL`.
+    let signal = |sig: &str| {
+        run_holdfast(
+            [
+                "-p",
+                &dir,
+                "-c",
+                "nginx.conf",
+                "-e",
+                "signal.log",
+                "-g",
+                &globals,
+                "-s",
+                sig,
+            ],
+            WITHIN,
+        )
+    };
+    let out = signal("quit");
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     let status = child.wait().unwrap();
     assert!(status.success());
@@ -325,21 +329,7 @@ fn runs_like_nginx_tests_start_it() {
         "{signal_log}"
     );
     // Now nothing runs: the failure goes to stderr and to the -e file.
-    let out = run_holdfast(
-        [
-            "-p",
-            &dir,
-            "-c",
-            "nginx.conf",
-            "-e",
-            "signal.log",
-            "-g",
-            &globals,
-            "-s",
-            "stop",
-        ],
-        WITHIN,
-    );
+    let out = signal("stop");
     assert_eq!(out.code, Some(1), "{}", out.stderr);
     let want = format!(
         "open() \"{}\" failed (2: No such file or directory)",

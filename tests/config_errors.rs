@@ -7,22 +7,13 @@ mod common;
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use common::{Outcome, Prefix, run_holdfast};
+use common::{Outcome, Prefix, run_holdfast, test_config};
 
 const WITHIN: Duration = Duration::from_secs(10);
 
 fn test_conf(prefix: &Prefix, text: &str) -> Outcome {
     let file = prefix.write_conf(text);
-    run_holdfast(
-        [
-            "-t".as_ref(),
-            "-p".as_ref(),
-            prefix.path().as_os_str(),
-            "-c".as_ref(),
-            file.as_os_str(),
-        ],
-        WITHIN,
-    )
+    test_config(prefix, &file, WITHIN)
 }
 
 /// Asserts `-t` fails with exit 1, `[emerg]`, `msg` and `holdfast.conf:line`.

@@ -15,11 +15,19 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{BIN, Outcome, Prefix, free_port, run_holdfast};
+use common::{BIN, Outcome, Prefix, free_port, run_holdfast, test_config};
 
 const WITHIN: Duration = Duration::from_secs(10);
 const NGINX_CONF: &str = include_str!("data/debian-nginx.conf");
 const SITE_DEFAULT: &str = include_str!("data/debian-sites-default");
+/// The directives of the modules later issues add, commented out to let
+/// the rest of Debian's configuration run.
+const LATER_MODULES: &[&str] = &[
+    "ssl_protocols",
+    "ssl_prefer_server_ciphers",
+    "gzip",
+    "try_files",
+];
 const WELCOME: &str = "<h1>Welcome to nginx!</h1>";
 
 /// The Debian layout below `p`: `etc/nginx/{nginx.conf, mime.types,
@@ -56,16 +64,7 @@ fn debian_tree(p: &Prefix, port: u16, edit: impl Fn(&str) -> String) -> std::pat
 }
 
 fn check(p: &Prefix, conf: &Path) -> Outcome {
-    run_holdfast(
-        [
-            "-t".as_ref(),
-            "-p".as_ref(),
-            p.path().as_os_str(),
-            "-c".as_ref(),
-            conf.as_os_str(),
-        ],
-        WITHIN,
-    )
+    test_config(p, conf, WITHIN)
 }
 
 /// Comments out every line starting (after tabs) with one of `names`; line
@@ -137,17 +136,7 @@ fn modules_holdfast_lacks_are_refused_by_name_in_debian_order() {
         "etc/nginx/modules-enabled/50-mod-stream.conf",
         "load_module modules/ngx_stream_module.so;\n",
     );
-    let conf = debian_tree(&p, port, |t| {
-        comment_out(
-            t,
-            &[
-                "ssl_protocols",
-                "ssl_prefer_server_ciphers",
-                "gzip",
-                "try_files",
-            ],
-        )
-    });
+    let conf = debian_tree(&p, port, |t| comment_out(t, LATER_MODULES));
     assert_refused(
         &check(&p, &conf),
         "load_module",
@@ -179,17 +168,7 @@ fn fetch(addr: SocketAddr, target: &str) -> String {
 fn the_rest_checks_starts_serves_logs_and_quits() {
     let port = free_port();
     let p = Prefix::new("debian-run");
-    let conf = debian_tree(&p, port, |t| {
-        comment_out(
-            t,
-            &[
-                "ssl_protocols",
-                "ssl_prefer_server_ciphers",
-                "gzip",
-                "try_files",
-            ],
-        )
-    });
+    let conf = debian_tree(&p, port, |t| comment_out(t, LATER_MODULES));
     let out = check(&p, &conf);
     assert_eq!(out.code, Some(0), "stderr:\n{}", out.stderr);
     assert!(out.stderr.contains("syntax is ok"), "{}", out.stderr);

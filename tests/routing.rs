@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{Prefix, Server, get, run_holdfast};
+use common::{Prefix, Server, get, test_config};
 use std::time::Duration;
 
 fn server() -> Server {
@@ -54,16 +54,7 @@ fn a_pattern_the_engine_cannot_compile_is_refused_at_its_line() {
         "events { }\nhttp {\n    server {\n        listen 127.0.0.1:0;\n\
          \x20       location ~ (?<!x)y { }\n    }\n}\n",
     );
-    let out = run_holdfast(
-        [
-            "-t".as_ref(),
-            "-p".as_ref(),
-            p.path().as_os_str(),
-            "-c".as_ref(),
-            file.as_os_str(),
-        ],
-        Duration::from_secs(10),
-    );
+    let out = test_config(&p, &file, Duration::from_secs(10));
     assert_eq!(out.code, Some(1), "{}", out.stderr);
     assert!(
         out.stderr.contains(&format!(

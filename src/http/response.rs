@@ -228,12 +228,14 @@ pub fn send_body<S: Transport>(cy: &mut Cycle<S>, key: usize, body: &[u8]) {
 /// `:PORT` unless it is 80 or `port_in_redirect` is off.
 pub fn set_location<S: Transport>(cy: &mut Cycle<S>, key: usize, target: &[u8]) {
     let c = &mut cy.conns[key];
-    // The connection's own address (a wildcard listener's connections each
-    // have theirs), as ngx_connection_local_sockaddr.
-    let local = if c.unix {
-        None
-    } else {
-        crate::os::net::local_addr(c.stream.fd()).or_else(|| cy.listening[c.li()].addr.inet())
+    // The connection's own address, as ngx_connection_local_sockaddr: the
+    // listening one, unless that is a wildcard (then getsockname, a syscall
+    // only a wildcard's redirect pays).
+    let listen = cy.listening[c.li()].addr.inet();
+    let local = match listen {
+        _ if c.unix => None,
+        Some(a) if !a.ip().is_unspecified() => Some(a),
+        _ => crate::os::net::local_addr(c.stream.fd()).or(listen),
     };
     let Some(r) = req_in(&mut c.hc) else { return };
     let (absolute, name_in_redirect, port_in_redirect) =

@@ -443,6 +443,21 @@ pub fn free_port() -> u16 {
     panic!("no free port");
 }
 
+/// `holdfast -t -p PREFIX -c FILE`: tests a configuration file as
+/// `nginx -t` would, within `within`.
+pub fn test_config(prefix: &Prefix, file: &Path, within: Duration) -> Outcome {
+    run_holdfast(
+        [
+            "-t".as_ref(),
+            "-p".as_ref(),
+            prefix.path().as_os_str(),
+            "-c".as_ref(),
+            file.as_os_str(),
+        ],
+        within,
+    )
+}
+
 /// One parsed HTTP response.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Response {
