@@ -22,12 +22,7 @@ const NGINX_CONF: &str = include_str!("data/debian-nginx.conf");
 const SITE_DEFAULT: &str = include_str!("data/debian-sites-default");
 /// The directives of the modules later issues add, commented out to let
 /// the rest of Debian's configuration run.
-const LATER_MODULES: &[&str] = &[
-    "ssl_protocols",
-    "ssl_prefer_server_ciphers",
-    "gzip",
-    "try_files",
-];
+const LATER_MODULES: &[&str] = &["ssl_protocols", "ssl_prefer_server_ciphers", "gzip"];
 const WELCOME: &str = "<h1>Welcome to nginx!</h1>";
 
 /// The Debian layout below `p`: `etc/nginx/{nginx.conf, mime.types,
@@ -119,16 +114,6 @@ fn modules_holdfast_lacks_are_refused_by_name_in_debian_order() {
         "gzip",
         "ngx_http_gzip_module",
         &format!("{root}/etc/nginx/nginx.conf:46"),
-    );
-
-    let conf = debian_tree(&p, port, |t| {
-        comment_out(t, &["ssl_protocols", "ssl_prefer_server_ciphers", "gzip"])
-    });
-    assert_refused(
-        &check(&p, &conf),
-        "try_files",
-        "ngx_http_try_files_module",
-        &format!("{root}/etc/nginx/sites-enabled/default:51"),
     );
 
     // What Debian's libnginx-mod-* packages drop into modules-enabled/.

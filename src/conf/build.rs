@@ -97,3 +97,73 @@ impl<'a> Builder<'a> {
         self.prefix.join(s)
     }
 }
+
+/// The variables the configuration defines (nginx adds them while it parses
+/// and resolves names at the end, so they may be used anywhere): named
+/// groups of every regex (locations, `rewrite`, `if`, regex server names,
+/// map keys), `set` names, `map` names.
+pub(super) fn defined_names(tree: &[Directive], names: &mut super::variables::DefinedNames) {
+    let group_names = |re: &str, names: &mut super::variables::DefinedNames| {
+        if let Ok(re) = regex::bytes::RegexBuilder::new(re).unicode(false).build() {
+            for n in re.capture_names().flatten() {
+                let n = n.to_ascii_lowercase();
+                if !names.captures.contains(&n) {
+                    names.captures.push(n);
+                }
+            }
+        }
+    };
+    for d in tree {
+        match d.name.as_str() {
+            "location" => {
+                let re = match d.args.as_slice() {
+                    [m, re] if m == "~" || m == "~*" => Some(re.as_str()),
+                    [re] => re.strip_prefix("~*").or_else(|| re.strip_prefix('~')),
+                    _ => None,
+                };
+                if let Some(re) = re {
+                    group_names(re, names);
+                }
+            }
+            "rewrite" | "if" => {
+                for (re, _) in super::http_rewrite::patterns(d) {
+                    group_names(re, names);
+                }
+            }
+            "server_name" => {
+                for a in d.args.iter().filter_map(|a| a.strip_prefix('~')) {
+                    group_names(a, names);
+                }
+            }
+            "set" => {
+                if let Some(n) = d.args.first().and_then(|a| a.strip_prefix('$')) {
+                    let n = n.to_ascii_lowercase();
+                    let builtin = super::variables::Variable::lookup(&n)
+                        .is_some_and(|v| !matches!(v, super::variables::Variable::NamedCapture(_)));
+                    if !n.is_empty() && !builtin && !names.user.contains(&n) {
+                        names.user.push(n);
+                    }
+                }
+            }
+            "map" => {
+                if let Some(n) = d.args.get(1).and_then(|a| a.strip_prefix('$')) {
+                    names.maps.push(n.to_ascii_lowercase());
+                }
+                for line in d.block.iter().flatten() {
+                    if let Some(re) = line
+                        .name
+                        .strip_prefix("~*")
+                        .or_else(|| line.name.strip_prefix('~'))
+                    {
+                        group_names(re, names);
+                    }
+                }
+                continue;
+            }
+            _ => {}
+        }
+        if let Some(block) = &d.block {
+            defined_names(block, names);
+        }
+    }
+}

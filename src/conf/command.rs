@@ -66,13 +66,15 @@ pub(super) const fn cmd(
 }
 
 /// Every module's table, in nginx's module order.
-fn tables() -> [&'static [Command]; 7] {
+fn tables() -> [&'static [Command]; 9] {
     [
         super::core::COMMANDS,
         super::http_core::COMMANDS,
         super::http_log::COMMANDS,
         super::http_headers::COMMANDS,
         super::http_rewrite::COMMANDS,
+        super::http_access::COMMANDS,
+        super::http_map::COMMANDS,
         super::http_stub_status::COMMANDS,
         super::http_temp::COMMANDS,
     ]

@@ -47,8 +47,9 @@ impl Builder<'_> {
     /// then ngx_core_module_init_conf()'s defaults.
     pub(super) fn main(&self, tree: &[Directive]) -> Result<Config, ConfError> {
         super::http_core::no_effect_notes(tree, &mut self.notes.borrow_mut());
-        let names = super::http_core::capture_names(tree);
-        super::variables::with_capture_names(names, || self.main_inner(tree))
+        let mut names = super::variables::DefinedNames::default();
+        super::build::defined_names(tree, &mut names);
+        super::variables::with_names(names, || self.main_inner(tree))
     }
 
     fn main_inner(&self, tree: &[Directive]) -> Result<Config, ConfError> {

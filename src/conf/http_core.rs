@@ -10,9 +10,10 @@
 
 use super::build::Builder;
 use super::command::{
-    ANY_HTTP, Command, HTTP, LOC, MANY, SRV, bad, block, check, cmd, enum_value, flag_slot, msec,
-    msec_slot, num_slot, number, once, size, size_or_zero, unknown,
+    ANY_HTTP, Command, HTTP, LIF, LOC, MANY, SRV, bad, block, check, cmd, enum_value, flag_slot,
+    msec, msec_slot, num_slot, number, once, size, size_or_zero, unknown,
 };
+use super::http_core_loc::{self, Alias, RawLocation, merge_location};
 use super::listen::{self, ListenAt};
 use super::parser::Directive;
 use super::values::{parse_number, parse_size, parse_time_s};
@@ -20,7 +21,7 @@ use super::{
     CLIENT_BODY_TIMEOUT_MS, CLIENT_HEADER_BUFFER_SIZE, CLIENT_HEADER_TIMEOUT_MS,
     CLIENT_MAX_BODY_SIZE, ConfError, ErrorLog, HttpConf, KEEPALIVE_REQUESTS, KEEPALIVE_TIME_MS,
     KEEPALIVE_TIMEOUT_MS, KeepaliveDisable, LARGE_CLIENT_HEADER_BUFFERS, LINGERING_TIME_MS,
-    LINGERING_TIMEOUT_MS, LingeringClose, LocConf, Location, LocationMatch, OpenFileCacheConf,
+    LINGERING_TIMEOUT_MS, LingeringClose, LocConf, LocationMatch, OpenFileCacheConf,
     SEND_TIMEOUT_MS, SENDFILE_MAX_CHUNK, ServerConf, Types,
 };
 use super::{http_headers, http_log, http_rewrite, http_stub_status, http_temp};
@@ -47,7 +48,11 @@ pub(super) static COMMANDS: &[Command] = &[
     cmd("map_hash_bucket_size", HTTP, false, 1, 1),
     cmd("types_hash_max_size", ANY_HTTP, false, 1, 1),
     cmd("types_hash_bucket_size", ANY_HTTP, false, 1, 1),
-    cmd("root", ANY_HTTP, false, 1, 1),
+    cmd("root", ANY_HTTP | LIF, false, 1, 1),
+    cmd("alias", LOC, false, 1, 1),
+    cmd("try_files", SRV | LOC, false, 2, MANY),
+    cmd("error_page", ANY_HTTP | LIF, false, 2, MANY),
+    cmd("recursive_error_pages", ANY_HTTP, false, 1, 1),
     cmd("index", ANY_HTTP, false, 1, MANY),
     cmd("types", ANY_HTTP, true, 0, 0),
     cmd("default_type", ANY_HTTP, false, 1, 1),
@@ -63,7 +68,7 @@ pub(super) static COMMANDS: &[Command] = &[
     cmd("lingering_time", ANY_HTTP, false, 1, 1),
     cmd("lingering_timeout", ANY_HTTP, false, 1, 1),
     cmd("reset_timedout_connection", ANY_HTTP, false, 1, 1),
-    cmd("sendfile", ANY_HTTP, false, 1, 1),
+    cmd("sendfile", ANY_HTTP | LIF, false, 1, 1),
     cmd("absolute_redirect", ANY_HTTP, false, 1, 1),
     cmd("log_not_found", ANY_HTTP, false, 1, 1),
     cmd("internal", LOC, false, 0, 0),
@@ -72,8 +77,8 @@ pub(super) static COMMANDS: &[Command] = &[
     cmd("sendfile_max_chunk", ANY_HTTP, false, 1, 1),
     cmd("tcp_nopush", ANY_HTTP, false, 1, 1),
     cmd("tcp_nodelay", ANY_HTTP, false, 1, 1),
-    cmd("limit_rate", ANY_HTTP, false, 1, 1),
-    cmd("limit_rate_after", ANY_HTTP, false, 1, 1),
+    cmd("limit_rate", ANY_HTTP | LIF, false, 1, 1),
+    cmd("limit_rate_after", ANY_HTTP | LIF, false, 1, 1),
     cmd("open_file_cache", ANY_HTTP, false, 1, 2),
     cmd("open_file_cache_valid", ANY_HTTP, false, 1, 1),
     cmd("open_file_cache_min_uses", ANY_HTTP, false, 1, 1),
@@ -146,10 +151,21 @@ pub(super) struct RawLoc {
     pub(super) headers: http_headers::RawHeaders,
     /// ngx_http_rewrite_module's part.
     pub(super) rewrite: http_rewrite::RawRewrite,
+    /// ngx_http_access_module's part.
+    access: Option<Vec<super::AccessRule>>,
     /// ngx_http_stub_status_module's part.
     pub(super) stub_status: bool,
     /// The temp-path directives (validated, see `http_temp.rs`).
     pub(super) temp: http_temp::RawTemp,
+    /// `alias`, `try_files`, `error_page` (see `http_core_loc.rs`).
+    pub(super) phases: http_core_loc::RawPhases,
+    /// What the `alias` of this level means (set by the location block).
+    pub(super) alias_kind: Alias,
+    /// `root`/`alias` with variables.
+    root_vars: Option<Vec<super::variables::Segment>>,
+    /// A location's name (set by the location block; None for the http and
+    /// server levels and `if` blocks).
+    pub(super) name: Option<Rc<str>>,
 }
 
 /// Per-level server settings (http or server) as written, before the merge.
@@ -161,58 +177,6 @@ struct RawSrv {
     large_client_header_buffers: Option<(usize, usize)>,
     connection_pool_size: Option<usize>,
     request_pool_size: Option<usize>,
-}
-
-/// The named groups of every regex location in `tree` (lower-cased), read
-/// before the configuration is built so that `$NAME` resolves wherever it
-/// is used; a pattern that does not compile is reported by its location.
-pub(super) fn capture_names(tree: &[Directive]) -> Vec<String> {
-    let mut names = Vec::new();
-    for d in tree {
-        if d.name == "location" {
-            let re = match d.args.as_slice() {
-                [m, re] if m == "~" || m == "~*" => Some(re.as_str()),
-                [re] => re.strip_prefix("~*").or_else(|| re.strip_prefix('~')),
-                _ => None,
-            };
-            let compiled = re.map(|re| regex::bytes::RegexBuilder::new(re).unicode(false).build());
-            if let Some(Ok(re)) = compiled {
-                names.extend(re.capture_names().flatten().map(str::to_ascii_lowercase));
-            }
-        }
-        if let Some(block) = &d.block {
-            names.extend(capture_names(block));
-        }
-    }
-    names
-}
-
-/// Compiles a regex location's pattern once, at load (nginx's
-/// ngx_http_regex_compile). The `regex` crate has no look-around and no
-/// backreferences: a pattern that needs them is refused with the engine's
-/// reason. Capture groups match, but `$1`…`$9` and named captures are not
-/// variables yet (using one is an unknown-variable error).
-fn location_regex(d: &Directive, re: &str, caseless: bool) -> Result<super::LocRegex, ConfError> {
-    if re.is_empty() {
-        return Err(d.error("empty regex location"));
-    }
-    regex::bytes::RegexBuilder::new(re)
-        .case_insensitive(caseless)
-        .unicode(false)
-        .build()
-        .map(super::LocRegex)
-        .map_err(|e| {
-            let why = e.to_string();
-            let why = why
-                .lines()
-                .rev()
-                .find(|l| l.starts_with("error:"))
-                .unwrap_or("invalid pattern")
-                .trim_start_matches("error:")
-                .trim()
-                .to_string();
-            d.error(format!("regex \"{re}\" cannot be compiled: {why}"))
-        })
 }
 
 /// The directives accepted, range-checked and otherwise without effect (the
@@ -277,14 +241,6 @@ struct HashSizes {
     bucket_size: Option<usize>,
 }
 
-#[derive(Debug)]
-struct RawLocation {
-    kind: LocationMatch,
-    uri: String,
-    regex: Option<super::LocRegex>,
-    loc: RawLoc,
-}
-
 #[derive(Debug, Default)]
 struct RawServer {
     listens: Vec<ListenAt>,
@@ -292,6 +248,7 @@ struct RawServer {
     srv: RawSrv,
     loc: RawLoc,
     locations: Vec<RawLocation>,
+    named: Vec<RawLocation>,
 }
 
 /// The main-level-only hash sizes of the http block.
@@ -308,7 +265,16 @@ fn defaults(b: &Builder<'_>) -> LocConf {
     LocConf {
         root: b.path("html"),
         index: vec!["index.html".to_string()],
-        ret: None,
+        name: Rc::from(""),
+        alias: Alias::Root,
+        root_vars: None,
+        rewrite: None,
+        rewrite_log: false,
+        uninitialized_variable_warn: true,
+        try_files: None,
+        error_pages: Rc::from([]),
+        recursive_error_pages: false,
+        access: Rc::from([]),
         types: Rc::new(builtin_types()),
         default_type: Rc::from("text/plain"),
         keepalive_timeout_ms: KEEPALIVE_TIMEOUT_MS,
@@ -345,7 +311,51 @@ fn defaults(b: &Builder<'_>) -> LocConf {
 
 /// Mirrors ngx_http_core_merge_loc_conf() and the other modules' merges:
 /// unset values come from the parent.
-fn merge_loc(raw: RawLoc, parent: &LocConf) -> LocConf {
+fn merge_loc(mut raw: RawLoc, parent: &LocConf) -> LocConf {
+    let codes = std::mem::take(&mut raw.rewrite.codes);
+    let (rewrite_log, uninitialized_variable_warn) =
+        http_rewrite::merge_flags(&raw.rewrite, parent);
+    let (root, root_vars, alias) = if raw.root.is_some() || raw.root_vars.is_some() {
+        (
+            raw.root.take().unwrap_or_else(|| parent.root.clone()),
+            raw.root_vars.take().map(Rc::from),
+            if raw.phases.alias.is_some() {
+                raw.alias_kind
+            } else {
+                Alias::Root
+            },
+        )
+    } else {
+        (parent.root.clone(), parent.root_vars.clone(), parent.alias)
+    };
+    let phases = std::mem::take(&mut raw.phases);
+    let name = raw.name.take();
+    let in_location = name.is_some();
+    let mut conf = merge_loc_values(raw, parent);
+    if let Some(name) = name {
+        conf.name = name;
+    }
+    conf.root = root;
+    conf.root_vars = root_vars;
+    conf.alias = alias;
+    conf.rewrite_log = rewrite_log;
+    conf.uninitialized_variable_warn = uninitialized_variable_warn;
+    conf.try_files = phases.try_files.map(Rc::new);
+    conf.error_pages = match phases.error_pages {
+        Some(p) => Rc::from(p),
+        None => parent.error_pages.clone(),
+    };
+    conf.recursive_error_pages = phases
+        .recursive_error_pages
+        .unwrap_or(parent.recursive_error_pages);
+    if !codes.is_empty() {
+        conf.rewrite = Some(http_rewrite::finish(codes, &conf, in_location, &merge_loc));
+    }
+    conf
+}
+
+/// The plain inherited values of [`merge_loc`].
+fn merge_loc_values(raw: RawLoc, parent: &LocConf) -> LocConf {
     let open_file_cache = match raw.open_file_cache {
         Some(None) => None,
         Some(Some((max, inactive_ms))) => Some((max, inactive_ms)),
@@ -375,11 +385,18 @@ fn merge_loc(raw: RawLoc, parent: &LocConf) -> LocConf {
         })
     });
     LocConf {
-        root: raw.root.unwrap_or_else(|| parent.root.clone()),
+        root: parent.root.clone(),
         index: raw.index.unwrap_or_else(|| parent.index.clone()),
-        // A `return` of an outer level wins over the inner one, because nginx
-        // runs the server-level rewrite phase before it picks a location.
-        ret: http_rewrite::merge(raw.rewrite, parent),
+        name: parent.name.clone(),
+        alias: parent.alias,
+        root_vars: None,
+        rewrite: None,
+        rewrite_log: parent.rewrite_log,
+        uninitialized_variable_warn: parent.uninitialized_variable_warn,
+        try_files: None,
+        error_pages: parent.error_pages.clone(),
+        recursive_error_pages: parent.recursive_error_pages,
+        access: raw.access.map_or_else(|| parent.access.clone(), Rc::from),
         types: raw.types.map_or_else(|| parent.types.clone(), Rc::new),
         default_type: raw
             .default_type
@@ -479,10 +496,13 @@ impl Builder<'_> {
         let mut srv = RawSrv::default();
         let mut main = RawHttpMain::default();
         let mut servers = Vec::new();
+        let mut maps = Vec::new();
         for c in block(d) {
             check(c, HTTP)?;
             if c.name == "server" {
                 servers.push(self.server(c)?);
+            } else if c.name == "map" {
+                maps.push(Rc::new(super::http_map::map_block(c)?));
             } else if !http_main_directive(c, &mut main)? && !srv_directive(c, &mut srv)? {
                 self.loc_directive(c, &mut loc)?;
             }
@@ -518,12 +538,12 @@ impl Builder<'_> {
                 let locations = raw
                     .locations
                     .into_iter()
-                    .map(|l| Location {
-                        kind: l.kind,
-                        uri: l.uri,
-                        regex: l.regex,
-                        conf: Rc::new(merge_loc(l.loc, &conf)),
-                    })
+                    .map(|l| merge_location(l, &conf, &merge_loc))
+                    .collect();
+                let named = raw
+                    .named
+                    .into_iter()
+                    .map(|l| merge_location(l, &conf, &merge_loc))
                     .collect();
                 let s = merge_srv(raw.srv, srv);
                 Rc::new(ServerConf {
@@ -541,6 +561,7 @@ impl Builder<'_> {
                         .unwrap_or(LARGE_CLIENT_HEADER_BUFFERS),
                     conf,
                     locations,
+                    named,
                 })
             })
             .collect::<Vec<Rc<ServerConf>>>();
@@ -552,6 +573,8 @@ impl Builder<'_> {
         Ok(HttpConf {
             servers,
             keep_sent_head,
+            maps,
+            user_vars: super::variables::user_names(),
         })
     }
 
@@ -568,9 +591,17 @@ impl Builder<'_> {
                     }
                 }
                 "location" => {
-                    let l = self.location(c, &s.locations)?;
-                    s.locations.push(l);
+                    let l = self.location(c, &s.locations, None)?;
+                    if l.kind == LocationMatch::Named {
+                        if s.named.iter().any(|n| n.uri == l.uri) {
+                            return Err(c.error(format!("duplicate location \"{}\"", l.uri)));
+                        }
+                        s.named.push(l);
+                    } else {
+                        s.locations.push(l);
+                    }
                 }
+                "if" => self.if_block(c, super::command::SIF, &mut s.loc)?,
                 _ => {
                     if !srv_directive(c, &mut s.srv)? {
                         self.loc_directive(c, &mut s.loc)?;
@@ -587,65 +618,6 @@ impl Builder<'_> {
         Ok(s)
     }
 
-    /// Mirrors ngx_http_core_location() for `location [=|^~] URI { }`.
-    /// Regex and named locations, and locations inside locations, are refused.
-    fn location(&self, d: &Directive, siblings: &[RawLocation]) -> Result<RawLocation, ConfError> {
-        let (kind, uri) = match d.args.as_slice() {
-            [modifier, uri] => match modifier.as_str() {
-                "=" => (LocationMatch::Exact, uri.as_str()),
-                "^~" => (LocationMatch::PrefixNoRegex, uri.as_str()),
-                "~" => (LocationMatch::Regex { caseless: false }, uri.as_str()),
-                "~*" => (LocationMatch::Regex { caseless: true }, uri.as_str()),
-                _ => return Err(d.error(format!("invalid location modifier \"{modifier}\""))),
-            },
-            [uri] => {
-                if let Some(rest) = uri.strip_prefix('=') {
-                    (LocationMatch::Exact, rest)
-                } else if let Some(rest) = uri.strip_prefix("^~") {
-                    (LocationMatch::PrefixNoRegex, rest)
-                } else if let Some(rest) = uri.strip_prefix("~*") {
-                    (LocationMatch::Regex { caseless: true }, rest)
-                } else if let Some(rest) = uri.strip_prefix('~') {
-                    (LocationMatch::Regex { caseless: false }, rest)
-                } else if uri.starts_with('@') {
-                    return Err(d.error(format!("named locations are not supported: \"{uri}\"")));
-                } else {
-                    (LocationMatch::Prefix, uri.as_str())
-                }
-            }
-            _ => return Err(unknown(d)),
-        };
-        let regex = match kind {
-            LocationMatch::Regex { caseless } => Some(location_regex(d, uri, caseless)?),
-            _ => None,
-        };
-        let exact = kind == LocationMatch::Exact;
-        if regex.is_none()
-            && siblings.iter().any(|l| {
-                l.regex.is_none() && l.uri == uri && (l.kind == LocationMatch::Exact) == exact
-            })
-        {
-            return Err(d.error(format!("duplicate location \"{uri}\"")));
-        }
-        let mut loc = RawLoc::default();
-        for c in block(d) {
-            check(c, LOC)?;
-            if c.name == "location" {
-                return Err(c.error(format!(
-                    "nested locations are not supported (\"{}\" inside \"{uri}\")",
-                    c.args.join(" ")
-                )));
-            }
-            self.loc_directive(c, &mut loc)?;
-        }
-        Ok(RawLocation {
-            kind,
-            uri: uri.to_string(),
-            regex,
-            loc,
-        })
-    }
-
     /// Mirrors ngx_conf_handler() handing a directive of the location conf
     /// (any http level) to its module: the core module's own first, then
     /// each other module's.
@@ -654,6 +626,7 @@ impl Builder<'_> {
             || self.log_directive(d, &mut loc.log)?
             || http_headers::directive(d, &mut loc.headers)?
             || http_rewrite::directive(d, &mut loc.rewrite)?
+            || super::http_access::directive(d, &mut loc.access)?
             || http_stub_status::directive(d, &mut loc.stub_status)?
             || self.temp_directive(d, &mut loc.temp)?
         {
@@ -666,10 +639,39 @@ impl Builder<'_> {
     /// is not one of them.
     fn core_loc_directive(&self, d: &Directive, loc: &mut RawLoc) -> Result<bool, ConfError> {
         match d.name.as_str() {
-            "root" => {
+            "root" | "alias" => {
                 // Mirrors ngx_http_core_root().
-                once(&loc.root, d)?;
-                loc.root = Some(self.path(&d.args[0]));
+                let is_alias = d.name == "alias";
+                let earlier = loc.root.is_some() || loc.root_vars.is_some();
+                if earlier {
+                    let was = if loc.phases.alias.is_some() {
+                        "alias"
+                    } else {
+                        "root"
+                    };
+                    if was == d.name {
+                        return Err(bad(d, "is duplicate"));
+                    }
+                    return Err(d.error(format!(
+                        "\"{}\" directive is duplicate, \"{was}\" directive was specified earlier",
+                        d.name
+                    )));
+                }
+                http_core_loc::no_root_vars(d)?;
+                let mut v = d.args[0].as_str();
+                if !is_alias && v.len() > 1 && v.ends_with('/') {
+                    v = &v[..v.len() - 1];
+                }
+                if v.contains('$') {
+                    let segs = super::variables::compile(v).map_err(|e| d.error(e))?;
+                    loc.root_vars = Some(segs);
+                    loc.root = Some(self.path("."));
+                } else {
+                    loc.root = Some(self.path(v));
+                }
+                if is_alias {
+                    loc.phases.alias = Some(v.to_string());
+                }
             }
             "index" => index(d, loc.index.get_or_insert_with(Vec::new))?,
             "types" => types(d, loc.types.get_or_insert_with(Types::default))?,
@@ -757,7 +759,7 @@ impl Builder<'_> {
             "types_hash_max_size" => hash_max_size(d, &mut loc.types_hash)?,
             "types_hash_bucket_size" => hash_bucket_size(d, &mut loc.types_hash)?,
             "error_log" => loc.error_log.push(self.error_log(d)?),
-            _ => return Ok(false),
+            _ => return http_core_loc::phase_directive(d, &mut loc.phases),
         }
         Ok(true)
     }
@@ -775,10 +777,9 @@ fn uses_sent_http(c: &LocConf) -> bool {
         .iter()
         .any(|l| has(&l.format.segments) || l.condition.as_deref().is_some_and(has))
         || c.add_headers.iter().any(|h| has(&h.value))
-        || c.ret
-            .as_ref()
-            .and_then(|r| r.text.as_deref())
-            .is_some_and(has)
+        || c.rewrite
+            .as_deref()
+            .is_some_and(|codes| http_rewrite::uses(codes, &has))
 }
 
 /// The http-main-only table sizes; `Ok(false)` when `d` is not one of them.

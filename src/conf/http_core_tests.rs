@@ -30,7 +30,7 @@ fn http_defaults() {
     let c = &s.conf;
     assert_eq!(c.root, Path::new("/pfx/html"));
     assert_eq!(c.index, vec!["index.html".to_string()]);
-    assert_eq!(c.ret, None);
+    assert_eq!(c.rewrite, None);
     assert_eq!(&*c.default_type, "text/plain");
     assert_eq!(c.keepalive_timeout_ms, KEEPALIVE_TIMEOUT_MS);
     assert_eq!(c.keepalive_header_s, None);
@@ -140,12 +140,12 @@ fn location_matching() {
     assert_eq!(root(b"/exact/more"), Path::new("/r"));
     assert_eq!(root(b"/nn"), Path::new("/n"));
     assert_eq!(
-        s.find_location(b"/exact").map(|l| l.kind),
+        s.location_for(b"/exact").map(|l| l.kind),
         Some(LocationMatch::Exact)
     );
     let s = server("location = /only { }");
-    assert!(s.find_location(b"/").is_none());
-    assert!(s.find_location(b"/only/").is_none());
+    assert!(s.location_for(b"/").is_none());
+    assert!(s.location_for(b"/only/").is_none());
 }
 
 #[test]
@@ -171,10 +171,35 @@ fn location_errors() {
             .http
             .is_some()
     );
+    assert!(
+        conf(&wrap("location / {\n location /x { }\n}"))
+            .http
+            .is_some()
+    );
     assert_err(
-        &wrap("location / {\n location /x { }\n}"),
-        "nested locations are not supported (\"/x\" inside \"/\")",
+        &wrap("location /a {\n location /b { }\n}"),
+        "location \"/b\" is outside location \"/a\"",
         4,
+    );
+    assert_err(
+        &wrap("location = /a {\n location /a/b { }\n}"),
+        "location \"/a/b\" cannot be inside the exact location \"/a\"",
+        4,
+    );
+    assert_err(
+        &wrap("location / {\n location @x { }\n}"),
+        "named location \"@x\" can be on the server level only",
+        4,
+    );
+    assert_err(
+        &wrap("location @x { }\nlocation @x { }"),
+        "duplicate location \"@x\"",
+        4,
+    );
+    assert_err(
+        &wrap("location @x { alias /a; }"),
+        "the \"alias\" directive cannot be used inside the named location",
+        3,
     );
     assert_err(
         &wrap("location ~ (?<=/)x { }"),
@@ -188,11 +213,7 @@ fn location_errors() {
         3,
     );
     assert_err(&wrap("location ~ \"\" { }"), "empty regex location", 3);
-    assert_err(
-        &wrap("location @fallback { }"),
-        "named locations are not supported: \"@fallback\"",
-        3,
-    );
+    assert!(conf(&wrap("location @fallback { }")).http.is_some());
     assert_err(
         &wrap("location ! /x { }"),
         "invalid location modifier \"!\"",
@@ -306,7 +327,7 @@ fn regex_locations_follow_nginx_precedence() {
     );
     let http = c.http.unwrap();
     let s = &http.servers[0];
-    let found = |path: &str| s.find_location(path.as_bytes()).map(|l| l.uri.clone());
+    let found = |path: &str| s.location_for(path.as_bytes()).map(|l| l.uri.clone());
     let same = |path: &str, want: &str| assert_eq!(found(path).as_deref(), Some(want), "{path}");
     same("/", "/");
     // The first matching regex in configuration order wins over any prefix.
@@ -462,7 +483,7 @@ fn directive_value_errors() {
 
 #[test]
 fn returns() {
-    let ret = |args: &str| server(&format!("return {args};")).conf.ret.clone().unwrap();
+    let ret = |args: &str| first_return(&server(&format!("return {args};")).conf).unwrap();
     let text = |r: &crate::conf::Return| {
         r.text.as_deref().map(|t| {
             t.iter()
@@ -516,15 +537,25 @@ fn returns() {
         3,
     );
 
-    // Location return; a server-level return wins everywhere (it runs first).
+    // A location's script is its own; the server's runs in its own phase
+    // and is not inherited.
     let s = server("location = /p { return 200 p; return 500; } location /q { }");
-    assert_eq!(s.conf.ret, None);
-    assert_eq!(s.loc_conf(b"/p").ret.as_ref().map(|r| r.code), Some(200));
-    assert_eq!(s.loc_conf(b"/q").ret, None);
+    assert_eq!(first_return(&s.conf), None);
+    assert_eq!(first_return(s.loc_conf(b"/p")).map(|r| r.code), Some(200));
+    assert_eq!(s.loc_conf(b"/p").rewrite.as_ref().map(|c| c.len()), Some(2));
+    assert_eq!(first_return(s.loc_conf(b"/q")), None);
     let s = server("return 403; location = /p { return 200 p; } location /q { }");
-    assert_eq!(s.conf.ret.as_ref().map(|r| r.code), Some(403));
-    assert_eq!(s.loc_conf(b"/p").ret.as_ref().map(|r| r.code), Some(403));
-    assert_eq!(s.loc_conf(b"/q").ret.as_ref().map(|r| r.code), Some(403));
+    assert_eq!(first_return(&s.conf).map(|r| r.code), Some(403));
+    assert_eq!(first_return(s.loc_conf(b"/p")).map(|r| r.code), Some(200));
+    assert_eq!(first_return(s.loc_conf(b"/q")), None);
+}
+
+/// The first `return` of a level's script.
+fn first_return(c: &LocConf) -> Option<crate::conf::Return> {
+    c.rewrite.as_deref()?.iter().find_map(|code| match code {
+        crate::conf::Code::Return(r) => Some(r.clone()),
+        _ => None,
+    })
 }
 
 #[test]
@@ -859,16 +890,16 @@ fn shipped_default_config() {
     ] {
         assert_eq!(t.lookup(ext).map(|t| &**t), Some(ty), "{ext}");
     }
-    let p = s.find_location(b"/plaintext").unwrap();
+    let p = s.location_for(b"/plaintext").unwrap();
     assert_eq!(p.kind, LocationMatch::Exact);
-    let r = p.conf.ret.as_ref().unwrap();
+    let r = first_return(&p.conf).unwrap();
     assert_eq!(r.code, 200);
     assert_eq!(
         r.text.as_deref(),
         Some(&[Segment::Literal(b"Hello, World!"[..].into())][..])
     );
-    assert!(s.find_location(b"/plaintext/").is_none());
-    assert_eq!(s.loc_conf(b"/").ret, None);
+    assert!(s.location_for(b"/plaintext/").is_none());
+    assert_eq!(first_return(s.loc_conf(b"/")), None);
 }
 
 fn names(h: &[AddHeader]) -> Vec<&str> {

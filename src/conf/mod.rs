@@ -16,9 +16,12 @@
 mod build;
 mod command;
 mod core;
+mod http_access;
 mod http_core;
+mod http_core_loc;
 mod http_headers;
 mod http_log;
+mod http_map;
 mod http_rewrite;
 mod http_stub_status;
 mod http_temp;
@@ -37,6 +40,8 @@ use std::rc::Rc;
 use crate::conf::variables::{Escape, Segment};
 
 pub use build::COMMAND_LINE;
+pub use http_core_loc::{Alias, ErrorPage, RegexExec, TryFile, TryFiles, TryLast};
+pub use http_rewrite::{Code, Condition, FileTest, If, Rewrite, RewriteFlag};
 pub use values::{parse_size, parse_time_ms};
 
 /// nginx's default `worker_connections`.
@@ -305,6 +310,9 @@ pub enum LocationMatch {
         /// `~*`.
         caseless: bool,
     },
+    /// `location @name`: reached only by `try_files`, `error_page` (and
+    /// later `proxy_intercept_errors`), never by a URI.
+    Named,
 }
 
 /// A regex location's compiled pattern (the `regex` crate, compiled once at
@@ -326,6 +334,65 @@ pub struct Return {
     /// For 301/302/303/307/308 the `Location` URL; otherwise the body text.
     /// Compiled: it may hold variables.
     pub text: Option<Vec<Segment>>,
+}
+
+/// One `allow`/`deny` rule (ngx_http_access_module).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessRule {
+    /// `deny` (else `allow`).
+    pub deny: bool,
+    /// What it matches.
+    pub what: AccessMatch,
+}
+
+/// The addresses an access rule matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessMatch {
+    /// `all`.
+    All,
+    /// `unix:`: clients on a unix-domain socket.
+    Unix,
+    /// An IPv4 network (address and mask, host order).
+    V4(u32, u32),
+    /// An IPv6 network (address and mask).
+    V6(u128, u128),
+}
+
+/// `map SOURCE $VAR { … }` (ngx_http_map_module).
+#[derive(Debug, Clone)]
+pub struct MapConf {
+    /// The source value, compiled.
+    pub source: Vec<Segment>,
+    /// `hostnames`: the source is a host name, matched with wildcards.
+    pub hostnames: bool,
+    /// Exact keys (lower-cased with `hostnames`; otherwise as written).
+    pub exact: HashMap<Box<[u8]>, Rc<[Segment]>>,
+    /// `*.example.com` / `.example.com` keys.
+    pub wildcard_head: Vec<MapWildcard>,
+    /// `www.example.*` keys.
+    pub wildcard_tail: Vec<MapWildcard>,
+    /// `~re` / `~*re` keys, in order.
+    pub regex: Vec<(LocRegex, Rc<[Segment]>)>,
+    /// `default` (empty when not given).
+    pub default: Option<Rc<[Segment]>>,
+}
+
+/// A wildcard key of a `hostnames` map.
+#[derive(Debug, Clone)]
+pub struct MapWildcard {
+    /// The part that must match: `.example.com` (a suffix) or `www.example.`
+    /// (a prefix).
+    pub part: Box<[u8]>,
+    /// `.example.com` written so: `example.com` itself matches too.
+    pub bare: bool,
+    /// The value.
+    pub value: Rc<[Segment]>,
+}
+
+impl PartialEq for MapConf {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other)
+    }
 }
 
 /// The MIME type map from `types { }` blocks (`conf/mime.types`).
@@ -445,9 +512,30 @@ pub struct LocConf {
     pub root: PathBuf,
     /// `index` file names. Default `index.html`.
     pub index: Vec<String>,
-    /// `return` in this location. A server-level `return` overrides it in every
-    /// location, since nginx runs it before the location is even looked up.
-    pub ret: Option<Return>,
+    /// The level's name as nginx's debug trace prints it (`/x`, `=/x`,
+    /// `@name`, the regex; empty for the server level).
+    pub name: Rc<str>,
+    /// `root` or `alias` (see [`Alias`]); `root` is the path, or the
+    /// prefix-relative fallback when [`LocConf::root_vars`] is set.
+    pub alias: Alias,
+    /// `root`/`alias` with variables (evaluated per request; a relative
+    /// result is under the prefix).
+    pub root_vars: Option<Rc<[Segment]>>,
+    /// The rewrite module's script of this level (`rewrite`, `return`,
+    /// `set`, `if`, `break`); not inherited.
+    pub rewrite: Option<Rc<[Code]>>,
+    /// `rewrite_log on|off`. Default off.
+    pub rewrite_log: bool,
+    /// `uninitialized_variable_warn on|off`. Default on.
+    pub uninitialized_variable_warn: bool,
+    /// `try_files`; not inherited (nginx's merge does not either).
+    pub try_files: Option<Rc<TryFiles>>,
+    /// `error_page` list; a level without one inherits its parent's.
+    pub error_pages: Rc<[ErrorPage]>,
+    /// `recursive_error_pages on|off`. Default off.
+    pub recursive_error_pages: bool,
+    /// `allow`/`deny` rules; a level without any inherits its parent's.
+    pub access: Rc<[AccessRule]>,
     /// `types { }` (shared between locations that do not set their own).
     pub types: Rc<Types>,
     /// `default_type`. Default `text/plain`.
@@ -536,6 +624,8 @@ pub struct Location {
     pub regex: Option<LocRegex>,
     /// Merged settings.
     pub conf: Rc<LocConf>,
+    /// Locations nested in this one.
+    pub locations: Vec<Location>,
 }
 
 /// One `server` block (ngx_http_core_srv_conf_t plus its locations).
@@ -556,55 +646,13 @@ pub struct ServerConf {
     pub large_client_header_buffers: (usize, usize),
     /// Settings for URIs that match no location (the server level merged with http).
     pub conf: Rc<LocConf>,
-    /// Locations in the order they appear.
+    /// Locations in the order they appear (named ones excepted).
     pub locations: Vec<Location>,
+    /// `location @name` blocks.
+    pub named: Vec<Location>,
 }
 
 impl ServerConf {
-    /// Mirrors ngx_http_core_find_location(): an exact (`=`) match ends the
-    /// search; otherwise the longest matching prefix is remembered and,
-    /// unless it is a `^~` one, the regex locations are tried in
-    /// configuration order, the first match winning; else the prefix.
-    /// `None` means the server-level settings apply.
-    ///
-    /// Differences: a linear scan of the prefixes instead of nginx's static
-    /// location tree.
-    pub fn find_location(&self, path: &[u8]) -> Option<&Location> {
-        let mut best: Option<&Location> = None;
-        for loc in &self.locations {
-            let uri = loc.uri.as_bytes();
-            match loc.kind {
-                LocationMatch::Exact => {
-                    if uri == path {
-                        return Some(loc);
-                    }
-                }
-                LocationMatch::Prefix | LocationMatch::PrefixNoRegex => {
-                    if path.starts_with(uri) && best.is_none_or(|b| b.uri.len() < uri.len()) {
-                        best = Some(loc);
-                    }
-                }
-                LocationMatch::Regex { .. } => {}
-            }
-        }
-        if best.is_some_and(|b| b.kind == LocationMatch::PrefixNoRegex) {
-            return best;
-        }
-        let regex = self
-            .locations
-            .iter()
-            .find(|l| l.regex.as_ref().is_some_and(|re| re.0.is_match(path)));
-        regex.or(best)
-    }
-
-    /// The settings that apply to a URI path.
-    pub fn loc_conf(&self, path: &[u8]) -> &Rc<LocConf> {
-        match self.find_location(path) {
-            Some(loc) => &loc.conf,
-            None => &self.conf,
-        }
-    }
-
     /// Does this server answer to `host` (already lower-cased, port stripped)?
     /// Exact names, `*.example.com` and `.example.com` (which also matches
     /// `example.com`), and `www.example.*`.
@@ -649,6 +697,12 @@ pub struct HttpConf {
     /// holdfast writes headers straight into the output and copies them only
     /// when asked).
     pub keep_sent_head: bool,
+    /// `map` blocks, in order ([`Variable::Map`](variables::Variable::Map)
+    /// indexes them).
+    pub maps: Vec<Rc<MapConf>>,
+    /// The names of the `set` variables
+    /// ([`Variable::User`](variables::Variable::User) indexes them).
+    pub user_vars: Vec<String>,
 }
 
 /// The whole configuration (ngx_cycle_t's view of it).

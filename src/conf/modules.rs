@@ -55,7 +55,7 @@ pub static MODULES: &[Module] = &[
     present(
         "ngx_http_rewrite_module",
         "--without-http_rewrite_module",
-        "only `return`",
+        "",
     ),
     present(
         "ngx_http_stub_status_module",
@@ -120,11 +120,7 @@ pub static MODULES: &[Module] = &[
             "userid_mark",
         ],
     ),
-    absent(
-        "ngx_http_access_module",
-        "--without-http_access_module",
-        &["allow", "deny"],
-    ),
+    present("ngx_http_access_module", "--without-http_access_module", ""),
     absent(
         "ngx_http_auth_basic_module",
         "--without-http_auth_basic_module",
@@ -146,7 +142,11 @@ pub static MODULES: &[Module] = &[
         ],
     ),
     absent("ngx_http_geo_module", "--without-http_geo_module", &["geo"]),
-    absent("ngx_http_map_module", "--without-http_map_module", &["map"]),
+    present(
+        "ngx_http_map_module",
+        "--without-http_map_module",
+        "values are evaluated on each use (`volatile` is what it always is)",
+    ),
     absent(
         "ngx_http_split_clients_module",
         "--without-http_split_clients_module",
@@ -389,7 +389,11 @@ pub static MODULES: &[Module] = &[
         ],
     ),
     absent("ngx_http_file_cache", "--without-http-cache", &[]),
-    absent("ngx_regex_module", "--without-pcre", &["pcre_jit"]),
+    present(
+        "ngx_regex_module",
+        "--without-pcre",
+        "the `regex` crate's syntax: no look-around, no backreferences",
+    ),
     // Optional modules nginx builds only when asked: absent from `-V`.
     absent(
         "ngx_http_ssl_module",
@@ -513,16 +517,13 @@ pub static MODULES: &[Module] = &[
 /// The directives of ngx_http_core_module (and of the other modules holdfast
 /// has) that holdfast does not implement yet, with the issue that adds them.
 static NOT_YET: &[(&str, &str)] = &[
-    ("try_files", "ngx_http_try_files_module"),
-    ("error_page", "ngx_http_core_module's error_page"),
-    ("alias", "ngx_http_core_module's alias"),
+    (
+        "pcre_jit",
+        "ngx_regex_module's pcre_jit (the regex crate has no JIT switch)",
+    ),
     ("limit_except", "ngx_http_core_module's limit_except"),
     ("satisfy", "ngx_http_core_module's satisfy"),
     ("auth_delay", "ngx_http_core_module's auth_delay"),
-    (
-        "recursive_error_pages",
-        "ngx_http_core_module's recursive_error_pages",
-    ),
     ("post_action", "ngx_http_core_module's post_action"),
     (
         "if_modified_since",
@@ -598,15 +599,6 @@ static NOT_YET: &[(&str, &str)] = &[
         "add_trailer",
         "ngx_http_headers_filter_module's add_trailer",
     ),
-    ("rewrite", "ngx_http_rewrite_module's rewrite"),
-    ("set", "ngx_http_rewrite_module's set"),
-    ("if", "ngx_http_rewrite_module's if"),
-    ("break", "ngx_http_rewrite_module's break"),
-    ("rewrite_log", "ngx_http_rewrite_module's rewrite_log"),
-    (
-        "uninitialized_variable_warn",
-        "ngx_http_rewrite_module's uninitialized_variable_warn",
-    ),
     (
         "open_log_file_cache",
         "ngx_http_log_module's open_log_file_cache",
@@ -677,13 +669,18 @@ mod tests {
         for without in [
             "--without-http_gzip_module",
             "--without-http_proxy_module",
-            "--without-http_map_module",
-            "--without-pcre",
             "--without-http-cache",
         ] {
             assert!(a.contains(without), "{without}");
         }
-        assert!(!a.contains("--without-http_rewrite_module"));
+        for with in [
+            "--without-http_rewrite_module",
+            "--without-http_map_module",
+            "--without-http_access_module",
+            "--without-pcre",
+        ] {
+            assert!(!a.contains(with), "{with}");
+        }
         assert!(!a.contains("--with-http_ssl_module"));
         // Test::Nginx's has('http') looks for a bare `--without-http`.
         assert!(!a.split(' ').any(|w| w == "--without-http"));
@@ -697,8 +694,8 @@ mod tests {
             Some("ngx_http_ssl_module")
         );
         assert_eq!(
-            module_of("try_files").as_deref(),
-            Some("ngx_http_try_files_module yet")
+            module_of("limit_except").as_deref(),
+            Some("ngx_http_core_module's limit_except yet")
         );
         assert_eq!(module_of("no_such_thing"), None);
         assert_eq!(module_of("root"), None);

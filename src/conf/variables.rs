@@ -108,6 +108,12 @@ pub enum Variable {
     /// location: that group of the location that matched (empty when it is
     /// another location, or the group did not take part).
     NamedCapture(Box<str>),
+    /// A variable of `set $NAME` (ngx_http_rewrite_module): the index of
+    /// its name in the configuration's list; empty until a `set` runs.
+    User(u16),
+    /// A variable made by `map SOURCE $NAME { … }`: the index of the map in
+    /// [`HttpConf::maps`](crate::conf::HttpConf::maps).
+    Map(u16),
     /// `$arg_NAME`: the first argument called NAME (case-insensitive), as sent.
     Arg(Box<[u8]>),
     /// `$cookie_NAME`: the cookie called NAME (case-insensitive, as nginx's
@@ -180,21 +186,36 @@ fn header_name(suffix: &str) -> Box<[u8]> {
         .into_boxed_slice()
 }
 
-thread_local! {
-    /// The named groups of the regex locations of the configuration being
-    /// read: nginx adds each as a variable while it parses, and resolves
-    /// variable names only at the end, so a name may be used anywhere.
-    static CAPTURE_NAMES: std::cell::RefCell<Vec<String>> =
-        const { std::cell::RefCell::new(Vec::new()) };
+/// The names a configuration defines for itself, collected before it is
+/// built (nginx adds each as it parses and resolves variable names only at
+/// the end, so a name may be used before the directive that defines it).
+#[derive(Debug, Clone, Default)]
+pub struct DefinedNames {
+    /// Named groups of the configuration's regexes (lower-cased).
+    pub captures: Vec<String>,
+    /// `set $NAME` names (lower-cased), in first-seen order.
+    pub user: Vec<String>,
+    /// `map … $NAME` names (lower-cased), in map order.
+    pub maps: Vec<String>,
 }
 
-/// Runs `f` (reading a configuration) with `names` known as named-capture
-/// variables.
-pub(super) fn with_capture_names<T>(names: Vec<String>, f: impl FnOnce() -> T) -> T {
-    CAPTURE_NAMES.with(|n| *n.borrow_mut() = names);
+thread_local! {
+    /// The names of the configuration being read.
+    static DEFINED: std::cell::RefCell<DefinedNames> =
+        std::cell::RefCell::new(DefinedNames::default());
+}
+
+/// Runs `f` (reading a configuration) with `names` known as variables.
+pub(super) fn with_names<T>(names: DefinedNames, f: impl FnOnce() -> T) -> T {
+    DEFINED.with(|n| *n.borrow_mut() = names);
     let out = f();
-    CAPTURE_NAMES.with(|n| n.borrow_mut().clear());
+    DEFINED.with(|n| *n.borrow_mut() = DefinedNames::default());
     out
+}
+
+/// The `set` variables of the configuration being read.
+pub(super) fn user_names() -> Vec<String> {
+    DEFINED.with(|n| n.borrow().user.clone())
 }
 
 impl Variable {
@@ -215,8 +236,20 @@ impl Variable {
         if let Some(a) = lower.strip_prefix("arg_").filter(|a| !a.is_empty()) {
             return Some(Variable::Arg(a.as_bytes().into()));
         }
-        if CAPTURE_NAMES.with(|n| n.borrow().contains(&lower)) {
-            return Some(Variable::NamedCapture(lower.into()));
+        let defined = DEFINED.with(|n| {
+            let n = n.borrow();
+            if let Some(i) = n.maps.iter().position(|m| *m == lower) {
+                return u16::try_from(i).ok().map(Variable::Map);
+            }
+            if let Some(i) = n.user.iter().position(|m| *m == lower) {
+                return u16::try_from(i).ok().map(Variable::User);
+            }
+            n.captures
+                .contains(&lower)
+                .then(|| Variable::NamedCapture(lower.clone().into()))
+        });
+        if defined.is_some() {
+            return defined;
         }
         let cookie = lower.strip_prefix("cookie_").filter(|c| !c.is_empty())?;
         Some(Variable::Cookie(cookie.as_bytes().into()))
@@ -235,6 +268,14 @@ impl Variable {
             Variable::Arg(a) => return Cow::Owned(format!("arg_{}", String::from_utf8_lossy(a))),
             Variable::Capture(n) => return Cow::Owned(n.to_string()),
             Variable::NamedCapture(n) => return Cow::Owned(n.to_string()),
+            Variable::User(i) => {
+                let name = DEFINED.with(|n| n.borrow().user.get(usize::from(*i)).cloned());
+                return Cow::Owned(name.unwrap_or_default());
+            }
+            Variable::Map(i) => {
+                let name = DEFINED.with(|n| n.borrow().maps.get(usize::from(*i)).cloned());
+                return Cow::Owned(name.unwrap_or_default());
+            }
             Variable::Cookie(c) => {
                 return Cow::Owned(format!("cookie_{}", String::from_utf8_lossy(c)));
             }

@@ -128,13 +128,36 @@ pub struct Request {
     pub lingering_close: bool,
     /// Decoded, normalised path.
     pub uri: Vec<u8>,
-    /// Reached by an internal redirect (`r->internal`): here, the index one.
+    /// Reached by an internal redirect or a rewrite (`r->internal`).
     pub internal: bool,
-    /// The regex of the location that matched, for its named groups.
+    /// The regex that matched last, for its named groups.
     pub capture_regex: Option<regex::bytes::Regex>,
-    /// The regex location's captures as (start, end) in `uri`; index 0 is
-    /// the whole match.
+    /// The last match's captures as (start, end) in `captures_data`; index
+    /// 0 is the whole match (nginx's `r->captures`).
     pub captures: Vec<(usize, usize)>,
+    /// The string the last regex matched (`r->captures_data`).
+    pub captures_data: Vec<u8>,
+    /// Arguments set by a rewrite, `set $args` or a redirect (`r->args`
+    /// once changed; empty means none). None: the request line's.
+    pub args_rw: Option<Vec<u8>>,
+    /// Internal redirects and URI rewrites left before the request is a
+    /// cycle (`r->uri_changes`, NGX_HTTP_MAX_URI_CHANGES + 1 at the start).
+    pub uri_changes: u8,
+    /// A rewrite changed the URI: the location is searched again.
+    pub uri_changed: bool,
+    /// The URI still is the one the location was found for (`rewrite …
+    /// break` clears it; `alias` needs it).
+    pub valid_location: bool,
+    /// An error page was already used (`r->error_page`).
+    pub error_page: bool,
+    /// The status an error page answers with (`r->err_status`); 0: the
+    /// redirected request's own.
+    pub err_status: u16,
+    /// try_files found a file in a regex location with `alias`: the URI
+    /// is appended to the alias (`r->add_uri_to_alias`).
+    pub add_uri_to_alias: bool,
+    /// Values of the `set` variables (index: [`Variable::User`](crate::conf::variables::Variable::User)).
+    pub vars: Vec<Option<Vec<u8>>>,
     /// Query string (offset, length in the buffer, after `target.0`).
     pub args: Option<(usize, usize)>,
     /// Scratch for file-system paths and Location values.
@@ -172,6 +195,15 @@ pub struct Request {
 }
 
 impl Request {
+    /// The arguments in force (`r->args`): a rewrite's, else the request
+    /// line's (`head` is the request's head bytes); None when empty.
+    pub fn args<'a>(&'a self, head: &'a [u8]) -> Option<&'a [u8]> {
+        match &self.args_rw {
+            Some(a) => (!a.is_empty()).then_some(&a[..]),
+            None => self.args.and_then(|(o, l)| head.get(o..o + l)),
+        }
+    }
+
     fn reset(&mut self, now_ms: u64) {
         let (mut host, mut uri, mut scratch, mut sent_head, mut captures) = (
             std::mem::take(&mut self.host),
@@ -180,15 +212,18 @@ impl Request {
             std::mem::take(&mut self.sent_head),
             std::mem::take(&mut self.captures),
         );
+        let mut captures_data = std::mem::take(&mut self.captures_data);
         host.clear();
         uri.clear();
         scratch.clear();
         sent_head.clear();
         captures.clear();
+        captures_data.clear();
         *self = Request {
             host,
             uri,
             captures,
+            captures_data,
             scratch,
             sent_head,
             start_ms: now_ms,
@@ -811,6 +846,10 @@ pub fn finalize_request<S: Transport>(cy: &mut Cycle<S>, key: usize, rc: Finaliz
                     uri_args(c)
                 );
             }
+            if let Some(rc) = special::send_error_page(cy, key, status) {
+                finalize_request(cy, key, rc);
+                return;
+            }
             special::special_response_handler(cy, key, status)
         }
         Finalize::Done => {}
@@ -863,6 +902,13 @@ fn uri_args<S>(c: &crate::core::connection::Connection<S>) -> String {
     };
     let data = c.buf().map(|b| b.data()).unwrap_or_default();
     let mut uri = std::borrow::Cow::Borrowed(&r.uri[..]);
+    if let Some(a) = &r.args_rw {
+        return format!(
+            "{}?{}",
+            String::from_utf8_lossy(&uri),
+            String::from_utf8_lossy(a)
+        );
+    }
     let mut args = r.args;
     // The head was refused before holdfast decoded the URI: decode it here.
     if r.uri.is_empty() && r.line_len > 0 {

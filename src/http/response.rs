@@ -83,7 +83,14 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
     if exiting {
         r.keepalive = false;
     }
-    r.status = h.status;
+    // ngx_http_send_header: an error page answers with the status of the
+    // error (or its `=CODE`), whatever its own handler said.
+    let status = if r.err_status != 0 {
+        r.err_status
+    } else {
+        h.status
+    };
+    r.status = status;
     let (tokens, ka_header) = r
         .loc
         .as_ref()
@@ -91,7 +98,7 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
     // add_header Last-Modified / ETag replace (or, empty, remove) the ones
     // holdfast makes, as nginx's special setters for them do.
     let (own_lm, own_etag) = r.loc.as_ref().map_or((false, false), |l| {
-        let ok = adds_headers_for(h.status);
+        let ok = adds_headers_for(status);
         let set = |name: &str| {
             l.add_headers
                 .iter()
@@ -102,7 +109,7 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
     let out = &mut hc.out.mem;
     let start = out.len();
     out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(special::status_line(h.status));
+    out.extend_from_slice(special::status_line(status));
     out.extend_from_slice(b"\r\nServer: ");
     out.extend_from_slice(if tokens {
         SERVER_VERSION.as_bytes()
@@ -148,7 +155,7 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
         out.push(b'"');
     }
     out.extend_from_slice(b"\r\n");
-    add_headers(cy, key, h.status, start);
+    add_headers(cy, key, status, start);
 }
 
 /// The statuses add_header applies to without `always`.
@@ -291,6 +298,11 @@ pub fn return_handler<S: Transport>(cy: &mut Cycle<S>, key: usize, ret: &Return)
     }
     if code >= 400 && ret.text.is_none() {
         return Finalize::Status(code);
+    }
+    // ngx_http_send_response discards the body (sending `100 Continue` when
+    // asked) before the answer is queued.
+    if let Err(status) = crate::http::body::discard_request_body(cy, key) {
+        return Finalize::Status(status);
     }
     let mut value = std::mem::take(&mut cy.var_buf);
     value.clear();

@@ -1,6 +1,8 @@
 //! Error and redirect pages: nginx's `ngx_http_special_response.c`.
 
 use crate::core::cycle::Cycle;
+use crate::http::parse::Method;
+use crate::http::request::Finalize;
 use crate::http::response::{self, ResponseHead, SERVER_VERSION};
 use crate::os::io::Transport;
 
@@ -94,6 +96,59 @@ fn has_page(code: u16) -> bool {
     (300..600).contains(&code) && code != 304
 }
 
+/// The error-page half of ngx_http_special_response_handler() with
+/// ngx_http_send_error_page(): when the location has an `error_page` for
+/// `code` (and no error page was used yet, unless `recursive_error_pages`),
+/// the request is redirected to it — an internal redirect for `/uri`
+/// (method GET unless HEAD), a named location for `@name`, else a 302 (or
+/// the `=` code, when a redirect) to the URL. None: no page applies.
+pub fn send_error_page<S: Transport>(cy: &mut Cycle<S>, key: usize, code: u16) -> Option<Finalize> {
+    let r = cy.conns[key].req_mut()?;
+    r.err_status = code;
+    if r.error_page || r.uri_changes == 0 {
+        return None;
+    }
+    let loc = r.loc.clone()?;
+    if loc.error_pages.is_empty() {
+        return None;
+    }
+    if !loc.recursive_error_pages {
+        r.error_page = true;
+    }
+    let page = loc.error_pages.iter().find(|p| p.status == code)?;
+    if let Some(o) = page.overwrite {
+        r.err_status = o;
+    }
+    let mut uri = Vec::new();
+    crate::http::variables::complex_value(cy, key, &page.uri, &mut uri);
+    let r = cy.conns[key].req_mut()?;
+    if uri.starts_with(b"/") {
+        let (uri, args) = crate::http::static_module::split_args(uri);
+        if r.method != Method::Head {
+            r.method = Method::Get;
+        }
+        return Some(crate::http::core_module::internal_redirect(
+            cy, key, uri, args,
+        ));
+    }
+    if uri.starts_with(b"@") {
+        return Some(crate::http::core_module::named_location(cy, key, &uri));
+    }
+    if !page.overwrite.is_some_and(response::is_redirect) {
+        r.err_status = 302;
+    }
+    let status = r.err_status;
+    if let Err(s) = crate::http::body::discard_request_body(cy, key) {
+        log::debug!("*{} discard failed: {s}", cy.conns[key].number);
+        if let Some(r) = cy.conns[key].req_mut() {
+            r.keepalive = false;
+        }
+    }
+    response::set_location(cy, key, &uri);
+    special_response_handler(cy, key, status);
+    Some(Finalize::Done)
+}
+
 /// Mirrors ngx_http_special_response_handler(): the connection does not keep
 /// alive after 400, 413, 414, 494, 500 and 501; the page is a small HTML
 /// document like nginx's; HEAD gets the header only.
@@ -104,6 +159,7 @@ pub fn special_response_handler<S: Transport>(cy: &mut Cycle<S>, key: usize, cod
         let Some(r) = cy.conns[key].req_mut() else {
             return;
         };
+
         if matches!(
             code,
             400 | 413 | 414 | REQUEST_HEADER_TOO_LARGE | 500 | 501 | 505

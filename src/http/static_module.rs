@@ -11,12 +11,14 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+use crate::conf::{Alias, TryFiles, TryLast};
 use crate::core::connection::req_in;
 use crate::core::cycle::Cycle;
-use crate::http::core_module::content_handler;
+use crate::http::core_module::{internal_redirect, map_uri_to_path, named_location, root_path};
 use crate::http::parse::Method;
 use crate::http::request::{Finalize, http_error};
 use crate::http::response::{self, ResponseHead};
+use crate::http::variables::complex_value;
 use crate::os::io::Transport;
 
 /// Files up to this size are copied into the output buffer (one writev with
@@ -24,27 +26,16 @@ use crate::os::io::Transport;
 /// go out with sendfile from the cached descriptor.
 pub const SMALL_FILE: u64 = 32 * 1024;
 
-/// Builds `root + uri (+ index)` into the request's scratch path.
-fn map_uri_to_path(root: &Path, uri: &[u8], index: Option<&str>, out: &mut Vec<u8>) {
-    out.clear();
-    out.extend_from_slice(root.as_os_str().as_bytes());
-    if out.last() == Some(&b'/') {
-        out.pop();
-    }
-    out.extend_from_slice(uri);
-    if let Some(i) = index {
-        out.extend_from_slice(i.as_bytes());
-    }
-}
-
 fn errno_text(e: &io::Error) -> crate::os::io::OsErr<'_> {
     crate::os::io::OsErr(e)
 }
 
-/// Mirrors ngx_http_index_handler() + ngx_http_static_handler().
+/// Mirrors ngx_http_index_handler() + ngx_http_static_handler(): a URI
+/// ending in `/` is a directory, answered by the first index file that
+/// exists (an internal redirect, so the location is searched again);
+/// anything else is a file.
 pub fn static_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
-    let c = &mut cy.conns[key];
-    let Some(r) = req_in(&mut c.hc) else {
+    let Some(r) = cy.conns[key].req() else {
         return Finalize::Close;
     };
     let Some(loc) = r.loc.clone() else {
@@ -53,41 +44,77 @@ pub fn static_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
     if !matches!(r.method, Method::Get | Method::Head | Method::Post) {
         return Finalize::Status(405);
     }
+    let dir = r.uri.ends_with(b"/");
+    let mut path = match cy.conns[key].req_mut() {
+        Some(r) => std::mem::take(&mut r.scratch),
+        None => return Finalize::Close,
+    };
+    let mapped = map_uri_to_path(cy, key, &mut path).is_some();
+    if !dir && mapped {
+        if let Some(r) = cy.conns[key].req_mut() {
+            r.scratch = path;
+        }
+        return serve_file(cy, key);
+    }
+    let rc = if mapped {
+        index_handler(cy, key, &loc, &mut path)
+    } else {
+        Finalize::Status(500)
+    };
+    // The buffer goes back unless the scratch now holds a Location.
+    if let Some(r) = cy.conns[key].req_mut()
+        && r.scratch.capacity() == 0
+    {
+        path.clear();
+        r.scratch = path;
+    }
+    rc
+}
+
+/// Mirrors ngx_http_index_handler() for a URI ending in `/`: `path` is the
+/// directory's.
+fn index_handler<S: Transport>(
+    cy: &mut Cycle<S>,
+    key: usize,
+    loc: &crate::conf::LocConf,
+    path: &mut Vec<u8>,
+) -> Finalize {
     let now = cy.clock.now_ms;
-    let mut path = std::mem::take(&mut r.scratch);
-    if r.uri.ends_with(b"/") {
-        // ngx_http_index_handler: the first index file that exists wins, by
-        // an internal redirect (the location is searched again).
+    {
+        let base = path.len();
         for name in &loc.index {
-            map_uri_to_path(&loc.root, &r.uri, Some(name), &mut path);
+            if name.starts_with('/') {
+                return internal_redirect(cy, key, name.as_bytes().to_vec(), None);
+            }
+            path.truncate(base);
+            path.extend_from_slice(name.as_bytes());
+            log::debug!(
+                "*{} open index \"{}\"",
+                cy.conns[key].number,
+                String::from_utf8_lossy(path)
+            );
             match cy
                 .open_files
-                .open(&path, now, loc.open_file_cache.as_deref())
+                .open(path, now, loc.open_file_cache.as_deref())
             {
                 Ok(e) if !e.is_dir => {
-                    r.uri.extend_from_slice(name.as_bytes());
-                    r.scratch = path;
-                    r.internal = true;
-                    let server = r.server.clone();
-                    if let Some(server) = server {
-                        r.loc = Some(crate::http::core_module::find_location(&server, r));
-                    }
-                    if r.loc.as_ref().is_some_and(|l| l.ret.is_some()) {
-                        return content_handler(cy, key);
-                    }
-                    return serve_file(cy, key);
+                    let Some(r) = cy.conns[key].req() else {
+                        return Finalize::Close;
+                    };
+                    let mut uri = r.uri.clone();
+                    uri.extend_from_slice(name.as_bytes());
+                    return internal_redirect(cy, key, uri, None);
                 }
                 _ => {}
             }
         }
-        map_uri_to_path(&loc.root, &r.uri, None, &mut path);
-        let shown = String::from_utf8_lossy(&path).into_owned();
-        r.scratch = path;
+        path.truncate(base);
+        let shown = String::from_utf8_lossy(path).into_owned();
         let found = cy
             .open_files
-            .open(shown.as_bytes(), now, loc.open_file_cache.as_deref())
+            .open(path, now, loc.open_file_cache.as_deref())
             .map(|e| e.is_dir);
-        return match found {
+        match found {
             Ok(true) => {
                 http_error!(cy, key, "directory index of \"{shown}\" is forbidden");
                 Finalize::Status(403)
@@ -99,11 +126,109 @@ pub fn static_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
                 }
                 Finalize::Status(404)
             }
-        };
+        }
     }
-    map_uri_to_path(&loc.root, &r.uri, None, &mut path);
-    r.scratch = path;
-    serve_file(cy, key)
+}
+
+/// The file tests of ngx_http_core_try_files_phase(): the first candidate
+/// that exists (a directory for a name written with a trailing `/`) becomes
+/// the URI and the request goes on to the content phase (None); when none
+/// does, the last argument answers: `=CODE`, a named location, or an
+/// internal redirect.
+pub fn try_files<S: Transport>(cy: &mut Cycle<S>, key: usize, tf: &TryFiles) -> Option<Finalize> {
+    let number = cy.conns[key].number;
+    let loc = cy.conns[key].req()?.loc.clone()?;
+    for file in &tf.files {
+        let mut name = Vec::new();
+        complex_value(cy, key, &file.name, &mut name);
+        let r = cy.conns[key].req()?;
+        let part = match loc.alias {
+            Alias::Prefix(n) if name.starts_with(r.uri.get(..n).unwrap_or_default()) => &name[n..],
+            _ => &name[..],
+        };
+        let mut path = Vec::new();
+        root_path(cy, key, &mut path)?;
+        if loc.alias == Alias::Root && path.ends_with(b"/") {
+            path.pop();
+        }
+        path.extend_from_slice(part);
+        log::debug!(
+            "*{number} trying to use {}: \"{}\" \"{}\"",
+            if file.test_dir { "dir" } else { "file" },
+            String::from_utf8_lossy(&name),
+            String::from_utf8_lossy(&path)
+        );
+        let meta = std::fs::metadata(std::ffi::OsStr::from_bytes(&path));
+        let is_dir = match meta {
+            Ok(m) => m.is_dir(),
+            Err(e) => {
+                let quiet = matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) || e.raw_os_error() == Some(libc::ENAMETOOLONG);
+                if !quiet {
+                    let shown = String::from_utf8_lossy(&path).into_owned();
+                    crate::http::request::http_log!(
+                        log::Level::Error,
+                        "holdfast::crit",
+                        cy,
+                        key,
+                        "stat() \"{shown}\" failed ({})",
+                        errno_text(&e)
+                    );
+                }
+                continue;
+            }
+        };
+        if is_dir != file.test_dir {
+            continue;
+        }
+        let r = cy.conns[key].req_mut()?;
+        match loc.alias {
+            Alias::Root => r.uri = name,
+            Alias::Regex => {
+                if !file.test_dir {
+                    r.uri = name;
+                    r.add_uri_to_alias = true;
+                }
+            }
+            Alias::Prefix(n) => {
+                let mut uri = loc.name.as_bytes().get(..n).unwrap_or_default().to_vec();
+                uri.extend_from_slice(part);
+                r.uri = uri;
+            }
+        }
+        log::debug!(
+            "*{number} try file uri: \"{}\"",
+            String::from_utf8_lossy(&r.uri)
+        );
+        return None;
+    }
+    Some(match &tf.last {
+        TryLast::Code(code) => Finalize::Status(*code),
+        TryLast::Uri(segs) => {
+            let mut uri = Vec::new();
+            complex_value(cy, key, segs, &mut uri);
+            if uri.starts_with(b"@") {
+                named_location(cy, key, &uri)
+            } else {
+                let (uri, args) = split_args(uri);
+                internal_redirect(cy, key, uri, args)
+            }
+        }
+    })
+}
+
+/// Mirrors ngx_http_split_args(): `URI?ARGS` into the two parts.
+pub fn split_args(mut uri: Vec<u8>) -> (Vec<u8>, Option<Vec<u8>>) {
+    match uri.iter().position(|&b| b == b'?') {
+        Some(q) => {
+            let args = uri[q + 1..].to_vec();
+            uri.truncate(q);
+            (uri, Some(args))
+        }
+        None => (uri, None),
+    }
 }
 
 /// Opens the file in the request's scratch path and queues the response.
@@ -136,12 +261,17 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
     if is_dir {
         // A directory without the trailing slash: redirect to the slash form.
         // ngx_http_static_handler escapes the decoded URI for Location.
+        let c = &cy.conns[key];
+        let Some(r) = c.req() else {
+            return Finalize::Close;
+        };
         let mut loc = Vec::with_capacity(r.uri.len() + 1);
         crate::http::parse::escape_uri(&r.uri, &mut loc);
         loc.push(b'/');
-        if let (Some((o, l)), Some(b)) = (r.args, c.buf()) {
+        let head = c.buf().map(|b| b.data()).unwrap_or_default();
+        if let Some(a) = r.args(head) {
             loc.push(b'?');
-            loc.extend_from_slice(&b.data()[o..o + l]);
+            loc.extend_from_slice(a);
         }
         response::set_location(cy, key, &loc);
         return Finalize::Status(301);
@@ -220,17 +350,5 @@ mod tests {
         assert_eq!(extension(b"/a/b.HTML"), Some(&b"HTML"[..]));
         assert_eq!(extension(b"/a.d/b"), None);
         assert_eq!(extension(b"/a/.hidden"), Some(&b"hidden"[..]));
-    }
-
-    #[test]
-    fn paths_join_root_and_uri() {
-        let mut out = Vec::new();
-        map_uri_to_path(
-            Path::new("/srv/html/"),
-            b"/a/",
-            Some("index.html"),
-            &mut out,
-        );
-        assert_eq!(out, b"/srv/html/a/index.html");
     }
 }

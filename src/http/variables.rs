@@ -8,6 +8,7 @@
 use std::cell::Cell;
 use std::io::Write;
 use std::net::IpAddr;
+use std::os::unix::ffi::OsStringExt;
 use std::sync::OnceLock;
 
 use crate::conf::variables::{Segment, Variable};
@@ -158,20 +159,43 @@ fn request_variable<S: Transport>(
     now: u64,
     out: &mut Vec<u8>,
 ) -> bool {
-    let args = || r.args.and_then(|(o, l)| head.get(o..o + l));
+    let args = || r.args(head);
     match var {
         Variable::Capture(n) => {
             if let Some(&(s, e)) = r.captures.get(usize::from(*n)) {
-                out.extend_from_slice(r.uri.get(s..e).unwrap_or_default());
+                out.extend_from_slice(r.captures_data.get(s..e).unwrap_or_default());
             }
         }
+        Variable::User(i) => match r.vars.get(usize::from(*i)).and_then(Option::as_ref) {
+            Some(v) => out.extend_from_slice(v),
+            None => {
+                if r.loc
+                    .as_ref()
+                    .is_some_and(|l| l.uninitialized_variable_warn)
+                {
+                    let name = cy
+                        .conf
+                        .http
+                        .as_ref()
+                        .and_then(|h| h.user_vars.get(usize::from(*i)))
+                        .map_or("", |n| n.as_str());
+                    log::warn!(
+                        "*{} using uninitialized \"{name}\" variable{}",
+                        cy.conns[key].number,
+                        crate::http::request::log_ctx(cy, key)
+                    );
+                }
+                return false;
+            }
+        },
+        Variable::Map(i) => return crate::http::map_module::map_variable(cy, key, *i, out),
         Variable::NamedCapture(name) => {
             let group = r.capture_regex.as_ref().and_then(|re| {
                 re.capture_names()
                     .position(|n| n.is_some_and(|n| n.eq_ignore_ascii_case(name)))
             });
             if let Some(&(s, e)) = group.and_then(|i| r.captures.get(i)) {
-                out.extend_from_slice(r.uri.get(s..e).unwrap_or_default());
+                out.extend_from_slice(r.captures_data.get(s..e).unwrap_or_default());
             }
         }
         Variable::Request if r.line_len > 0 => {
@@ -191,7 +215,7 @@ fn request_variable<S: Transport>(
             None => return false,
         },
         Variable::IsArgs => {
-            if r.args.is_some() {
+            if r.args(head).is_some() || (r.args_rw.is_none() && r.args.is_some()) {
                 out.push(b'?');
             }
         }
@@ -238,35 +262,37 @@ fn request_variable<S: Transport>(
             }
         }
         Variable::SentHttp(name) => return sent_header(&r.sent_head, name, out),
-        Variable::DocumentRoot => match r.loc.as_ref() {
-            Some(l) => out.extend_from_slice(l.root.as_os_str().as_encoded_bytes()),
-            None => return false,
-        },
-        Variable::RealpathRoot => {
-            let Some(l) = r.loc.as_ref() else {
+        Variable::DocumentRoot => {
+            if crate::http::core_module::root_path(cy, key, out).is_none() {
                 return false;
-            };
-            match std::fs::canonicalize(&l.root) {
+            }
+        }
+        Variable::RealpathRoot => {
+            let mut root = Vec::new();
+            if crate::http::core_module::root_path(cy, key, &mut root).is_none() {
+                return false;
+            }
+            let root = std::path::PathBuf::from(std::ffi::OsString::from_vec(root));
+            match std::fs::canonicalize(&root) {
                 Ok(p) => out.extend_from_slice(p.as_os_str().as_encoded_bytes()),
                 Err(e) => {
                     log::error!(
                         "*{} realpath() \"{}\" failed ({})",
                         cy.conns[key].number,
-                        l.root.display(),
+                        root.display(),
                         crate::os::io::OsErr(&e)
                     );
                     return false;
                 }
             }
         }
-        Variable::RequestFilename => match r.loc.as_ref() {
-            Some(l) => {
-                let root = l.root.as_os_str().as_encoded_bytes();
-                out.extend_from_slice(root.strip_suffix(b"/").unwrap_or(root));
-                out.extend_from_slice(&r.uri);
+        Variable::RequestFilename => {
+            let mut path = Vec::new();
+            if crate::http::core_module::map_uri_to_path(cy, key, &mut path).is_none() {
+                return false;
             }
-            None => return false,
-        },
+            out.extend_from_slice(&path);
+        }
         Variable::LimitRate => push_num(out, r.limit_rate),
         Variable::RequestId => {
             let id = request_id(&r.request_id);
