@@ -104,7 +104,7 @@ impl<'a> Builder<'a> {
 /// map keys), `set` names, `map` names.
 pub(super) fn defined_names(tree: &[Directive], names: &mut super::variables::DefinedNames) {
     let group_names = |re: &str, names: &mut super::variables::DefinedNames| {
-        if let Ok(re) = regex::bytes::RegexBuilder::new(re).unicode(false).build() {
+        if let Ok(re) = super::http_rewrite::compile_regex(re, false) {
             for n in re.capture_names().flatten() {
                 let n = n.to_ascii_lowercase();
                 if !names.captures.contains(&n) {

@@ -249,6 +249,7 @@ struct RawServer {
     loc: RawLoc,
     locations: Vec<RawLocation>,
     named: Vec<RawLocation>,
+    name_regexes: Vec<super::LocRegex>,
 }
 
 /// The main-level-only hash sizes of the http block.
@@ -549,6 +550,7 @@ impl Builder<'_> {
                 Rc::new(ServerConf {
                     listen: listens.into_iter().map(|l| l.listen).collect(),
                     server_names: raw.names,
+                    name_regexes: raw.name_regexes,
                     merge_slashes: s.merge_slashes.unwrap_or(true),
                     client_header_timeout_ms: s
                         .client_header_timeout_ms
@@ -587,7 +589,7 @@ impl Builder<'_> {
                 "listen" => s.listens.extend(listen::listen(c)?),
                 "server_name" => {
                     for name in &c.args {
-                        s.names.push(server_name(c, name)?);
+                        s.names.push(server_name(c, name, &mut s.name_regexes)?);
                     }
                 }
                 "location" => {
@@ -983,12 +985,37 @@ fn keepalive_disable(d: &Directive, mask: &mut u8) -> Result<(), ConfError> {
 }
 
 /// Mirrors ngx_http_core_server_name(): lower-cased; a `*` only as `*.` at the
-/// start or `.*` at the end; regex names are refused.
-fn server_name(d: &Directive, name: &str) -> Result<String, ConfError> {
-    if name.starts_with('~') {
-        return Err(d.error(format!(
-            "regular expression server names are not supported: \"{name}\""
-        )));
+/// start or `.*` at the end; `~regex` names are kept as written and their
+/// pattern compiled caseless (as nginx does), in `regexes`.
+fn server_name(
+    d: &Directive,
+    name: &str,
+    regexes: &mut Vec<super::LocRegex>,
+) -> Result<String, ConfError> {
+    if let Some(re) = name.strip_prefix('~') {
+        if re.is_empty() {
+            return Err(d.error(format!("empty regex in server name \"{name}\"")));
+        }
+        // nginx compiles it caseless only when it has capitals (the host it
+        // is matched with is lower-cased).
+        let caseless = re.bytes().any(|b| b.is_ascii_uppercase());
+        regexes.push(http_rewrite::regex(d, re, caseless)?);
+        return Ok(name.to_string());
+    }
+    if name.eq_ignore_ascii_case("$hostname") {
+        return Ok(crate::http::variables::hostname_text());
+    }
+    if (name.starts_with('*') && (name.len() < 3 || !name.starts_with("*.")))
+        || (name.starts_with('.') && name.len() < 2)
+    {
+        return Err(d.error(format!("server name \"{name}\" is invalid")));
+    }
+    if name.contains('/') {
+        log::warn!(
+            "server name \"{name}\" has suspicious symbols in {}:{}",
+            d.file.display(),
+            d.line
+        );
     }
     let stars = name.matches('*').count();
     if stars > 1 || (stars == 1 && !name.starts_with("*.") && !name.ends_with(".*")) {

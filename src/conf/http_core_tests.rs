@@ -722,21 +722,24 @@ fn server_names() {
         "invalid server name or wildcard \"a*b\"",
         3,
     );
-    assert_err(
-        &wrap("server_name *;"),
-        "invalid server name or wildcard \"*\"",
-        3,
-    );
+    assert_err(&wrap("server_name *;"), "server name \"*\" is invalid", 3);
+    assert_err(&wrap("server_name .;"), "server name \".\" is invalid", 3);
     assert_err(
         &wrap("server_name *.a.*;"),
         "invalid server name or wildcard \"*.a.*\"",
         3,
     );
     assert_err(
-        &wrap("server_name ~^www\\d+;"),
-        "regular expression server names are not supported: \"~^www\\d+\"",
+        &wrap("server_name ~;"),
+        "empty regex in server name \"~\"",
         3,
     );
+    let s = server("server_name ~^www\\d+$ .dot.org;");
+    assert_eq!(s.server_names, vec!["~^www\\d+$", ".dot.org"]);
+    assert_eq!(s.name_regexes.len(), 1);
+    assert_eq!(s.server_name(), "~^www\\d+$");
+    assert!(!s.matches_name(b"www1"));
+    assert_eq!(server("server_name .dot.org;").server_name(), "dot.org");
 }
 
 #[test]

@@ -239,23 +239,65 @@ pub(super) fn push_if(raw: &mut RawRewrite, cond: Condition, loc: super::http_co
 /// backreferences, so a pattern that needs them is refused with the
 /// engine's reason.
 pub(super) fn regex(d: &Directive, re: &str, caseless: bool) -> Result<LocRegex, ConfError> {
-    regex::bytes::RegexBuilder::new(re)
-        .case_insensitive(caseless)
-        .unicode(false)
-        .build()
-        .map(LocRegex)
-        .map_err(|e| {
-            let why = e.to_string();
-            let why = why
-                .lines()
-                .rev()
-                .find(|l| l.starts_with("error:"))
-                .unwrap_or("invalid pattern")
-                .trim_start_matches("error:")
-                .trim()
-                .to_string();
-            d.error(format!("regex \"{re}\" cannot be compiled: {why}"))
-        })
+    compile_regex(re, caseless).map(LocRegex).map_err(|e| {
+        let why = e.to_string();
+        let why = why
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("error:"))
+            .unwrap_or("invalid pattern")
+            .trim_start_matches("error:")
+            .trim()
+            .to_string();
+        d.error(format!("regex \"{re}\" cannot be compiled: {why}"))
+    })
+}
+
+/// A pattern as holdfast compiles it: PCRE's `\Q…\E` translated; bytes
+/// first (a URI may hold any byte), with Unicode classes (`\p{N}`) when
+/// the pattern needs them.
+pub(super) fn compile_regex(re: &str, caseless: bool) -> Result<regex::bytes::Regex, regex::Error> {
+    let pattern = pcre_quotes(re);
+    let build = |unicode: bool| {
+        regex::bytes::RegexBuilder::new(&pattern)
+            .case_insensitive(caseless)
+            .unicode(unicode)
+            .build()
+    };
+    build(false).or_else(|e| build(true).map_err(|_| e))
+}
+
+/// PCRE's `\Q…\E` (everything between is literal) in the `regex` crate's
+/// syntax, which lacks it.
+fn pcre_quotes(re: &str) -> std::borrow::Cow<'_, str> {
+    if !re.contains("\\Q") {
+        return std::borrow::Cow::Borrowed(re);
+    }
+    let mut out = String::with_capacity(re.len());
+    let mut rest = re;
+    while let Some(start) = rest.find("\\Q") {
+        // A `\\Q` is an escaped backslash followed by Q, not a quote.
+        let backslashes = rest[..start]
+            .chars()
+            .rev()
+            .take_while(|&c| c == '\\')
+            .count();
+        if backslashes % 2 == 1 {
+            out.push_str(&rest[..start + 2]);
+            rest = &rest[start + 2..];
+            continue;
+        }
+        out.push_str(&rest[..start]);
+        let quoted = &rest[start + 2..];
+        let (lit, tail) = match quoted.find("\\E") {
+            Some(end) => (&quoted[..end], &quoted[end + 2..]),
+            None => (quoted, ""),
+        };
+        out.push_str(&regex::escape(lit));
+        rest = tail;
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
 }
 
 fn compile(d: &Directive, text: &str) -> Result<Vec<Segment>, ConfError> {
@@ -466,4 +508,17 @@ pub(super) fn uses(codes: &[Code], has: &dyn Fn(&[Segment]) -> bool) -> bool {
         Code::If(i) => uses(&i.codes, has),
         Code::Break => false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pcre_quotes;
+
+    #[test]
+    fn pcre_quotes_become_escapes() {
+        assert_eq!(pcre_quotes("^a\\Q.b*\\E$"), "^a\\.b\\*$");
+        assert_eq!(pcre_quotes("\\Q.x"), "\\.x");
+        assert_eq!(pcre_quotes("a\\\\Qb"), "a\\\\Qb");
+        assert_eq!(pcre_quotes("plain"), "plain");
+    }
 }

@@ -633,8 +633,11 @@ pub struct Location {
 pub struct ServerConf {
     /// `listen` directives; default `*:80` as nginx (holdfast: `0.0.0.0:80`).
     pub listen: Vec<Listen>,
-    /// `server_name` values (lower-cased). Default `""`.
+    /// `server_name` values (lower-cased; a `~regex` one as written).
+    /// Default `""`.
     pub server_names: Vec<String>,
+    /// The `~regex` names' patterns, in order (compiled caseless).
+    pub name_regexes: Vec<LocRegex>,
     /// `client_header_timeout` in ms (http, server). Default 60 s.
     pub client_header_timeout_ms: u64,
     /// `merge_slashes on|off` (http, server). Default on. As in nginx, the
@@ -653,6 +656,16 @@ pub struct ServerConf {
 }
 
 impl ServerConf {
+    /// `$server_name`: the first name (a leading `.` dropped, as nginx's
+    /// merge does).
+    pub fn server_name(&self) -> &str {
+        let first = self.server_names.first().map_or("", String::as_str);
+        match first.strip_prefix('.') {
+            Some(rest) if !rest.is_empty() => rest,
+            _ => first,
+        }
+    }
+
     /// Does this server answer to `host` (already lower-cased, port stripped)?
     /// Exact names, `*.example.com` and `.example.com` (which also matches
     /// `example.com`), and `www.example.*`.
@@ -666,7 +679,7 @@ impl ServerConf {
     /// matching part (the longest wildcard wins).
     pub fn name_match(&self, host: &[u8]) -> Option<(u8, usize)> {
         let mut best: Option<(u8, usize)> = None;
-        for name in &self.server_names {
+        for name in self.server_names.iter().filter(|n| !n.starts_with('~')) {
             let n = name.as_bytes();
             let m = if let Some(suffix) = n.strip_prefix(b"*") {
                 host.ends_with(suffix).then_some((1, suffix.len()))

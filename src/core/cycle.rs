@@ -65,10 +65,14 @@ impl Listening {
     /// Mirrors ngx_http_find_virtual_server(): the server for a Host value
     /// (lower-case, no port) in nginx's order — an exact name, else the
     /// longest leading wildcard (`*.a.b`, `.a.b`), else the longest trailing
-    /// one (`www.a.*`), first server in file order on a tie — or the
-    /// default server. Differences: no regex names yet; linear scans
-    /// instead of nginx's hashes.
-    pub fn find_server(&self, host: Option<&[u8]>) -> &Rc<ServerConf> {
+    /// one (`www.a.*`), first server in file order on a tie — else the
+    /// first `~regex` name that matches, servers and names in file order
+    /// (returned too, for its captures) — or the default server.
+    /// Differences: linear scans instead of nginx's hashes.
+    pub fn find_server(
+        &self,
+        host: Option<&[u8]>,
+    ) -> (&Rc<ServerConf>, Option<&crate::conf::LocRegex>) {
         let mut best: Option<(&Rc<ServerConf>, (u8, usize))> = None;
         for s in host.map_or(&[][..], |_| &self.servers[..]) {
             if let Some(m) = host.and_then(|h| s.name_match(h))
@@ -77,7 +81,17 @@ impl Listening {
                 best = Some((s, m));
             }
         }
-        best.map_or(&self.servers[self.default_server], |(s, _)| s)
+        if let Some((s, _)) = best {
+            return (s, None);
+        }
+        if let Some(h) = host.filter(|h| !h.is_empty()) {
+            for s in &self.servers {
+                if let Some(re) = s.name_regexes.iter().find(|re| re.0.is_match(h)) {
+                    return (s, Some(re));
+                }
+            }
+        }
+        (&self.servers[self.default_server], None)
     }
 }
 

@@ -102,9 +102,15 @@ pub fn http_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     r.lingering_close = r.content_length.unwrap_or(0) > 0 || r.chunked;
     r.uri_changes = MAX_URI_CHANGES + 1;
     r.valid_location = true;
-    let server = listening
-        .find_server(r.has_host.then_some(&r.host[..]))
-        .clone();
+    let (server, name_re) = listening.find_server(r.has_host.then_some(&r.host[..]));
+    let server = server.clone();
+    if let Some(re) = name_re {
+        // ngx_http_find_virtual_server: a regex name's captures are the
+        // request's (`$1`, named groups).
+        let host = std::mem::take(&mut r.host);
+        regex_exec(r, &re.0, &host);
+        r.host = host;
+    }
     r.loc = Some(server.conf.clone());
     r.server = Some(server);
     update_location_config(cy, key);

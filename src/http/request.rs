@@ -273,7 +273,7 @@ pub fn log_ctx<S>(cy: &Cycle<S>, key: usize) -> String {
     match c.req().and_then(|r| r.server.as_ref()) {
         Some(srv) => {
             s.push_str(", server: ");
-            s.push_str(srv.server_names.first().map_or("", String::as_str));
+            s.push_str(srv.server_name());
         }
         None => {
             s.push_str(", server: ");

@@ -258,8 +258,8 @@ pub fn set_location<S: Transport>(cy: &mut Cycle<S>, key: usize, target: &[u8]) 
     if absolute && target.starts_with(b"/") {
         loc.extend_from_slice(b"http://");
         if name_in_redirect {
-            let name = r.server.as_ref().and_then(|s| s.server_names.first());
-            loc.extend_from_slice(name.map_or(&b""[..], |n| n.as_bytes()));
+            let name = r.server.as_ref().map_or("", |s| s.server_name());
+            loc.extend_from_slice(name.as_bytes());
         } else if r.has_host {
             loc.extend_from_slice(&r.host);
         } else {

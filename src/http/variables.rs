@@ -49,6 +49,11 @@ fn push_secs_ms(out: &mut Vec<u8>, ms: u64) {
     let _ = write!(out, "{}.{:03}", ms / 1000, ms % 1000);
 }
 
+/// The machine's host name as text (`server_name $hostname`).
+pub fn hostname_text() -> String {
+    String::from_utf8_lossy(hostname()).into_owned()
+}
+
 /// `$hostname`, read once (nginx reads it at start-up).
 fn hostname() -> &'static [u8] {
     static NAME: OnceLock<Vec<u8>> = OnceLock::new();
@@ -238,13 +243,13 @@ fn request_variable<S: Transport>(
         Variable::Host => {
             if r.has_host {
                 out.extend_from_slice(&r.host);
-            } else if let Some(name) = r.server.as_ref().and_then(|s| s.server_names.first()) {
-                out.extend_from_slice(name.as_bytes());
+            } else if let Some(s) = r.server.as_ref() {
+                out.extend_from_slice(s.server_name().as_bytes());
             }
         }
         Variable::ServerName => {
-            let name = r.server.as_ref().and_then(|s| s.server_names.first());
-            out.extend_from_slice(name.map_or(&b""[..], |n| n.as_bytes()));
+            let name = r.server.as_ref().map_or("", |s| s.server_name());
+            out.extend_from_slice(name.as_bytes());
         }
         Variable::HttpHeader(name) => return http_header(head, r.line_len, name, out),
         Variable::ContentLength => {
