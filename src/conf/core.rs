@@ -47,6 +47,7 @@ impl Builder<'_> {
     /// then ngx_core_module_init_conf()'s defaults.
     pub(super) fn main(&self, tree: &[Directive]) -> Result<Config, ConfError> {
         super::http_core::no_effect_notes(tree, &mut self.notes.borrow_mut());
+        super::lint::lint(tree);
         let mut names = super::variables::DefinedNames::default();
         super::build::defined_names(tree, &mut names);
         super::variables::with_names(names, || self.main_inner(tree))

@@ -25,6 +25,7 @@ mod http_map;
 mod http_rewrite;
 mod http_stub_status;
 mod http_temp;
+mod lint;
 mod listen;
 pub mod modules;
 mod parser;
