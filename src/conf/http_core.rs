@@ -110,7 +110,7 @@ pub(super) const MAX_HEADER_BUFFER_BYTES: usize = 64 * 1024 * 1024;
 #[derive(Debug, Default)]
 pub(super) struct RawLoc {
     root: Option<PathBuf>,
-    index: Option<Vec<String>>,
+    index: Option<Vec<super::IndexName>>,
     types: Option<Types>,
     default_type: Option<Rc<str>>,
     keepalive_timeout_ms: Option<u64>,
@@ -265,7 +265,10 @@ struct RawHttpMain {
 fn defaults(b: &Builder<'_>) -> LocConf {
     LocConf {
         root: b.path("html"),
-        index: vec!["index.html".to_string()],
+        index: vec![super::IndexName {
+            name: "index.html".to_string(),
+            vars: None,
+        }],
         name: Rc::from(""),
         alias: Alias::Root,
         root_vars: None,
@@ -567,11 +570,9 @@ impl Builder<'_> {
                 })
             })
             .collect::<Vec<Rc<ServerConf>>>();
-        let keep_sent_head = servers.iter().any(|s| {
-            std::iter::once(&s.conf)
-                .chain(s.locations.iter().map(|l| &l.conf))
-                .any(|c| uses_sent_http(c))
-        });
+        let keep_sent_head = servers
+            .iter()
+            .any(|s| s.all_confs().into_iter().any(uses_sent_http));
         Ok(HttpConf {
             servers,
             keep_sent_head,
@@ -595,9 +596,8 @@ impl Builder<'_> {
                 "location" => {
                     let l = self.location(c, &s.locations, None)?;
                     if l.kind == LocationMatch::Named {
-                        if s.named.iter().any(|n| n.uri == l.uri) {
-                            return Err(c.error(format!("duplicate location \"{}\"", l.uri)));
-                        }
+                        // nginx does not refuse a repeated name; the first
+                        // one is what a redirect reaches.
                         s.named.push(l);
                     } else {
                         s.locations.push(l);
@@ -927,7 +927,7 @@ fn header_buffer_size(d: &Directive, i: usize) -> Result<usize, ConfError> {
 }
 
 /// Mirrors ngx_http_index_set_index(): appends to the level's list.
-fn index(d: &Directive, list: &mut Vec<String>) -> Result<(), ConfError> {
+fn index(d: &Directive, list: &mut Vec<super::IndexName>) -> Result<(), ConfError> {
     for (i, name) in d.args.iter().enumerate() {
         if name.is_empty() {
             return Err(d.error("index \"\" in \"index\" directive is invalid"));
@@ -935,7 +935,15 @@ fn index(d: &Directive, list: &mut Vec<String>) -> Result<(), ConfError> {
         if name.starts_with('/') && i + 1 != d.args.len() {
             return Err(d.error("only the last index in \"index\" directive should be absolute"));
         }
-        list.push(name.clone());
+        let vars = if name.contains('$') {
+            Some(super::variables::compile(name).map_err(|e| d.error(e))?)
+        } else {
+            None
+        };
+        list.push(super::IndexName {
+            name: name.clone(),
+            vars,
+        });
     }
     Ok(())
 }

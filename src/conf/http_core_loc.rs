@@ -116,6 +116,33 @@ impl ServerConf {
         }
     }
 
+    /// Every level's settings of the server: its own, every location
+    /// (nested and named ones too) and every `if` block's — what must be
+    /// opened or checked once for the whole configuration (log files).
+    pub fn all_confs(&self) -> Vec<&LocConf> {
+        fn script<'a>(c: &'a LocConf, out: &mut Vec<&'a LocConf>) {
+            for code in c.rewrite.as_deref().unwrap_or_default() {
+                if let super::Code::If(i) = code
+                    && let Some(l) = &i.loc
+                {
+                    out.push(l);
+                }
+            }
+        }
+        fn walk<'a>(locs: &'a [Location], out: &mut Vec<&'a LocConf>) {
+            for l in locs {
+                out.push(&l.conf);
+                script(&l.conf, out);
+                walk(&l.locations, out);
+            }
+        }
+        let mut out = vec![&*self.conf];
+        script(&self.conf, &mut out);
+        walk(&self.locations, &mut out);
+        walk(&self.named, &mut out);
+        out
+    }
+
     /// The named location `@name` (ngx_http_named_location's search).
     pub fn named_location(&self, name: &[u8]) -> Option<&Location> {
         self.named.iter().find(|l| l.uri.as_bytes() == name)

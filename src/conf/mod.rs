@@ -337,6 +337,27 @@ pub struct Return {
     pub text: Option<Vec<Segment>>,
 }
 
+/// One name of `index` (ngx_http_index_module).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexName {
+    /// As written.
+    pub name: String,
+    /// Compiled, when it holds variables (`$server_name.html`).
+    pub vars: Option<Vec<Segment>>,
+}
+
+impl PartialEq<&str> for IndexName {
+    fn eq(&self, other: &&str) -> bool {
+        self.name == *other
+    }
+}
+
+impl PartialEq<String> for IndexName {
+    fn eq(&self, other: &String) -> bool {
+        self.name == *other
+    }
+}
+
 /// One `allow`/`deny` rule (ngx_http_access_module).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessRule {
@@ -512,7 +533,7 @@ pub struct LocConf {
     /// `root` (absolute, resolved against the prefix). Default `html`.
     pub root: PathBuf,
     /// `index` file names. Default `index.html`.
-    pub index: Vec<String>,
+    pub index: Vec<IndexName>,
     /// The level's name as nginx's debug trace prints it (`/x`, `=/x`,
     /// `@name`, the regex; empty for the server level).
     pub name: Rc<str>,

@@ -199,9 +199,11 @@ impl Lexer<'_> {
                 }
                 b'"' | b'\'' => {
                     words.push(self.quoted(ch)?);
-                    // A closing quote must be followed by a separator.
+                    // A closing quote must be followed by a separator, or
+                    // the `)` that closes an `if` condition (a word of its
+                    // own, as nginx reads it).
                     match self.src.get(self.pos) {
-                        None | Some(b' ' | b'\t' | b'\r' | b'\n' | b';' | b'{') => {}
+                        None | Some(b' ' | b'\t' | b'\r' | b'\n' | b';' | b'{' | b')') => {}
                         Some(&c) => return Err(self.unexpected(c)),
                     }
                 }

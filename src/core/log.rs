@@ -269,10 +269,7 @@ pub fn configure(main: &[ErrorLog], all: &[&[ErrorLog]]) -> Vec<String> {
 pub fn configure_conf(conf: &crate::conf::Config) -> Result<(), String> {
     let mut sets: Vec<&[ErrorLog]> = Vec::new();
     for s in conf.http.iter().flat_map(|h| h.servers.iter()) {
-        sets.push(&s.conf.error_log);
-        for l in &s.locations {
-            sets.push(&l.conf.error_log);
-        }
+        sets.extend(s.all_confs().into_iter().map(|c| &*c.error_log));
     }
     match configure(&conf.error_log, &sets).into_iter().next() {
         Some(e) => Err(e),

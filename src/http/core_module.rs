@@ -102,7 +102,9 @@ pub fn http_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     r.lingering_close = r.content_length.unwrap_or(0) > 0 || r.chunked;
     r.uri_changes = MAX_URI_CHANGES + 1;
     r.valid_location = true;
-    let (server, name_re) = listening.find_server(r.has_host.then_some(&r.host[..]));
+    // No Host (HTTP/1.0): nginx looks the empty name up, so a server with
+    // `server_name ""` answers.
+    let (server, name_re) = listening.find_server(Some(&r.host[..]));
     let server = server.clone();
     if let Some(re) = name_re {
         // ngx_http_find_virtual_server: a regex name's captures are the

@@ -55,12 +55,8 @@ fn conf_logs(conf: &Config) -> impl Iterator<Item = &AccessLogConf> {
     conf.http
         .iter()
         .flat_map(|h| h.servers.iter())
-        .flat_map(|s| {
-            s.conf
-                .access_log
-                .iter()
-                .chain(s.locations.iter().flat_map(|l| l.conf.access_log.iter()))
-        })
+        .flat_map(|s| s.all_confs())
+        .flat_map(|c| c.access_log.iter())
 }
 
 impl AccessLogs {

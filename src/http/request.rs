@@ -160,8 +160,11 @@ pub struct Request {
     pub vars: Vec<Option<Vec<u8>>>,
     /// Query string (offset, length in the buffer, after `target.0`).
     pub args: Option<(usize, usize)>,
-    /// Scratch for file-system paths and Location values.
+    /// Scratch for file-system paths.
     pub scratch: Vec<u8>,
+    /// The response's `Location` (nginx's `headers_out.location`); empty:
+    /// none.
+    pub location: Vec<u8>,
     /// The virtual server.
     pub server: Option<Rc<ServerConf>>,
     /// The location's settings.
@@ -213,6 +216,8 @@ impl Request {
             std::mem::take(&mut self.captures),
         );
         let mut captures_data = std::mem::take(&mut self.captures_data);
+        let mut location = std::mem::take(&mut self.location);
+        location.clear();
         host.clear();
         uri.clear();
         scratch.clear();
@@ -224,6 +229,7 @@ impl Request {
             uri,
             captures,
             captures_data,
+            location,
             scratch,
             sent_head,
             start_ms: now_ms,

@@ -36,8 +36,6 @@ pub struct ResponseHead<'a> {
     pub content_length: Option<u64>,
     /// `Last-Modified` (seconds since the epoch); also makes the `ETag`.
     pub last_modified: Option<u64>,
-    /// `Location` (taken from the request's scratch buffer when set).
-    pub location: bool,
 }
 
 fn push_u64(out: &mut Vec<u8>, mut v: u64) {
@@ -91,6 +89,11 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
         h.status
     };
     r.status = status;
+    // ngx_http_header_filter: a 204 has no body and no content headers.
+    let no_content = status == 204;
+    if no_content {
+        r.header_only = true;
+    }
     let (tokens, ka_header) = r
         .loc
         .as_ref()
@@ -118,21 +121,23 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
     });
     out.extend_from_slice(b"\r\nDate: ");
     out.extend_from_slice(&date);
-    if let Some(ct) = h.content_type {
+    if let Some(ct) = h.content_type.filter(|_| !no_content) {
         out.extend_from_slice(b"\r\nContent-Type: ");
         out.extend_from_slice(ct);
     }
-    if let Some(len) = h.content_length {
+    if let Some(len) = h.content_length.filter(|_| !no_content) {
         out.extend_from_slice(b"\r\nContent-Length: ");
         push_u64(out, len);
     }
-    if let Some(mtime) = h.last_modified.filter(|_| !own_lm) {
+    if let Some(mtime) = h.last_modified.filter(|_| !own_lm && !no_content) {
         out.extend_from_slice(b"\r\nLast-Modified: ");
         out.extend_from_slice(&crate::core::time::http_date(mtime));
     }
-    if h.location {
+    // nginx's headers_out.location: set by a redirect, it stays through
+    // an error page's internal redirect.
+    if !r.location.is_empty() {
         out.extend_from_slice(b"\r\nLocation: ");
-        out.extend_from_slice(&r.scratch);
+        out.extend_from_slice(&r.location);
     }
     if r.keepalive {
         out.extend_from_slice(b"\r\nConnection: keep-alive");
@@ -227,7 +232,7 @@ pub fn send_body<S: Transport>(cy: &mut Cycle<S>, key: usize, body: &[u8]) {
     }
 }
 
-/// Writes `Location` for a redirect into the request's scratch. A target
+/// Sets the response's `Location` (`r.location`). A target
 /// that is a path becomes absolute as ngx_http_header_filter makes it with
 /// `absolute_redirect on`: `http://`, the host (the first `server_name`
 /// with `server_name_in_redirect on`, else the request's host, else the
@@ -253,7 +258,7 @@ pub fn set_location<S: Transport>(cy: &mut Cycle<S>, key: usize, target: &[u8]) 
                 l.port_in_redirect,
             )
         });
-    let mut loc = std::mem::take(&mut r.scratch);
+    let mut loc = std::mem::take(&mut r.location);
     loc.clear();
     if absolute && target.starts_with(b"/") {
         loc.extend_from_slice(b"http://");
@@ -276,7 +281,7 @@ pub fn set_location<S: Transport>(cy: &mut Cycle<S>, key: usize, target: &[u8]) 
     // control bytes (CR and LF above all) go out percent-encoded, so no value
     // can end the header line (nginx copies them raw).
     crate::http::parse::escape_where(target, &mut loc, |b| b < 0x20 || b == 0x7f);
-    r.scratch = loc;
+    r.location = loc;
 }
 
 /// Is this a redirect status whose `return` text is a URL?

@@ -64,7 +64,15 @@ fn run<S: Transport>(cy: &mut Cycle<S>, key: usize, codes: &[Code]) -> Flow {
                 }
                 run(cy, key, &i.codes)
             }
-            Code::Break => Flow::Stop,
+            // ngx_http_script_break_code: the script stops and a URI the
+            // rewrites before it changed does not send the request back to
+            // find config.
+            Code::Break => {
+                if let Some(r) = cy.conns[key].req_mut() {
+                    r.uri_changed = false;
+                }
+                Flow::Stop
+            }
         };
         match flow {
             Flow::Continue => {}

@@ -153,7 +153,6 @@ pub fn send_error_page<S: Transport>(cy: &mut Cycle<S>, key: usize, code: u16) -
 /// alive after 400, 413, 414, 494, 500 and 501; the page is a small HTML
 /// document like nginx's; HEAD gets the header only.
 pub fn special_response_handler<S: Transport>(cy: &mut Cycle<S>, key: usize, code: u16) {
-    let has_location;
     let tokens;
     {
         let Some(r) = cy.conns[key].req_mut() else {
@@ -172,7 +171,6 @@ pub fn special_response_handler<S: Transport>(cy: &mut Cycle<S>, key: usize, cod
         if code == 304 || code == 204 {
             r.header_only = true;
         }
-        has_location = response::is_redirect(code) && !r.scratch.is_empty();
         tokens = r.loc.as_ref().is_none_or(|l| l.server_tokens);
     }
     let t = title(code);
@@ -187,7 +185,6 @@ pub fn special_response_handler<S: Transport>(cy: &mut Cycle<S>, key: usize, cod
         content_type: has_page(code).then_some(&b"text/html"[..]),
         content_length: (code != 304 && code != 204).then_some(body_len as u64),
         last_modified: None,
-        location: has_location,
     };
     response::send_header(cy, key, &head);
     if has_page(code) {

@@ -61,7 +61,7 @@ pub fn static_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
     } else {
         Finalize::Status(500)
     };
-    // The buffer goes back unless the scratch now holds a Location.
+    // The buffer goes back (the redirect may have used a scratch of its own).
     if let Some(r) = cy.conns[key].req_mut()
         && r.scratch.capacity() == 0
     {
@@ -82,12 +82,21 @@ fn index_handler<S: Transport>(
     let now = cy.clock.now_ms;
     {
         let base = path.len();
-        for name in &loc.index {
-            if name.starts_with('/') {
-                return internal_redirect(cy, key, name.as_bytes().to_vec(), None);
+        let mut value = Vec::new();
+        for index in &loc.index {
+            let name: &[u8] = match &index.vars {
+                None => index.name.as_bytes(),
+                Some(segs) => {
+                    value.clear();
+                    complex_value(cy, key, segs, &mut value);
+                    &value
+                }
+            };
+            if name.starts_with(b"/") {
+                return internal_redirect(cy, key, name.to_vec(), None);
             }
             path.truncate(base);
-            path.extend_from_slice(name.as_bytes());
+            path.extend_from_slice(name);
             log::debug!(
                 "*{} open index \"{}\"",
                 cy.conns[key].number,
@@ -102,8 +111,15 @@ fn index_handler<S: Transport>(
                         return Finalize::Close;
                     };
                     let mut uri = r.uri.clone();
-                    uri.extend_from_slice(name.as_bytes());
+                    uri.extend_from_slice(name);
                     return internal_redirect(cy, key, uri, None);
+                }
+                // ngx_http_index_handler: an index the worker may not read
+                // is 403, not a reason to try the next.
+                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                    let shown = String::from_utf8_lossy(path).into_owned();
+                    http_error!(cy, key, "\"{shown}\" is forbidden ({})", errno_text(&e));
+                    return Finalize::Status(403);
                 }
                 _ => {}
             }
@@ -193,7 +209,9 @@ pub fn try_files<S: Transport>(cy: &mut Cycle<S>, key: usize, tf: &TryFiles) -> 
                 }
             }
             Alias::Prefix(n) => {
-                let mut uri = loc.name.as_bytes().get(..n).unwrap_or_default().to_vec();
+                // The URI's own first bytes (the prefix of the location the
+                // alias was written in, maybe an outer one).
+                let mut uri = r.uri.get(..n).unwrap_or_default().to_vec();
                 uri.extend_from_slice(part);
                 r.uri = uri;
             }
@@ -219,7 +237,9 @@ pub fn try_files<S: Transport>(cy: &mut Cycle<S>, key: usize, tf: &TryFiles) -> 
     })
 }
 
-/// Mirrors ngx_http_split_args(): `URI?ARGS` into the two parts.
+/// Mirrors ngx_http_split_args(): `URI?ARGS` into the two parts; without
+/// a `?` the arguments are empty (the request's are not kept: hence the
+/// `/index.php?$args` idiom).
 pub fn split_args(mut uri: Vec<u8>) -> (Vec<u8>, Option<Vec<u8>>) {
     match uri.iter().position(|&b| b == b'?') {
         Some(q) => {
@@ -227,7 +247,7 @@ pub fn split_args(mut uri: Vec<u8>) -> (Vec<u8>, Option<Vec<u8>>) {
             uri.truncate(q);
             (uri, Some(args))
         }
-        None => (uri, None),
+        None => (uri, Some(Vec::new())),
     }
 }
 
@@ -298,7 +318,6 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
         content_type: ctype.as_deref().map(str::as_bytes),
         content_length: Some(size),
         last_modified: Some(mtime),
-        location: false,
     };
     let header_only = r.header_only;
     // ngx_http_static_handler: the file is open; what follows is sending it.

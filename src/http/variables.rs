@@ -206,6 +206,10 @@ fn request_variable<S: Transport>(
         Variable::Request if r.line_len > 0 => {
             out.extend_from_slice(&head[..r.line_len.min(head.len())])
         }
+        // An error page's redirect made it a GET (ngx_http_send_error_page).
+        Variable::RequestMethod if r.error_page && r.method == parse::Method::Get => {
+            out.extend_from_slice(b"GET")
+        }
         Variable::RequestMethod if r.line_len > 0 => {
             let line = &head[..r.line_len.min(head.len())];
             out.extend_from_slice(line.split(|&b| b == b' ').next().unwrap_or_default());
