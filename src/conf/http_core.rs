@@ -21,7 +21,7 @@ use super::{
     CLIENT_BODY_TIMEOUT_MS, CLIENT_HEADER_BUFFER_SIZE, CLIENT_HEADER_TIMEOUT_MS,
     CLIENT_MAX_BODY_SIZE, ConfError, ErrorLog, HttpConf, KEEPALIVE_REQUESTS, KEEPALIVE_TIME_MS,
     KEEPALIVE_TIMEOUT_MS, KeepaliveDisable, LARGE_CLIENT_HEADER_BUFFERS, LINGERING_TIME_MS,
-    LINGERING_TIMEOUT_MS, LingeringClose, LocConf, LocationMatch, OpenFileCacheConf,
+    LINGERING_TIMEOUT_MS, LingeringClose, LocConf, Location, LocationMatch, OpenFileCacheConf,
     SEND_TIMEOUT_MS, SENDFILE_MAX_CHUNK, ServerConf, Types,
 };
 use super::{http_headers, http_log, http_rewrite, http_stub_status, http_temp};
@@ -539,7 +539,7 @@ impl Builder<'_> {
             .zip(listens)
             .map(|(raw, listens)| {
                 let conf = Rc::new(merge_loc(raw.loc, &http_loc));
-                let locations = raw
+                let locations: Vec<Location> = raw
                     .locations
                     .into_iter()
                     .map(|l| merge_location(l, &conf, &merge_loc))
@@ -565,6 +565,7 @@ impl Builder<'_> {
                         .large_client_header_buffers
                         .unwrap_or(LARGE_CLIENT_HEADER_BUFFERS),
                     conf,
+                    tree: super::PrefixTree::build(&locations),
                     locations,
                     named,
                 })

@@ -68,6 +68,80 @@ pub struct ErrorPage {
     pub uri: Vec<Segment>,
 }
 
+/// One level's exact and prefix locations as a byte trie: nginx's static
+/// location tree (ngx_http_init_static_location_trees), searched in one
+/// walk along the URI, whatever the number of locations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PrefixTree {
+    nodes: Vec<TrieNode>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct TrieNode {
+    /// Next bytes, sorted.
+    children: Vec<(u8, u32)>,
+    /// The prefix (or `^~`) location ending here (index in the level).
+    prefix: Option<u32>,
+    /// The `=` location ending here.
+    exact: Option<u32>,
+}
+
+impl PrefixTree {
+    /// The trie of a level's `=`, `^~` and prefix locations.
+    pub fn build(locs: &[Location]) -> PrefixTree {
+        let mut t = PrefixTree {
+            nodes: vec![TrieNode::default()],
+        };
+        for (i, loc) in locs.iter().enumerate() {
+            let slot = match loc.kind {
+                LocationMatch::Exact => true,
+                LocationMatch::Prefix | LocationMatch::PrefixNoRegex => false,
+                LocationMatch::Regex { .. } | LocationMatch::Named => continue,
+            };
+            let mut n = 0usize;
+            for &b in loc.uri.as_bytes() {
+                n = match t.nodes[n].children.binary_search_by_key(&b, |c| c.0) {
+                    Ok(k) => t.nodes[n].children[k].1 as usize,
+                    Err(k) => {
+                        let id = t.nodes.len();
+                        t.nodes.push(TrieNode::default());
+                        t.nodes[n].children.insert(k, (b, id as u32));
+                        id
+                    }
+                };
+            }
+            let node = &mut t.nodes[n];
+            let at = if slot {
+                &mut node.exact
+            } else {
+                &mut node.prefix
+            };
+            // The first of a repeated location is the one nginx keeps.
+            at.get_or_insert(i as u32);
+        }
+        t
+    }
+
+    /// The `=` location equal to `path`, else the longest prefix location
+    /// it starts with (indexes in the level).
+    fn find(&self, path: &[u8]) -> (Option<usize>, Option<usize>) {
+        let mut n = 0usize;
+        let mut best = self.nodes.first().and_then(|r| r.prefix);
+        for &b in path {
+            let node = &self.nodes[n];
+            match node.children.binary_search_by_key(&b, |c| c.0) {
+                Ok(k) => n = node.children[k].1 as usize,
+                Err(_) => return (None, best.map(|i| i as usize)),
+            }
+            if let Some(p) = self.nodes[n].prefix {
+                best = Some(p);
+            }
+        }
+        let exact = self.nodes.get(n).and_then(|node| node.exact);
+        (exact.map(|i| i as usize), best.map(|i| i as usize))
+    }
+}
+
 /// Where a location search ended (ngx_http_core_find_location's codes).
 enum Found {
     /// NGX_OK: an exact or regex match; the search is over.
@@ -98,7 +172,7 @@ impl ServerConf {
         exec: &mut RegexExec<'_>,
     ) -> Option<&'a Location> {
         let mut found = None;
-        find_in(&self.locations, path, exec, &mut found);
+        find_in(&self.locations, &self.tree, path, exec, &mut found);
         found
     }
 
@@ -151,34 +225,23 @@ impl ServerConf {
 
 fn find_in<'a>(
     locs: &'a [Location],
+    tree: &PrefixTree,
     path: &[u8],
     exec: &mut RegexExec<'_>,
     found: &mut Option<&'a Location>,
 ) -> Found {
-    let mut best: Option<&Location> = None;
-    for loc in locs {
-        let uri = loc.uri.as_bytes();
-        match loc.kind {
-            LocationMatch::Exact => {
-                log::trace!("test location: \"{}\"", loc.uri);
-                if uri == path {
-                    *found = Some(loc);
-                    return Found::Final;
-                }
-            }
-            LocationMatch::Prefix | LocationMatch::PrefixNoRegex => {
-                if path.starts_with(uri) && best.is_none_or(|b| b.uri.len() < uri.len()) {
-                    best = Some(loc);
-                }
-            }
-            LocationMatch::Regex { .. } | LocationMatch::Named => {}
-        }
+    let (exact, best) = tree.find(path);
+    if let Some(loc) = exact.and_then(|i| locs.get(i)) {
+        log::debug!("test location: \"{}\"", loc.uri);
+        *found = Some(loc);
+        return Found::Final;
     }
     let mut rc = Found::None;
-    if let Some(p) = best {
+    if let Some(p) = best.and_then(|i| locs.get(i)) {
+        log::debug!("test location: \"{}\"", p.uri);
         *found = Some(p);
         rc = Found::Prefix;
-        match find_in(&p.locations, path, exec, found) {
+        match find_in(&p.locations, &p.tree, path, exec, found) {
             Found::Final => return Found::Final,
             Found::Prefix | Found::None => {}
         }
@@ -189,7 +252,7 @@ fn find_in<'a>(
     for loc in locs.iter().filter(|l| l.regex.is_some()) {
         if exec(loc) {
             *found = Some(loc);
-            find_in(&loc.locations, path, exec, found);
+            find_in(&loc.locations, &loc.tree, path, exec, found);
             return Found::Final;
         }
     }
@@ -223,7 +286,7 @@ pub(super) fn merge_location(
     merge: &dyn Fn(RawLoc, &LocConf) -> LocConf,
 ) -> Location {
     let conf = Rc::new(merge(raw.loc, parent));
-    let locations = raw
+    let locations: Vec<Location> = raw
         .locations
         .into_iter()
         .map(|l| merge_location(l, &conf, merge))
@@ -233,6 +296,7 @@ pub(super) fn merge_location(
         uri: raw.uri,
         regex: raw.regex,
         conf,
+        tree: PrefixTree::build(&locations),
         locations,
     }
 }
@@ -469,4 +533,60 @@ fn error_page(d: &Directive, pages: &mut Vec<ErrorPage>) -> Result<(), ConfError
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conf::testutil::server;
+
+    /// The linear search the trie replaces: exact, else longest prefix.
+    fn linear(locs: &[Location], path: &[u8]) -> (Option<usize>, Option<usize>) {
+        let exact = locs
+            .iter()
+            .position(|l| l.kind == LocationMatch::Exact && l.uri.as_bytes() == path);
+        let mut best: Option<usize> = None;
+        for (i, l) in locs.iter().enumerate() {
+            let prefix = matches!(l.kind, LocationMatch::Prefix | LocationMatch::PrefixNoRegex);
+            if prefix
+                && path.starts_with(l.uri.as_bytes())
+                && best.is_none_or(|b| locs[b].uri.len() < l.uri.len())
+            {
+                best = Some(i);
+            }
+        }
+        (exact, best)
+    }
+
+    #[test]
+    fn the_trie_finds_what_a_scan_finds() {
+        let s = server(
+            "location / { } location /a { } location ^~ /ab/ { } location = /ab { } \
+             location /abc/d { } location = / { } location /b/ { } location ~ ^/a { }",
+        );
+        let words = [
+            "", "/", "/a", "/ab", "/ab/", "/abc", "/abc/d", "/abc/de", "/b", "/b/", "/b/x", "/c",
+            "/ab/x", "/A",
+        ];
+        for w in words {
+            assert_eq!(
+                s.tree.find(w.as_bytes()),
+                linear(&s.locations, w.as_bytes()),
+                "{w:?}"
+            );
+        }
+        // Every string over a small alphabet up to length 5.
+        let alphabet = [b'/', b'a', b'b', b'c', b'd'];
+        let mut stack = vec![Vec::new()];
+        while let Some(p) = stack.pop() {
+            assert_eq!(s.tree.find(&p), linear(&s.locations, &p), "{p:?}");
+            if p.len() < 5 {
+                for b in alphabet {
+                    let mut q = p.clone();
+                    q.push(b);
+                    stack.push(q);
+                }
+            }
+        }
+    }
 }

@@ -41,7 +41,7 @@ use std::rc::Rc;
 use crate::conf::variables::{Escape, Segment};
 
 pub use build::COMMAND_LINE;
-pub use http_core_loc::{Alias, ErrorPage, RegexExec, TryFile, TryFiles, TryLast};
+pub use http_core_loc::{Alias, ErrorPage, PrefixTree, RegexExec, TryFile, TryFiles, TryLast};
 pub use http_rewrite::{Code, Condition, FileTest, If, Rewrite, RewriteFlag};
 pub use values::{parse_size, parse_time_ms};
 
@@ -648,6 +648,8 @@ pub struct Location {
     pub conf: Rc<LocConf>,
     /// Locations nested in this one.
     pub locations: Vec<Location>,
+    /// The nested `=`/prefix locations' trie.
+    pub tree: PrefixTree,
 }
 
 /// One `server` block (ngx_http_core_srv_conf_t plus its locations).
@@ -673,6 +675,8 @@ pub struct ServerConf {
     pub conf: Rc<LocConf>,
     /// Locations in the order they appear (named ones excepted).
     pub locations: Vec<Location>,
+    /// The `=`/prefix locations' trie.
+    pub tree: PrefixTree,
     /// `location @name` blocks.
     pub named: Vec<Location>,
 }
