@@ -715,3 +715,29 @@ fn phase_directives_are_checked_at_their_line() {
         6,
     );
 }
+
+#[test]
+fn a_map_value_lasts_the_request_unless_volatile() {
+    // map_volatile.t's shape: the index redirect changes $uri; a cached map
+    // still says what it said for the first URI, a volatile one looks again.
+    let s = start(
+        &[],
+        "    map $uri $cached { /1/ /1/redirect; /1/redirect uncached; }\n\
+         \x20   map $uri $fresh { volatile; /2/ /2/redirect; /2/redirect uncached; }\n\
+         \x20   server {\n\
+         \x20       listen 127.0.0.1:0;\n\
+         \x20       server_name localhost;\n\
+         \x20       location /1 { index $cached; }\n\
+         \x20       location /1/redirect { add_header X-URI $cached always; }\n\
+         \x20       location /2 { index $fresh; }\n\
+         \x20       location /2/redirect { add_header X-URI $fresh always; }\n\
+         \x20   }",
+    );
+    let mut c = s.connect();
+    let r = c.request(get("/1/"));
+    r.assert_status(404).assert_keepalive();
+    assert_eq!(r.header("X-URI"), Some("/1/redirect"), "{r:?}");
+    let r = c.request(get("/2/"));
+    r.assert_status(404).assert_keepalive();
+    assert_eq!(r.header("X-URI"), Some("uncached"), "{r:?}");
+}

@@ -4,7 +4,9 @@
 //! and lower-cases the source value before the lookup); `~re` / `~*re`
 //! keys are tried in order after the exact and wildcard ones; with
 //! `hostnames`, `*.example.com`, `.example.com` and `www.example.*` keys
-//! match as server names do. `include` is spliced by the parser.
+//! match as server names do. `include` is spliced by the parser. A value is
+//! kept for the rest of the request (internal redirects included) unless the
+//! map is `volatile`, as nginx caches variables.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -26,6 +28,7 @@ pub(super) fn map_block(d: &Directive) -> Result<MapConf, ConfError> {
     let mut m = MapConf {
         source,
         hostnames: false,
+        volatile: false,
         exact: HashMap::new(),
         wildcard_head: Vec::new(),
         wildcard_tail: Vec::new(),
@@ -42,7 +45,7 @@ pub(super) fn map_block(d: &Directive) -> Result<MapConf, ConfError> {
             continue;
         }
         if line.args.is_empty() && key == "volatile" {
-            // holdfast evaluates a map on every use: nothing is cached.
+            m.volatile = true;
             continue;
         }
         if line.args.len() != 1 {

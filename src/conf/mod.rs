@@ -387,6 +387,8 @@ pub struct MapConf {
     pub source: Vec<Segment>,
     /// `hostnames`: the source is a host name, matched with wildcards.
     pub hostnames: bool,
+    /// `volatile`: the value is not kept for the rest of the request.
+    pub volatile: bool,
     /// Exact keys (lower-cased with `hostnames`; otherwise as written).
     pub exact: HashMap<Box<[u8]>, Rc<[Segment]>>,
     /// `*.example.com` / `.example.com` keys.

@@ -3,8 +3,8 @@
 //! The source value is evaluated, looked up (exact, wildcards with
 //! `hostnames`, regexes in order, `default`), and the value's template is
 //! evaluated; a regex key's captures (`$1`, named groups) are those of that
-//! match, for that value only. holdfast does not cache a map's value per
-//! request (nginx does unless `volatile`): the map is looked up on each use.
+//! match, for that value only. The value is kept for the rest of the
+//! request unless the map is `volatile` (nginx's variable cache).
 
 use std::cell::Cell;
 
@@ -38,6 +38,15 @@ pub fn map_variable<S: Transport>(
     else {
         return false;
     };
+    let slot = usize::from(index);
+    if !map.volatile
+        && let Some(r) = cy.conns[key].req()
+        && let Some(Some(v)) = r.map_cache.borrow().get(slot)
+    {
+        out.extend_from_slice(v);
+        return true;
+    }
+    let start = out.len();
     let depth = DEPTH.with(|d| d.get());
     if depth >= MAX_DEPTH {
         log::error!(
@@ -102,5 +111,14 @@ pub fn map_variable<S: Transport>(
         None => true,
     };
     DEPTH.with(|d| d.set(depth));
+    if !map.volatile
+        && let Some(r) = cy.conns[key].req()
+    {
+        let mut cache = r.map_cache.borrow_mut();
+        if cache.len() <= slot {
+            cache.resize(slot + 1, None);
+        }
+        cache[slot] = Some(out[start..].to_vec());
+    }
     ok
 }

@@ -156,6 +156,9 @@ pub struct Request {
     /// try_files found a file in a regex location with `alias`: the URI
     /// is appended to the alias (`r->add_uri_to_alias`).
     pub add_uri_to_alias: bool,
+    /// Values of the non-volatile maps looked up so far (nginx's cached
+    /// variables), by map index.
+    pub map_cache: std::cell::RefCell<Vec<Option<Vec<u8>>>>,
     /// Values of the `set` variables (index: [`Variable::User`](crate::conf::variables::Variable::User)).
     pub vars: Vec<Option<Vec<u8>>>,
     /// Query string (offset, length in the buffer, after `target.0`).
