@@ -11,7 +11,10 @@
 //!   (and the access-log line) come after `reusable connection: 1` and the
 //!   lingering read;
 //! - the request line is followed by `http uri`, `http args`, `http exten`,
-//!   and the response header block is traced.
+//!   and the response header block is traced;
+//! - the phases: `test location`, `using configuration`, `http script
+//!   regex`, the `matches` / `rewritten data` notices, `uri changes`,
+//!   `trying to use file`, `using location: @name`.
 
 mod common;
 
@@ -248,4 +251,52 @@ fn a_pipelined_close_keeps_its_request_until_the_lingering_ends() {
         std::thread::sleep(Duration::from_millis(10));
     };
     assert_eq!(after.lines().count(), 2, "after the close:\n{after}");
+}
+
+#[test]
+fn the_phases_trace_the_walk_nginx_traces() {
+    let s = debug_server(
+        "phases-trace",
+        "    location / { try_files $uri @fallback; }\n\
+         \x20   location ~ \\.php$ { return 403; }\n\
+         \x20   location /old/ { rewrite ^/old/(.*)$ /new/$1 last; }\n\
+         \x20   location /new/ { return 200 \"new\"; }\n\
+         \x20   location @fallback { return 200 \"fb\"; }",
+    );
+    let mut c = s.connect();
+    c.request("GET /old/x HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .assert_status(200)
+        .assert_body("new");
+    let n = number_of(&s, &c);
+    assert_trace(
+        &s,
+        &n,
+        &[
+            "test location: \"/old/\"",
+            "test location: ~ \"\\.php$\"",
+            "using configuration \"/old/\"",
+            "http script regex: \"^/old/(.*)$\"",
+            "\"^/old/(.*)$\" matches \"/old/x\", client: 127.0.0.1",
+            "rewritten data: \"/new/x\", args: \"\", client: 127.0.0.1",
+            "uri changes: 11",
+            "test location: \"/new/\"",
+            "using configuration \"/new/\"",
+            "http finalize request: 0, \"/new/x?\" a:1, c:1",
+        ],
+    );
+    let mut c = s.connect();
+    c.request("GET /gone HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .assert_status(200)
+        .assert_body("fb");
+    let n = number_of(&s, &c);
+    assert_trace(
+        &s,
+        &n,
+        &[
+            "using configuration \"/\"",
+            "trying to use file: \"/gone\"",
+            "using location: @fallback \"/gone\"",
+            "http finalize request: 0, \"/gone?\" a:1, c:1",
+        ],
+    );
 }

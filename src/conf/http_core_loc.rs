@@ -171,8 +171,19 @@ impl ServerConf {
         path: &[u8],
         exec: &mut RegexExec<'_>,
     ) -> Option<&'a Location> {
+        self.find_location_traced(path, 0, exec)
+    }
+
+    /// [`ServerConf::find_location`] with the debug trace of connection
+    /// `number` (`test location: "…"` for each location tested).
+    pub fn find_location_traced<'a>(
+        &'a self,
+        path: &[u8],
+        number: u64,
+        exec: &mut RegexExec<'_>,
+    ) -> Option<&'a Location> {
         let mut found = None;
-        find_in(&self.locations, &self.tree, path, exec, &mut found);
+        find_in(&self.locations, &self.tree, path, number, exec, &mut found);
         found
     }
 
@@ -227,21 +238,22 @@ fn find_in<'a>(
     locs: &'a [Location],
     tree: &PrefixTree,
     path: &[u8],
+    number: u64,
     exec: &mut RegexExec<'_>,
     found: &mut Option<&'a Location>,
 ) -> Found {
     let (exact, best) = tree.find(path);
     if let Some(loc) = exact.and_then(|i| locs.get(i)) {
-        log::debug!("test location: \"{}\"", loc.uri);
+        log::debug!("*{number} test location: \"{}\"", loc.uri);
         *found = Some(loc);
         return Found::Final;
     }
     let mut rc = Found::None;
     if let Some(p) = best.and_then(|i| locs.get(i)) {
-        log::debug!("test location: \"{}\"", p.uri);
+        log::debug!("*{number} test location: \"{}\"", p.uri);
         *found = Some(p);
         rc = Found::Prefix;
-        match find_in(&p.locations, &p.tree, path, exec, found) {
+        match find_in(&p.locations, &p.tree, path, number, exec, found) {
             Found::Final => return Found::Final,
             Found::Prefix | Found::None => {}
         }
@@ -252,7 +264,7 @@ fn find_in<'a>(
     for loc in locs.iter().filter(|l| l.regex.is_some()) {
         if exec(loc) {
             *found = Some(loc);
-            find_in(&loc.locations, &loc.tree, path, exec, found);
+            find_in(&loc.locations, &loc.tree, path, number, exec, found);
             return Found::Final;
         }
     }

@@ -62,7 +62,7 @@ pub fn find_location(server: &ServerConf, r: &mut Request, number: u64) -> Rc<Lo
         log::debug!("*{number} test location: ~ \"{}\"", loc.uri);
         regex_exec(r, &re.0, &uri)
     };
-    let found = server.find_location(&uri, &mut exec);
+    let found = server.find_location_traced(&uri, number, &mut exec);
     r.uri = uri;
     found.map_or(&server.conf, |l| &l.conf).clone()
 }

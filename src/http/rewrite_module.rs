@@ -91,13 +91,12 @@ fn rewrite_log<S>(cy: &Cycle<S>, key: usize) -> bool {
 }
 
 /// A notice of the script (`"re" matches "uri"`, `rewritten data: …`):
-/// at notice with `rewrite_log on`, else in the debug trace.
+/// at notice, with the request's context, when `rewrite_log on` or the
+/// debug trace is on (as nginx logs them).
 macro_rules! script_notice {
     ($cy:expr, $key:expr, $($arg:tt)*) => {
-        if rewrite_log($cy, $key) {
+        if rewrite_log($cy, $key) || log::log_enabled!(log::Level::Debug) {
             http_log!(log::Level::Info, "holdfast::notice", $cy, $key, $($arg)*);
-        } else {
-            log::debug!("*{} {}", $cy.conns[$key].number, format_args!($($arg)*));
         }
     };
 }
@@ -106,10 +105,11 @@ macro_rules! script_notice {
 /// `rewrite`: match the URI, build the replacement, then redirect, or set
 /// the URI and arguments.
 fn regex_code<S: Transport>(cy: &mut Cycle<S>, key: usize, rw: &Rewrite) -> Flow {
+    let number = cy.conns[key].number;
     let Some(r) = cy.conns[key].req_mut() else {
         return Flow::Finalize(Finalize::Close);
     };
-    log::debug!("http script regex: \"{}\"", rw.regex.0.as_str());
+    log::debug!("*{number} http script regex: \"{}\"", rw.regex.0.as_str());
     let uri = std::mem::take(&mut r.uri);
     let matched = regex_exec(r, &rw.regex.0, &uri);
     r.uri = uri;
