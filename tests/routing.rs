@@ -202,3 +202,46 @@ fn server_names_are_chosen_in_nginx_order() {
     assert_eq!(ask("www.example.org"), "trailing");
     assert_eq!(ask("nothing.test"), "default");
 }
+
+#[test]
+fn a_location_s_keepalive_limits_are_the_ones_that_apply() {
+    // The server's keepalive_requests 2 must not end the connection of a
+    // location that allows 4 (http_keepalive.t's "keepalive merge").
+    let s = Server::with_server(
+        "    keepalive_requests 2;\n\
+         \x20   location /r { keepalive_requests 4; return 200 \"r\"; }",
+    );
+    let mut c = s.connect();
+    for _ in 0..3 {
+        c.request(get("/r")).assert_status(200).assert_keepalive();
+    }
+    c.request(get("/r")).assert_status(200).assert_close();
+}
+
+#[test]
+fn regex_server_names_and_their_captures_survive_the_index_redirect() {
+    let p = Prefix::new("regex-names");
+    p.write("html/index.html", "idx");
+    let s = Server::start_with(
+        p,
+        common::WORKER_CONNECTIONS,
+        "    server {\n\
+         \x20       listen 127.0.0.1:0;\n\
+         \x20       server_name localhost;\n\
+         \x20       return 200 \"default\";\n\
+         \x20   }\n\
+         \x20   server {\n\
+         \x20       listen 127.0.0.1:0;\n\
+         \x20       server_name ~^EXAMPLE\\.COM$ \"~^(?P<name>[a-z]+)\\Q.example.com\\E$\" .dot.org;\n\
+         \x20       location / { add_header X-Server $server_name; add_header X-Match \"[$name]\"; }\n\
+         \x20   }",
+    );
+    let host = |h: &str| format!("GET / HTTP/1.0\r\nHost: {h}\r\n\r\n");
+    let r = s.request(&host("example.com"));
+    r.assert_status(200).assert_body("idx");
+    assert_eq!(r.header("X-Server"), Some("~^EXAMPLE\\.COM$"), "{r:?}");
+    let r = s.request(&host("BLAH.example.com"));
+    r.assert_status(200).assert_body("idx");
+    assert_eq!(r.header("X-Match"), Some("[blah]"), "{r:?}");
+    s.request(&host("other.net")).assert_body("default");
+}

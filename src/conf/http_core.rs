@@ -695,7 +695,15 @@ impl Builder<'_> {
             "keepalive_time" => msec_slot(&mut loc.keepalive_time_ms, d)?,
             "keepalive_disable" => keepalive_disable(d, loc.keepalive_disable.get_or_insert(0))?,
             "send_timeout" => msec_slot(&mut loc.send_timeout_ms, d)?,
-            "server_tokens" => flag_slot(&mut loc.server_tokens, d)?,
+            "server_tokens" => {
+                // `build` names nginx's --build string; holdfast has none,
+                // so it is `on`, as in an nginx built without one.
+                once(&loc.server_tokens, d)?;
+                loc.server_tokens = Some(enum_value(
+                    d,
+                    &[("on", true), ("off", false), ("build", true)],
+                )?);
+            }
             "client_max_body_size" => {
                 // Mirrors ngx_conf_set_off_slot(); 0 is allowed (no limit).
                 once(&loc.client_max_body_size, d)?;

@@ -113,9 +113,12 @@ pub fn http_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         regex_exec(r, &re.0, &host);
         r.host = host;
     }
+    // ngx_http_set_virtual_server: the server's settings and error log until
+    // a location is found (its keep-alive limits are not applied: only the
+    // location's are, in find config).
+    crate::core::log::use_logs(&server.conf.error_log);
     r.loc = Some(server.conf.clone());
     r.server = Some(server);
-    update_location_config(cy, key);
     let rc = core_run_phases(cy, key, Phase::ServerRewrite);
     finalize_request(cy, key, rc);
 }
@@ -317,9 +320,9 @@ pub fn internal_redirect<S: Transport>(
         r.args_rw = Some(a);
     }
     log::debug!("*{number} internal redirect: \"{}\"", redirect_target(r));
+    // The captures stay (nginx keeps r->captures across the redirect).
     r.internal = true;
     r.add_uri_to_alias = false;
-    r.captures.clear();
     if let Some(s) = r.server.as_ref() {
         r.loc = Some(s.conf.clone());
     }
