@@ -46,7 +46,7 @@ impl Builder<'_> {
     /// The main context (ngx_core_module's directives, `events`, `http`),
     /// then ngx_core_module_init_conf()'s defaults.
     pub(super) fn main(&self, tree: &[Directive]) -> Result<Config, ConfError> {
-        super::http_core::no_effect_notes(tree, &mut self.notes.borrow_mut());
+        super::http_core_sizes::no_effect_notes(tree, &mut self.notes.borrow_mut());
         super::lint::lint(tree);
         let mut names = super::variables::DefinedNames::default();
         super::build::defined_names(tree, &mut names);

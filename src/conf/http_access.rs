@@ -4,9 +4,31 @@
 
 use std::net::IpAddr;
 
+use super::ConfError;
 use super::command::{ANY_HTTP, Command, LMT, cmd};
 use super::parser::Directive;
-use super::{AccessMatch, AccessRule, ConfError};
+
+/// One `allow`/`deny` rule (ngx_http_access_module).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessRule {
+    /// `deny` (else `allow`).
+    pub deny: bool,
+    /// What it matches.
+    pub what: AccessMatch,
+}
+
+/// The addresses an access rule matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessMatch {
+    /// `all`.
+    All,
+    /// `unix:`: clients on a unix-domain socket.
+    Unix,
+    /// An IPv4 network (address and mask, host order).
+    V4(u32, u32),
+    /// An IPv6 network (address and mask).
+    V6(u128, u128),
+}
 
 /// The module's directives.
 pub(super) static COMMANDS: &[Command] = &[

@@ -14,6 +14,10 @@ use super::command::{
     msec, msec_slot, num_slot, number, once, size, size_or_zero, unknown,
 };
 use super::http_core_loc::{self, Alias, RawLocation, merge_location};
+use super::http_core_sizes::{
+    CONNECTION_POOL_SIZE, HashSizes, RawHttpMain, hash_bucket_size, hash_max_size,
+    http_main_directive, pool_size,
+};
 use super::listen::{self, ListenAt};
 use super::parser::Directive;
 use super::values::{parse_number, parse_size, parse_time_s};
@@ -89,16 +93,6 @@ pub(super) static COMMANDS: &[Command] = &[
 const KA_NONE: u8 = 0x01;
 const KA_MSIE6: u8 = 0x02;
 const KA_SAFARI: u8 = 0x04;
-
-/// nginx's NGX_MIN_POOL_SIZE on a 64-bit system: the smallest
-/// `connection_pool_size` / `request_pool_size` it accepts.
-const MIN_POOL_SIZE: usize = 112;
-/// nginx's `connection_pool_size` default on a 64-bit system (64 pointers).
-const CONNECTION_POOL_SIZE: usize = 512;
-/// nginx's NGX_POOL_ALIGNMENT: pool sizes are multiples of it.
-const POOL_ALIGNMENT: usize = 16;
-/// nginx's ngx_cacheline_size on x86-64: hash bucket sizes round up to it.
-const CACHELINE_SIZE: usize = 64;
 
 /// Header buffers are allocated per busy connection, and a failed
 /// allocation aborts a Rust process: sizes above this are refused when the
@@ -179,68 +173,6 @@ struct RawSrv {
     request_pool_size: Option<usize>,
 }
 
-/// The directives accepted, range-checked and otherwise without effect (the
-/// README's "Directives with no effect" table), with the reason `-T` gives.
-const NO_EFFECT: &[(&str, &str)] = &[
-    (
-        "types_hash_max_size",
-        "holdfast's hash maps size themselves",
-    ),
-    (
-        "types_hash_bucket_size",
-        "holdfast's hash maps size themselves",
-    ),
-    (
-        "server_names_hash_max_size",
-        "holdfast's hash maps size themselves",
-    ),
-    (
-        "server_names_hash_bucket_size",
-        "holdfast's hash maps size themselves",
-    ),
-    (
-        "variables_hash_max_size",
-        "holdfast's hash maps size themselves",
-    ),
-    (
-        "variables_hash_bucket_size",
-        "holdfast's hash maps size themselves",
-    ),
-    ("map_hash_max_size", "holdfast's hash maps size themselves"),
-    (
-        "map_hash_bucket_size",
-        "holdfast's hash maps size themselves",
-    ),
-    ("connection_pool_size", "holdfast has no memory pools"),
-    ("request_pool_size", "holdfast has no memory pools"),
-];
-
-/// The `-T` remarks for the [`NO_EFFECT`] directives of `tree`, in file order.
-pub(super) fn no_effect_notes(tree: &[Directive], notes: &mut Vec<String>) {
-    for d in tree {
-        if let Some((_, why)) = NO_EFFECT.iter().find(|(name, _)| *name == d.name) {
-            notes.push(format!(
-                "{} {}: accepted, no effect ({why}) in {}:{}",
-                d.name,
-                d.args.join(" "),
-                d.file.display(),
-                d.line
-            ));
-        }
-        if let Some(block) = &d.block {
-            no_effect_notes(block, notes);
-        }
-    }
-}
-
-/// `*_hash_max_size` / `*_hash_bucket_size` as written: validated only (see
-/// README, "Directives with no effect").
-#[derive(Debug, Default, Clone, Copy)]
-struct HashSizes {
-    max_size: Option<u64>,
-    bucket_size: Option<usize>,
-}
-
 #[derive(Debug, Default)]
 struct RawServer {
     listens: Vec<ListenAt>,
@@ -250,14 +182,6 @@ struct RawServer {
     locations: Vec<RawLocation>,
     named: Vec<RawLocation>,
     name_regexes: Vec<super::LocRegex>,
-}
-
-/// The main-level-only hash sizes of the http block.
-#[derive(Debug, Default)]
-struct RawHttpMain {
-    server_names_hash: HashSizes,
-    variables_hash: HashSizes,
-    map_hash: HashSizes,
 }
 
 /// Mirrors ngx_http_core_create_loc_conf() + the defaults of its merge: the
@@ -791,75 +715,6 @@ fn uses_sent_http(c: &LocConf) -> bool {
         || c.rewrite
             .as_deref()
             .is_some_and(|codes| http_rewrite::uses(codes, &has))
-}
-
-/// The http-main-only table sizes; `Ok(false)` when `d` is not one of them.
-fn http_main_directive(d: &Directive, m: &mut RawHttpMain) -> Result<bool, ConfError> {
-    match d.name.as_str() {
-        "server_names_hash_max_size" => hash_max_size(d, &mut m.server_names_hash)?,
-        "server_names_hash_bucket_size" => hash_bucket_size(d, &mut m.server_names_hash)?,
-        "variables_hash_max_size" => hash_max_size(d, &mut m.variables_hash)?,
-        "variables_hash_bucket_size" => hash_bucket_size(d, &mut m.variables_hash)?,
-        "map_hash_max_size" => hash_max_size(d, &mut m.map_hash)?,
-        "map_hash_bucket_size" => hash_bucket_size(d, &mut m.map_hash)?,
-        _ => return Ok(false),
-    }
-    Ok(true)
-}
-
-/// The hash name of a `*_hash_max_size` / `*_hash_bucket_size` directive.
-fn hash_name(d: &Directive) -> &str {
-    d.name
-        .strip_suffix("_max_size")
-        .or_else(|| d.name.strip_suffix("_bucket_size"))
-        .unwrap_or(&d.name)
-}
-
-/// `*_hash_max_size N`: a number, and not 0 (ngx_hash_init's check).
-fn hash_max_size(d: &Directive, h: &mut HashSizes) -> Result<(), ConfError> {
-    num_slot(&mut h.max_size, d)?;
-    if h.max_size == Some(0) {
-        let name = hash_name(d);
-        return Err(d.error(format!(
-            "could not build {name}, you should increase {name}_max_size: 0"
-        )));
-    }
-    Ok(())
-}
-
-/// `*_hash_bucket_size SIZE`: rounded up to the cache line, at most
-/// 65536 − cache line (ngx_hash_init's check).
-fn hash_bucket_size(d: &Directive, h: &mut HashSizes) -> Result<(), ConfError> {
-    once(&h.bucket_size, d)?;
-    let v = size(d, 0)?;
-    let aligned = v.div_ceil(CACHELINE_SIZE).saturating_mul(CACHELINE_SIZE);
-    if aligned > 65536 - CACHELINE_SIZE {
-        let name = hash_name(d);
-        return Err(d.error(format!(
-            "could not build {name}, too large {name}_bucket_size: {aligned}"
-        )));
-    }
-    h.bucket_size = Some(aligned);
-    Ok(())
-}
-
-/// Mirrors ngx_http_core_pool_size(): at least NGX_MIN_POOL_SIZE and a
-/// multiple of NGX_POOL_ALIGNMENT.
-fn pool_size(d: &Directive, slot: &mut Option<usize>) -> Result<(), ConfError> {
-    once(slot, d)?;
-    let v = size(d, 0)?;
-    if v < MIN_POOL_SIZE {
-        return Err(d.error(format!(
-            "the pool size must be no less than {MIN_POOL_SIZE}"
-        )));
-    }
-    if v % POOL_ALIGNMENT != 0 {
-        return Err(d.error(format!(
-            "the pool size must be a multiple of {POOL_ALIGNMENT}"
-        )));
-    }
-    *slot = Some(v);
-    Ok(())
 }
 
 /// Mirrors ngx_http_core_open_file_cache(): `off`, or `max=N [inactive=TIME]`.

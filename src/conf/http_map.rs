@@ -14,7 +14,46 @@ use std::rc::Rc;
 use super::command::{Command, HTTP, block, cmd};
 use super::parser::Directive;
 use super::variables::{self, Segment};
-use super::{ConfError, MapConf, MapWildcard, http_rewrite};
+use super::{ConfError, LocRegex, http_rewrite};
+
+/// `map SOURCE $VAR { … }` (ngx_http_map_module).
+#[derive(Debug, Clone)]
+pub struct MapConf {
+    /// The source value, compiled.
+    pub source: Vec<Segment>,
+    /// `hostnames`: the source is a host name, matched with wildcards.
+    pub hostnames: bool,
+    /// `volatile`: the value is not kept for the rest of the request.
+    pub volatile: bool,
+    /// Exact keys (lower-cased with `hostnames`; otherwise as written).
+    pub exact: HashMap<Box<[u8]>, Rc<[Segment]>>,
+    /// `*.example.com` / `.example.com` keys.
+    pub wildcard_head: Vec<MapWildcard>,
+    /// `www.example.*` keys.
+    pub wildcard_tail: Vec<MapWildcard>,
+    /// `~re` / `~*re` keys, in order.
+    pub regex: Vec<(LocRegex, Rc<[Segment]>)>,
+    /// `default` (empty when not given).
+    pub default: Option<Rc<[Segment]>>,
+}
+
+/// A wildcard key of a `hostnames` map.
+#[derive(Debug, Clone)]
+pub struct MapWildcard {
+    /// The part that must match: `.example.com` (a suffix) or `www.example.`
+    /// (a prefix).
+    pub part: Box<[u8]>,
+    /// `.example.com` written so: `example.com` itself matches too.
+    pub bare: bool,
+    /// The value.
+    pub value: Rc<[Segment]>,
+}
+
+impl PartialEq for MapConf {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
 
 /// The module's directives.
 pub(super) static COMMANDS: &[Command] = &[cmd("map", HTTP, true, 2, 2)];

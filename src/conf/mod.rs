@@ -19,6 +19,7 @@ mod core;
 mod http_access;
 mod http_core;
 mod http_core_loc;
+mod http_core_sizes;
 mod http_headers;
 mod http_log;
 mod http_map;
@@ -41,7 +42,9 @@ use std::rc::Rc;
 use crate::conf::variables::{Escape, Segment};
 
 pub use build::COMMAND_LINE;
+pub use http_access::{AccessMatch, AccessRule};
 pub use http_core_loc::{Alias, ErrorPage, PrefixTree, RegexExec, TryFile, TryFiles, TryLast};
+pub use http_map::{MapConf, MapWildcard};
 pub use http_rewrite::{Code, Condition, FileTest, If, Rewrite, RewriteFlag};
 pub use values::{parse_size, parse_time_ms};
 
@@ -355,67 +358,6 @@ impl PartialEq<&str> for IndexName {
 impl PartialEq<String> for IndexName {
     fn eq(&self, other: &String) -> bool {
         self.name == *other
-    }
-}
-
-/// One `allow`/`deny` rule (ngx_http_access_module).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccessRule {
-    /// `deny` (else `allow`).
-    pub deny: bool,
-    /// What it matches.
-    pub what: AccessMatch,
-}
-
-/// The addresses an access rule matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AccessMatch {
-    /// `all`.
-    All,
-    /// `unix:`: clients on a unix-domain socket.
-    Unix,
-    /// An IPv4 network (address and mask, host order).
-    V4(u32, u32),
-    /// An IPv6 network (address and mask).
-    V6(u128, u128),
-}
-
-/// `map SOURCE $VAR { … }` (ngx_http_map_module).
-#[derive(Debug, Clone)]
-pub struct MapConf {
-    /// The source value, compiled.
-    pub source: Vec<Segment>,
-    /// `hostnames`: the source is a host name, matched with wildcards.
-    pub hostnames: bool,
-    /// `volatile`: the value is not kept for the rest of the request.
-    pub volatile: bool,
-    /// Exact keys (lower-cased with `hostnames`; otherwise as written).
-    pub exact: HashMap<Box<[u8]>, Rc<[Segment]>>,
-    /// `*.example.com` / `.example.com` keys.
-    pub wildcard_head: Vec<MapWildcard>,
-    /// `www.example.*` keys.
-    pub wildcard_tail: Vec<MapWildcard>,
-    /// `~re` / `~*re` keys, in order.
-    pub regex: Vec<(LocRegex, Rc<[Segment]>)>,
-    /// `default` (empty when not given).
-    pub default: Option<Rc<[Segment]>>,
-}
-
-/// A wildcard key of a `hostnames` map.
-#[derive(Debug, Clone)]
-pub struct MapWildcard {
-    /// The part that must match: `.example.com` (a suffix) or `www.example.`
-    /// (a prefix).
-    pub part: Box<[u8]>,
-    /// `.example.com` written so: `example.com` itself matches too.
-    pub bare: bool,
-    /// The value.
-    pub value: Rc<[Segment]>,
-}
-
-impl PartialEq for MapConf {
-    fn eq(&self, other: &Self) -> bool {
-        std::ptr::eq(self, other)
     }
 }
 
