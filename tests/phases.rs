@@ -741,3 +741,20 @@ fn a_map_value_lasts_the_request_unless_volatile() {
     r.assert_status(404).assert_keepalive();
     assert_eq!(r.header("X-URI"), Some("uncached"), "{r:?}");
 }
+
+#[test]
+fn error_page_400_answers_a_head_refused_before_its_server_was_known() {
+    // http_absolute_redirect.t's shape: a bad Host is refused while the head
+    // is read; the default server's error_page still applies, as nginx's.
+    let s = serve(
+        &[("html/bad.html", "bad request page")],
+        "    error_page 400 /bad.html;",
+    );
+    let mut c = s.connect();
+    c.send("GET / HTTP/1.1\r\nHost: .\r\n\r\n");
+    let r = c.read_response();
+    r.assert_status(400)
+        .assert_close()
+        .assert_body("bad request page");
+    c.expect_closed(WITHIN);
+}

@@ -100,7 +100,6 @@ pub fn http_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         ConnectionType::None => r.version == Version::Http11,
     };
     r.lingering_close = r.content_length.unwrap_or(0) > 0 || r.chunked;
-    r.uri_changes = MAX_URI_CHANGES + 1;
     r.valid_location = true;
     // No Host (HTTP/1.0): nginx looks the empty name up, so a server with
     // `server_name ""` answers.

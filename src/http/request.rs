@@ -236,6 +236,9 @@ impl Request {
             scratch,
             sent_head,
             start_ms: now_ms,
+            // ngx_http_alloc_request: a request may be redirected (an error
+            // page of a bad head too) from the start.
+            uri_changes: crate::http::core_module::MAX_URI_CHANGES + 1,
             ..Default::default()
         };
     }

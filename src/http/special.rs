@@ -1,5 +1,6 @@
 //! Error and redirect pages: nginx's `ngx_http_special_response.c`.
 
+use crate::core::connection::req_in;
 use crate::core::cycle::Cycle;
 use crate::http::parse::Method;
 use crate::http::request::Finalize;
@@ -103,7 +104,18 @@ fn has_page(code: u16) -> bool {
 /// (method GET unless HEAD), a named location for `@name`, else a 302 (or
 /// the `=` code, when a redirect) to the URL. None: no page applies.
 pub fn send_error_page<S: Transport>(cy: &mut Cycle<S>, key: usize, code: u16) -> Option<Finalize> {
-    let r = cy.conns[key].req_mut()?;
+    let c = &mut cy.conns[key];
+    // A head refused before the server was known is answered with the
+    // default server's settings, as nginx's request starts with them.
+    let default = {
+        let l = &cy.listening[c.li()];
+        l.servers[l.default_server].clone()
+    };
+    let r = req_in(&mut c.hc)?;
+    if r.server.is_none() {
+        r.loc = Some(default.conf.clone());
+        r.server = Some(default);
+    }
     r.err_status = code;
     if r.error_page || r.uri_changes == 0 {
         return None;
