@@ -227,13 +227,15 @@ impl Variable {
         if let Some((_, v)) = NAMES.iter().find(|(n, _)| *n == lower) {
             return Some(v.clone());
         }
-        if let Some(h) = lower.strip_prefix("http_").filter(|h| !h.is_empty()) {
-            return Some(Variable::HttpHeader(header_name(h)));
-        }
-        if let Some(h) = lower.strip_prefix("sent_http_").filter(|h| !h.is_empty()) {
+        // A bare prefix (`$arg_`) is a variable too, with no value: nginx
+        // accepts it.
+        if let Some(h) = lower.strip_prefix("sent_http_") {
             return Some(Variable::SentHttp(header_name(h)));
         }
-        if let Some(a) = lower.strip_prefix("arg_").filter(|a| !a.is_empty()) {
+        if let Some(h) = lower.strip_prefix("http_") {
+            return Some(Variable::HttpHeader(header_name(h)));
+        }
+        if let Some(a) = lower.strip_prefix("arg_") {
             return Some(Variable::Arg(a.as_bytes().into()));
         }
         let defined = DEFINED.with(|n| {
@@ -251,7 +253,7 @@ impl Variable {
         if defined.is_some() {
             return defined;
         }
-        let cookie = lower.strip_prefix("cookie_").filter(|c| !c.is_empty())?;
+        let cookie = lower.strip_prefix("cookie_")?;
         Some(Variable::Cookie(cookie.as_bytes().into()))
     }
 
@@ -560,7 +562,8 @@ mod tests {
             compile("x${NoPe}").unwrap_err(),
             "unknown \"nope\" variable"
         );
-        assert_eq!(compile("$http_").unwrap_err(), "unknown \"http_\" variable");
+        // A bare prefix is accepted, as nginx's prefix variables match it.
+        assert!(compile("$http_ $arg_ $cookie_").is_ok());
         assert_eq!(compile("$0").unwrap_err(), "unknown \"0\" variable");
         assert_eq!(
             compile("/$1-$9x").unwrap(),

@@ -228,6 +228,12 @@ fn request_variable<S: Transport>(
                 out.push(b'?');
             }
         }
+        Variable::Arg(name) if name.is_empty() => return false,
+        Variable::Cookie(name) | Variable::HttpHeader(name) | Variable::SentHttp(name)
+            if name.is_empty() =>
+        {
+            return false;
+        }
         Variable::Arg(name) => match args().and_then(|a| arg(a, name)) {
             Some(v) => out.extend_from_slice(v),
             None => return false,
