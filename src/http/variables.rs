@@ -395,22 +395,43 @@ pub fn http_header(head: &[u8], line_len: usize, want: &[u8], out: &mut Vec<u8>)
 fn sent_header(head: &[u8], want: &[u8], out: &mut Vec<u8>) -> bool {
     let mut lines = head.split(|&b| b == b'\n');
     lines.next(); // the status line
+    let mut found = false;
+    // Several headers of the name are joined (nginx ≥ 1.23: `, `, and `; `
+    // for Set-Cookie).
+    let sep: &[u8] = if want.eq_ignore_ascii_case(b"set-cookie") {
+        b"; "
+    } else {
+        b", "
+    };
     for line in lines {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let Some(colon) = parse::memchr(b':', line) else {
             continue;
         };
         if line[..colon].eq_ignore_ascii_case(want) {
+            if found {
+                out.extend_from_slice(sep);
+            }
             out.extend_from_slice(parse::trim(&line[colon + 1..]));
-            return true;
+            found = true;
         }
     }
-    false
+    found
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sent_headers_are_joined() {
+        let head = b"HTTP/1.1 200 OK\r\nCache-Control: a\r\nX: 1\r\ncache-control: b\r\n\r\n";
+        let mut out = Vec::new();
+        assert!(sent_header(head, b"cache-control", &mut out));
+        assert_eq!(out, b"a, b");
+        out.clear();
+        assert!(!sent_header(head, b"y", &mut out));
+    }
 
     #[test]
     fn http_header_values_are_found_and_joined() {
