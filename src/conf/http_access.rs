@@ -69,41 +69,40 @@ fn rule(d: &Directive) -> Result<AccessMatch, ConfError> {
         None => (v, None),
     };
     let ip: IpAddr = addr.parse().map_err(|_| invalid())?;
+    let (width, raw) = match ip {
+        IpAddr::V4(ip) => (32, u128::from(u32::from(ip))),
+        IpAddr::V6(ip) => (128, u128::from(ip)),
+    };
+    let (net, mask, low_bits) = network(raw, width, bits).ok_or_else(invalid)?;
+    if low_bits {
+        warn_low_bits(d, v);
+    }
     let rule = match ip {
-        IpAddr::V4(ip) => {
-            let bits = bits.unwrap_or(32);
-            if bits > 32 {
-                return Err(invalid());
-            }
-            let mask = if bits == 0 {
-                0
-            } else {
-                u32::MAX << (32 - bits)
-            };
-            let a = u32::from(ip);
-            if a & !mask != 0 {
-                warn_low_bits(d, v);
-            }
-            AccessMatch::V4(a & mask, mask)
-        }
-        IpAddr::V6(ip) => {
-            let bits = bits.unwrap_or(128);
-            if bits > 128 {
-                return Err(invalid());
-            }
-            let mask = if bits == 0 {
-                0
-            } else {
-                u128::MAX << (128 - bits)
-            };
-            let a = u128::from(ip);
-            if a & !mask != 0 {
-                warn_low_bits(d, v);
-            }
-            AccessMatch::V6(a & mask, mask)
-        }
+        // Both fit: the width is 32.
+        IpAddr::V4(_) => AccessMatch::V4(net as u32, mask as u32),
+        IpAddr::V6(_) => AccessMatch::V6(net, mask),
     };
     Ok(rule)
+}
+
+/// The network of `addr` (an address `width` bits wide) with a prefix of
+/// `bits` (all of them when None): (network, mask, host bits were set).
+fn network(addr: u128, width: u32, bits: Option<u32>) -> Option<(u128, u128, bool)> {
+    let bits = bits.unwrap_or(width);
+    if bits > width {
+        return None;
+    }
+    let full = if width == 128 {
+        u128::MAX
+    } else {
+        (1u128 << width) - 1
+    };
+    let mask = if bits == 0 {
+        0
+    } else {
+        (full << (width - bits)) & full
+    };
+    Some((addr & mask, mask, addr & !mask & full != 0))
 }
 
 fn warn_low_bits(d: &Directive, v: &str) {
@@ -132,5 +131,30 @@ impl AccessRule {
                 .is_some_and(|a| u32::from(a) & mask == net),
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::network;
+
+    #[test]
+    fn networks() {
+        assert_eq!(
+            network(0x7f00_0001, 32, Some(8)),
+            Some((0x7f00_0000, 0xff00_0000, true))
+        );
+        assert_eq!(
+            network(0x0a00_0000, 32, Some(8)),
+            Some((0x0a00_0000, 0xff00_0000, false))
+        );
+        assert_eq!(network(5, 32, Some(0)), Some((0, 0, true)));
+        assert_eq!(network(5, 32, None), Some((5, 0xffff_ffff, false)));
+        assert_eq!(network(1, 32, Some(33)), None);
+        assert_eq!(network(1, 128, Some(128)), Some((1, u128::MAX, false)));
+        assert_eq!(
+            network(u128::MAX, 128, Some(64)).map(|n| n.1),
+            Some(u128::MAX << 64)
+        );
     }
 }
