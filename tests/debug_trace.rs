@@ -257,7 +257,7 @@ fn a_pipelined_close_keeps_its_request_until_the_lingering_ends() {
 fn the_phases_trace_the_walk_nginx_traces() {
     let s = debug_server(
         "phases-trace",
-        "    location / { try_files $uri @fallback; }\n\
+        "    location / { try_files $uri $uri/ @fallback; }\n\
          \x20   location ~ \\.php$ { return 403; }\n\
          \x20   location /old/ { rewrite ^/old/(.*)$ /new/$1 last; }\n\
          \x20   location /new/ { return 200 \"new\"; }\n\
@@ -297,6 +297,26 @@ fn the_phases_trace_the_walk_nginx_traces() {
             "trying to use file: \"/gone\"",
             "using location: @fallback \"/gone\"",
             "http finalize request: 0, \"/gone?\" a:1, c:1",
+        ],
+    );
+    // The index module's internal redirect.
+    s.prefix().write("html/d/index.html", "idx");
+    let mut c = s.connect();
+    c.request("GET /d/?a=1 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .assert_status(200)
+        .assert_body("idx");
+    let n = number_of(&s, &c);
+    assert_trace(
+        &s,
+        &n,
+        &[
+            "using configuration \"/\"",
+            "trying to use file: \"/d/\"",
+            "trying to use dir: \"/d/\"",
+            "try file uri: \"/d/\"",
+            "internal redirect: \"/d/index.html?a=1\"",
+            "using configuration \"/\"",
+            "http finalize request: 0, \"/d/index.html?a=1\" a:1, c:1",
         ],
     );
 }

@@ -758,3 +758,41 @@ fn error_page_400_answers_a_head_refused_before_its_server_was_known() {
         .assert_body("bad request page");
     c.expect_closed(WITHIN);
 }
+
+#[test]
+fn access_unix_rule_and_a_map_include() {
+    use std::io::{Read, Write};
+    // `allow unix:` lets unix-socket clients through where TCP ones are
+    // denied; a map's keys may come from an `include`d file.
+    let p = Prefix::new("phases-unix");
+    let sock = p.path().join("a.sock");
+    p.write("conf/keys.map", "/k1 one;\n~^/k(\\d)$ digit-$1;\n");
+    // A static file: `return` would answer before the access phase runs.
+    p.write("html/u", "unix ok");
+    let s = Server::start_with(
+        p,
+        WORKER_CONNECTIONS,
+        &format!(
+            "    map $uri $key {{ default none; include keys.map; }}\n\
+             \x20   server {{\n\
+             \x20       listen 127.0.0.1:0;\n\
+             \x20       listen unix:{};\n\
+             \x20       location /u {{ allow unix:; deny all; }}\n\
+             \x20       location /k {{ return 200 \"key=$key\"; }}\n\
+             \x20   }}",
+            sock.display()
+        ),
+    );
+    let mut c = s.connect();
+    c.request(get("/u")).assert_status(403).assert_keepalive();
+    expect(&mut c, "/k1", 200, "key=one");
+    expect(&mut c, "/k7", 200, "key=digit-7");
+    expect(&mut c, "/kx", 200, "key=none");
+    let mut u = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    u.set_read_timeout(Some(WITHIN)).unwrap();
+    u.write_all(b"GET /u HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut text = String::new();
+    u.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\nunix ok"), "{text}");
+}

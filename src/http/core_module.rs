@@ -318,25 +318,18 @@ pub fn internal_redirect<S: Transport>(
     if let Some(a) = args {
         r.args_rw = Some(a);
     }
-    log::debug!("*{number} internal redirect: \"{}\"", redirect_target(r));
     // The captures stay (nginx keeps r->captures across the redirect).
     r.internal = true;
     r.add_uri_to_alias = false;
     if let Some(s) = r.server.as_ref() {
         r.loc = Some(s.conf.clone());
     }
+    if log::log_enabled!(log::Level::Debug) {
+        let target = crate::http::request::uri_args(&cy.conns[key]);
+        log::debug!("*{number} internal redirect: \"{target}\"");
+    }
     update_location_config(cy, key);
     core_run_phases(cy, key, Phase::ServerRewrite)
-}
-
-/// `URI?ARGS` of a redirected request, for the trace.
-fn redirect_target(r: &Request) -> String {
-    let args = r.args_rw.as_deref().unwrap_or_default();
-    format!(
-        "{}?{}",
-        String::from_utf8_lossy(&r.uri),
-        String::from_utf8_lossy(args)
-    )
 }
 
 /// Mirrors ngx_http_named_location(): the request continues in `@name`'s

@@ -908,7 +908,7 @@ pub fn finalize_request<S: Transport>(cy: &mut Cycle<S>, key: usize, rc: Finaliz
 
 /// `URI?ARGS` as nginx's finalize trace prints it (`?` alone before the
 /// request line is parsed).
-fn uri_args<S>(c: &crate::core::connection::Connection<S>) -> String {
+pub(crate) fn uri_args<S>(c: &crate::core::connection::Connection<S>) -> String {
     let Some(r) = c.req() else {
         return "?".to_string();
     };
