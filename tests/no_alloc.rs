@@ -89,10 +89,8 @@ fn feed(cy: &mut Cycle<MemStream>, token: usize, bytes: &[u8]) -> u64 {
 fn connect(cy: &mut Cycle<MemStream>) -> usize {
     let mut stream = MemStream::default();
     stream.output.reserve(1 << 20);
-    let key = cy
-        .get_connection(stream, "127.0.0.1:5555".parse().unwrap(), 0)
-        .unwrap();
-    cy.stats.active += 1;
+    let addr = "127.0.0.1:5555".parse().unwrap();
+    let key = holdfast::event::accept::accept_connection(cy, stream, addr, false, 0).unwrap();
     request::init_connection(cy, key);
     cy.conns[key].token(key)
 }

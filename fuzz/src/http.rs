@@ -737,10 +737,14 @@ impl Driver {
             write_budget: plan.write_budget,
             ..Default::default()
         }));
-        cy.stats.accepts += 1;
-        let key = cy.get_connection(FuzzStream(wire.clone()), "192.0.2.1:5555".parse().ok()?, 0)?;
-        cy.stats.active += 1;
-        cy.stats.handled += 1;
+        let addr = "192.0.2.1:5555".parse().ok()?;
+        let key = holdfast::event::accept::accept_connection(
+            &mut cy,
+            FuzzStream(wire.clone()),
+            addr,
+            false,
+            0,
+        )?;
         let token = cy.conns[key].token(key);
         let mut d = Driver {
             cy,

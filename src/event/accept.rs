@@ -15,6 +15,29 @@ pub const DEFERRED_ACCEPT_SECS: libc::c_int = 60;
 /// How long accepting pauses after EMFILE/ENFILE (nginx's accept_mutex_delay).
 pub const ACCEPT_MUTEX_DELAY_MS: u64 = 500;
 
+/// The bookkeeping half of ngx_event_accept(), after accept(2) returned a
+/// socket: the `accepts` counter, a connection slot (ngx_get_connection,
+/// which may drain idle connections first), the `active` and `handled`
+/// counters and the `accept:` trace line. The event loop and the in-memory
+/// drivers (tests, fuzzing) all come through here, so the counters cannot
+/// drift apart. None: no slot (the caller's socket is dropped, closing it).
+pub fn accept_connection<S: crate::os::io::Transport>(
+    cy: &mut crate::core::cycle::Cycle<S>,
+    stream: S,
+    addr: std::net::SocketAddr,
+    unix: bool,
+    li: usize,
+) -> Option<usize> {
+    cy.stats.accepts += 1;
+    let key = cy.get_connection(stream, addr, li)?;
+    cy.stats.active += 1;
+    cy.stats.handled += 1;
+    let c = &mut cy.conns[key];
+    c.unix = unix;
+    log::debug!("*{} accept: {} fd:{}", c.number, addr, c.stream.fd());
+    Some(key)
+}
+
 /// Mirrors ngx_http_optimize_servers() / ngx_http_init_listening(): one
 /// entry per distinct listen address, its default server the one marked
 /// `default_server`, else the first. On a port (per address family) with a

@@ -615,18 +615,12 @@ impl EventLoop {
                 }
             };
             let cy = &mut self.cycle;
-            cy.stats.accepts += 1;
             let li = find_addr_conf(cy, li, &stream);
-            let addr = peer.addr;
-            let Some(key) = cy.get_connection(stream, addr, li) else {
+            let Some(key) = accept::accept_connection(cy, stream, peer.addr, peer.unix, li) else {
                 continue; // dropping the stream closes it
             };
-            cy.conns[key].unix = peer.unix;
-            cy.stats.active += 1;
-            cy.stats.handled += 1;
             let token = cy.conns[key].token(key);
             let c = &mut cy.conns[key];
-            log::debug!("*{} accept: {} fd:{}", c.number, addr, c.stream.fd());
             if cy.listening[li].deferred {
                 // The request is already there: read and answer it now, and
                 // register with epoll only if the connection lives on (a

@@ -108,10 +108,9 @@ mod tests {
         location = /ka0 { keepalive_timeout 0; return 200 \"z\"; } }";
 
     fn connect(cy: &mut Cycle<MemStream>) -> (usize, usize) {
-        let key = cy
-            .get_connection(MemStream::default(), "127.0.0.1:5555".parse().unwrap(), 0)
+        let addr = "127.0.0.1:5555".parse().unwrap();
+        let key = crate::event::accept::accept_connection(cy, MemStream::default(), addr, false, 0)
             .unwrap();
-        cy.stats.active += 1;
         request::init_connection(cy, key);
         (key, cy.conns[key].token(key))
     }
@@ -414,6 +413,8 @@ mod tests {
         assert_eq!(
             cy.stats,
             crate::core::cycle::Stats {
+                accepts: 1,
+                handled: 1,
                 requests: 1,
                 ..Default::default()
             }
