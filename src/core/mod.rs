@@ -3,6 +3,8 @@
 pub mod buf;
 pub mod connection;
 pub mod cycle;
+#[cfg(debug_assertions)]
+pub mod invariants;
 pub mod log;
 pub mod open_file_cache;
 pub mod time;

@@ -37,6 +37,11 @@ impl PostedQueue {
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }
+
+    /// Is `ev` waiting (the debug-build invariant check)?
+    pub fn contains(&self, ev: &EventRef) -> bool {
+        self.queue.contains(ev)
+    }
 }
 
 /// Mirrors ngx_event_process_posted(): runs posted events, including the ones

@@ -52,6 +52,8 @@ fn use_connection_log<S>(cy: &Cycle<S>, key: usize) {
 /// Calls the connection's read handler (`c->read->handler(c->read)`).
 pub fn run_read_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     use_connection_log(cy, key);
+    #[cfg(debug_assertions)]
+    let token = cy.conns[key].token(key);
     match cy.conns[key].read.handler {
         ReadHandler::WaitRequest => request::wait_request_handler(cy, key),
         ReadHandler::ProcessRequestLine => request::process_request_line(cy, key),
@@ -62,15 +64,21 @@ pub fn run_read_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         ReadHandler::Keepalive => keepalive::keepalive_handler(cy, key),
         ReadHandler::LingeringClose => lingering::lingering_close_handler(cy, key),
     }
+    #[cfg(debug_assertions)]
+    cy.check_invariants(token);
 }
 
 /// Calls the connection's write handler (`c->write->handler(c->write)`).
 pub fn run_write_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     use_connection_log(cy, key);
+    #[cfg(debug_assertions)]
+    let token = cy.conns[key].token(key);
     match cy.conns[key].write.handler {
         WriteHandler::Empty => {}
         WriteHandler::Writer | WriteHandler::Flush => response::writer(cy, key),
     }
+    #[cfg(debug_assertions)]
+    cy.check_invariants(token);
 }
 
 #[cfg(test)]
@@ -399,6 +407,22 @@ mod tests {
         feed(&mut cy, t, req);
         assert_eq!(statuses(&output(&cy, t)).len(), 2);
         assert_eq!(cy.conns[key].read.handler, ReadHandler::Keepalive);
+    }
+
+    #[test]
+    #[should_panic(expected = "reusable flag vs queue links")]
+    fn the_invariant_check_catches_a_broken_link() {
+        let mut cy = cycle(BASIC);
+        let (key, t) = connect(&mut cy);
+        cy.check_invariants(t);
+        // A waiting connection is reusable: unlink it, leaving the flag.
+        let c = &mut cy.conns[key];
+        assert!(c.reusable);
+        c.prev = crate::core::connection::NIL;
+        c.next = crate::core::connection::NIL;
+        cy.reusable_head = crate::core::connection::NIL;
+        cy.reusable_tail = crate::core::connection::NIL;
+        cy.check_invariants(t);
     }
 
     #[test]
