@@ -962,7 +962,7 @@ impl Driver {
                     c.write.handler,
                     c.write.ready,
                     c.write.timer,
-                    c.hc.is_some(),
+                    c.data.is_some(),
                     self.cy.stats,
                     self.cy.timers.len()
                 )
@@ -1070,7 +1070,7 @@ impl Driver {
                 ctx()
             );
         }
-        if let Some(hc) = c.hc.as_deref() {
+        if let Some(hc) = c.hc() {
             assert!(
                 hc.out.mem.len() <= OUT_LIMIT,
                 "{}: {} bytes of output queued",
@@ -1119,7 +1119,7 @@ impl Driver {
             }
             if c.read.handler == ReadHandler::Keepalive {
                 assert!(
-                    c.hc.is_none(),
+                    c.data.is_none(),
                     "{}: idle connection holds buffers: {}",
                     ctx(),
                     state()

@@ -220,20 +220,61 @@ pub struct HttpConn {
     pub request: Option<Box<Request>>,
 }
 
-/// The request in a connection's `hc` field (borrowing only that field, so
-/// the connection's other fields stay usable).
-pub fn req_in(hc: &mut Option<Box<HttpConn>>) -> Option<&mut Request> {
-    hc.as_deref_mut()?.request.as_deref_mut()
+/// `c->data`: what a connection works for, held (boxed, from the cycle's
+/// pool) only while it has work, so an idle connection costs one pointer
+/// for it. nginx's `c->data` points at an ngx_http_connection_t, a request,
+/// or an upstream's peer state; holdfast's client connections have the
+/// first two in [`HttpConn`], and upstream peer connections (the proxy of
+/// issue 11) get a variant of their own here, so they share the slab, the
+/// tokens and the timers without carrying a client's state.
+#[derive(Debug)]
+pub enum ConnData {
+    /// A client HTTP connection's busy state (ngx_http_connection_t's
+    /// buffers and the request).
+    Http(HttpConn),
 }
 
-/// The header buffer in a connection's `hc` field.
-pub fn buf_in(hc: &mut Option<Box<HttpConn>>) -> Option<&mut Buf> {
-    hc.as_deref_mut()?.buffer.as_mut()
+impl Default for ConnData {
+    fn default() -> Self {
+        ConnData::Http(HttpConn::default())
+    }
 }
 
-/// The header buffer and the request of a connection's `hc` field together.
-pub fn buf_req(hc: &mut Option<Box<HttpConn>>) -> (Option<&mut Buf>, Option<&mut Request>) {
-    match hc.as_deref_mut() {
+impl ConnData {
+    /// The HTTP client state, if that is what this is.
+    pub fn http(&self) -> Option<&HttpConn> {
+        match self {
+            ConnData::Http(hc) => Some(hc),
+        }
+    }
+
+    /// See [`ConnData::http`].
+    pub fn http_mut(&mut self) -> Option<&mut HttpConn> {
+        match self {
+            ConnData::Http(hc) => Some(hc),
+        }
+    }
+}
+
+/// The HTTP state in a connection's `data` field (borrowing only that field,
+/// so the connection's other fields stay usable).
+pub fn hc_in(data: &mut Option<Box<ConnData>>) -> Option<&mut HttpConn> {
+    data.as_deref_mut()?.http_mut()
+}
+
+/// The request in a connection's `data` field.
+pub fn req_in(data: &mut Option<Box<ConnData>>) -> Option<&mut Request> {
+    hc_in(data)?.request.as_deref_mut()
+}
+
+/// The header buffer in a connection's `data` field.
+pub fn buf_in(data: &mut Option<Box<ConnData>>) -> Option<&mut Buf> {
+    hc_in(data)?.buffer.as_mut()
+}
+
+/// The header buffer and the request of a connection's `data` field together.
+pub fn buf_req(data: &mut Option<Box<ConnData>>) -> (Option<&mut Buf>, Option<&mut Request>) {
+    match hc_in(data) {
         Some(hc) => (hc.buffer.as_mut(), hc.request.as_deref_mut()),
         None => (None, None),
     }
@@ -297,8 +338,8 @@ pub struct Connection<S> {
     /// (nginx's `wev->delayed`; kept here rather than in [`Event`], which
     /// only the write side would use, to keep the struct small).
     pub write_delayed: bool,
-    /// Buffers, request and output while busy; None while idle.
-    pub hc: Option<Box<HttpConn>>,
+    /// `c->data`: buffers, request and output while busy; None while idle.
+    pub data: Option<Box<ConnData>>,
 }
 
 impl<S> Connection<S> {
@@ -331,8 +372,18 @@ impl<S> Connection<S> {
             corked: false,
             write_delayed: false,
             unix: false,
-            hc: None,
+            data: None,
         }
+    }
+
+    /// The HTTP client state while busy.
+    pub fn hc(&self) -> Option<&HttpConn> {
+        self.data.as_deref()?.http()
+    }
+
+    /// See [`Connection::hc`].
+    pub fn hc_mut(&mut self) -> Option<&mut HttpConn> {
+        self.data.as_deref_mut()?.http_mut()
     }
 
     /// The client's address.
@@ -355,27 +406,27 @@ impl<S> Connection<S> {
 
     /// The current request, if any.
     pub fn req(&self) -> Option<&Request> {
-        self.hc.as_deref()?.request.as_deref()
+        self.hc()?.request.as_deref()
     }
 
     /// The current request, mutably.
     pub fn req_mut(&mut self) -> Option<&mut Request> {
-        self.hc.as_deref_mut()?.request.as_deref_mut()
+        self.hc_mut()?.request.as_deref_mut()
     }
 
     /// The header buffer, if any.
     pub fn buf(&self) -> Option<&Buf> {
-        self.hc.as_deref()?.buffer.as_ref()
+        self.hc()?.buffer.as_ref()
     }
 
     /// The header buffer, mutably.
     pub fn buf_mut(&mut self) -> Option<&mut Buf> {
-        self.hc.as_deref_mut()?.buffer.as_mut()
+        self.hc_mut()?.buffer.as_mut()
     }
 
     /// Output is queued.
     pub fn has_output(&self) -> bool {
-        self.hc.as_deref().is_some_and(|hc| !hc.out.is_empty())
+        self.hc().is_some_and(|hc| !hc.out.is_empty())
     }
 
     /// Mirrors ngx_unix_recv(): one read into `buf`, keeping `ready` and `eof`.
@@ -423,7 +474,7 @@ impl<S> Connection<S> {
     where
         S: Transport,
     {
-        let Some(b) = self.hc.as_deref_mut().and_then(|hc| hc.buffer.as_mut()) else {
+        let Some(b) = buf_in(&mut self.data) else {
             return Recv::Again;
         };
         let last = b.last;

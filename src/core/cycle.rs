@@ -12,7 +12,7 @@ use slab::Slab;
 
 use crate::conf::{Config, ListenAddr, ServerConf};
 use crate::core::buf::BufPool;
-use crate::core::connection::{Connection, EvKind, EventRef, HttpConn, NIL};
+use crate::core::connection::{ConnData, Connection, EvKind, EventRef, NIL};
 use crate::core::time::Clock;
 use crate::event::posted::PostedQueue;
 use crate::event::timer::TimerWheel;
@@ -120,7 +120,7 @@ pub struct Cycle<S> {
     /// Request objects for reuse.
     pub request_pool: Vec<Box<Request>>,
     /// Busy-connection state for reuse.
-    pub hc_pool: Vec<Box<HttpConn>>,
+    pub hc_pool: Vec<Box<ConnData>>,
     /// Scratch space for discarding input (lingering close, body discard).
     pub scratch: Box<[u8]>,
     /// `worker_connections`.
@@ -287,20 +287,22 @@ impl<S: Transport> Cycle<S> {
         }
     }
 
-    /// Gives the connection its [`HttpConn`] (from the pool) unless it has one.
+    /// Gives the connection its [`HttpConn`] (from the pool) unless it has
+    /// its `data` already.
     pub fn alloc_http_conn(&mut self, key: usize) {
-        if self.conns[key].hc.is_none() {
-            let hc = self.hc_pool.pop().unwrap_or_default();
-            self.conns[key].hc = Some(hc);
+        if self.conns[key].data.is_none() {
+            let data = self.hc_pool.pop().unwrap_or_default();
+            self.conns[key].data = Some(data);
         }
     }
 
     /// Takes the connection's [`HttpConn`] back: its buffer and request go to
     /// their pools, its output vector stays with it for the next user.
     pub fn free_http_conn(&mut self, key: usize) {
-        let Some(mut hc) = self.conns[key].hc.take() else {
+        let Some(mut data) = self.conns[key].data.take() else {
             return;
         };
+        let ConnData::Http(hc) = &mut *data;
         if let Some(b) = hc.buffer.take() {
             self.pool.put(b);
         }
@@ -314,7 +316,7 @@ impl<S: Transport> Cycle<S> {
             hc.out.mem = Vec::new();
         }
         if self.hc_pool.len() < crate::core::buf::POOL_MAX_PER_CLASS {
-            self.hc_pool.push(hc);
+            self.hc_pool.push(data);
         }
     }
 

@@ -99,7 +99,7 @@ pub fn discard_request_body<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Resu
     let max = max_body_size(cy, key);
     let c = &mut cy.conns[key];
     let number = c.number;
-    let Some(hc) = c.hc.as_deref_mut() else {
+    let Some(hc) = crate::core::connection::hc_in(&mut c.data) else {
         return Ok(());
     };
     let (Some(r), Some(b)) = (hc.request.as_deref_mut(), hc.buffer.as_ref()) else {
@@ -154,7 +154,7 @@ pub fn read_discarded_request_body<S: Transport>(cy: &mut Cycle<S>, key: usize) 
     let max = max_body_size(cy, key);
     loop {
         let c = &mut cy.conns[key];
-        let Some(r) = req_in(&mut c.hc) else {
+        let Some(r) = req_in(&mut c.data) else {
             return Discard::Closed;
         };
         if r.body.is_done() {

@@ -93,7 +93,7 @@ pub fn regex_exec(r: &mut Request, re: &regex::bytes::Regex, subject: &[u8]) -> 
 pub fn http_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     let c = &mut cy.conns[key];
     let listening = &cy.listening[c.li()];
-    let Some(r) = req_in(&mut c.hc) else { return };
+    let Some(r) = req_in(&mut c.data) else { return };
     r.keepalive = match r.connection {
         ConnectionType::Close => false,
         ConnectionType::KeepAlive => true,
@@ -459,7 +459,7 @@ pub fn update_location_config<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     let now = cy.clock.now_ms;
     let c = &mut cy.conns[key];
     let (requests, age) = (c.requests, now.saturating_sub(c.start_ms));
-    let (Some(b), Some(r)) = buf_req(&mut c.hc) else {
+    let (Some(b), Some(r)) = buf_req(&mut c.data) else {
         return;
     };
     let Some(loc) = r.loc.as_ref() else { return };

@@ -174,7 +174,7 @@ pub(crate) fn process_request_header<S: Transport>(
         let l = &cy.listening[cy.conns[key].li()];
         l.servers[l.default_server].merge_slashes
     };
-    let Some(hc) = cy.conns[key].hc.as_deref_mut() else {
+    let Some(hc) = cy.conns[key].hc_mut() else {
         return Err((400, "client sent invalid request"));
     };
     let (Some(b), Some(r)) = (hc.buffer.as_ref(), hc.request.as_deref_mut()) else {

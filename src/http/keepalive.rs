@@ -114,7 +114,7 @@ pub fn set_keepalive<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         return;
     }
     debug_assert!(!c.has_output(), "idle connection with output queued");
-    if let Some(hc) = c.hc.as_deref() {
+    if let Some(hc) = c.hc() {
         log::debug!("*{} hc free: {:p}", c.number, hc);
     }
     cy.free_http_conn(key);

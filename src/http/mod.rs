@@ -279,10 +279,10 @@ mod tests {
     fn idle_connection_holds_no_buffer_and_is_reusable() {
         let mut cy = cycle(BASIC);
         let (key, t) = connect(&mut cy);
-        assert!(cy.conns[key].reusable && cy.conns[key].hc.is_none());
+        assert!(cy.conns[key].reusable && cy.conns[key].data.is_none());
         feed(&mut cy, t, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
         let c = &cy.conns[key];
-        assert!(c.idle && c.reusable && c.hc.is_none());
+        assert!(c.idle && c.reusable && c.data.is_none());
         assert!(c.read.timer.is_some());
         assert_eq!(cy.stats.waiting, 1);
         assert_eq!((cy.stats.reading, cy.stats.writing), (0, 0));

@@ -406,7 +406,7 @@ pub fn alloc_header_buffer<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     if cy.conns[key].buf().is_none() {
         let size = header_conf(cy, key).client_header_buffer_size;
         let b = cy.pool.get(size);
-        if let Some(hc) = cy.conns[key].hc.as_deref_mut() {
+        if let Some(hc) = cy.conns[key].hc_mut() {
             hc.buffer = Some(b);
         }
     }
@@ -428,7 +428,7 @@ pub fn create_request<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     cy.alloc_http_conn(key);
     let c = &mut cy.conns[key];
     c.requests += 1;
-    if let Some(hc) = c.hc.as_deref_mut() {
+    if let Some(hc) = crate::core::connection::hc_in(&mut c.data) {
         hc.request = Some(r);
     }
 }
@@ -511,7 +511,7 @@ fn alloc_large_header_buffer<S: Transport>(
     let (num, size) = header_conf(cy, key).large_client_header_buffers;
     let c = &mut cy.conns[key];
     let number = c.number;
-    let Some(b) = buf_in(&mut c.hc) else {
+    let Some(b) = buf_in(&mut c.data) else {
         return Err(LargeHeader::Head);
     };
     log::debug!("*{number} http alloc large header buffer");
@@ -543,7 +543,7 @@ fn alloc_large_header_buffer<S: Transport>(
         return Err(LargeHeader::Head);
     }
     let mut nb = cy.pool.get(new_size);
-    let Some(hc) = cy.conns[key].hc.as_deref_mut() else {
+    let Some(hc) = cy.conns[key].hc_mut() else {
         return Err(LargeHeader::Head);
     };
     let Some(old) = hc.buffer.take() else {
@@ -588,7 +588,7 @@ pub fn process_request_line<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     }
     loop {
         let c = &mut cy.conns[key];
-        let (Some(b), Some(r)) = buf_req(&mut c.hc) else {
+        let (Some(b), Some(r)) = buf_req(&mut c.data) else {
             debug_assert!(false, "request line without buffer or request");
             close_connection(cy, key);
             return;
@@ -673,7 +673,7 @@ pub fn process_request_headers<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     let large_size = header_conf(cy, key).large_client_header_buffers.1;
     loop {
         let c = &mut cy.conns[key];
-        let (Some(b), Some(r)) = buf_req(&mut c.hc) else {
+        let (Some(b), Some(r)) = buf_req(&mut c.data) else {
             close_connection(cy, key);
             return;
         };
@@ -758,7 +758,7 @@ pub fn process_request_headers<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         };
         if let Some(e) = err {
             let c = &mut cy.conns[key];
-            if let Some(r) = req_in(&mut c.hc) {
+            if let Some(r) = req_in(&mut c.data) {
                 r.lingering_close = true;
             }
             match e {
@@ -790,7 +790,7 @@ pub fn process_request<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     cy.stats.reading -= 1;
     cy.stats.writing += 1;
     let c = &mut cy.conns[key];
-    if let Some(r) = req_in(&mut c.hc) {
+    if let Some(r) = req_in(&mut c.data) {
         r.stage = Stage::Writing;
     }
     c.read.handler = ReadHandler::BlockReading;
@@ -876,7 +876,7 @@ pub fn finalize_request<S: Transport>(cy: &mut Cycle<S>, key: usize, rc: Finaliz
         && !cy.retiring(key)
         && pipelined
         && r.body.is_done()
-        && c.hc.as_deref().map_or(0, |hc| hc.out.pending()) < response::PIPELINE_BATCH_BYTES as u64;
+        && c.hc().map_or(0, |hc| hc.out.pending()) < response::PIPELINE_BATCH_BYTES as u64;
     if !batch {
         match response::send_out(cy, key) {
             response::Sent::Done => {}
@@ -967,7 +967,8 @@ pub fn free_request<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         crate::http::log_module::log_handler(cy, key);
     }
     let c = &mut cy.conns[key];
-    let Some(r) = c.hc.as_deref_mut().and_then(|hc| hc.request.take()) else {
+    let Some(r) = crate::core::connection::hc_in(&mut c.data).and_then(|hc| hc.request.take())
+    else {
         return;
     };
     match r.stage {
@@ -989,7 +990,7 @@ pub fn free_request<S: Transport>(cy: &mut Cycle<S>, key: usize) {
             let _ = c.stream.set_linger_zero();
         }
     }
-    if let Some(b) = buf_in(&mut c.hc) {
+    if let Some(b) = buf_in(&mut c.data) {
         b.pos = (b.pos + r.consumed).min(b.last);
     }
     if cy.request_pool.len() < crate::core::buf::POOL_MAX_PER_CLASS {

@@ -72,7 +72,7 @@ fn push_hex(out: &mut Vec<u8>, mut v: u64) {
 pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead<'_>) {
     let exiting = cy.retiring(key);
     let date = cy.clock.http_date;
-    let Some(hc) = cy.conns[key].hc.as_deref_mut() else {
+    let Some(hc) = cy.conns[key].hc_mut() else {
         return;
     };
     let Some(r) = hc.request.as_deref_mut() else {
@@ -190,7 +190,7 @@ fn add_headers<S: Transport>(cy: &mut Cycle<S>, key: usize, status: u16, start: 
             if value.is_empty() {
                 continue;
             }
-            let Some(hc) = cy.conns[key].hc.as_deref_mut() else {
+            let Some(hc) = cy.conns[key].hc_mut() else {
                 break;
             };
             let out = &mut hc.out.mem;
@@ -202,7 +202,7 @@ fn add_headers<S: Transport>(cy: &mut Cycle<S>, key: usize, status: u16, start: 
         cy.var_buf = value;
     }
     let number = cy.conns[key].number;
-    let Some(hc) = cy.conns[key].hc.as_deref_mut() else {
+    let Some(hc) = cy.conns[key].hc_mut() else {
         return;
     };
     hc.out.mem.extend_from_slice(b"\r\n");
@@ -223,7 +223,7 @@ fn add_headers<S: Transport>(cy: &mut Cycle<S>, key: usize, status: u16, start: 
 
 /// Appends body bytes (skipped for header-only responses).
 pub fn send_body<S: Transport>(cy: &mut Cycle<S>, key: usize, body: &[u8]) {
-    let Some(hc) = cy.conns[key].hc.as_deref_mut() else {
+    let Some(hc) = cy.conns[key].hc_mut() else {
         return;
     };
     if let Some(r) = hc.request.as_deref_mut().filter(|r| !r.header_only) {
@@ -249,7 +249,7 @@ pub fn set_location<S: Transport>(cy: &mut Cycle<S>, key: usize, target: &[u8]) 
         Some(a) if !a.ip().is_unspecified() => Some(a),
         _ => crate::os::net::local_addr(c.stream.fd()).or(listen),
     };
-    let Some(r) = req_in(&mut c.hc) else { return };
+    let Some(r) = req_in(&mut c.data) else { return };
     let (absolute, name_in_redirect, port_in_redirect) =
         r.loc.as_ref().map_or((true, false, true), |l| {
             (
@@ -439,7 +439,7 @@ pub fn send_out<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Sent {
     }
     let mut file_buf = std::mem::take(&mut cy.file_buf);
     let c = &mut cy.conns[key];
-    let Some(hc) = c.hc.as_deref_mut() else {
+    let Some(hc) = crate::core::connection::hc_in(&mut c.data) else {
         cy.file_buf = file_buf;
         return Sent::Done;
     };

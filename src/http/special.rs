@@ -111,7 +111,7 @@ pub fn send_error_page<S: Transport>(cy: &mut Cycle<S>, key: usize, code: u16) -
         let l = &cy.listening[c.li()];
         l.servers[l.default_server].clone()
     };
-    let r = req_in(&mut c.hc)?;
+    let r = req_in(&mut c.data)?;
     if r.server.is_none() {
         r.loc = Some(default.conf.clone());
         r.server = Some(default);

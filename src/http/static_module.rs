@@ -254,7 +254,7 @@ pub fn split_args(mut uri: Vec<u8>) -> (Vec<u8>, Option<Vec<u8>>) {
 /// Opens the file in the request's scratch path and queues the response.
 fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
     let c = &mut cy.conns[key];
-    let Some(r) = req_in(&mut c.hc) else {
+    let Some(r) = req_in(&mut c.data) else {
         return Finalize::Close;
     };
     let path = Path::new(std::ffi::OsStr::from_bytes(&r.scratch));
@@ -326,7 +326,7 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
     if header_only || size == 0 {
         return Finalize::Done;
     }
-    let Some(hc) = cy.conns[key].hc.as_deref_mut() else {
+    let Some(hc) = cy.conns[key].hc_mut() else {
         return Finalize::Close;
     };
     if let Some(r) = hc.request.as_deref_mut() {
