@@ -7,9 +7,13 @@
 //! | [`lingering`] | `ngx_http_request.c`: set_lingering_close → lingering_close_handler |
 //! | [`body`] | `ngx_http_request_body.c`: discarding request bodies |
 //! | [`response`] | `ngx_http_header_filter_module.c`, `ngx_http_write_filter_module.c`, ngx_http_writer |
-//! | [`special`] | `ngx_http_special_response.c`: error pages |
-//! | [`static_module`] | `ngx_http_static_module.c` + `ngx_http_index_module.c` |
+//! | [`special`] | `ngx_http_special_response.c`: error pages, ngx_http_send_error_page |
+//! | [`core_module`] | `ngx_http_core_module.c`: the phase engine, find_location, internal and named redirects, map_uri_to_path |
+//! | [`rewrite_module`] | `ngx_http_rewrite_module.c` + the script codes of `ngx_http_script.c` |
+//! | [`map_module`] | `ngx_http_map_module.c` (values) |
+//! | [`static_module`] | `ngx_http_static_module.c` + `ngx_http_index_module.c` + `ngx_http_try_files_module.c` |
 //! | [`parse`] | `ngx_http_parse.c` (with httparse) |
+//! | [`response_parse`] | `ngx_http_parse_status_line`, the upstream's header checks and body framing (for the proxy and holdfast-load) |
 //! | [`variables`] | `ngx_http_variables.c` (values) and ngx_http_complex_value |
 //!
 //! [`run_read_handler`] and [`run_write_handler`] are the `ev->handler(ev)`
@@ -26,6 +30,7 @@ pub mod map_module;
 pub mod parse;
 pub mod request;
 pub mod response;
+pub mod response_parse;
 pub mod rewrite_module;
 pub mod special;
 pub mod static_module;

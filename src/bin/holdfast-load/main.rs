@@ -5,7 +5,7 @@
 //! * `args` — the command line and the loopback-only target check;
 //! * `client` — the event loop: dispatching work, timers, the modes;
 //! * `conn` — one connection and its state;
-//! * `response` — the streaming response reader (httparse + framing);
+//! * `response` — the streaming response reader (on `holdfast::http::response_parse`);
 //! * `hist` — the log-linear latency histogram;
 //! * `report` — counters, text and JSON reports, /proc/net/sockstat;
 //! * `json` — a small JSON writer and parser;
