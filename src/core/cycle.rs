@@ -287,7 +287,7 @@ impl<S: Transport> Cycle<S> {
         }
     }
 
-    /// Gives the connection its [`HttpConn`] (from the pool) unless it has
+    /// Gives the connection its [`HttpConn`](crate::core::connection::HttpConn) (from the pool) unless it has
     /// its `data` already.
     pub fn alloc_http_conn(&mut self, key: usize) {
         if self.conns[key].data.is_none() {
@@ -296,7 +296,7 @@ impl<S: Transport> Cycle<S> {
         }
     }
 
-    /// Takes the connection's [`HttpConn`] back: its buffer and request go to
+    /// Takes the connection's [`HttpConn`](crate::core::connection::HttpConn) back: its buffer and request go to
     /// their pools, its output vector stays with it for the next user.
     pub fn free_http_conn(&mut self, key: usize) {
         let Some(mut data) = self.conns[key].data.take() else {
