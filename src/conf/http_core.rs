@@ -147,6 +147,8 @@ pub(super) struct RawLoc {
     pub(super) rewrite: http_rewrite::RawRewrite,
     /// ngx_http_access_module's part.
     access: Option<Vec<super::AccessRule>>,
+    /// ngx_http_proxy_module's part.
+    proxy: super::http_proxy::RawProxy,
     /// ngx_http_stub_status_module's part.
     pub(super) stub_status: bool,
     /// The temp-path directives (validated, see `http_temp.rs`).
@@ -203,6 +205,7 @@ fn defaults(b: &Builder<'_>) -> LocConf {
         error_pages: Rc::from([]),
         recursive_error_pages: false,
         access: Rc::from([]),
+        proxy: super::http_proxy::ProxyConf::default(),
         types: Rc::new(builtin_types()),
         default_type: Rc::from("text/plain"),
         keepalive_timeout_ms: KEEPALIVE_TIMEOUT_MS,
@@ -325,6 +328,7 @@ fn merge_loc_values(raw: RawLoc, parent: &LocConf) -> LocConf {
         error_pages: parent.error_pages.clone(),
         recursive_error_pages: parent.recursive_error_pages,
         access: raw.access.map_or_else(|| parent.access.clone(), Rc::from),
+        proxy: super::http_proxy::merge(raw.proxy, &parent.proxy),
         types: raw.types.map_or_else(|| parent.types.clone(), Rc::new),
         default_type: raw
             .default_type
@@ -554,6 +558,7 @@ impl Builder<'_> {
             || http_headers::directive(d, &mut loc.headers)?
             || http_rewrite::directive(d, &mut loc.rewrite)?
             || super::http_access::directive(d, &mut loc.access)?
+            || super::http_proxy::directive(d, &mut loc.proxy)?
             || http_stub_status::directive(d, &mut loc.stub_status)?
             || self.temp_directive(d, &mut loc.temp)?
         {

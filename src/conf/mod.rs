@@ -23,6 +23,7 @@ mod http_core_sizes;
 mod http_headers;
 mod http_log;
 mod http_map;
+pub mod http_proxy;
 mod http_rewrite;
 mod http_stub_status;
 mod http_temp;
@@ -502,6 +503,8 @@ pub struct LocConf {
     pub recursive_error_pages: bool,
     /// `allow`/`deny` rules; a level without any inherits its parent's.
     pub access: Rc<[AccessRule]>,
+    /// ngx_http_proxy_module's settings (`proxy_pass` and the timeouts).
+    pub proxy: http_proxy::ProxyConf,
     /// `types { }` (shared between locations that do not set their own).
     pub types: Rc<Types>,
     /// `default_type`. Default `text/plain`.

@@ -161,11 +161,14 @@ pub static MODULES: &[Module] = &[
             "referer_hash_bucket_size",
         ],
     ),
+    // Issue 11 is under way: `proxy_pass` to one address and the three
+    // timeouts exist; -V keeps saying the module is missing until the rest
+    // (upstream blocks, the keep-alive pool, bodies, buffering) lands, so
+    // nginx's test suite does not run the proxy files against a part of it.
     absent(
-        "ngx_http_proxy_module",
+        "ngx_http_proxy_module beyond proxy_pass and its timeouts",
         "--without-http_proxy_module",
         &[
-            "proxy_pass",
             "proxy_redirect",
             "proxy_set_header",
             "proxy_http_version",
@@ -173,9 +176,6 @@ pub static MODULES: &[Module] = &[
             "proxy_buffers",
             "proxy_buffer_size",
             "proxy_busy_buffers_size",
-            "proxy_connect_timeout",
-            "proxy_send_timeout",
-            "proxy_read_timeout",
             "proxy_pass_request_headers",
             "proxy_pass_request_body",
             "proxy_pass_header",

@@ -23,6 +23,10 @@ use crate::os::io::{Recv, Transport};
 /// No link in the reusable queue.
 pub const NIL: u32 = u32::MAX;
 
+/// The `listening` index of a connection holdfast opened itself (an
+/// upstream peer: nginx's `c->listening` is NULL there).
+pub const NO_LISTENING: usize = u32::MAX as usize;
+
 /// Slab keys at or above this are not connections (listeners, the accept timer).
 pub const LISTEN_KEY_BASE: usize = 0xFFFF_0000;
 
@@ -87,6 +91,8 @@ pub enum ReadHandler {
     Keepalive,
     /// ngx_http_lingering_close_handler.
     LingeringClose,
+    /// ngx_http_upstream_handler: a peer connection's read event.
+    Upstream,
 }
 
 /// The write handler (`c->write->handler`).
@@ -100,6 +106,10 @@ pub enum WriteHandler {
     /// Responses of already finished pipelined requests are partly sent while
     /// the next request is being read; when they are out, reading resumes.
     Flush,
+    /// ngx_http_upstream_handler: a peer connection's write event; on a
+    /// client, ngx_http_upstream_process_downstream (a relayed body waits
+    /// for the client).
+    Upstream,
 }
 
 /// One event of a connection (the fields of `ngx_event_t` holdfast needs).
@@ -232,6 +242,8 @@ pub enum ConnData {
     /// A client HTTP connection's busy state (ngx_http_connection_t's
     /// buffers and the request).
     Http(HttpConn),
+    /// An upstream peer connection (the proxy's `u->peer.connection`).
+    Upstream(crate::http::upstream::UpstreamConn),
 }
 
 impl Default for ConnData {
@@ -245,6 +257,7 @@ impl ConnData {
     pub fn http(&self) -> Option<&HttpConn> {
         match self {
             ConnData::Http(hc) => Some(hc),
+            ConnData::Upstream(_) => None,
         }
     }
 
@@ -252,6 +265,7 @@ impl ConnData {
     pub fn http_mut(&mut self) -> Option<&mut HttpConn> {
         match self {
             ConnData::Http(hc) => Some(hc),
+            ConnData::Upstream(_) => None,
         }
     }
 }

@@ -121,6 +121,9 @@ pub struct Cycle<S> {
     pub request_pool: Vec<Box<Request>>,
     /// Busy-connection state for reuse.
     pub hc_pool: Vec<Box<ConnData>>,
+    /// The event loop's registry, for connections the handlers open
+    /// themselves (upstream peers); None in the in-memory drivers.
+    pub registry: Option<mio::Registry>,
     /// Scratch space for discarding input (lingering close, body discard).
     pub scratch: Box<[u8]>,
     /// `worker_connections`.
@@ -174,6 +177,7 @@ impl<S: Transport> Cycle<S> {
             pool: BufPool::default(),
             request_pool: Vec::new(),
             hc_pool: Vec::new(),
+            registry: None,
             scratch: vec![0u8; 4096].into_boxed_slice(),
             connection_n,
             connection_counter: 1,
@@ -302,7 +306,9 @@ impl<S: Transport> Cycle<S> {
         let Some(mut data) = self.conns[key].data.take() else {
             return;
         };
-        let ConnData::Http(hc) = &mut *data;
+        let ConnData::Http(hc) = &mut *data else {
+            return;
+        };
         if let Some(b) = hc.buffer.take() {
             self.pool.put(b);
         }

@@ -124,6 +124,8 @@ impl EventLoop {
         }
         let mut cycle = Cycle::new(conf, listening);
         cycle.access_logs.open_all(&cycle.conf.clone())?;
+        // Handlers register the upstream connections they open.
+        cycle.registry = poll.registry().try_clone().ok();
         Ok(EventLoop {
             poll,
             events: Events::with_capacity(EPOLL_EVENTS),

@@ -290,6 +290,9 @@ fn core_content_phase<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
     if loc.stub_status {
         return crate::http::stub_status::stub_status_handler(cy, key);
     }
+    if let Some(pass) = &loc.proxy.pass {
+        return crate::http::upstream::proxy_handler(cy, key, pass);
+    }
     static_module::static_handler(cy, key)
 }
 

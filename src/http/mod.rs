@@ -35,6 +35,7 @@ pub mod rewrite_module;
 pub mod special;
 pub mod static_module;
 pub mod stub_status;
+pub mod upstream;
 pub mod variables;
 
 use crate::core::connection::{ReadHandler, WriteHandler};
@@ -47,10 +48,11 @@ fn use_connection_log<S>(cy: &Cycle<S>, key: usize) {
     let c = &cy.conns[key];
     match c.req().and_then(|r| r.loc.as_ref()) {
         Some(loc) => crate::core::log::use_logs(&loc.error_log),
-        None => {
-            let l = &cy.listening[c.li()];
-            crate::core::log::use_logs(&l.servers[l.default_server].conf.error_log);
-        }
+        None => match cy.listening.get(c.li()) {
+            Some(l) => crate::core::log::use_logs(&l.servers[l.default_server].conf.error_log),
+            // A peer connection: its lines are logged through its client's.
+            None => crate::core::log::use_main_log(),
+        },
     }
 }
 
@@ -68,6 +70,9 @@ pub fn run_read_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         ReadHandler::DiscardBody => body::discarded_request_body_handler(cy, key),
         ReadHandler::Keepalive => keepalive::keepalive_handler(cy, key),
         ReadHandler::LingeringClose => lingering::lingering_close_handler(cy, key),
+        ReadHandler::Upstream => {
+            upstream::upstream_handler(cy, key, crate::core::connection::EvKind::Read)
+        }
     }
     #[cfg(debug_assertions)]
     cy.check_invariants(token);
@@ -81,6 +86,12 @@ pub fn run_write_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     match cy.conns[key].write.handler {
         WriteHandler::Empty => {}
         WriteHandler::Writer | WriteHandler::Flush => response::writer(cy, key),
+        WriteHandler::Upstream if cy.conns[key].hc().is_some() => {
+            upstream::process_downstream(cy, key)
+        }
+        WriteHandler::Upstream => {
+            upstream::upstream_handler(cy, key, crate::core::connection::EvKind::Write)
+        }
     }
     #[cfg(debug_assertions)]
     cy.check_invariants(token);

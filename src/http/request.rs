@@ -84,6 +84,10 @@ pub enum Finalize {
     Status(u16),
     /// Close without answering (NGX_ERROR, 408, 444, 499).
     Close,
+    /// An upstream answers it: the request stays as it is until the
+    /// upstream finalizes it (ngx_http_read_client_request_body's NGX_DONE
+    /// in ngx_http_upstream_init).
+    Upstream,
 }
 
 /// A request (ngx_http_request_t). Offsets are relative to the header
@@ -159,6 +163,10 @@ pub struct Request {
     /// Values of the non-volatile maps looked up so far (nginx's cached
     /// variables), by map index.
     pub map_cache: std::cell::RefCell<Vec<Option<Vec<u8>>>>,
+    /// The peer connection working for this request (its token).
+    pub upstream: Option<usize>,
+    /// `http://PEER/URI` of the proxied request, for the error-log context.
+    pub upstream_name: Option<String>,
     /// Values of the `set` variables (index: [`Variable::User`](crate::conf::variables::Variable::User)).
     pub vars: Vec<Option<Vec<u8>>>,
     /// Query string (offset, length in the buffer, after `target.0`).
@@ -278,7 +286,6 @@ fn header_conf<S>(cy: &Cycle<S>, key: usize) -> &Rc<ServerConf> {
 /// nginx's log context: `, client: ADDR, server: NAME, request: "LINE", host: "HOST"`.
 pub fn log_ctx<S>(cy: &Cycle<S>, key: usize) -> String {
     let c = &cy.conns[key];
-    let l = &cy.listening[c.li()];
     let mut s = format!(", client: {}", c.addr_text());
     // With a request, nginx names its server (`server: ,` when the first
     // server_name is empty); without one, the listening address.
@@ -289,7 +296,9 @@ pub fn log_ctx<S>(cy: &Cycle<S>, key: usize) -> String {
         }
         None => {
             s.push_str(", server: ");
-            s.push_str(&l.addr_text);
+            if let Some(l) = cy.listening.get(c.li()) {
+                s.push_str(&l.addr_text);
+            }
         }
     }
     if let (Some(r), Some(b)) = (c.req(), c.buf()) {
@@ -312,6 +321,10 @@ pub fn log_ctx<S>(cy: &Cycle<S>, key: usize) -> String {
         };
         if !line.is_empty() {
             s.push_str(&format!(", request: \"{}\"", String::from_utf8_lossy(line)));
+        }
+        // ngx_http_log_error_handler: the upstream after the request.
+        if let Some(up) = &r.upstream_name {
+            s.push_str(&format!(", upstream: \"{up}\""));
         }
         let fields = match r.log_fields {
             f if f.host.is_none() && f.referer.is_none() && r.line_len > 0 => {
@@ -865,6 +878,7 @@ pub fn finalize_request<S: Transport>(cy: &mut Cycle<S>, key: usize, rc: Finaliz
             special::special_response_handler(cy, key, status)
         }
         Finalize::Done => {}
+        Finalize::Upstream => return,
     }
     if trace {
         log_finalize(cy, key, "0");
@@ -975,6 +989,10 @@ pub fn free_request<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         Stage::Reading => cy.stats.reading -= 1,
         Stage::Writing => cy.stats.writing -= 1,
     }
+    if let Some(up) = r.upstream {
+        crate::http::upstream::upstream_cleanup(cy, up);
+    }
+    let c = &mut cy.conns[key];
     log::debug!("*{} http close request", c.number);
     log::debug!("*{} http log handler", c.number);
     if c.timedout {

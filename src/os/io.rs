@@ -62,6 +62,31 @@ pub trait Transport {
     fn set_linger_zero(&mut self) -> io::Result<()>;
     /// The descriptor number, for log lines (`fd:8`).
     fn fd(&self) -> i32;
+
+    /// Mirrors the socket/connect part of ngx_event_connect_peer(): a
+    /// non-blocking TCP connect to `addr` (EINPROGRESS is success: the
+    /// socket becomes writable when it is done). Transports that cannot
+    /// connect (the in-memory test streams) say Unsupported.
+    fn connect_peer(addr: std::net::SocketAddr) -> io::Result<Self>
+    where
+        Self: Sized,
+    {
+        let _ = addr;
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+
+    /// Registers the socket with the event loop (ngx_add_conn), both
+    /// directions, edge-triggered.
+    fn add_conn(&mut self, registry: &mio::Registry, token: usize) -> io::Result<()> {
+        let _ = (registry, token);
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+
+    /// The socket's pending error (`SO_ERROR`): how a non-blocking connect
+    /// ended.
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        Ok(None)
+    }
 }
 
 impl Transport for mio::net::TcpStream {

@@ -163,6 +163,25 @@ impl Source for Stream {
 }
 
 impl Transport for Stream {
+    fn connect_peer(addr: std::net::SocketAddr) -> io::Result<Self> {
+        mio::net::TcpStream::connect(addr).map(Stream::Tcp)
+    }
+
+    fn add_conn(&mut self, registry: &Registry, token: usize) -> io::Result<()> {
+        registry.register(
+            self,
+            Token(token),
+            mio::Interest::READABLE | mio::Interest::WRITABLE,
+        )
+    }
+
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        match self {
+            Stream::Tcp(s) => s.take_error(),
+            Stream::Unix(s) => s.take_error(),
+        }
+    }
+
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => Read::read(s, buf),

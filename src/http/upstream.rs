@@ -1,0 +1,685 @@
+//! The upstream and proxy modules at run time (work in progress, issue 11):
+//! nginx's `ngx_http_upstream.c` and `ngx_http_proxy_module.c` for one
+//! peer, HTTP/1.0 with `Connection: close` to it, the response relayed to
+//! the client as it arrives (nginx's `proxy_buffering off` path).
+//!
+//! ```text
+//! client: content phase → proxy_handler → upstream_init → (waits: TestReading)
+//! peer:   event_connect_peer → [write] send_request_handler → [read] process_header
+//!         → process_non_buffered_request ⇄ client write handler (relay)
+//!         → upstream_finalize_request → client finalize_request
+//! ```
+//!
+//! Not yet: upstream blocks and the keep-alive pool, request bodies,
+//! next_upstream, buffering to temp files, header rewriting directives.
+
+use std::io::{self, IoSlice};
+
+use crate::conf::http_proxy::ProxyPass;
+use crate::core::connection::{ConnData, EvKind, ReadHandler, WriteHandler};
+use crate::core::cycle::Cycle;
+use crate::http::parse::Method;
+use crate::http::request::{Finalize, close_request, finalize_request};
+use crate::http::response::{self, Sent};
+use crate::http::response_parse::{BodyDecoder, Framing, HeadParse, ResponseHeadParser};
+use crate::os::io::{OsErr, Transport};
+
+/// The largest response head accepted from a peer (nginx's
+/// `proxy_buffer_size` default is one page; holdfast is more lenient until
+/// the directive exists).
+pub const PROXY_BUFFER_SIZE: usize = 16 * 1024;
+/// Relayed bytes queued for the client before the peer is read no more
+/// until the client has taken them.
+pub const RELAY_HIGH_WATER: u64 = 64 * 1024;
+/// Bytes read from the peer at a time.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Where a peer connection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamState {
+    /// ngx_event_connect_peer returned EINPROGRESS.
+    Connecting,
+    /// Sending the request (ngx_http_upstream_send_request).
+    Sending,
+    /// Reading the status line and headers (ngx_http_upstream_process_header).
+    ReadingHeader,
+    /// Relaying the body (ngx_http_upstream_process_non_buffered_request).
+    ReadingBody,
+}
+
+/// A peer connection's state (`c->data` of an upstream connection).
+#[derive(Debug)]
+pub struct UpstreamConn {
+    /// The client connection it works for (its token).
+    pub client: usize,
+    /// Where it is.
+    pub state: UpstreamState,
+    /// The request bytes for the peer, and how many went out.
+    pub request: Vec<u8>,
+    /// See `request`.
+    pub sent: usize,
+    /// Head bytes received so far.
+    pub head: Vec<u8>,
+    /// The head parser.
+    pub parser: ResponseHeadParser,
+    /// The body framing, once the head is in.
+    pub body: Option<BodyDecoder>,
+    /// The peer's address, for log lines (`upstream: "http://…"`).
+    pub peer: String,
+    /// The request was HEAD.
+    pub head_request: bool,
+}
+
+/// Mirrors ngx_http_proxy_handler() + ngx_http_proxy_create_request() +
+/// ngx_http_upstream_init(): the request for the peer, the connection to it;
+/// the client waits (the return value tells finalize_request so).
+pub fn proxy_handler<S: Transport>(cy: &mut Cycle<S>, key: usize, pass: &ProxyPass) -> Finalize {
+    let Some(r) = cy.conns[key].req() else {
+        return Finalize::Close;
+    };
+    if r.content_length.unwrap_or(0) > 0 || r.chunked {
+        crate::http::request::http_error!(
+            cy,
+            key,
+            "request bodies are not proxied yet (holdfast issue 11)"
+        );
+        return Finalize::Status(502);
+    }
+    let (request, uri) = create_request(cy, key, pass);
+    let head_request = r.method == Method::Head;
+    if let Some(r) = cy.conns[key].req_mut() {
+        r.upstream_name = Some(format!(
+            "http://{}{}",
+            pass.addr,
+            String::from_utf8_lossy(&uri)
+        ));
+    }
+    let client = cy.conns[key].token(key);
+    match event_connect_peer(cy, pass, client, request, head_request) {
+        Ok(up) => {
+            let up_token = cy.conns[up].token(up);
+            let c = &mut cy.conns[key];
+            c.read.handler = ReadHandler::TestReading;
+            if let Some(r) = crate::core::connection::req_in(&mut c.data) {
+                r.upstream = Some(up_token);
+            }
+            Finalize::Upstream
+        }
+        Err(e) => {
+            crate::http::request::http_error!(
+                cy,
+                key,
+                "connect() failed ({}) while connecting to upstream",
+                OsErr(&e)
+            );
+            Finalize::Status(502)
+        }
+    }
+}
+
+/// Mirrors ngx_http_proxy_create_request() with the default headers:
+/// `METHOD URI HTTP/1.0`, `Host: $proxy_host`, `Connection: close`, then
+/// the client's headers but those the proxy sets or clears (Host,
+/// Connection, Keep-Alive, Expect, Upgrade, TE, Transfer-Encoding,
+/// Content-Length).
+fn create_request<S: Transport>(cy: &Cycle<S>, key: usize, pass: &ProxyPass) -> (Vec<u8>, Vec<u8>) {
+    let c = &cy.conns[key];
+    let (Some(r), Some(b)) = (c.req(), c.buf()) else {
+        return (Vec::new(), Vec::new());
+    };
+    let head = b.data().get(..r.head_len).unwrap_or_default();
+    let line = head.get(..r.line_len).unwrap_or_default();
+    let method = line.split(|&x| x == b' ').next().unwrap_or(b"GET");
+    let mut out = Vec::with_capacity(head.len() + 64);
+    out.extend_from_slice(method);
+    out.push(b' ');
+    match &pass.uri {
+        // No URI part: the client's as it came (nginx's unparsed URI),
+        // unless a rewrite or redirect changed it.
+        None if !r.internal => out.extend_from_slice(
+            head.get(r.target.0..r.target.0 + r.target.1)
+                .unwrap_or(b"/"),
+        ),
+        None => push_uri_args(&mut out, &r.uri, r.args(head)),
+        Some(part) => {
+            let loc_len = r.loc.as_ref().map_or(0, |l| l.name.len());
+            let mut uri = part.as_bytes().to_vec();
+            uri.extend_from_slice(r.uri.get(loc_len..).unwrap_or_default());
+            push_uri_args(&mut out, &uri, r.args(head));
+        }
+    }
+    let uri = out[method.len() + 1..].to_vec();
+    out.extend_from_slice(b" HTTP/1.0\r\nHost: ");
+    out.extend_from_slice(pass.host.as_bytes());
+    out.extend_from_slice(b"\r\nConnection: close\r\n");
+    let skip = [
+        &b"host"[..],
+        b"connection",
+        b"keep-alive",
+        b"expect",
+        b"upgrade",
+        b"te",
+        b"transfer-encoding",
+        b"content-length",
+    ];
+    for l in head.split(|&x| x == b'\n').skip(1) {
+        let l = l.strip_suffix(b"\r").unwrap_or(l);
+        if l.is_empty() {
+            break;
+        }
+        let name = l.split(|&x| x == b':').next().unwrap_or_default();
+        if skip.iter().any(|s| name.eq_ignore_ascii_case(s)) {
+            continue;
+        }
+        out.extend_from_slice(l);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    (out, uri)
+}
+
+fn push_uri_args(out: &mut Vec<u8>, uri: &[u8], args: Option<&[u8]>) {
+    crate::http::parse::escape_uri(uri, out);
+    if let Some(a) = args {
+        out.push(b'?');
+        out.extend_from_slice(a);
+    }
+}
+
+/// Mirrors ngx_event_connect_peer(): a non-blocking connect, a connection
+/// slot of the same slab (its token generation-checked like a client's),
+/// epoll registration, and the connect timeout on its write event.
+pub fn event_connect_peer<S: Transport>(
+    cy: &mut Cycle<S>,
+    pass: &ProxyPass,
+    client: usize,
+    request: Vec<u8>,
+    head_request: bool,
+) -> io::Result<usize> {
+    if cy.registry.is_none() {
+        return Err(io::Error::from(io::ErrorKind::Unsupported));
+    }
+    if cy.free_connection_n() == 0 {
+        crate::alert!("{} worker_connections are not enough", cy.connection_n);
+        return Err(io::Error::from(io::ErrorKind::OutOfMemory));
+    }
+    let stream = S::connect_peer(pass.addr)?;
+    let number = cy.connection_counter;
+    cy.connection_counter += 1;
+    let now = cy.clock.now_ms;
+    let c = crate::core::connection::Connection::new(
+        stream,
+        pass.addr,
+        crate::core::connection::NO_LISTENING,
+        number,
+        now,
+    );
+    let key = cy.conns.insert(c);
+    let token = cy.conns[key].token(key);
+    let registered = match &cy.registry {
+        Some(reg) => cy.conns[key].stream.add_conn(reg, token),
+        None => Err(io::Error::from(io::ErrorKind::Unsupported)),
+    };
+    if let Err(e) = registered {
+        cy.conns.remove(key);
+        return Err(e);
+    }
+    let timeout = connect_timeout(cy, client);
+    let c = &mut cy.conns[key];
+    c.write.ready = false;
+    c.read.handler = ReadHandler::Upstream;
+    c.write.handler = WriteHandler::Upstream;
+    c.data = Some(Box::new(ConnData::Upstream(UpstreamConn {
+        client,
+        state: UpstreamState::Connecting,
+        request,
+        sent: 0,
+        head: Vec::new(),
+        parser: ResponseHeadParser::new(PROXY_BUFFER_SIZE),
+        body: None,
+        peer: pass.addr.to_string(),
+        head_request,
+    })));
+    log::debug!("*{} connect to {}, fd:{}", number, pass.addr, c.stream.fd());
+    cy.add_timer(key, EvKind::Write, timeout);
+    Ok(key)
+}
+
+fn client_conf<S: Transport>(cy: &Cycle<S>, client: usize) -> Option<&crate::conf::LocConf> {
+    let key = cy.lookup(client)?;
+    cy.conns[key].req()?.loc.as_deref()
+}
+
+fn connect_timeout<S: Transport>(cy: &Cycle<S>, client: usize) -> u64 {
+    client_conf(cy, client).map_or(crate::conf::http_proxy::PROXY_CONNECT_TIMEOUT_MS, |l| {
+        l.proxy.connect_timeout_ms
+    })
+}
+
+fn read_timeout<S: Transport>(cy: &Cycle<S>, client: usize) -> u64 {
+    client_conf(cy, client).map_or(crate::conf::http_proxy::PROXY_READ_TIMEOUT_MS, |l| {
+        l.proxy.read_timeout_ms
+    })
+}
+
+fn send_timeout<S: Transport>(cy: &Cycle<S>, client: usize) -> u64 {
+    client_conf(cy, client).map_or(crate::conf::http_proxy::PROXY_SEND_TIMEOUT_MS, |l| {
+        l.proxy.send_timeout_ms
+    })
+}
+
+/// The peer state of connection `key`.
+fn up_mut<S>(cy: &mut Cycle<S>, key: usize) -> Option<&mut UpstreamConn> {
+    match cy.conns[key].data.as_deref_mut()? {
+        ConnData::Upstream(u) => Some(u),
+        ConnData::Http(_) => None,
+    }
+}
+
+/// An error of the peer, logged as nginx's (` while ACTION`, then the
+/// client's context with `upstream: "…"`); the request ends with `rc`.
+fn upstream_error<S: Transport>(cy: &mut Cycle<S>, key: usize, msg: &str, action: &str, rc: u16) {
+    let Some(u) = up_mut(cy, key) else { return };
+    let client = u.client;
+    if let Some(ck) = cy.lookup(client) {
+        crate::http::request::http_error!(cy, ck, "{msg} while {action}");
+    }
+    upstream_finalize_request(cy, key, Finalize::Status(rc));
+}
+
+/// Mirrors ngx_http_upstream_handler(): the peer connection's events.
+pub fn upstream_handler<S: Transport>(cy: &mut Cycle<S>, key: usize, ev: EvKind) {
+    let Some(u) = up_mut(cy, key) else {
+        cy.close_connection(key);
+        return;
+    };
+    let (client, state) = (u.client, u.state);
+    if cy.lookup(client).is_none() {
+        // The client went away (ngx_http_upstream_check_broken_connection).
+        cy.close_connection(key);
+        return;
+    }
+    match (ev, state) {
+        (EvKind::Write, UpstreamState::Connecting | UpstreamState::Sending) => {
+            send_request_handler(cy, key)
+        }
+        (EvKind::Read, UpstreamState::Connecting | UpstreamState::Sending) => {
+            // A connect error or an early answer: the write side will tell.
+            if cy.conns[key].read.timedout {
+                send_request_handler(cy, key);
+            }
+        }
+        (EvKind::Read, UpstreamState::ReadingHeader | UpstreamState::ReadingBody) => {
+            process_upstream(cy, key)
+        }
+        (EvKind::Write, _) => {}
+    }
+}
+
+/// Mirrors ngx_http_upstream_send_request_handler() and _send_request():
+/// the connect result (SO_ERROR), then the request bytes.
+fn send_request_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    let c = &mut cy.conns[key];
+    let connecting = matches!(
+        c.data.as_deref(),
+        Some(ConnData::Upstream(UpstreamConn {
+            state: UpstreamState::Connecting,
+            ..
+        }))
+    );
+    if c.write.timedout {
+        let action = if connecting {
+            "connecting to upstream"
+        } else {
+            "sending request to upstream"
+        };
+        upstream_error(
+            cy,
+            key,
+            "upstream timed out (110: Connection timed out)",
+            action,
+            504,
+        );
+        return;
+    }
+    if connecting {
+        match c.stream.take_error() {
+            Ok(None) => {}
+            Ok(Some(e)) | Err(e) => {
+                let msg = format!("connect() failed ({})", OsErr(&e));
+                upstream_error(cy, key, &msg, "connecting to upstream", 502);
+                return;
+            }
+        }
+        if !c.write.ready {
+            return;
+        }
+    }
+    let c = &mut cy.conns[key];
+    let Some(ConnData::Upstream(u)) = c.data.as_deref_mut() else {
+        return;
+    };
+    u.state = UpstreamState::Sending;
+    while u.sent < u.request.len() {
+        match c.stream.writev(&[IoSlice::new(&u.request[u.sent..])]) {
+            Ok(0) => break,
+            Ok(n) => u.sent += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                c.write.ready = false;
+                let client = u.client;
+                let t = send_timeout(cy, client);
+                cy.add_timer(key, EvKind::Write, t);
+                return;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                let msg = format!("writev() failed ({})", OsErr(&e));
+                let action = "sending request to upstream";
+                upstream_error(cy, key, &msg, action, 502);
+                return;
+            }
+        }
+    }
+    // The request is out: wait for the answer under proxy_read_timeout.
+    u.state = UpstreamState::ReadingHeader;
+    u.request = Vec::new();
+    let client = u.client;
+    cy.del_timer(key, EvKind::Write);
+    let t = read_timeout(cy, client);
+    cy.add_timer(key, EvKind::Read, t);
+    if cy.conns[key].read.ready {
+        process_upstream(cy, key);
+    }
+}
+
+/// Mirrors ngx_http_upstream_process_header() and
+/// ngx_http_upstream_process_non_buffered_request(): reads what the peer
+/// sent; the head becomes the client's response head, body bytes go to the
+/// client as they come, while the client takes them.
+fn process_upstream<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    if cy.conns[key].read.timedout {
+        let reading_body = matches!(
+            cy.conns[key].data.as_deref(),
+            Some(ConnData::Upstream(UpstreamConn {
+                state: UpstreamState::ReadingBody,
+                ..
+            }))
+        );
+        let action = if reading_body {
+            "reading upstream"
+        } else {
+            "reading response header from upstream"
+        };
+        upstream_error(
+            cy,
+            key,
+            "upstream timed out (110: Connection timed out)",
+            action,
+            504,
+        );
+        return;
+    }
+    let mut chunk = vec![0u8; READ_CHUNK];
+    loop {
+        let Some(u) = up_mut(cy, key) else { return };
+        let client = u.client;
+        let Some(ck) = cy.lookup(client) else {
+            cy.close_connection(key);
+            return;
+        };
+        // Back-pressure: the client has enough queued; its write handler
+        // posts this event again when it has taken it.
+        let pending = cy.conns[ck].hc().map_or(0, |hc| hc.out.pending());
+        if pending >= RELAY_HIGH_WATER {
+            return;
+        }
+        let c = &mut cy.conns[key];
+        let n = match c.stream.read(&mut chunk) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                c.read.ready = false;
+                let t = read_timeout(cy, client);
+                cy.add_timer(key, EvKind::Read, t);
+                return;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let msg = format!("recv() failed ({})", OsErr(&e));
+                upstream_error(cy, key, &msg, "reading response header from upstream", 502);
+                return;
+            }
+        };
+        if !upstream_input(cy, key, ck, &chunk[..n]) {
+            return;
+        }
+    }
+}
+
+/// One read's bytes (`n == 0`: the peer closed). False when the exchange
+/// ended or must wait.
+fn upstream_input<S: Transport>(cy: &mut Cycle<S>, key: usize, ck: usize, data: &[u8]) -> bool {
+    let Some(u) = up_mut(cy, key) else {
+        return false;
+    };
+    if u.state == UpstreamState::ReadingHeader {
+        if data.is_empty() {
+            let msg = "upstream prematurely closed connection";
+            upstream_error(cy, key, msg, "reading response header from upstream", 502);
+            return false;
+        }
+        u.head.extend_from_slice(data);
+        let head = std::mem::take(&mut u.head);
+        let parsed = u.parser.parse(&head);
+        match parsed {
+            HeadParse::Partial => {
+                if let Some(u) = up_mut(cy, key) {
+                    u.head = head;
+                }
+                return true;
+            }
+            HeadParse::Invalid(e) => {
+                let msg = e.to_string();
+                upstream_error(cy, key, &msg, "reading response header from upstream", 502);
+                return false;
+            }
+            HeadParse::Complete(h) => {
+                let head_request = u.head_request;
+                let framing = if head_request {
+                    Framing::None
+                } else {
+                    h.framing(Method::Get)
+                };
+                u.body = Some(BodyDecoder::new(framing));
+                u.state = UpstreamState::ReadingBody;
+                send_client_head(cy, ck, &head, &h, framing);
+                let rest = head.get(h.len..).unwrap_or_default().to_vec();
+                return relay_body(cy, key, ck, &rest, false);
+            }
+        }
+    }
+    relay_body(cy, key, ck, data, data.is_empty())
+}
+
+/// The client's response head from the peer's (ngx_http_upstream_send_response
+/// with the proxy's header filtering): the peer's status and headers, but
+/// holdfast's own Server, Date and Connection; a body whose length is not
+/// known ends with the connection.
+fn send_client_head<S: Transport>(
+    cy: &mut Cycle<S>,
+    ck: usize,
+    data: &[u8],
+    h: &crate::http::response_parse::ResponseHead,
+    framing: Framing,
+) {
+    let date = cy.clock.http_date;
+    let exiting = cy.retiring(ck);
+    let Some(hc) = cy.conns[ck].hc_mut() else {
+        return;
+    };
+    let Some(r) = hc.request.as_deref_mut() else {
+        return;
+    };
+    if exiting || framing == Framing::UntilClose || h.status == 101 {
+        r.keepalive = false;
+    }
+    r.status = h.status;
+    let tokens = r.loc.as_ref().is_none_or(|l| l.server_tokens);
+    let out = &mut hc.out.mem;
+    let start = out.len();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(crate::http::response_parse::span(data, h.status_line));
+    out.extend_from_slice(b"\r\nServer: ");
+    out.extend_from_slice(if tokens {
+        response::SERVER_VERSION.as_bytes()
+    } else {
+        b"holdfast"
+    });
+    out.extend_from_slice(b"\r\nDate: ");
+    out.extend_from_slice(&date);
+    out.extend_from_slice(b"\r\n");
+    let hop = [
+        &b"connection"[..],
+        b"keep-alive",
+        b"server",
+        b"date",
+        b"transfer-encoding",
+    ];
+    for (name, value) in h.header_lines(data) {
+        if hop.iter().any(|n| name.eq_ignore_ascii_case(n)) {
+            continue;
+        }
+        out.extend_from_slice(name);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(if r.keepalive {
+        b"Connection: keep-alive\r\n\r\n"
+    } else {
+        b"Connection: close\r\n\r\n"
+    });
+    r.header_bytes += (out.len() - start) as u64;
+}
+
+/// Body bytes for the client; `eof`: the peer closed. False when the
+/// exchange ended or must wait for the client.
+fn relay_body<S: Transport>(
+    cy: &mut Cycle<S>,
+    key: usize,
+    ck: usize,
+    data: &[u8],
+    eof: bool,
+) -> bool {
+    let Some(u) = up_mut(cy, key) else {
+        return false;
+    };
+    let Some(body) = u.body.as_mut() else {
+        return false;
+    };
+    let mut relayed = Vec::new();
+    let done = if eof {
+        match body.finish_at_eof() {
+            Ok(()) => true,
+            Err(_) => {
+                log_after_header(cy, key, ck, "upstream prematurely closed connection");
+                return false;
+            }
+        }
+    } else {
+        match body.decode(data, |b| relayed.extend_from_slice(b)) {
+            Ok(_) => body.is_done(),
+            Err(_) => {
+                log_after_header(cy, key, ck, "upstream sent invalid response");
+                return false;
+            }
+        }
+    };
+    if let Some(hc) = cy.conns[ck].hc_mut() {
+        if let Some(r) = hc.request.as_deref_mut() {
+            r.body_bytes += relayed.len() as u64;
+        }
+        if hc.request.as_deref().is_none_or(|r| !r.header_only) {
+            hc.out.mem.extend_from_slice(&relayed);
+        }
+    }
+    if done {
+        upstream_finalize_request(cy, key, Finalize::Done);
+        return false;
+    }
+    match response::send_out(cy, ck) {
+        Sent::Done => true,
+        Sent::Again => {
+            // The client is slow: relay again from its write handler.
+            let c = &mut cy.conns[ck];
+            c.write.handler = WriteHandler::Upstream;
+            let t = crate::http::request::send_timeout(cy, ck);
+            cy.add_timer(ck, EvKind::Write, t);
+            false
+        }
+        Sent::Error => {
+            cy.close_connection(key);
+            close_request(cy, ck);
+            false
+        }
+    }
+}
+
+/// An error after the client's head went out: logged, both connections
+/// closed (the client sees the response cut short, as with nginx).
+fn log_after_header<S: Transport>(cy: &mut Cycle<S>, key: usize, ck: usize, msg: &str) {
+    crate::http::request::http_error!(cy, ck, "{msg} while reading upstream");
+    cy.close_connection(key);
+    close_request(cy, ck);
+}
+
+/// The client's write handler while a body is relayed
+/// (ngx_http_upstream_process_downstream): when the client has taken what
+/// was queued, the peer is read again.
+pub fn process_downstream<S: Transport>(cy: &mut Cycle<S>, ck: usize) {
+    if cy.conns[ck].write.timedout {
+        cy.conns[ck].timedout = true;
+        crate::http::request::client_info!(cy, ck, "client timed out (110: Connection timed out)");
+        close_request(cy, ck);
+        return;
+    }
+    match response::send_out(cy, ck) {
+        Sent::Again => {
+            let t = crate::http::request::send_timeout(cy, ck);
+            cy.add_timer(ck, EvKind::Write, t);
+        }
+        Sent::Done => {
+            cy.del_timer(ck, EvKind::Write);
+            cy.conns[ck].write.handler = WriteHandler::Empty;
+            let up = cy.conns[ck].req().and_then(|r| r.upstream);
+            if let Some(key) = up.and_then(|t| cy.lookup(t)) {
+                cy.post_event(key, EvKind::Read);
+            }
+        }
+        Sent::Error => close_request(cy, ck),
+    }
+}
+
+/// Mirrors ngx_http_upstream_finalize_request(): the peer connection is
+/// closed (no keep-alive pool yet) and the client's request finalized.
+pub fn upstream_finalize_request<S: Transport>(cy: &mut Cycle<S>, key: usize, rc: Finalize) {
+    let client = up_mut(cy, key).map(|u| u.client);
+    log::debug!("*{} finalize http upstream request", cy.conns[key].number);
+    cy.close_connection(key);
+    let Some(ck) = client.and_then(|t| cy.lookup(t)) else {
+        return;
+    };
+    if let Some(r) = cy.conns[ck].req_mut() {
+        r.upstream = None;
+    }
+    cy.conns[ck].read.handler = ReadHandler::BlockReading;
+    finalize_request(cy, ck, rc);
+}
+
+/// Closes the peer connection a freed request still had (the client went
+/// away or timed out first).
+pub fn upstream_cleanup<S: Transport>(cy: &mut Cycle<S>, token: usize) {
+    if let Some(key) = cy.lookup(token) {
+        log::debug!("*{} cleanup http upstream request", cy.conns[key].number);
+        cy.close_connection(key);
+    }
+}

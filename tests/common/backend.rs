@@ -1,0 +1,128 @@
+//! A backend for proxy tests: a real socket on 127.0.0.1 served by a
+//! thread, answering each connection as told, and recording what arrived.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How the backend answers.
+#[derive(Clone, Debug)]
+pub enum Reply {
+    /// The response bytes, then close.
+    Raw(Vec<u8>),
+    /// The response bytes in two writes, split at this offset, then close.
+    SplitAt(Vec<u8>, usize),
+    /// Read the request, answer nothing, hold the connection until the
+    /// client closes it.
+    Silent,
+}
+
+/// A running backend.
+pub struct Backend {
+    addr: SocketAddr,
+    accepts: Arc<AtomicUsize>,
+    requests: Arc<Mutex<Vec<String>>>,
+    closed_by_peer: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Backend {
+    /// Starts a backend answering every connection with `reply`.
+    pub fn start(reply: Reply) -> Backend {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind backend");
+        let addr = l.local_addr().unwrap();
+        l.set_nonblocking(true).unwrap();
+        let b = Backend {
+            addr,
+            accepts: Arc::default(),
+            requests: Arc::default(),
+            closed_by_peer: Arc::default(),
+            stop: Arc::default(),
+        };
+        let (accepts, requests, closed, stop) = (
+            b.accepts.clone(),
+            b.requests.clone(),
+            b.closed_by_peer.clone(),
+            b.stop.clone(),
+        );
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match l.accept() {
+                    Ok((s, _)) => {
+                        accepts.fetch_add(1, Ordering::SeqCst);
+                        let (reply, requests, closed) =
+                            (reply.clone(), requests.clone(), closed.clone());
+                        std::thread::spawn(move || serve(s, reply, requests, closed));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        b
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Connections accepted so far.
+    pub fn accepts(&self) -> usize {
+        self.accepts.load(Ordering::SeqCst)
+    }
+
+    /// Request heads received so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    /// Silent connections the proxy closed.
+    pub fn closed_by_peer(&self) -> usize {
+        self.closed_by_peer.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn serve(
+    mut s: TcpStream,
+    reply: Reply,
+    requests: Arc<Mutex<Vec<String>>>,
+    closed: Arc<AtomicUsize>,
+) {
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    requests
+        .lock()
+        .unwrap()
+        .push(String::from_utf8_lossy(&head).into_owned());
+    match reply {
+        Reply::Raw(bytes) => {
+            let _ = s.write_all(&bytes);
+        }
+        Reply::SplitAt(bytes, at) => {
+            let _ = s.write_all(&bytes[..at]);
+            let _ = s.flush();
+            std::thread::sleep(Duration::from_millis(5));
+            let _ = s.write_all(&bytes[at..]);
+        }
+        Reply::Silent => {
+            if let Ok(0) = s.read(&mut buf) {
+                closed.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! `proxy_pass` over real TCP with a real backend (issue 11, first part):
+//! the request the backend gets (HTTP/1.0, `Host: $proxy_host`,
+//! `Connection: close`, the client's other headers, nginx's URI
+//! replacement), the response relayed with holdfast's own Server, Date and
+//! Connection, close-delimited bodies, a response split at every byte
+//! offset, and nginx's 502/504 with their log lines for a refused
+//! connection, a garbage answer, a silent peer and a peer that closes
+//! mid-body; a client that leaves while the peer is silent closes the
+//! peer's connection.
+
+#[path = "common/backend.rs"]
+mod backend;
+mod common;
+
+use std::time::Duration;
+
+use backend::{Backend, Reply};
+use common::{Server, get};
+
+const WITHIN: Duration = Duration::from_secs(5);
+
+fn ok(body: &str) -> Reply {
+    Reply::Raw(
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nX-Backend: yes\r\n\
+             Server: backend/1\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+    )
+}
+
+fn proxy_to(b: &Backend, extra: &str) -> Server {
+    Server::with_server(&format!(
+        "    location / {{ proxy_pass http://{}; }}\n\
+         \x20   location /pre/ {{ proxy_pass http://{}/new/; }}\n{extra}",
+        b.addr(),
+        b.addr()
+    ))
+}
+
+#[test]
+fn a_get_is_relayed_with_nginx_s_request_and_holdfast_s_head() {
+    let b = Backend::start(ok("hello"));
+    let s = proxy_to(&b, "");
+    let mut c = s.connect();
+    let r = c.request(
+        "GET /a/b?x=1 HTTP/1.1\r\nHost: front\r\nX-Custom: 7\r\n\
+         Connection: keep-alive\r\nKeep-Alive: 300\r\n\r\n",
+    );
+    r.assert_status(200).assert_keepalive().assert_body("hello");
+    assert_eq!(r.header("X-Backend"), Some("yes"));
+    assert_eq!(r.header("Server"), Some("holdfast/0.1.0"));
+    // The same connection goes on to a second proxied request.
+    c.request(get("/pre/c?y=2"))
+        .assert_status(200)
+        .assert_keepalive()
+        .assert_body("hello");
+    let reqs = b.requests();
+    assert_eq!(reqs.len(), 2, "{reqs:#?}");
+    let first = &reqs[0];
+    assert!(first.starts_with("GET /a/b?x=1 HTTP/1.0\r\n"), "{first}");
+    assert!(
+        first.contains(&format!("\r\nHost: {}\r\n", b.addr())),
+        "{first}"
+    );
+    assert!(first.contains("\r\nConnection: close\r\n"), "{first}");
+    assert!(first.contains("\r\nX-Custom: 7\r\n"), "{first}");
+    assert!(!first.contains("Keep-Alive"), "{first}");
+    assert!(!first.contains("front"), "{first}");
+    // `proxy_pass http://B/new/` in `location /pre/`: the prefix replaced.
+    assert!(
+        reqs[1].starts_with("GET /new/c?y=2 HTTP/1.0\r\n"),
+        "{}",
+        reqs[1]
+    );
+    assert_eq!(
+        b.accepts(),
+        2,
+        "one peer connection per request (no pool yet)"
+    );
+}
+
+#[test]
+fn a_close_delimited_body_ends_the_client_connection() {
+    let body = "x".repeat(100_000);
+    let b = Backend::start(Reply::Raw(
+        format!("HTTP/1.0 200 OK\r\nContent-Type: text/x\r\n\r\n{body}").into_bytes(),
+    ));
+    let s = proxy_to(&b, "");
+    let all = read_to_close(&s, &get("/big"));
+    let (head, got) = all.split_once("\r\n\r\n").expect("a head");
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(head.contains("\r\nContent-Type: text/x\r\n"), "{head}");
+    assert!(head.ends_with("\r\nConnection: close"), "{head}");
+    assert_eq!(got, body);
+}
+
+/// Sends `req` on a new connection and reads until the server closes it.
+fn read_to_close(s: &Server, req: &str) -> String {
+    use std::io::{Read, Write};
+    let mut t = std::net::TcpStream::connect(s.addr()).unwrap();
+    t.set_read_timeout(Some(WITHIN)).unwrap();
+    t.write_all(req.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    t.read_to_end(&mut out)
+        .expect("the server closes the connection");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn a_response_split_at_every_byte_offset_is_relayed_whole() {
+    let text = "HTTP/1.1 201 Created\r\nContent-Length: 6\r\nX-A: b\r\n\r\nsplit!";
+    for at in 1..text.len() {
+        let b = Backend::start(Reply::SplitAt(text.as_bytes().to_vec(), at));
+        let s = proxy_to(&b, "");
+        let r = s.request(&get("/s"));
+        r.assert_status(201)
+            .assert_keepalive()
+            .assert_body("split!");
+        assert_eq!(r.header("X-A"), Some("b"), "split at {at}");
+    }
+}
+
+#[test]
+fn a_head_request_gets_no_body() {
+    let b = Backend::start(Reply::Raw(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n".to_vec(),
+    ));
+    let s = proxy_to(&b, "");
+    let mut c = s.connect();
+    c.send("HEAD /h HTTP/1.1\r\nHost: x\r\n\r\n");
+    let r = c.read_head_response();
+    r.assert_status(200).assert_keepalive();
+    assert_eq!(r.header("Content-Length"), Some("5"));
+    assert!(b.requests()[0].starts_with("HEAD /h HTTP/1.0"));
+    c.send("HEAD /again HTTP/1.1\r\nHost: x\r\n\r\n");
+    c.read_head_response().assert_status(200).assert_keepalive();
+}
+
+#[test]
+fn a_refused_connection_is_502_with_nginx_s_line() {
+    let port = common::free_port();
+    let s = Server::with_server(&format!(
+        "    location / {{ proxy_pass http://127.0.0.1:{port}; }}"
+    ));
+    s.request(&get("/r?q=1"))
+        .assert_status(502)
+        .assert_keepalive();
+    s.assert_log(
+        &format!(
+            "connect() failed (111: Connection refused) while connecting to upstream, \
+             client: 127.0.0.1, server: , request: \"GET /r?q=1 HTTP/1.1\", \
+             upstream: \"http://127.0.0.1:{port}/r?q=1\""
+        ),
+        WITHIN,
+    );
+}
+
+#[test]
+fn garbage_is_502_and_a_silent_peer_504() {
+    let g = Backend::start(Reply::Raw(b"SSH-2.0-not-http\r\n\r\n".to_vec()));
+    let s = proxy_to(&g, "");
+    s.request(&get("/g")).assert_status(502);
+    s.assert_log(
+        "upstream sent no valid HTTP/1.0 header while reading response header from upstream",
+        WITHIN,
+    );
+    let q = Backend::start(Reply::Silent);
+    let s = Server::with_server(&format!(
+        "    location / {{ proxy_read_timeout 300ms; proxy_pass http://{}; }}",
+        q.addr()
+    ));
+    let r = s.request(&get("/slow"));
+    r.assert_status(504).assert_keepalive();
+    s.assert_log(
+        "upstream timed out (110: Connection timed out) while reading response header from upstream",
+        WITHIN,
+    );
+    // The peer's connection was closed.
+    let deadline = std::time::Instant::now() + WITHIN;
+    while q.closed_by_peer() < 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(q.closed_by_peer(), 1);
+}
+
+#[test]
+fn a_peer_closing_mid_body_cuts_the_client_off() {
+    let b = Backend::start(Reply::Raw(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten..".to_vec(),
+    ));
+    let s = proxy_to(&b, "");
+    // The head and the ten bytes come, then the connection closes short.
+    let all = read_to_close(&s, &get("/cut"));
+    assert!(all.contains("\r\nContent-Length: 100\r\n"), "{all}");
+    assert!(all.ends_with("\r\n\r\nonly ten.."), "{all}");
+    s.assert_log(
+        "upstream prematurely closed connection while reading upstream",
+        WITHIN,
+    );
+}
+
+#[test]
+fn a_client_leaving_closes_the_peer_connection() {
+    let q = Backend::start(Reply::Silent);
+    let s = proxy_to(&q, "    location = /alive { return 200 \"ok\"; }");
+    let mut c = s.connect();
+    c.send(get("/wait"));
+    let deadline = std::time::Instant::now() + WITHIN;
+    while q.requests().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(c);
+    s.assert_log("client prematurely closed connection", WITHIN);
+    let deadline = std::time::Instant::now() + WITHIN;
+    while q.closed_by_peer() < 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(q.closed_by_peer(), 1);
+    // The server still answers.
+    s.request(&get("/alive"))
+        .assert_status(200)
+        .assert_body("ok");
+}
