@@ -223,3 +223,43 @@ fn a_client_leaving_closes_the_peer_connection() {
         .assert_status(200)
         .assert_body("ok");
 }
+
+#[test]
+fn a_fast_stop_with_a_proxied_request_in_flight_exits_cleanly() {
+    let q = Backend::start(Reply::Silent);
+    let mut s = Server::with_server(&format!(
+        "    location / {{ proxy_pass http://{}; }}",
+        q.addr()
+    ));
+    let mut c = s.connect();
+    c.send(get("/wait"));
+    let deadline = std::time::Instant::now() + WITHIN;
+    while q.requests().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    s.signal(libc::SIGTERM);
+    s.assert_exits(WITHIN);
+    c.expect_closed(WITHIN);
+}
+
+#[test]
+fn a_graceful_stop_lets_a_proxied_request_finish() {
+    let b = Backend::start(Reply::After(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlate".to_vec(),
+        Duration::from_millis(300),
+    ));
+    let mut s = Server::with_server(&format!(
+        "    location / {{ proxy_pass http://{}; }}",
+        b.addr()
+    ));
+    let mut c = s.connect();
+    c.send(get("/slow"));
+    let deadline = std::time::Instant::now() + WITHIN;
+    while b.requests().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    s.signal(libc::SIGQUIT);
+    let r = c.read_response();
+    r.assert_status(200).assert_close().assert_body("late");
+    s.assert_exits(WITHIN);
+}

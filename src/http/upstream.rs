@@ -294,6 +294,12 @@ pub fn upstream_handler<S: Transport>(cy: &mut Cycle<S>, key: usize, ev: EvKind)
         return;
     };
     let (client, state) = (u.client, u.state);
+    if cy.conns[key].close {
+        // Shutdown or retirement closes every connection: the request the
+        // peer works for ends with it.
+        upstream_finalize_request(cy, key, Finalize::Close);
+        return;
+    }
     if cy.lookup(client).is_none() {
         // The client went away (ngx_http_upstream_check_broken_connection).
         cy.close_connection(key);

@@ -17,6 +17,8 @@ pub enum Reply {
     /// Read the request, answer nothing, hold the connection until the
     /// client closes it.
     Silent,
+    /// The response bytes after a pause, then close.
+    After(Vec<u8>, Duration),
 }
 
 /// A running backend.
@@ -118,6 +120,10 @@ fn serve(
             let _ = s.flush();
             std::thread::sleep(Duration::from_millis(5));
             let _ = s.write_all(&bytes[at..]);
+        }
+        Reply::After(bytes, pause) => {
+            std::thread::sleep(pause);
+            let _ = s.write_all(&bytes);
         }
         Reply::Silent => {
             if let Ok(0) = s.read(&mut buf) {
