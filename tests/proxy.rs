@@ -82,18 +82,68 @@ fn a_get_is_relayed_with_nginx_s_request_and_holdfast_s_head() {
 }
 
 #[test]
-fn a_close_delimited_body_ends_the_client_connection() {
+fn a_body_of_unknown_length_is_chunked_to_1_1_and_close_delimited_to_1_0() {
     let body = "x".repeat(100_000);
     let b = Backend::start(Reply::Raw(
         format!("HTTP/1.0 200 OK\r\nContent-Type: text/x\r\n\r\n{body}").into_bytes(),
     ));
     let s = proxy_to(&b, "");
-    let all = read_to_close(&s, &get("/big"));
+    // HTTP/1.0 client: the connection's end ends the body.
+    let all = read_to_close(&s, "GET /big HTTP/1.0\r\n\r\n");
     let (head, got) = all.split_once("\r\n\r\n").expect("a head");
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
     assert!(head.contains("\r\nContent-Type: text/x\r\n"), "{head}");
     assert!(head.ends_with("\r\nConnection: close"), "{head}");
+    assert!(!head.contains("Transfer-Encoding"), "{head}");
     assert_eq!(got, body);
+    // HTTP/1.1 client: chunked, as nginx's chunked filter sends it.
+    let all = read_to_close(
+        &s,
+        "GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    let (head, chunks) = all.split_once("\r\n\r\n").expect("a head");
+    assert!(
+        head.contains("\r\nTransfer-Encoding: chunked\r\n"),
+        "{head}"
+    );
+    assert_eq!(dechunk(chunks), body);
+}
+
+#[test]
+fn a_chunked_response_split_at_every_byte_offset_is_rechunked_whole() {
+    let text = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+                4\r\nwiki\r\n5;x=y\r\npedia\r\n0\r\nT: v\r\n\r\n";
+    for at in 1..text.len() {
+        let b = Backend::start(Reply::SplitAt(text.as_bytes().to_vec(), at));
+        let s = proxy_to(&b, "    proxy_http_version 1.1;");
+        let all = read_to_close(
+            &s,
+            "GET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        let (head, chunks) = all.split_once("\r\n\r\n").expect("a head");
+        assert!(
+            head.contains("Transfer-Encoding: chunked"),
+            "split at {at}: {head}"
+        );
+        assert_eq!(dechunk(chunks), "wikipedia", "split at {at}");
+        assert!(b.requests()[0].starts_with("GET /c HTTP/1.1\r\n"));
+    }
+}
+
+/// The payload of a chunked body (a test oracle: strict, panics on bad framing).
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = s.split_once("\r\n").expect("a chunk-size line");
+        let n = usize::from_str_radix(size.split(';').next().unwrap(), 16).expect("hex size");
+        if n == 0 {
+            assert_eq!(rest, "\r\n", "the last chunk ends the body");
+            return out;
+        }
+        out.push_str(&rest[..n]);
+        assert_eq!(&rest[n..n + 2], "\r\n");
+        s = &rest[n + 2..];
+    }
 }
 
 /// Sends `req` on a new connection and reads until the server closes it.

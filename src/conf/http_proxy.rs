@@ -24,6 +24,7 @@ pub(super) static COMMANDS: &[Command] = &[
     cmd("proxy_connect_timeout", ANY_HTTP, false, 1, 1),
     cmd("proxy_read_timeout", ANY_HTTP, false, 1, 1),
     cmd("proxy_send_timeout", ANY_HTTP, false, 1, 1),
+    cmd("proxy_http_version", ANY_HTTP, false, 1, 1),
 ];
 
 /// `proxy_pass http://HOST[:PORT][/URI]`.
@@ -46,6 +47,7 @@ pub(super) struct RawProxy {
     pub(super) connect_timeout_ms: Option<u64>,
     pub(super) read_timeout_ms: Option<u64>,
     pub(super) send_timeout_ms: Option<u64>,
+    pub(super) http_11: Option<bool>,
 }
 
 /// The merged proxy settings of a level.
@@ -60,6 +62,9 @@ pub struct ProxyConf {
     pub read_timeout_ms: u64,
     /// `proxy_send_timeout`.
     pub send_timeout_ms: u64,
+    /// `proxy_http_version 1.1` (None: not set, nginx's 1.0 unless the
+    /// peers are pooled).
+    pub http_11: Option<bool>,
 }
 
 impl Default for ProxyConf {
@@ -69,6 +74,7 @@ impl Default for ProxyConf {
             connect_timeout_ms: PROXY_CONNECT_TIMEOUT_MS,
             read_timeout_ms: PROXY_READ_TIMEOUT_MS,
             send_timeout_ms: PROXY_SEND_TIMEOUT_MS,
+            http_11: None,
         }
     }
 }
@@ -80,6 +86,7 @@ pub(super) fn merge(raw: RawProxy, parent: &ProxyConf) -> ProxyConf {
         connect_timeout_ms: raw.connect_timeout_ms.unwrap_or(parent.connect_timeout_ms),
         read_timeout_ms: raw.read_timeout_ms.unwrap_or(parent.read_timeout_ms),
         send_timeout_ms: raw.send_timeout_ms.unwrap_or(parent.send_timeout_ms),
+        http_11: raw.http_11.or(parent.http_11),
     }
 }
 
@@ -95,6 +102,17 @@ pub(super) fn directive(d: &Directive, raw: &mut RawProxy) -> Result<bool, ConfE
         "proxy_connect_timeout" => msec_slot(&mut raw.connect_timeout_ms, d)?,
         "proxy_read_timeout" => msec_slot(&mut raw.read_timeout_ms, d)?,
         "proxy_send_timeout" => msec_slot(&mut raw.send_timeout_ms, d)?,
+        "proxy_http_version" => {
+            // Mirrors ngx_conf_set_enum_slot() with nginx's two values.
+            if raw.http_11.is_some() {
+                return Err(d.error("\"proxy_http_version\" directive is duplicate"));
+            }
+            raw.http_11 = Some(match d.args[0].as_str() {
+                "1.0" => false,
+                "1.1" => true,
+                v => return Err(d.error(format!("invalid value \"{v}\""))),
+            });
+        }
         _ => return Ok(false),
     }
     Ok(true)

@@ -171,7 +171,6 @@ pub static MODULES: &[Module] = &[
         &[
             "proxy_redirect",
             "proxy_set_header",
-            "proxy_http_version",
             "proxy_buffering",
             "proxy_buffers",
             "proxy_buffer_size",

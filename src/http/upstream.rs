@@ -68,6 +68,9 @@ pub struct UpstreamConn {
     pub peer: String,
     /// The request was HEAD.
     pub head_request: bool,
+    /// The body goes to the client chunked (its length is not known and
+    /// the client speaks HTTP/1.1, as nginx's chunked filter does).
+    pub chunked_out: bool,
 }
 
 /// Mirrors ngx_http_proxy_handler() + ngx_http_proxy_create_request() +
@@ -149,8 +152,18 @@ fn create_request<S: Transport>(cy: &Cycle<S>, key: usize, pass: &ProxyPass) -> 
         }
     }
     let uri = out[method.len() + 1..].to_vec();
-    out.extend_from_slice(b" HTTP/1.0\r\nHost: ");
+    let http_11 = r
+        .loc
+        .as_ref()
+        .and_then(|l| l.proxy.http_11)
+        .unwrap_or(false);
+    out.extend_from_slice(if http_11 {
+        b" HTTP/1.1\r\nHost: "
+    } else {
+        b" HTTP/1.0\r\nHost: "
+    });
     out.extend_from_slice(pass.host.as_bytes());
+    // proxy_set_header Connection close, nginx's default.
     out.extend_from_slice(b"\r\nConnection: close\r\n");
     let skip = [
         &b"host"[..],
@@ -239,6 +252,7 @@ pub fn event_connect_peer<S: Transport>(
         body: None,
         peer: pass.addr.to_string(),
         head_request,
+        chunked_out: false,
     })));
     log::debug!("*{} connect to {}, fd:{}", number, pass.addr, c.stream.fd());
     cy.add_timer(key, EvKind::Write, timeout);
@@ -497,7 +511,10 @@ fn upstream_input<S: Transport>(cy: &mut Cycle<S>, key: usize, ck: usize, data: 
                 };
                 u.body = Some(BodyDecoder::new(framing));
                 u.state = UpstreamState::ReadingBody;
-                send_client_head(cy, ck, &head, &h, framing);
+                let chunked_out = send_client_head(cy, ck, &head, &h, framing);
+                if let Some(u) = up_mut(cy, key) {
+                    u.chunked_out = chunked_out;
+                }
                 let rest = head.get(h.len..).unwrap_or_default().to_vec();
                 return relay_body(cy, key, ck, &rest, false);
             }
@@ -507,25 +524,28 @@ fn upstream_input<S: Transport>(cy: &mut Cycle<S>, key: usize, ck: usize, data: 
 }
 
 /// The client's response head from the peer's (ngx_http_upstream_send_response
-/// with the proxy's header filtering): the peer's status and headers, but
-/// holdfast's own Server, Date and Connection; a body whose length is not
-/// known ends with the connection.
+/// with the proxy's header filtering and the chunked filter): the peer's
+/// status and headers, but holdfast's own Server, Date and Connection; a
+/// body whose length is not known goes chunked to an HTTP/1.1 client (true
+/// is returned) and ends with the connection for an HTTP/1.0 one.
 fn send_client_head<S: Transport>(
     cy: &mut Cycle<S>,
     ck: usize,
     data: &[u8],
     h: &crate::http::response_parse::ResponseHead,
     framing: Framing,
-) {
+) -> bool {
     let date = cy.clock.http_date;
     let exiting = cy.retiring(ck);
     let Some(hc) = cy.conns[ck].hc_mut() else {
-        return;
+        return false;
     };
     let Some(r) = hc.request.as_deref_mut() else {
-        return;
+        return false;
     };
-    if exiting || framing == Framing::UntilClose || h.status == 101 {
+    let unknown_length = matches!(framing, Framing::UntilClose | Framing::Chunked);
+    let chunked_out = unknown_length && r.version == crate::http::parse::Version::Http11;
+    if exiting || (unknown_length && !chunked_out) || h.status == 101 {
         r.keepalive = false;
     }
     r.status = h.status;
@@ -559,12 +579,16 @@ fn send_client_head<S: Transport>(
         out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     }
+    if chunked_out {
+        out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+    }
     out.extend_from_slice(if r.keepalive {
         b"Connection: keep-alive\r\n\r\n"
     } else {
         b"Connection: close\r\n\r\n"
     });
     r.header_bytes += (out.len() - start) as u64;
+    chunked_out
 }
 
 /// Body bytes for the client; `eof`: the peer closed. False when the
@@ -579,6 +603,7 @@ fn relay_body<S: Transport>(
     let Some(u) = up_mut(cy, key) else {
         return false;
     };
+    let chunked_out = u.chunked_out;
     let Some(body) = u.body.as_mut() else {
         return false;
     };
@@ -605,7 +630,18 @@ fn relay_body<S: Transport>(
             r.body_bytes += relayed.len() as u64;
         }
         if hc.request.as_deref().is_none_or(|r| !r.header_only) {
-            hc.out.mem.extend_from_slice(&relayed);
+            let out = &mut hc.out.mem;
+            if chunked_out && !relayed.is_empty() {
+                // ngx_http_chunked_body_filter: one chunk per relayed piece.
+                out.extend_from_slice(format!("{:x}\r\n", relayed.len()).as_bytes());
+                out.extend_from_slice(&relayed);
+                out.extend_from_slice(b"\r\n");
+            } else if !chunked_out {
+                out.extend_from_slice(&relayed);
+            }
+            if chunked_out && done {
+                out.extend_from_slice(b"0\r\n\r\n");
+            }
         }
     }
     if done {
