@@ -313,3 +313,107 @@ fn a_graceful_stop_lets_a_proxied_request_finish() {
     r.assert_status(200).assert_close().assert_body("late");
     s.assert_exits(WITHIN);
 }
+
+fn upstream_server(block: &str, location: &str) -> Server {
+    Server::start(&format!(
+        "    {block}\n    server {{\n        listen 127.0.0.1:0;\n        {location}\n    }}"
+    ))
+}
+
+#[test]
+fn an_upstream_keepalive_pool_reuses_one_connection() {
+    let b = backend::start_keepalive();
+    let s = upstream_server(
+        &format!("upstream be {{ server {}; keepalive 4; }}", b.addr()),
+        "location / { proxy_pass http://be; }",
+    );
+    let mut c = s.connect();
+    for i in 1..=5 {
+        c.request(get("/k"))
+            .assert_status(200)
+            .assert_keepalive()
+            .assert_body(&format!("c1 r{i}"));
+    }
+    assert_eq!(b.accepts(), 1, "one upstream connection for five requests");
+    let first = &b.requests()[0];
+    assert!(
+        first.starts_with("GET /k HTTP/1.1\r\nHost: be\r\n"),
+        "{first}"
+    );
+    assert!(!first.contains("Connection:"), "{first}");
+}
+
+#[test]
+fn without_keepalive_every_request_opens_a_connection() {
+    let b = backend::start_keepalive();
+    let s = upstream_server(
+        &format!("upstream be {{ server {}; }}", b.addr()),
+        "location / { proxy_pass http://be; }",
+    );
+    let mut c = s.connect();
+    for i in 1..=3 {
+        c.request(get("/n"))
+            .assert_status(200)
+            .assert_body(&format!("c{i} r1"))
+            .assert_keepalive();
+    }
+    // HTTP/1.0 with Connection: close, nginx's default without a pool.
+    assert!(b.requests()[0].starts_with("GET /n HTTP/1.0\r\n"));
+    let deadline = std::time::Instant::now() + WITHIN;
+    while b.accepts() < 3 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(b.accepts(), 3);
+}
+
+#[test]
+fn a_pooled_connection_the_peer_closed_is_replaced_without_an_error() {
+    // Each connection answers one request, then the backend closes it: the
+    // pooled connection is dead when the next request comes.
+    let text = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    let b = Backend::start(Reply::Raw(text.as_bytes().to_vec()));
+    let s = upstream_server(
+        &format!("upstream be {{ server {}; keepalive 2; }}", b.addr()),
+        "location / { proxy_pass http://be; }",
+    );
+    let mut c = s.connect();
+    for _ in 0..4 {
+        c.request(get("/x")).assert_status(200).assert_body("ok");
+    }
+    assert!(
+        b.accepts() >= 4,
+        "a new connection each time: {}",
+        b.accepts()
+    );
+    assert!(!s.log_text().contains("[error]"), "{}", s.log_text());
+}
+
+#[test]
+fn round_robin_spreads_and_a_down_server_fails_over() {
+    let b1 = backend::start_keepalive();
+    let b2 = backend::start_keepalive();
+    let port = common::free_port();
+    let s = upstream_server(
+        &format!(
+            "upstream be {{ server {}; server {}; server 127.0.0.1:{port} max_fails=1; }}",
+            b1.addr(),
+            b2.addr()
+        ),
+        "location / { proxy_pass http://be; }",
+    );
+    let mut c = s.connect();
+    let mut codes = Vec::new();
+    for _ in 0..9 {
+        codes.push(c.request(get("/rr")).status);
+    }
+    // The refused server costs one 502 (no next_upstream yet), then it
+    // is out for fail_timeout and the two live ones share the rest.
+    assert_eq!(codes.iter().filter(|&&c| c == 502).count(), 1, "{codes:?}");
+    assert!(
+        b1.accepts() >= 3 && b2.accepts() >= 3,
+        "{} {}",
+        b1.accepts(),
+        b2.accepts()
+    );
+    s.assert_log("upstream server temporarily disabled", WITHIN);
+}

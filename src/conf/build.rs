@@ -74,6 +74,10 @@ pub(super) struct Builder<'a> {
     pub(super) formats: RefCell<LogFormats>,
     pub(super) main_error_log: RefCell<Rc<[ErrorLog]>>,
     pub(super) notes: RefCell<Vec<String>>,
+    /// The http block's `upstream` blocks, read before its servers so a
+    /// `proxy_pass` finds a block written after it (nginx resolves them at
+    /// the end of the http block).
+    pub(super) upstreams: RefCell<Vec<Rc<super::http_upstream::UpstreamConf>>>,
 }
 
 impl<'a> Builder<'a> {
@@ -86,6 +90,7 @@ impl<'a> Builder<'a> {
             formats: RefCell::new(LogFormats::new()),
             main_error_log: RefCell::new(Rc::from([])),
             notes: RefCell::new(Vec::new()),
+            upstreams: RefCell::new(Vec::new()),
         };
         b.main_error_log
             .replace(b.default_error_log().into_iter().collect());

@@ -66,7 +66,7 @@ pub(super) const fn cmd(
 }
 
 /// Every module's table, in nginx's module order.
-fn tables() -> [&'static [Command]; 10] {
+fn tables() -> [&'static [Command]; 11] {
     [
         super::core::COMMANDS,
         super::http_core::COMMANDS,
@@ -76,6 +76,7 @@ fn tables() -> [&'static [Command]; 10] {
         super::http_access::COMMANDS,
         super::http_map::COMMANDS,
         super::http_proxy::COMMANDS,
+        super::http_upstream::COMMANDS,
         super::http_stub_status::COMMANDS,
         super::http_temp::COMMANDS,
     ]

@@ -429,8 +429,18 @@ impl Builder<'_> {
         let mut main = RawHttpMain::default();
         let mut servers = Vec::new();
         let mut maps = Vec::new();
+        // The upstream blocks first: a proxy_pass may name one written later.
+        let mut upstreams = Vec::new();
+        for c in block(d).iter().filter(|c| c.name == "upstream") {
+            check(c, HTTP)?;
+            super::http_upstream::add_upstream(&mut upstreams, c)?;
+        }
+        self.upstreams.replace(upstreams);
         for c in block(d) {
             check(c, HTTP)?;
+            if c.name == "upstream" {
+                continue;
+            }
             if c.name == "server" {
                 servers.push(self.server(c)?);
             } else if c.name == "map" {
@@ -507,6 +517,7 @@ impl Builder<'_> {
             keep_sent_head,
             maps,
             user_vars: super::variables::user_names(),
+            upstreams: self.upstreams.take(),
         })
     }
 
@@ -558,7 +569,7 @@ impl Builder<'_> {
             || http_headers::directive(d, &mut loc.headers)?
             || http_rewrite::directive(d, &mut loc.rewrite)?
             || super::http_access::directive(d, &mut loc.access)?
-            || super::http_proxy::directive(d, &mut loc.proxy)?
+            || super::http_proxy::directive(d, &mut loc.proxy, &self.upstreams.borrow())?
             || http_stub_status::directive(d, &mut loc.stub_status)?
             || self.temp_directive(d, &mut loc.temp)?
         {

@@ -38,6 +38,9 @@ pub struct ProxyPass {
     /// The URI part; None when there is none (the client's URI is passed
     /// as it came).
     pub uri: Option<String>,
+    /// The `upstream` block HOST names (its index in the http block's
+    /// list); `addr` is then unused.
+    pub upstream: Option<usize>,
 }
 
 /// One level's proxy directives as written.
@@ -91,13 +94,17 @@ pub(super) fn merge(raw: RawProxy, parent: &ProxyConf) -> ProxyConf {
 }
 
 /// The module's directives at any http level; `Ok(false)` when `d` is not one.
-pub(super) fn directive(d: &Directive, raw: &mut RawProxy) -> Result<bool, ConfError> {
+pub(super) fn directive(
+    d: &Directive,
+    raw: &mut RawProxy,
+    upstreams: &[Rc<super::http_upstream::UpstreamConf>],
+) -> Result<bool, ConfError> {
     match d.name.as_str() {
         "proxy_pass" => {
             if raw.pass.is_some() {
                 return Err(d.error("\"proxy_pass\" directive is duplicate"));
             }
-            raw.pass = Some(proxy_pass(d)?);
+            raw.pass = Some(proxy_pass(d, upstreams)?);
         }
         "proxy_connect_timeout" => msec_slot(&mut raw.connect_timeout_ms, d)?,
         "proxy_read_timeout" => msec_slot(&mut raw.read_timeout_ms, d)?,
@@ -118,8 +125,12 @@ pub(super) fn directive(d: &Directive, raw: &mut RawProxy) -> Result<bool, ConfE
     Ok(true)
 }
 
-/// Mirrors ngx_http_proxy_pass() for a URL without variables.
-fn proxy_pass(d: &Directive) -> Result<ProxyPass, ConfError> {
+/// Mirrors ngx_http_proxy_pass() for a URL without variables: an
+/// `upstream` block of that name, else a host resolved now.
+fn proxy_pass(
+    d: &Directive,
+    upstreams: &[Rc<super::http_upstream::UpstreamConf>],
+) -> Result<ProxyPass, ConfError> {
     let url = &d.args[0];
     if url.contains('$') {
         return Err(d.error(format!(
@@ -151,6 +162,21 @@ fn proxy_pass(d: &Directive) -> Result<ProxyPass, ConfError> {
         Some(v6) => v6.contains("]:"),
         None => host.contains(':'),
     };
+    let (name, port) = match host.rsplit_once(':').filter(|_| has_port) {
+        Some((n, p)) => (n, p.parse::<u16>().ok()),
+        None => (host, None),
+    };
+    let found = super::http_upstream::find(upstreams, name, port).map_err(|e| d.error(e))?;
+    if let Some(u) = found {
+        let index = upstreams.iter().position(|x| Rc::ptr_eq(x, u));
+        let first = u.servers.first().map(|s| s.addr);
+        return Ok(ProxyPass {
+            addr: first.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+            host: host.to_string(),
+            uri,
+            upstream: index,
+        });
+    }
     let with_port = if has_port {
         host.to_string()
     } else {
@@ -165,6 +191,7 @@ fn proxy_pass(d: &Directive) -> Result<ProxyPass, ConfError> {
         addr,
         host: host.to_string(),
         uri,
+        upstream: None,
     })
 }
 

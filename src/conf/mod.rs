@@ -27,6 +27,7 @@ pub mod http_proxy;
 mod http_rewrite;
 mod http_stub_status;
 mod http_temp;
+pub mod http_upstream;
 mod lint;
 mod listen;
 pub mod modules;
@@ -686,6 +687,9 @@ pub struct HttpConf {
     /// `map` blocks, in order ([`Variable::Map`](variables::Variable::Map)
     /// indexes them).
     pub maps: Vec<Rc<MapConf>>,
+    /// `upstream` blocks, in order ([`ProxyPass::upstream`](http_proxy::ProxyPass::upstream)
+    /// indexes them).
+    pub upstreams: Vec<Rc<http_upstream::UpstreamConf>>,
     /// The names of the `set` variables
     /// ([`Variable::User`](variables::Variable::User) indexes them).
     pub user_vars: Vec<String>,

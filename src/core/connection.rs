@@ -93,6 +93,9 @@ pub enum ReadHandler {
     LingeringClose,
     /// ngx_http_upstream_handler: a peer connection's read event.
     Upstream,
+    /// ngx_http_upstream_keepalive_close_handler: idle in an upstream's
+    /// keep-alive pool.
+    KeepaliveClose,
 }
 
 /// The write handler (`c->write->handler`).

@@ -124,6 +124,10 @@ pub struct Cycle<S> {
     /// The event loop's registry, for connections the handlers open
     /// themselves (upstream peers); None in the in-memory drivers.
     pub registry: Option<mio::Registry>,
+    /// The upstream blocks' keep-alive pools, by block index.
+    pub upstream_pools: Vec<crate::http::upstream_keepalive::KeepalivePool>,
+    /// The upstream blocks' round-robin state, by block index.
+    pub upstream_peers: Vec<crate::http::upstream_round_robin::PeerSet>,
     /// Scratch space for discarding input (lingering close, body discard).
     pub scratch: Box<[u8]>,
     /// `worker_connections`.
@@ -165,7 +169,7 @@ impl<S: Transport> Cycle<S> {
     /// A cycle for `conf` with the given listening sockets.
     pub fn new(conf: Rc<Config>, listening: Vec<Listening>) -> Self {
         let connection_n = conf.worker_connections;
-        Cycle {
+        let mut cy = Cycle {
             conf,
             listening,
             conns: Slab::new(),
@@ -178,6 +182,8 @@ impl<S: Transport> Cycle<S> {
             request_pool: Vec::new(),
             hc_pool: Vec::new(),
             registry: None,
+            upstream_pools: Vec::new(),
+            upstream_peers: Vec::new(),
             scratch: vec![0u8; 4096].into_boxed_slice(),
             connection_n,
             connection_counter: 1,
@@ -192,7 +198,46 @@ impl<S: Transport> Cycle<S> {
             file_buf: Vec::new(),
             open_files: Default::default(),
             peak_conns: 0,
+        };
+        cy.init_upstreams();
+        cy
+    }
+
+    /// Mirrors ngx_http_upstream_init_main_conf() at run time: each
+    /// `upstream` block's round-robin state and keep-alive pool (rebuilt
+    /// on reload; idle pooled connections of the old blocks are closed).
+    pub fn init_upstreams(&mut self) {
+        let idle: Vec<usize> = self
+            .upstream_pools
+            .iter()
+            .flat_map(|p| p.idle.iter().copied())
+            .collect();
+        for t in idle {
+            if let Some(k) = self.lookup(t) {
+                self.close_connection(k);
+            }
         }
+        let blocks = self
+            .conf
+            .http
+            .as_ref()
+            .map(|h| h.upstreams.clone())
+            .unwrap_or_default();
+        self.upstream_peers = blocks
+            .iter()
+            .map(|u| crate::http::upstream_round_robin::PeerSet::new(u))
+            .collect();
+        self.upstream_pools = blocks
+            .iter()
+            .map(|u| {
+                crate::http::upstream_keepalive::KeepalivePool::new(
+                    u.keepalive.unwrap_or(0),
+                    u.keepalive_requests,
+                    u.keepalive_time_ms,
+                    u.keepalive_timeout_ms,
+                )
+            })
+            .collect();
     }
 
     /// Does this connection finish like one of an exiting worker (no more

@@ -393,6 +393,7 @@ impl EventLoop {
         }
         self.cycle.connection_n = conf.worker_connections;
         self.cycle.conf = conf;
+        self.cycle.init_upstreams();
         self.retire_old_connections(&old);
         for l in self
             .cycle

@@ -36,6 +36,8 @@ pub mod special;
 pub mod static_module;
 pub mod stub_status;
 pub mod upstream;
+pub mod upstream_keepalive;
+pub mod upstream_round_robin;
 pub mod variables;
 
 use crate::core::connection::{ReadHandler, WriteHandler};
@@ -73,6 +75,7 @@ pub fn run_read_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         ReadHandler::Upstream => {
             upstream::upstream_handler(cy, key, crate::core::connection::EvKind::Read)
         }
+        ReadHandler::KeepaliveClose => upstream_keepalive::keepalive_close_handler(cy, key),
     }
     #[cfg(debug_assertions)]
     cy.check_invariants(token);

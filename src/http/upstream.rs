@@ -71,6 +71,40 @@ pub struct UpstreamConn {
     /// The body goes to the client chunked (its length is not known and
     /// the client speaks HTTP/1.1, as nginx's chunked filter does).
     pub chunked_out: bool,
+    /// The keep-alive pool this connection belongs to (its upstream
+    /// block's), if the block has `keepalive`.
+    pub pool: Option<usize>,
+    /// The response ended where its framing said, and the peer did not ask
+    /// to close: the connection may go back to the pool.
+    pub keepalive_ok: bool,
+    /// Taken from the pool (a failure before any response byte is retried
+    /// once on a new connection, as nginx does).
+    pub reused: bool,
+    /// The upstream block and the peer the balancer chose (for
+    /// ngx_http_upstream_free_round_robin_peer's accounting).
+    pub peer_index: Option<(usize, usize)>,
+}
+
+impl UpstreamConn {
+    /// The state an idle pooled connection keeps: its pool only.
+    pub fn idle(pool: usize) -> UpstreamConn {
+        UpstreamConn {
+            client: 0,
+            state: UpstreamState::Connecting,
+            request: Vec::new(),
+            sent: 0,
+            head: Vec::new(),
+            parser: ResponseHeadParser::new(PROXY_BUFFER_SIZE),
+            body: None,
+            peer: String::new(),
+            head_request: false,
+            chunked_out: false,
+            pool: Some(pool),
+            keepalive_ok: false,
+            reused: false,
+            peer_index: None,
+        }
+    }
 }
 
 /// Mirrors ngx_http_proxy_handler() + ngx_http_proxy_create_request() +
@@ -88,17 +122,63 @@ pub fn proxy_handler<S: Transport>(cy: &mut Cycle<S>, key: usize, pass: &ProxyPa
         );
         return Finalize::Status(502);
     }
-    let (request, uri) = create_request(cy, key, pass);
     let head_request = r.method == Method::Head;
+    // ngx_http_upstream_get_round_robin_peer for an upstream block; a
+    // proxy_pass to an address has that one peer.
+    let now = cy.clock.now_ms;
+    let (addr, peer_index, pool) = match pass.upstream {
+        Some(u) => {
+            let Some(p) = cy
+                .upstream_peers
+                .get_mut(u)
+                .and_then(|set| set.get_peer(now, &[]))
+            else {
+                crate::http::request::http_error!(
+                    cy,
+                    key,
+                    "no live upstreams while connecting to upstream"
+                );
+                return Finalize::Status(502);
+            };
+            let addr = cy.upstream_peers[u]
+                .peer(p)
+                .map_or(pass.addr, |peer| peer.addr);
+            let pooled = cy.upstream_pools.get(u).is_some_and(|k| k.max_idle > 0);
+            (addr, Some((u, p)), pooled.then_some(u))
+        }
+        None => (pass.addr, None, None),
+    };
+    let (request, uri) = create_request(cy, key, pass, pool.is_some());
     if let Some(r) = cy.conns[key].req_mut() {
-        r.upstream_name = Some(format!(
-            "http://{}{}",
-            pass.addr,
-            String::from_utf8_lossy(&uri)
-        ));
+        r.upstream_name = Some(format!("http://{addr}{}", String::from_utf8_lossy(&uri)));
     }
     let client = cy.conns[key].token(key);
-    match event_connect_peer(cy, pass, client, request, head_request) {
+    let reused =
+        pool.and_then(|p| crate::http::upstream_keepalive::get_keepalive_peer(cy, p, addr));
+    let connected = match reused {
+        Some(up) => {
+            let c = &mut cy.conns[up];
+            c.data = Some(Box::new(ConnData::Upstream(UpstreamConn {
+                client,
+                state: UpstreamState::Sending,
+                request,
+                sent: 0,
+                head: Vec::new(),
+                parser: ResponseHeadParser::new(PROXY_BUFFER_SIZE),
+                body: None,
+                peer: addr.to_string(),
+                head_request,
+                chunked_out: false,
+                pool,
+                keepalive_ok: false,
+                reused: true,
+                peer_index,
+            })));
+            Ok(up)
+        }
+        None => event_connect_peer(cy, addr, client, request, head_request, pool, peer_index),
+    };
+    match connected {
         Ok(up) => {
             let up_token = cy.conns[up].token(up);
             let c = &mut cy.conns[key];
@@ -106,9 +186,15 @@ pub fn proxy_handler<S: Transport>(cy: &mut Cycle<S>, key: usize, pass: &ProxyPa
             if let Some(r) = crate::core::connection::req_in(&mut c.data) {
                 r.upstream = Some(up_token);
             }
+            if reused.is_some() {
+                send_request_handler(cy, up);
+            }
             Finalize::Upstream
         }
         Err(e) => {
+            if let Some((u, p)) = peer_index {
+                cy.upstream_peers[u].free_peer(p, true, now);
+            }
             crate::http::request::http_error!(
                 cy,
                 key,
@@ -125,7 +211,12 @@ pub fn proxy_handler<S: Transport>(cy: &mut Cycle<S>, key: usize, pass: &ProxyPa
 /// the client's headers but those the proxy sets or clears (Host,
 /// Connection, Keep-Alive, Expect, Upgrade, TE, Transfer-Encoding,
 /// Content-Length).
-fn create_request<S: Transport>(cy: &Cycle<S>, key: usize, pass: &ProxyPass) -> (Vec<u8>, Vec<u8>) {
+fn create_request<S: Transport>(
+    cy: &Cycle<S>,
+    key: usize,
+    pass: &ProxyPass,
+    pooled: bool,
+) -> (Vec<u8>, Vec<u8>) {
     let c = &cy.conns[key];
     let (Some(r), Some(b)) = (c.req(), c.buf()) else {
         return (Vec::new(), Vec::new());
@@ -152,19 +243,26 @@ fn create_request<S: Transport>(cy: &Cycle<S>, key: usize, pass: &ProxyPass) -> 
         }
     }
     let uri = out[method.len() + 1..].to_vec();
+    // HTTP/1.1 by default to a pooled upstream (nginx ≥ 1.29.7 pools by
+    // default and speaks 1.1 to it).
     let http_11 = r
         .loc
         .as_ref()
         .and_then(|l| l.proxy.http_11)
-        .unwrap_or(false);
+        .unwrap_or(pooled);
     out.extend_from_slice(if http_11 {
         b" HTTP/1.1\r\nHost: "
     } else {
         b" HTTP/1.0\r\nHost: "
     });
     out.extend_from_slice(pass.host.as_bytes());
-    // proxy_set_header Connection close, nginx's default.
-    out.extend_from_slice(b"\r\nConnection: close\r\n");
+    // proxy_set_header Connection close, nginx's default, unless the
+    // connection is to be kept.
+    out.extend_from_slice(if pooled {
+        &b"\r\n"[..]
+    } else {
+        b"\r\nConnection: close\r\n"
+    });
     let skip = [
         &b"host"[..],
         b"connection",
@@ -204,10 +302,12 @@ fn push_uri_args(out: &mut Vec<u8>, uri: &[u8], args: Option<&[u8]>) {
 /// epoll registration, and the connect timeout on its write event.
 pub fn event_connect_peer<S: Transport>(
     cy: &mut Cycle<S>,
-    pass: &ProxyPass,
+    addr: std::net::SocketAddr,
     client: usize,
     request: Vec<u8>,
     head_request: bool,
+    pool: Option<usize>,
+    peer_index: Option<(usize, usize)>,
 ) -> io::Result<usize> {
     if cy.registry.is_none() {
         return Err(io::Error::from(io::ErrorKind::Unsupported));
@@ -216,13 +316,13 @@ pub fn event_connect_peer<S: Transport>(
         crate::alert!("{} worker_connections are not enough", cy.connection_n);
         return Err(io::Error::from(io::ErrorKind::OutOfMemory));
     }
-    let stream = S::connect_peer(pass.addr)?;
+    let stream = S::connect_peer(addr)?;
     let number = cy.connection_counter;
     cy.connection_counter += 1;
     let now = cy.clock.now_ms;
     let c = crate::core::connection::Connection::new(
         stream,
-        pass.addr,
+        addr,
         crate::core::connection::NO_LISTENING,
         number,
         now,
@@ -250,11 +350,15 @@ pub fn event_connect_peer<S: Transport>(
         head: Vec::new(),
         parser: ResponseHeadParser::new(PROXY_BUFFER_SIZE),
         body: None,
-        peer: pass.addr.to_string(),
+        peer: addr.to_string(),
         head_request,
         chunked_out: false,
+        pool,
+        keepalive_ok: false,
+        reused: false,
+        peer_index,
     })));
-    log::debug!("*{} connect to {}, fd:{}", number, pass.addr, c.stream.fd());
+    log::debug!("*{} connect to {}, fd:{}", number, addr, c.stream.fd());
     cy.add_timer(key, EvKind::Write, timeout);
     Ok(key)
 }
@@ -295,6 +399,14 @@ fn up_mut<S>(cy: &mut Cycle<S>, key: usize) -> Option<&mut UpstreamConn> {
 fn upstream_error<S: Transport>(cy: &mut Cycle<S>, key: usize, msg: &str, action: &str, rc: u16) {
     let Some(u) = up_mut(cy, key) else { return };
     let client = u.client;
+    if rc == 502 && u.reused && u.head.is_empty() && !u.request.is_empty() {
+        log::debug!(
+            "*{} {msg} while {action} on a cached connection",
+            cy.conns[key].number
+        );
+        retry_on_new_connection(cy, key);
+        return;
+    }
     if let Some(ck) = cy.lookup(client) {
         crate::http::request::http_error!(cy, ck, "{msg} while {action}");
     }
@@ -400,9 +512,12 @@ fn send_request_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
             }
         }
     }
-    // The request is out: wait for the answer under proxy_read_timeout.
+    // The request is out: wait for the answer under proxy_read_timeout
+    // (a reused connection keeps the bytes for one retry).
     u.state = UpstreamState::ReadingHeader;
-    u.request = Vec::new();
+    if !u.reused {
+        u.request = Vec::new();
+    }
     let client = u.client;
     cy.del_timer(key, EvKind::Write);
     let t = read_timeout(cy, client);
@@ -482,6 +597,13 @@ fn upstream_input<S: Transport>(cy: &mut Cycle<S>, key: usize, ck: usize, data: 
         return false;
     };
     if u.state == UpstreamState::ReadingHeader {
+        if data.is_empty() && u.reused && u.head.is_empty() && !u.request.is_empty() {
+            // A pooled connection the peer closed meanwhile: once more on
+            // a new one, not counted as a try (ngx_http_upstream_next with
+            // a cached connection).
+            retry_on_new_connection(cy, key);
+            return false;
+        }
         if data.is_empty() {
             let msg = "upstream prematurely closed connection";
             upstream_error(cy, key, msg, "reading response header from upstream", 502);
@@ -511,6 +633,10 @@ fn upstream_input<S: Transport>(cy: &mut Cycle<S>, key: usize, ck: usize, data: 
                 };
                 u.body = Some(BodyDecoder::new(framing));
                 u.state = UpstreamState::ReadingBody;
+                // ngx_http_upstream_keepalive's test: a delimited response
+                // from a peer that keeps its connection.
+                u.keepalive_ok = h.is_persistent() && framing != Framing::UntilClose;
+                u.request = Vec::new();
                 let chunked_out = send_client_head(cy, ck, &head, &h, framing);
                 if let Some(u) = up_mut(cy, key) {
                     u.chunked_out = chunked_out;
@@ -701,13 +827,81 @@ pub fn process_downstream<S: Transport>(cy: &mut Cycle<S>, ck: usize) {
     }
 }
 
-/// Mirrors ngx_http_upstream_finalize_request(): the peer connection is
-/// closed (no keep-alive pool yet) and the client's request finalized.
-pub fn upstream_finalize_request<S: Transport>(cy: &mut Cycle<S>, key: usize, rc: Finalize) {
-    let client = up_mut(cy, key).map(|u| u.client);
-    log::debug!("*{} finalize http upstream request", cy.conns[key].number);
+/// The request of a reused connection that failed before any response
+/// byte goes out again on a new connection to the same peer.
+fn retry_on_new_connection<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    let Some(u) = up_mut(cy, key) else { return };
+    let (client, request, head_request, pool, peer_index) = (
+        u.client,
+        std::mem::take(&mut u.request),
+        u.head_request,
+        u.pool,
+        u.peer_index,
+    );
+    let addr = cy.conns[key].addr();
+    log::debug!(
+        "*{} keepalive connection closed by peer, retrying",
+        cy.conns[key].number
+    );
     cy.close_connection(key);
-    let Some(ck) = client.and_then(|t| cy.lookup(t)) else {
+    let Some(ck) = cy.lookup(client) else { return };
+    match event_connect_peer(cy, addr, client, request, head_request, pool, peer_index) {
+        Ok(up) => {
+            let t = cy.conns[up].token(up);
+            if let Some(r) = cy.conns[ck].req_mut() {
+                r.upstream = Some(t);
+            }
+        }
+        Err(e) => {
+            crate::http::request::http_error!(
+                cy,
+                ck,
+                "connect() failed ({}) while connecting to upstream",
+                OsErr(&e)
+            );
+            if let Some(r) = cy.conns[ck].req_mut() {
+                r.upstream = None;
+            }
+            cy.conns[ck].read.handler = ReadHandler::BlockReading;
+            finalize_request(cy, ck, Finalize::Status(502));
+        }
+    }
+}
+
+/// Mirrors ngx_http_upstream_finalize_request(): the balancer learns how
+/// the try went, the peer connection goes back to its pool (when the
+/// block has `keepalive` and the exchange allows it) or is closed, and the
+/// client's request is finalized.
+pub fn upstream_finalize_request<S: Transport>(cy: &mut Cycle<S>, key: usize, rc: Finalize) {
+    let now = cy.clock.now_ms;
+    let info = up_mut(cy, key).map(|u| {
+        let done = u.body.as_ref().is_some_and(|b| b.is_done());
+        (u.client, u.pool, u.peer_index, u.keepalive_ok && done)
+    });
+    log::debug!("*{} finalize http upstream request", cy.conns[key].number);
+    let Some((client, pool, peer_index, reusable)) = info else {
+        cy.close_connection(key);
+        return;
+    };
+    let failed = matches!(rc, Finalize::Status(502 | 504));
+    if let Some((u, p)) = peer_index
+        && let Some(set) = cy.upstream_peers.get_mut(u)
+        && set.free_peer(p, failed, now)
+        && let Some(ck) = cy.lookup(client)
+    {
+        log::warn!(
+            "*{} upstream server temporarily disabled while connecting to upstream{}",
+            cy.conns[ck].number,
+            crate::http::request::log_ctx(cy, ck)
+        );
+    }
+    match pool {
+        Some(p) if rc == Finalize::Done => {
+            crate::http::upstream_keepalive::free_keepalive_peer(cy, key, p, reusable)
+        }
+        _ => cy.close_connection(key),
+    }
+    let Some(ck) = cy.lookup(client) else {
         return;
     };
     if let Some(r) = cy.conns[ck].req_mut() {

@@ -132,3 +132,63 @@ fn serve(
         }
     }
 }
+
+/// A keep-alive HTTP/1.1 backend: answers every request on a connection
+/// with `200` and a Content-Length body naming the connection and the
+/// request number on it (`c1 r2`), until the client closes; records the
+/// request heads and counts connections, like [`Backend`].
+pub fn start_keepalive() -> Backend {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind backend");
+    let addr = l.local_addr().unwrap();
+    l.set_nonblocking(true).unwrap();
+    let b = Backend {
+        addr,
+        accepts: Arc::default(),
+        requests: Arc::default(),
+        closed_by_peer: Arc::default(),
+        stop: Arc::default(),
+    };
+    let (accepts, requests, stop) = (b.accepts.clone(), b.requests.clone(), b.stop.clone());
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            match l.accept() {
+                Ok((s, _)) => {
+                    let n = accepts.fetch_add(1, Ordering::SeqCst) + 1;
+                    let requests = requests.clone();
+                    std::thread::spawn(move || serve_keepalive(s, n, requests));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(2)),
+            }
+        }
+    });
+    b
+}
+
+fn serve_keepalive(mut s: TcpStream, conn: usize, requests: Arc<Mutex<Vec<String>>>) {
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let mut pending = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut n = 0;
+    loop {
+        while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head: Vec<u8> = pending.drain(..end + 4).collect();
+            requests
+                .lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&head).into_owned());
+            n += 1;
+            let body = format!("c{conn} r{n}");
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            if s.write_all(resp.as_bytes()).is_err() {
+                return;
+            }
+        }
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(k) => pending.extend_from_slice(&buf[..k]),
+        }
+    }
+}

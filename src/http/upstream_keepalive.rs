@@ -1,0 +1,159 @@
+//! The upstream keep-alive pool: nginx's
+//! `ngx_http_upstream_keepalive_module.c`.
+//!
+//! An `upstream` block with `keepalive N` keeps up to N idle connections
+//! to its servers, most recently used first. A request takes the newest
+//! idle connection to the server the balancer chose; a finished exchange
+//! gives its connection back when the response was fully delimited and the
+//! peer did not ask to close; the oldest idle connection is closed when
+//! the pool is full. An idle connection that becomes readable (the peer
+//! closed it, or sent something it should not have) is closed.
+
+use std::collections::VecDeque;
+
+use crate::core::connection::{EvKind, ReadHandler, WriteHandler};
+use crate::core::cycle::Cycle;
+use crate::os::io::Transport;
+
+/// One upstream block's pool (ngx_http_upstream_keepalive_srv_conf_t's
+/// cache and its limits).
+#[derive(Debug, Clone)]
+pub struct KeepalivePool {
+    /// `keepalive N`: idle connections kept at most.
+    pub max_idle: usize,
+    /// `keepalive_requests`: requests a connection serves before it closes.
+    pub requests: u64,
+    /// `keepalive_time`: how long a connection may be reused, in ms.
+    pub time_ms: u64,
+    /// `keepalive_timeout`: how long it may stay idle, in ms.
+    pub timeout_ms: u64,
+    /// Idle connections' tokens, newest first.
+    pub idle: VecDeque<usize>,
+    /// Connections taken from the pool, for the benchmarks and tests
+    /// (`get keepalive peer: using connection`).
+    pub reused: u64,
+}
+
+impl KeepalivePool {
+    /// An empty pool with the block's limits.
+    pub fn new(max_idle: usize, requests: u64, time_ms: u64, timeout_ms: u64) -> Self {
+        KeepalivePool {
+            max_idle,
+            requests,
+            time_ms,
+            timeout_ms,
+            idle: VecDeque::new(),
+            reused: 0,
+        }
+    }
+}
+
+/// Mirrors ngx_http_upstream_get_keepalive_peer(): the newest idle
+/// connection of pool `pool` to `addr`, taken out of the pool (its idle
+/// timer deleted); None when there is none.
+pub fn get_keepalive_peer<S: Transport>(
+    cy: &mut Cycle<S>,
+    pool: usize,
+    addr: std::net::SocketAddr,
+) -> Option<usize> {
+    let p = cy.upstream_pools.get_mut(pool)?;
+    let at = p.idle.iter().position(|&t| {
+        cy.conns
+            .get(crate::core::connection::token_key(t))
+            .is_some_and(|c| c.addr() == addr)
+    })?;
+    let token = p.idle.remove(at)?;
+    p.reused += 1;
+    let key = cy.lookup(token)?;
+    cy.del_timer(key, EvKind::Read);
+    let c = &mut cy.conns[key];
+    log::debug!("get keepalive peer: using connection *{}", c.number);
+    c.read.handler = ReadHandler::Upstream;
+    c.write.handler = WriteHandler::Upstream;
+    c.idle = false;
+    Some(key)
+}
+
+/// Mirrors ngx_http_upstream_free_keepalive_peer(): keeps the peer
+/// connection `key` when `reusable` (the response was delimited, the peer
+/// did not say close, the request went out whole, no error), the
+/// connection is under `keepalive_requests` and `keepalive_time`, and the
+/// server is not stopping; else closes it. A full pool closes its oldest.
+pub fn free_keepalive_peer<S: Transport>(
+    cy: &mut Cycle<S>,
+    key: usize,
+    pool: usize,
+    reusable: bool,
+) {
+    let now = cy.clock.now_ms;
+    let exiting = cy.exiting;
+    let c = &mut cy.conns[key];
+    c.requests += 1;
+    let Some(p) = cy.upstream_pools.get(pool) else {
+        cy.close_connection(key);
+        return;
+    };
+    let keep = reusable
+        && !exiting
+        && c.requests < p.requests
+        && now.saturating_sub(c.start_ms) <= p.time_ms
+        && !c.eof;
+    if !keep || p.max_idle == 0 {
+        log::debug!("*{} free keepalive peer: closing", c.number);
+        cy.close_connection(key);
+        return;
+    }
+    let number = c.number;
+    let timeout = p.timeout_ms;
+    if p.idle.len() >= p.max_idle
+        && let Some(oldest) = cy.upstream_pools[pool].idle.pop_back()
+        && let Some(k) = cy.lookup(oldest)
+    {
+        cy.close_connection(k);
+    }
+    let c = &mut cy.conns[key];
+    log::debug!("free keepalive peer: saving connection *{number}");
+    c.read.handler = ReadHandler::KeepaliveClose;
+    c.write.handler = WriteHandler::Empty;
+    c.idle = true;
+    // The exchange's buffers go; the pool index stays for the close handler.
+    c.data = Some(Box::new(crate::core::connection::ConnData::Upstream(
+        crate::http::upstream::UpstreamConn::idle(pool),
+    )));
+    let token = c.token(key);
+    cy.upstream_pools[pool].idle.push_front(token);
+    cy.add_timer(key, EvKind::Read, timeout);
+    // Something may have arrived already (the peer closing at once).
+    if cy.conns[key].read.ready {
+        keepalive_close_handler(cy, key);
+    }
+}
+
+/// Mirrors ngx_http_upstream_keepalive_close_handler(): an idle pooled
+/// connection's read event. Nothing to read is a stale event and keeps it;
+/// anything else (the peer closed, or sent bytes nobody asked for), its
+/// idle timeout, or a shutdown closes it. (nginx peeks with MSG_PEEK; the
+/// byte read here would only be thrown away with the connection.)
+pub fn keepalive_close_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    let c = &mut cy.conns[key];
+    log::debug!("*{} keepalive close handler", c.number);
+    if !c.read.timedout && !c.close {
+        let mut byte = [0u8; 1];
+        match c.stream.read(&mut byte) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                c.read.ready = false;
+                return;
+            }
+            _ => {}
+        }
+    }
+    let token = c.token(key);
+    let pool = match c.data.as_deref() {
+        Some(crate::core::connection::ConnData::Upstream(u)) => u.pool,
+        _ => None,
+    };
+    if let Some(p) = pool.and_then(|p| cy.upstream_pools.get_mut(p)) {
+        p.idle.retain(|&t| t != token);
+    }
+    cy.close_connection(key);
+}
