@@ -417,3 +417,56 @@ fn round_robin_spreads_and_a_down_server_fails_over() {
     );
     s.assert_log("upstream server temporarily disabled", WITHIN);
 }
+
+#[test]
+fn request_bodies_are_read_whole_and_passed_with_their_length() {
+    let b = Backend::start(ok("got it"));
+    let s = proxy_to(&b, "");
+    let mut c = s.connect();
+    // A Content-Length body in two writes.
+    c.send("POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello");
+    std::thread::sleep(Duration::from_millis(30));
+    c.send(" world");
+    c.read_response()
+        .assert_status(200)
+        .assert_body("got it")
+        .assert_keepalive();
+    // A chunked body, passed on with a length, chunk-size lines gone.
+    c.request(
+        "POST /q HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+         3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+    )
+    .assert_status(200)
+    .assert_keepalive();
+    // Expect: 100-continue gets its interim answer before the body is sent.
+    c.send("PUT /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n");
+    c.read_head_response().assert_status(100);
+    c.send("xyz");
+    c.read_response().assert_status(200);
+    let reqs = b.requests();
+    assert_eq!(reqs.len(), 3, "{reqs:#?}");
+    assert!(reqs[0].starts_with("POST /p HTTP/1.0\r\n"), "{}", reqs[0]);
+    assert!(
+        reqs[0].contains("\r\nContent-Length: 11\r\n"),
+        "{}",
+        reqs[0]
+    );
+    assert!(reqs[0].ends_with("\r\n\r\nhello world"), "{}", reqs[0]);
+    assert!(reqs[1].contains("\r\nContent-Length: 5\r\n"), "{}", reqs[1]);
+    assert!(!reqs[1].contains("chunked"), "{}", reqs[1]);
+    assert!(reqs[1].ends_with("\r\n\r\nabcde"), "{}", reqs[1]);
+    assert!(reqs[2].starts_with("PUT /e HTTP/1.0\r\n"), "{}", reqs[2]);
+    assert!(reqs[2].ends_with("\r\n\r\nxyz"), "{}", reqs[2]);
+}
+
+#[test]
+fn a_body_over_client_max_body_size_is_413() {
+    let b = Backend::start(ok("never"));
+    let s = proxy_to(&b, "    client_max_body_size 10;");
+    let mut c = s.connect();
+    c.send("POST /big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n20\r\n");
+    c.send("z".repeat(32));
+    c.send("\r\n0\r\n\r\n");
+    c.read_response().assert_status(413).assert_close();
+    assert!(b.requests().is_empty());
+}

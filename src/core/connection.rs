@@ -96,6 +96,9 @@ pub enum ReadHandler {
     /// ngx_http_upstream_keepalive_close_handler: idle in an upstream's
     /// keep-alive pool.
     KeepaliveClose,
+    /// ngx_http_read_client_request_body_handler: a body being read to be
+    /// passed on.
+    ReadClientBody,
 }
 
 /// The write handler (`c->write->handler`).

@@ -42,7 +42,7 @@ impl RequestBody {
 
     /// The most bytes that may be read from the socket without passing the
     /// end of the body.
-    fn read_limit(&self) -> u64 {
+    pub(crate) fn read_limit(&self) -> u64 {
         match self {
             RequestBody::None => 0,
             RequestBody::Length(n) => *n,
@@ -71,6 +71,36 @@ impl RequestBody {
     }
 }
 
+impl RequestBody {
+    /// [`RequestBody::consume`] keeping the payload (the chunked coding
+    /// removed) in `out`.
+    pub(crate) fn consume_into(
+        &mut self,
+        input: &[u8],
+        max: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<usize, u16> {
+        match self {
+            RequestBody::None => Ok(0),
+            RequestBody::Length(n) => {
+                let take = (*n).min(input.len() as u64);
+                *n -= take;
+                out.extend_from_slice(&input[..take as usize]);
+                Ok(take as usize)
+            }
+            RequestBody::Chunked(d) => {
+                let used = d
+                    .decode(input, |data| out.extend_from_slice(data))
+                    .map_err(|_| 400u16)?;
+                if max > 0 && d.body_size() > max {
+                    return Err(413);
+                }
+                Ok(used)
+            }
+        }
+    }
+}
+
 /// What reading a discarded body got.
 pub enum Discard {
     /// The whole body is gone.
@@ -84,7 +114,7 @@ pub enum Discard {
 }
 
 /// The `client_max_body_size` that applies to the request.
-fn max_body_size<S>(cy: &Cycle<S>, key: usize) -> u64 {
+pub(crate) fn max_body_size<S>(cy: &Cycle<S>, key: usize) -> u64 {
     cy.conns[key]
         .req()
         .and_then(|r| r.loc.as_ref())

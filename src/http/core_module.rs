@@ -281,17 +281,18 @@ fn core_try_files_phase<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Step {
 /// Mirrors ngx_http_core_content_phase(): the body is discarded, then
 /// `stub_status`, or the index and static handlers.
 fn core_content_phase<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
-    if let Err(status) = body::discard_request_body(cy, key) {
-        return Finalize::Status(status);
-    }
     let Some(loc) = cy.conns[key].req().and_then(|r| r.loc.clone()) else {
         return Finalize::Close;
     };
-    if loc.stub_status {
-        return crate::http::stub_status::stub_status_handler(cy, key);
-    }
+    // The proxy reads the body to pass it on; every other handler discards it.
     if let Some(pass) = &loc.proxy.pass {
         return crate::http::upstream::proxy_handler(cy, key, pass);
+    }
+    if let Err(status) = body::discard_request_body(cy, key) {
+        return Finalize::Status(status);
+    }
+    if loc.stub_status {
+        return crate::http::stub_status::stub_status_handler(cy, key);
     }
     static_module::static_handler(cy, key)
 }

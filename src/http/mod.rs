@@ -29,6 +29,7 @@ pub mod log_module;
 pub mod map_module;
 pub mod parse;
 pub mod request;
+pub mod request_body;
 pub mod response;
 pub mod response_parse;
 pub mod rewrite_module;
@@ -76,6 +77,7 @@ pub fn run_read_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
             upstream::upstream_handler(cy, key, crate::core::connection::EvKind::Read)
         }
         ReadHandler::KeepaliveClose => upstream_keepalive::keepalive_close_handler(cy, key),
+        ReadHandler::ReadClientBody => request_body::read_client_request_body_handler(cy, key),
     }
     #[cfg(debug_assertions)]
     cy.check_invariants(token);

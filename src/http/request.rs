@@ -165,6 +165,8 @@ pub struct Request {
     pub map_cache: std::cell::RefCell<Vec<Option<Vec<u8>>>>,
     /// The peer connection working for this request (its token).
     pub upstream: Option<usize>,
+    /// The request body read to be sent on (`r->request_body`).
+    pub request_body: Option<Vec<u8>>,
     /// `http://PEER/URI` of the proxied request, for the error-log context.
     pub upstream_name: Option<String>,
     /// Values of the `set` variables (index: [`Variable::User`](crate::conf::variables::Variable::User)).

@@ -83,6 +83,10 @@ pub struct UpstreamConn {
     /// The upstream block and the peer the balancer chose (for
     /// ngx_http_upstream_free_round_robin_peer's accounting).
     pub peer_index: Option<(usize, usize)>,
+    /// The method may be sent twice (nginx: not POST, PATCH, LOCK; holdfast
+    /// also counts the methods it does not name out): a cached
+    /// connection's failure is retried.
+    pub idempotent: bool,
 }
 
 impl UpstreamConn {
@@ -103,6 +107,7 @@ impl UpstreamConn {
             keepalive_ok: false,
             reused: false,
             peer_index: None,
+            idempotent: false,
         }
     }
 }
@@ -111,18 +116,47 @@ impl UpstreamConn {
 /// ngx_http_upstream_init(): the request for the peer, the connection to it;
 /// the client waits (the return value tells finalize_request so).
 pub fn proxy_handler<S: Transport>(cy: &mut Cycle<S>, key: usize, pass: &ProxyPass) -> Finalize {
+    use crate::http::request_body::{ReadBody, read_client_request_body};
     let Some(r) = cy.conns[key].req() else {
         return Finalize::Close;
     };
     if r.content_length.unwrap_or(0) > 0 || r.chunked {
-        crate::http::request::http_error!(
-            cy,
-            key,
-            "request bodies are not proxied yet (holdfast issue 11)"
-        );
-        return Finalize::Status(502);
+        // ngx_http_read_client_request_body with proxy_request_buffering on:
+        // the whole body first.
+        return match read_client_request_body(cy, key) {
+            ReadBody::Done => proxy_start(cy, key, pass),
+            ReadBody::Again => {
+                cy.conns[key].action = crate::core::connection::Action::ProcessingRequest;
+                Finalize::Upstream
+            }
+            ReadBody::Finalize(rc) => rc,
+        };
     }
+    proxy_start(cy, key, pass)
+}
+
+/// The body is in: the proxy goes on (the body handler's continuation).
+pub fn proxy_body_read<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
+    let pass = cy.conns[key]
+        .req()
+        .and_then(|r| r.loc.as_ref())
+        .and_then(|l| l.proxy.pass.clone());
+    match pass {
+        Some(pass) => proxy_start(cy, key, &pass),
+        None => Finalize::Status(500),
+    }
+}
+
+/// ngx_http_upstream_init_request's part: the peer chosen, the request
+/// made, a pooled connection taken or a new one opened.
+fn proxy_start<S: Transport>(cy: &mut Cycle<S>, key: usize, pass: &ProxyPass) -> Finalize {
+    let Some(r) = cy.conns[key].req() else {
+        return Finalize::Close;
+    };
     let head_request = r.method == Method::Head;
+    // POST, and the methods holdfast does not name (PATCH, LOCK among them),
+    // are not sent twice.
+    let idempotent = !matches!(r.method, Method::Post | Method::Other);
     // ngx_http_upstream_get_round_robin_peer for an upstream block; a
     // proxy_pass to an address has that one peer.
     let now = cy.clock.now_ms;
@@ -173,11 +207,17 @@ pub fn proxy_handler<S: Transport>(cy: &mut Cycle<S>, key: usize, pass: &ProxyPa
                 keepalive_ok: false,
                 reused: true,
                 peer_index,
+                idempotent,
             })));
             Ok(up)
         }
         None => event_connect_peer(cy, addr, client, request, head_request, pool, peer_index),
     };
+    if let Ok(up) = connected
+        && let Some(u) = up_mut(cy, up)
+    {
+        u.idempotent = idempotent;
+    }
     match connected {
         Ok(up) => {
             let up_token = cy.conns[up].token(up);
@@ -263,6 +303,9 @@ fn create_request<S: Transport>(
     } else {
         b"\r\nConnection: close\r\n"
     });
+    if let Some(body) = &r.request_body {
+        out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+    }
     let skip = [
         &b"host"[..],
         b"connection",
@@ -286,6 +329,9 @@ fn create_request<S: Transport>(
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
+    if let Some(body) = &r.request_body {
+        out.extend_from_slice(body);
+    }
     (out, uri)
 }
 
@@ -357,6 +403,7 @@ pub fn event_connect_peer<S: Transport>(
         keepalive_ok: false,
         reused: false,
         peer_index,
+        idempotent: false,
     })));
     log::debug!("*{} connect to {}, fd:{}", number, addr, c.stream.fd());
     cy.add_timer(key, EvKind::Write, timeout);
@@ -399,7 +446,7 @@ fn up_mut<S>(cy: &mut Cycle<S>, key: usize) -> Option<&mut UpstreamConn> {
 fn upstream_error<S: Transport>(cy: &mut Cycle<S>, key: usize, msg: &str, action: &str, rc: u16) {
     let Some(u) = up_mut(cy, key) else { return };
     let client = u.client;
-    if rc == 502 && u.reused && u.head.is_empty() && !u.request.is_empty() {
+    if rc == 502 && u.reused && u.idempotent && u.head.is_empty() && !u.request.is_empty() {
         log::debug!(
             "*{} {msg} while {action} on a cached connection",
             cy.conns[key].number
@@ -597,7 +644,8 @@ fn upstream_input<S: Transport>(cy: &mut Cycle<S>, key: usize, ck: usize, data: 
         return false;
     };
     if u.state == UpstreamState::ReadingHeader {
-        if data.is_empty() && u.reused && u.head.is_empty() && !u.request.is_empty() {
+        if data.is_empty() && u.reused && u.idempotent && u.head.is_empty() && !u.request.is_empty()
+        {
             // A pooled connection the peer closed meanwhile: once more on
             // a new one, not counted as a try (ngx_http_upstream_next with
             // a cached connection).

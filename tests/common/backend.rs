@@ -107,6 +107,20 @@ fn serve(
             Ok(n) => head.extend_from_slice(&buf[..n]),
         }
     }
+    // A Content-Length body is recorded with the head.
+    let end = head.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(0) + 4;
+    let text = String::from_utf8_lossy(&head[..end]).to_ascii_lowercase();
+    let len = text
+        .split("\r\n")
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    while head.len() < end + len {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
     requests
         .lock()
         .unwrap()
