@@ -406,16 +406,53 @@ fn round_robin_spreads_and_a_down_server_fails_over() {
     for _ in 0..9 {
         codes.push(c.request(get("/rr")).status);
     }
-    // The refused server costs one 502 (no next_upstream yet), then it
-    // is out for fail_timeout and the two live ones share the rest.
-    assert_eq!(codes.iter().filter(|&&c| c == 502).count(), 1, "{codes:?}");
+    // The refused server's try goes on to the next peer (proxy_next_upstream
+    // error, nginx's default): no client sees an error; the server is out
+    // for fail_timeout and the two live ones share the requests.
+    assert!(codes.iter().all(|&c| c == 200), "{codes:?}");
     assert!(
-        b1.accepts() >= 3 && b2.accepts() >= 3,
+        b1.accepts() >= 4 && b2.accepts() >= 4,
         "{} {}",
         b1.accepts(),
         b2.accepts()
     );
+    s.assert_log("connect() failed (111: Connection refused)", WITHIN);
     s.assert_log("upstream server temporarily disabled", WITHIN);
+    assert_eq!(s.log_count("connect() failed"), 1, "{}", s.log_text());
+}
+
+#[test]
+fn next_upstream_off_answers_the_failure_and_http_503_moves_on() {
+    let b = backend::start_keepalive();
+    let port = common::free_port();
+    let s = upstream_server(
+        &format!(
+            "upstream be {{ server 127.0.0.1:{port}; server {}; }}",
+            b.addr()
+        ),
+        "location / { proxy_next_upstream off; proxy_pass http://be; }",
+    );
+    let mut c = s.connect();
+    let codes: Vec<u16> = (0..4).map(|_| c.request(get("/o")).status).collect();
+    assert!(codes.contains(&502), "{codes:?}");
+    // A 503 from the first peer goes to the second with http_503.
+    let busy = Backend::start(Reply::Raw(
+        b"HTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\nbusy".to_vec(),
+    ));
+    let good = backend::start_keepalive();
+    let s = upstream_server(
+        &format!(
+            "upstream be {{ server {}; server {}; }}",
+            busy.addr(),
+            good.addr()
+        ),
+        "location / { proxy_next_upstream error timeout http_503; proxy_pass http://be; }",
+    );
+    let mut c = s.connect();
+    for _ in 0..4 {
+        c.request(get("/b")).assert_status(200);
+    }
+    assert!(busy.accepts() >= 1);
 }
 
 #[test]

@@ -25,7 +25,51 @@ pub(super) static COMMANDS: &[Command] = &[
     cmd("proxy_read_timeout", ANY_HTTP, false, 1, 1),
     cmd("proxy_send_timeout", ANY_HTTP, false, 1, 1),
     cmd("proxy_http_version", ANY_HTTP, false, 1, 1),
+    cmd("proxy_next_upstream", ANY_HTTP, false, 1, usize::MAX),
+    cmd("proxy_next_upstream_tries", ANY_HTTP, false, 1, 1),
 ];
+
+/// `proxy_next_upstream` conditions (nginx's NGX_HTTP_UPSTREAM_FT_* bits).
+pub mod next {
+    /// `error`: connecting, sending or reading the header failed.
+    pub const ERROR: u16 = 0x0002;
+    /// `timeout`.
+    pub const TIMEOUT: u16 = 0x0004;
+    /// `invalid_header`.
+    pub const INVALID_HEADER: u16 = 0x0008;
+    /// `http_500`.
+    pub const HTTP_500: u16 = 0x0010;
+    /// `http_502`.
+    pub const HTTP_502: u16 = 0x0020;
+    /// `http_503`.
+    pub const HTTP_503: u16 = 0x0040;
+    /// `http_504`.
+    pub const HTTP_504: u16 = 0x0080;
+    /// `http_403`.
+    pub const HTTP_403: u16 = 0x0100;
+    /// `http_404`.
+    pub const HTTP_404: u16 = 0x0200;
+    /// `http_429`.
+    pub const HTTP_429: u16 = 0x0400;
+    /// `non_idempotent`: POST, PATCH, LOCK too once they were sent.
+    pub const NON_IDEMPOTENT: u16 = 0x1000;
+    /// nginx's default: `error timeout`.
+    pub const DEFAULT: u16 = ERROR | TIMEOUT;
+
+    /// The bit of a response status, if `proxy_next_upstream` can name it.
+    pub fn of_status(status: u16) -> u16 {
+        match status {
+            500 => HTTP_500,
+            502 => HTTP_502,
+            503 => HTTP_503,
+            504 => HTTP_504,
+            403 => HTTP_403,
+            404 => HTTP_404,
+            429 => HTTP_429,
+            _ => 0,
+        }
+    }
+}
 
 /// `proxy_pass http://HOST[:PORT][/URI]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +95,8 @@ pub(super) struct RawProxy {
     pub(super) read_timeout_ms: Option<u64>,
     pub(super) send_timeout_ms: Option<u64>,
     pub(super) http_11: Option<bool>,
+    pub(super) next_upstream: Option<u16>,
+    pub(super) next_upstream_tries: Option<u64>,
 }
 
 /// The merged proxy settings of a level.
@@ -68,6 +114,11 @@ pub struct ProxyConf {
     /// `proxy_http_version 1.1` (None: not set, nginx's 1.0 unless the
     /// peers are pooled).
     pub http_11: Option<bool>,
+    /// `proxy_next_upstream` bits ([`next`]); 0 is `off`. Default
+    /// `error timeout`.
+    pub next_upstream: u16,
+    /// `proxy_next_upstream_tries` (0: as many as the upstream has peers).
+    pub next_upstream_tries: u64,
 }
 
 impl Default for ProxyConf {
@@ -78,6 +129,8 @@ impl Default for ProxyConf {
             read_timeout_ms: PROXY_READ_TIMEOUT_MS,
             send_timeout_ms: PROXY_SEND_TIMEOUT_MS,
             http_11: None,
+            next_upstream: next::DEFAULT,
+            next_upstream_tries: 0,
         }
     }
 }
@@ -90,6 +143,10 @@ pub(super) fn merge(raw: RawProxy, parent: &ProxyConf) -> ProxyConf {
         read_timeout_ms: raw.read_timeout_ms.unwrap_or(parent.read_timeout_ms),
         send_timeout_ms: raw.send_timeout_ms.unwrap_or(parent.send_timeout_ms),
         http_11: raw.http_11.or(parent.http_11),
+        next_upstream: raw.next_upstream.unwrap_or(parent.next_upstream),
+        next_upstream_tries: raw
+            .next_upstream_tries
+            .unwrap_or(parent.next_upstream_tries),
     }
 }
 
@@ -109,6 +166,37 @@ pub(super) fn directive(
         "proxy_connect_timeout" => msec_slot(&mut raw.connect_timeout_ms, d)?,
         "proxy_read_timeout" => msec_slot(&mut raw.read_timeout_ms, d)?,
         "proxy_send_timeout" => msec_slot(&mut raw.send_timeout_ms, d)?,
+        "proxy_next_upstream" => {
+            // Mirrors ngx_conf_set_bitmask_slot() with the proxy's masks.
+            if raw.next_upstream.is_some() {
+                return Err(d.error("\"proxy_next_upstream\" directive is duplicate"));
+            }
+            let mut bits = 0u16;
+            for v in &d.args {
+                bits |= match v.as_str() {
+                    "error" => next::ERROR,
+                    "timeout" => next::TIMEOUT,
+                    "invalid_header" => next::INVALID_HEADER,
+                    "http_500" => next::HTTP_500,
+                    "http_502" => next::HTTP_502,
+                    "http_503" => next::HTTP_503,
+                    "http_504" => next::HTTP_504,
+                    "http_403" => next::HTTP_403,
+                    "http_404" => next::HTTP_404,
+                    "http_429" => next::HTTP_429,
+                    "non_idempotent" => next::NON_IDEMPOTENT,
+                    "off" if d.args.len() == 1 => 0,
+                    _ => return Err(d.error(format!("invalid value \"{v}\""))),
+                };
+            }
+            raw.next_upstream = Some(bits);
+        }
+        "proxy_next_upstream_tries" => {
+            if raw.next_upstream_tries.is_some() {
+                return Err(d.error("\"proxy_next_upstream_tries\" directive is duplicate"));
+            }
+            raw.next_upstream_tries = Some(super::command::number(d, 0)?);
+        }
         "proxy_http_version" => {
             // Mirrors ngx_conf_set_enum_slot() with nginx's two values.
             if raw.http_11.is_some() {

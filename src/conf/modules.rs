@@ -181,8 +181,6 @@ pub static MODULES: &[Module] = &[
             "proxy_hide_header",
             "proxy_ignore_headers",
             "proxy_intercept_errors",
-            "proxy_next_upstream",
-            "proxy_next_upstream_tries",
             "proxy_next_upstream_timeout",
             "proxy_method",
             "proxy_set_body",

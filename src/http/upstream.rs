@@ -83,6 +83,8 @@ pub struct UpstreamConn {
     /// The upstream block and the peer the balancer chose (for
     /// ngx_http_upstream_free_round_robin_peer's accounting).
     pub peer_index: Option<(usize, usize)>,
+    /// The peers of the upstream block tried for this request.
+    pub tried: Vec<usize>,
     /// The method may be sent twice (nginx: not POST, PATCH, LOCK; holdfast
     /// also counts the methods it does not name out): a cached
     /// connection's failure is retried.
@@ -107,6 +109,7 @@ impl UpstreamConn {
             keepalive_ok: false,
             reused: false,
             peer_index: None,
+            tried: Vec::new(),
             idempotent: false,
         }
     }
@@ -207,6 +210,7 @@ fn proxy_start<S: Transport>(cy: &mut Cycle<S>, key: usize, pass: &ProxyPass) ->
                 keepalive_ok: false,
                 reused: true,
                 peer_index,
+                tried: peer_index.map(|(_, p)| vec![p]).unwrap_or_default(),
                 idempotent,
             })));
             Ok(up)
@@ -217,6 +221,7 @@ fn proxy_start<S: Transport>(cy: &mut Cycle<S>, key: usize, pass: &ProxyPass) ->
         && let Some(u) = up_mut(cy, up)
     {
         u.idempotent = idempotent;
+        u.tried = peer_index.map(|(_, p)| vec![p]).unwrap_or_default();
     }
     match connected {
         Ok(up) => {
@@ -403,6 +408,7 @@ pub fn event_connect_peer<S: Transport>(
         keepalive_ok: false,
         reused: false,
         peer_index,
+        tried: Vec::new(),
         idempotent: false,
     })));
     log::debug!("*{} connect to {}, fd:{}", number, addr, c.stream.fd());
@@ -457,7 +463,109 @@ fn upstream_error<S: Transport>(cy: &mut Cycle<S>, key: usize, msg: &str, action
     if let Some(ck) = cy.lookup(client) {
         crate::http::request::http_error!(cy, ck, "{msg} while {action}");
     }
+    // proxy_next_upstream error / timeout / invalid_header.
+    let ft = match (rc, msg.starts_with("upstream sent")) {
+        (504, _) => crate::conf::http_proxy::next::TIMEOUT,
+        (_, true) => crate::conf::http_proxy::next::INVALID_HEADER,
+        _ => crate::conf::http_proxy::next::ERROR,
+    };
+    if upstream_next(cy, key, ft) {
+        return;
+    }
     upstream_finalize_request(cy, key, Finalize::Status(rc));
+}
+
+/// Mirrors ngx_http_upstream_next(): when `proxy_next_upstream` names the
+/// failure `ft`, tries are left and the method allows it, the balancer
+/// hears of the failure and the request goes to another peer on a new
+/// connection. False: the caller finalizes.
+fn upstream_next<S: Transport>(cy: &mut Cycle<S>, key: usize, ft: u16) -> bool {
+    use crate::conf::http_proxy::next;
+    let now = cy.clock.now_ms;
+    let Some(u) = up_mut(cy, key) else {
+        return false;
+    };
+    let Some((ui, p)) = u.peer_index else {
+        return false;
+    };
+    let (client, sent, idempotent, head_request, pool) =
+        (u.client, u.sent > 0, u.idempotent, u.head_request, u.pool);
+    let mut tried = std::mem::take(&mut u.tried);
+    let request = std::mem::take(&mut u.request);
+    let Some(ck) = cy.lookup(client) else {
+        return false;
+    };
+    let (bits, tries) = client_conf(cy, client).map_or((next::DEFAULT, 0), |l| {
+        (l.proxy.next_upstream, l.proxy.next_upstream_tries)
+    });
+    let failed = ft & (next::HTTP_403 | next::HTTP_404) == 0;
+    let Some(set) = cy.upstream_peers.get_mut(ui) else {
+        return false;
+    };
+    if set.free_peer(p, failed, now) {
+        log::warn!(
+            "*{} upstream server temporarily disabled while connecting to upstream{}",
+            cy.conns[ck].number,
+            crate::http::request::log_ctx(cy, ck)
+        );
+    }
+    // The balancer was told: the finalizer must not tell it again.
+    if let Some(u) = up_mut(cy, key) {
+        u.peer_index = None;
+    }
+    let set = &mut cy.upstream_peers[ui];
+    let limit = match tries {
+        0 => set.tries(),
+        n => (n as usize).min(set.tries()),
+    };
+    let allowed = bits & ft != 0
+        && (!sent || idempotent || bits & next::NON_IDEMPOTENT != 0)
+        && tried.len() < limit
+        && !request.is_empty();
+    let Some(np) = allowed.then(|| set.get_peer(now, &tried)).flatten() else {
+        return false;
+    };
+    tried.push(np);
+    let addr = set.peer(np).map(|peer| peer.addr);
+    let Some(addr) = addr else { return false };
+    log::debug!("*{} next upstream, {addr}", cy.conns[key].number);
+    cy.close_connection(key);
+    match event_connect_peer(
+        cy,
+        addr,
+        client,
+        request,
+        head_request,
+        pool,
+        Some((ui, np)),
+    ) {
+        Ok(up) => {
+            let t = cy.conns[up].token(up);
+            if let Some(u) = up_mut(cy, up) {
+                u.tried = tried;
+                u.idempotent = idempotent;
+            }
+            if let Some(r) = cy.conns[ck].req_mut() {
+                r.upstream = Some(t);
+            }
+            true
+        }
+        Err(e) => {
+            crate::http::request::http_error!(
+                cy,
+                ck,
+                "connect() failed ({}) while connecting to upstream",
+                OsErr(&e)
+            );
+            cy.upstream_peers[ui].free_peer(np, true, now);
+            if let Some(r) = cy.conns[ck].req_mut() {
+                r.upstream = None;
+            }
+            cy.conns[ck].read.handler = ReadHandler::BlockReading;
+            finalize_request(cy, ck, Finalize::Status(502));
+            true
+        }
+    }
 }
 
 /// Mirrors ngx_http_upstream_handler(): the peer connection's events.
@@ -560,11 +668,8 @@ fn send_request_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         }
     }
     // The request is out: wait for the answer under proxy_read_timeout
-    // (a reused connection keeps the bytes for one retry).
+    // (the bytes stay until the answer comes, for a retry).
     u.state = UpstreamState::ReadingHeader;
-    if !u.reused {
-        u.request = Vec::new();
-    }
     let client = u.client;
     cy.del_timer(key, EvKind::Write);
     let t = read_timeout(cy, client);
@@ -673,6 +778,16 @@ fn upstream_input<S: Transport>(cy: &mut Cycle<S>, key: usize, ck: usize, data: 
                 return false;
             }
             HeadParse::Complete(h) => {
+                let bit = crate::conf::http_proxy::next::of_status(h.status);
+                let client = u.client;
+                let wants =
+                    client_conf(cy, client).is_some_and(|l| l.proxy.next_upstream & bit != 0);
+                if bit != 0 && wants && upstream_next(cy, key, bit) {
+                    return false;
+                }
+                let Some(u) = up_mut(cy, key) else {
+                    return false;
+                };
                 let head_request = u.head_request;
                 let framing = if head_request {
                     Framing::None
