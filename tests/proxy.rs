@@ -507,3 +507,44 @@ fn a_body_over_client_max_body_size_is_413() {
     c.read_response().assert_status(413).assert_close();
     assert!(b.requests().is_empty());
 }
+
+#[test]
+fn proxy_set_header_and_the_proxy_variables() {
+    let b = Backend::start(ok("vars"));
+    let s = Server::with_server(&format!(
+        "    location / {{\n\
+         \x20       proxy_pass http://{};\n\
+         \x20       proxy_set_header Host $host;\n\
+         \x20       proxy_set_header X-Real-IP $remote_addr;\n\
+         \x20       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
+         \x20       proxy_set_header X-Drop \"\";\n\
+         \x20       proxy_set_header X-PH $proxy_host:$proxy_port;\n\
+         \x20       add_header X-Up \"$upstream_addr $upstream_status\";\n\
+         \x20   }}",
+        b.addr()
+    ));
+    let r = s.request(
+        "GET /v HTTP/1.1\r\nHost: site.example\r\nX-Forwarded-For: 10.0.0.9\r\n\
+         X-Drop: sent\r\n\r\n",
+    );
+    r.assert_status(200).assert_body("vars");
+    assert_eq!(
+        r.header("X-Up"),
+        Some(format!("{} 200", b.addr()).as_str()),
+        "{r:?}"
+    );
+    let req = &b.requests()[0];
+    assert!(req.contains("\r\nHost: site.example\r\n"), "{req}");
+    assert!(!req.contains(&format!("Host: {}", b.addr())), "{req}");
+    assert!(req.contains("\r\nX-Real-IP: 127.0.0.1\r\n"), "{req}");
+    assert!(
+        req.contains("\r\nX-Forwarded-For: 10.0.0.9, 127.0.0.1\r\n"),
+        "{req}"
+    );
+    assert!(!req.contains("X-Drop"), "{req}");
+    assert!(
+        req.contains(&format!("\r\nX-PH: {}:{}\r\n", b.addr(), b.addr().port())),
+        "{req}"
+    );
+    assert!(req.contains("\r\nConnection: close\r\n"), "{req}");
+}

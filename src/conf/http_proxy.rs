@@ -27,6 +27,7 @@ pub(super) static COMMANDS: &[Command] = &[
     cmd("proxy_http_version", ANY_HTTP, false, 1, 1),
     cmd("proxy_next_upstream", ANY_HTTP, false, 1, usize::MAX),
     cmd("proxy_next_upstream_tries", ANY_HTTP, false, 1, 1),
+    cmd("proxy_set_header", ANY_HTTP, false, 2, 2),
 ];
 
 /// `proxy_next_upstream` conditions (nginx's NGX_HTTP_UPSTREAM_FT_* bits).
@@ -97,6 +98,16 @@ pub(super) struct RawProxy {
     pub(super) http_11: Option<bool>,
     pub(super) next_upstream: Option<u16>,
     pub(super) next_upstream_tries: Option<u64>,
+    pub(super) set_headers: Option<Vec<ProxyHeader>>,
+}
+
+/// One `proxy_set_header NAME VALUE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyHeader {
+    /// The header name as written.
+    pub name: String,
+    /// The value, compiled; an empty value removes the header.
+    pub value: Vec<super::variables::Segment>,
 }
 
 /// The merged proxy settings of a level.
@@ -119,6 +130,10 @@ pub struct ProxyConf {
     pub next_upstream: u16,
     /// `proxy_next_upstream_tries` (0: as many as the upstream has peers).
     pub next_upstream_tries: u64,
+    /// `proxy_set_header` list; a level with any of its own does not
+    /// inherit its parent's. nginx's `Host $proxy_host` and `Connection
+    /// close` apply unless set here.
+    pub set_headers: Rc<[ProxyHeader]>,
 }
 
 impl Default for ProxyConf {
@@ -131,6 +146,7 @@ impl Default for ProxyConf {
             http_11: None,
             next_upstream: next::DEFAULT,
             next_upstream_tries: 0,
+            set_headers: Rc::from([]),
         }
     }
 }
@@ -147,6 +163,9 @@ pub(super) fn merge(raw: RawProxy, parent: &ProxyConf) -> ProxyConf {
         next_upstream_tries: raw
             .next_upstream_tries
             .unwrap_or(parent.next_upstream_tries),
+        set_headers: raw
+            .set_headers
+            .map_or_else(|| parent.set_headers.clone(), Rc::from),
     }
 }
 
@@ -190,6 +209,15 @@ pub(super) fn directive(
                 };
             }
             raw.next_upstream = Some(bits);
+        }
+        "proxy_set_header" => {
+            let value = super::variables::compile(&d.args[1]).map_err(|e| d.error(e))?;
+            raw.set_headers
+                .get_or_insert_with(Vec::new)
+                .push(ProxyHeader {
+                    name: d.args[0].clone(),
+                    value,
+                });
         }
         "proxy_next_upstream_tries" => {
             if raw.next_upstream_tries.is_some() {

@@ -170,7 +170,6 @@ pub static MODULES: &[Module] = &[
         "--without-http_proxy_module",
         &[
             "proxy_redirect",
-            "proxy_set_header",
             "proxy_buffering",
             "proxy_buffers",
             "proxy_buffer_size",

@@ -101,6 +101,17 @@ pub enum Variable {
     LimitRate,
     /// `$request_id`: 32 hex digits, random per request.
     RequestId,
+    /// `$proxy_host`: the `proxy_pass` URL's host and port as written.
+    ProxyHost,
+    /// `$proxy_port`: its port.
+    ProxyPort,
+    /// `$proxy_add_x_forwarded_for`: the request's X-Forwarded-For with
+    /// the client address appended (or the address alone).
+    ProxyAddXForwardedFor,
+    /// `$upstream_addr`: the peer the response came from.
+    UpstreamAddr,
+    /// `$upstream_status`: its status.
+    UpstreamStatus,
     /// `$1`…`$9`: a capture of the regex location that matched (empty when
     /// there is none), as nginx's `r->captures` over the URI.
     Capture(u8),
@@ -175,6 +186,11 @@ const NAMES: &[(&str, Variable)] = &[
     ("nginx_version", Variable::NginxVersion),
     ("limit_rate", Variable::LimitRate),
     ("request_id", Variable::RequestId),
+    ("proxy_host", Variable::ProxyHost),
+    ("proxy_port", Variable::ProxyPort),
+    ("proxy_add_x_forwarded_for", Variable::ProxyAddXForwardedFor),
+    ("upstream_addr", Variable::UpstreamAddr),
+    ("upstream_status", Variable::UpstreamStatus),
 ];
 
 /// Header-like names: lower-cased, `_` as `-` (`$http_user_agent` → `user-agent`).

@@ -167,6 +167,10 @@ pub struct Request {
     pub upstream: Option<usize>,
     /// The request body read to be sent on (`r->request_body`).
     pub request_body: Option<Vec<u8>>,
+    /// `$upstream_addr`: the peers tried, `, `-separated.
+    pub upstream_addr: Option<String>,
+    /// `$upstream_status`: the last peer's status (0: none).
+    pub upstream_status: u16,
     /// `http://PEER/URI` of the proxied request, for the error-log context.
     pub upstream_name: Option<String>,
     /// Values of the `set` variables (index: [`Variable::User`](crate::conf::variables::Variable::User)).

@@ -175,7 +175,7 @@ fn adds_headers_for(status: u16) -> bool {
 /// for 200, 201, 204, 206, 301, 302, 303, 304, 307 and 308, or for every
 /// status with `always`; a value that evaluates empty adds nothing. Also
 /// closes the header block and counts its bytes.
-fn add_headers<S: Transport>(cy: &mut Cycle<S>, key: usize, status: u16, start: usize) {
+pub(crate) fn add_headers<S: Transport>(cy: &mut Cycle<S>, key: usize, status: u16, start: usize) {
     let keep_sent_head = cy.conf.http.as_ref().is_some_and(|h| h.keep_sent_head);
     let headers = cy.conns[key]
         .req()

@@ -296,18 +296,38 @@ fn create_request<S: Transport>(
         .and_then(|l| l.proxy.http_11)
         .unwrap_or(pooled);
     out.extend_from_slice(if http_11 {
-        b" HTTP/1.1\r\nHost: "
+        b" HTTP/1.1\r\n"
     } else {
-        b" HTTP/1.0\r\nHost: "
+        b" HTTP/1.0\r\n"
     });
-    out.extend_from_slice(pass.host.as_bytes());
-    // proxy_set_header Connection close, nginx's default, unless the
-    // connection is to be kept.
-    out.extend_from_slice(if pooled {
-        &b"\r\n"[..]
-    } else {
-        b"\r\nConnection: close\r\n"
-    });
+    let set: &[crate::conf::http_proxy::ProxyHeader] =
+        r.loc.as_ref().map_or(&[], |l| &l.proxy.set_headers);
+    let is_set = |name: &[u8]| {
+        set.iter()
+            .any(|h| name.eq_ignore_ascii_case(h.name.as_bytes()))
+    };
+    // nginx's defaults, unless proxy_set_header names them: Host
+    // $proxy_host, and Connection close unless the connection is kept.
+    if !is_set(b"host") {
+        out.extend_from_slice(b"Host: ");
+        out.extend_from_slice(pass.host.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if !is_set(b"connection") && !pooled {
+        out.extend_from_slice(b"Connection: close\r\n");
+    }
+    // ngx_http_proxy_create_request: the set headers, an empty value none.
+    let mut value = Vec::new();
+    for h in set {
+        value.clear();
+        crate::http::variables::complex_value(cy, key, &h.value, &mut value);
+        if !value.is_empty() {
+            out.extend_from_slice(h.name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(&value);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
     if let Some(body) = &r.request_body {
         out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
     }
@@ -327,7 +347,7 @@ fn create_request<S: Transport>(
             break;
         }
         let name = l.split(|&x| x == b':').next().unwrap_or_default();
-        if skip.iter().any(|s| name.eq_ignore_ascii_case(s)) {
+        if skip.iter().any(|s| name.eq_ignore_ascii_case(s)) || is_set(name) {
             continue;
         }
         out.extend_from_slice(l);
@@ -460,8 +480,16 @@ fn upstream_error<S: Transport>(cy: &mut Cycle<S>, key: usize, msg: &str, action
         retry_on_new_connection(cy, key);
         return;
     }
+    let peer = u.peer.clone();
     if let Some(ck) = cy.lookup(client) {
         crate::http::request::http_error!(cy, ck, "{msg} while {action}");
+        if let Some(r) = cy.conns[ck].req_mut() {
+            r.upstream_status = rc;
+            r.upstream_addr = Some(match r.upstream_addr.take() {
+                Some(earlier) => format!("{earlier}, {peer}"),
+                None => peer,
+            });
+        }
     }
     // proxy_next_upstream error / timeout / invalid_header.
     let ft = match (rc, msg.starts_with("upstream sent")) {
@@ -800,6 +828,14 @@ fn upstream_input<S: Transport>(cy: &mut Cycle<S>, key: usize, ck: usize, data: 
                 // from a peer that keeps its connection.
                 u.keepalive_ok = h.is_persistent() && framing != Framing::UntilClose;
                 u.request = Vec::new();
+                let peer = u.peer.clone();
+                if let Some(r) = cy.conns[ck].req_mut() {
+                    r.upstream_status = h.status;
+                    r.upstream_addr = Some(match r.upstream_addr.take() {
+                        Some(earlier) => format!("{earlier}, {peer}"),
+                        None => peer,
+                    });
+                }
                 let chunked_out = send_client_head(cy, ck, &head, &h, framing);
                 if let Some(u) = up_mut(cy, key) {
                     u.chunked_out = chunked_out;
@@ -872,11 +908,12 @@ fn send_client_head<S: Transport>(
         out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
     }
     out.extend_from_slice(if r.keepalive {
-        b"Connection: keep-alive\r\n\r\n"
+        b"Connection: keep-alive\r\n"
     } else {
-        b"Connection: close\r\n\r\n"
+        b"Connection: close\r\n"
     });
-    r.header_bytes += (out.len() - start) as u64;
+    // The headers filter (add_header) and the end of the head, counted.
+    response::add_headers(cy, ck, h.status, start);
     chunked_out
 }
 

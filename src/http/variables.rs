@@ -309,6 +309,35 @@ fn request_variable<S: Transport>(
             out.extend_from_slice(&path);
         }
         Variable::LimitRate => push_num(out, r.limit_rate),
+        Variable::ProxyHost | Variable::ProxyPort => {
+            let Some(pass) = r.loc.as_ref().and_then(|l| l.proxy.pass.as_ref()) else {
+                return false;
+            };
+            if *var == Variable::ProxyHost {
+                out.extend_from_slice(pass.host.as_bytes());
+            } else {
+                push_num(out, u64::from(pass.addr.port()));
+            }
+        }
+        Variable::ProxyAddXForwardedFor => {
+            if http_header(head, r.line_len, b"x-forwarded-for", out) {
+                out.extend_from_slice(b", ");
+            }
+            let c = &cy.conns[key];
+            if c.unix {
+                out.extend_from_slice(b"unix:");
+            } else {
+                let _ = write!(out, "{}", c.ip);
+            }
+        }
+        Variable::UpstreamAddr => match &r.upstream_addr {
+            Some(a) => out.extend_from_slice(a.as_bytes()),
+            None => return false,
+        },
+        Variable::UpstreamStatus => match r.upstream_status {
+            0 => return false,
+            s => push_num(out, u64::from(s)),
+        },
         Variable::RequestId => {
             let id = request_id(&r.request_id);
             for b in id {
