@@ -548,3 +548,55 @@ fn proxy_set_header_and_the_proxy_variables() {
     );
     assert!(req.contains("\r\nConnection: close\r\n"), "{req}");
 }
+
+#[test]
+fn a_websocket_upgrade_is_relayed_both_ways() {
+    use std::io::{Read, Write};
+    let b = Backend::start(Reply::Echo101);
+    let s = Server::with_server(&format!(
+        "    location /ws {{\n\
+         \x20       proxy_pass http://{};\n\
+         \x20       proxy_http_version 1.1;\n\
+         \x20       proxy_set_header Upgrade $http_upgrade;\n\
+         \x20       proxy_set_header Connection \"upgrade\";\n\
+         \x20   }}",
+        b.addr()
+    ));
+    let mut t = std::net::TcpStream::connect(s.addr()).unwrap();
+    t.set_read_timeout(Some(WITHIN)).unwrap();
+    t.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    )
+    .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = t.read(&mut buf).unwrap();
+        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let head = String::from_utf8_lossy(&got).into_owned();
+    assert!(
+        head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("\r\nUpgrade: websocket\r\n"), "{head}");
+    assert!(head.contains("\r\nConnection: upgrade\r\n"), "{head}");
+    for msg in ["hello", "frames both ways"] {
+        t.write_all(msg.as_bytes()).unwrap();
+        let mut echo = vec![0u8; msg.len()];
+        t.read_exact(&mut echo).unwrap();
+        assert_eq!(echo, msg.to_ascii_uppercase().as_bytes());
+    }
+    let req = &b.requests()[0];
+    assert!(req.starts_with("GET /ws HTTP/1.1\r\n"), "{req}");
+    assert!(req.contains("\r\nUpgrade: websocket\r\n"), "{req}");
+    assert!(req.contains("\r\nConnection: upgrade\r\n"), "{req}");
+    // The client leaving ends the peer's connection too.
+    drop(t);
+    let deadline = std::time::Instant::now() + WITHIN;
+    while b.closed_by_peer() < 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(b.closed_by_peer(), 1);
+}

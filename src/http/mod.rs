@@ -39,6 +39,7 @@ pub mod stub_status;
 pub mod upstream;
 pub mod upstream_keepalive;
 pub mod upstream_round_robin;
+pub mod upstream_upgrade;
 pub mod variables;
 
 use crate::core::connection::{ReadHandler, WriteHandler};
@@ -78,6 +79,7 @@ pub fn run_read_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         }
         ReadHandler::KeepaliveClose => upstream_keepalive::keepalive_close_handler(cy, key),
         ReadHandler::ReadClientBody => request_body::read_client_request_body_handler(cy, key),
+        ReadHandler::Upgraded => upstream_upgrade::upgraded_client_handler(cy, key),
     }
     #[cfg(debug_assertions)]
     cy.check_invariants(token);

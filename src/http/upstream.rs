@@ -45,6 +45,8 @@ pub enum UpstreamState {
     ReadingHeader,
     /// Relaying the body (ngx_http_upstream_process_non_buffered_request).
     ReadingBody,
+    /// After a 101: bytes relayed both ways (ngx_http_upstream_process_upgraded).
+    Upgraded,
 }
 
 /// A peer connection's state (`c->data` of an upstream connection).
@@ -627,6 +629,7 @@ pub fn upstream_handler<S: Transport>(cy: &mut Cycle<S>, key: usize, ev: EvKind)
         (EvKind::Read, UpstreamState::ReadingHeader | UpstreamState::ReadingBody) => {
             process_upstream(cy, key)
         }
+        (_, UpstreamState::Upgraded) => crate::http::upstream_upgrade::process_upgraded(cy, key),
         (EvKind::Write, _) => {}
     }
 }
@@ -803,6 +806,10 @@ fn upstream_input<S: Transport>(cy: &mut Cycle<S>, key: usize, ck: usize, data: 
             HeadParse::Invalid(e) => {
                 let msg = e.to_string();
                 upstream_error(cy, key, &msg, "reading response header from upstream", 502);
+                return false;
+            }
+            HeadParse::Complete(h) if h.status == 101 => {
+                crate::http::upstream_upgrade::upstream_upgrade(cy, key, ck, &head, &h);
                 return false;
             }
             HeadParse::Complete(h) => {

@@ -19,6 +19,9 @@ pub enum Reply {
     Silent,
     /// The response bytes after a pause, then close.
     After(Vec<u8>, Duration),
+    /// `101 Switching Protocols`, then every byte received is sent back
+    /// (upper-cased) until the client closes.
+    Echo101,
 }
 
 /// A running backend.
@@ -134,6 +137,24 @@ fn serve(
             let _ = s.flush();
             std::thread::sleep(Duration::from_millis(5));
             let _ = s.write_all(&bytes[at..]);
+        }
+        Reply::Echo101 => {
+            let _ = s.write_all(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+            );
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => {
+                        closed.fetch_add(1, Ordering::SeqCst);
+                        return;
+                    }
+                    Ok(n) => {
+                        if s.write_all(&buf[..n].to_ascii_uppercase()).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
         }
         Reply::After(bytes, pause) => {
             std::thread::sleep(pause);
