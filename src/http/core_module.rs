@@ -286,7 +286,7 @@ fn core_content_phase<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
     };
     // The proxy reads the body to pass it on; every other handler discards it.
     if let Some(pass) = &loc.proxy.pass {
-        return crate::http::upstream::proxy_handler(cy, key, pass);
+        return crate::http::proxy_module::proxy_handler(cy, key, pass);
     }
     if let Err(status) = body::discard_request_body(cy, key) {
         return Finalize::Status(status);

@@ -28,6 +28,7 @@ pub mod lingering;
 pub mod log_module;
 pub mod map_module;
 pub mod parse;
+pub mod proxy_module;
 pub mod request;
 pub mod request_body;
 pub mod response;

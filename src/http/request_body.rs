@@ -139,7 +139,7 @@ pub fn read_client_request_body_handler<S: Transport>(cy: &mut Cycle<S>, key: us
         ReadBody::Again => {}
         ReadBody::Done => {
             cy.conns[key].read.handler = ReadHandler::BlockReading;
-            let rc = crate::http::upstream::proxy_body_read(cy, key);
+            let rc = crate::http::proxy_module::proxy_body_read(cy, key);
             finalize_request(cy, key, rc);
         }
         ReadBody::Finalize(rc) => finalize_request(cy, key, rc),

@@ -1,0 +1,270 @@
+//! The proxy module at run time: nginx's `ngx_http_proxy_module.c` —
+//! the content handler (`proxy_pass`), the request for the peer
+//! (ngx_http_proxy_create_request with `proxy_set_header`, nginx's URI
+//! replacement, the buffered body) and the start of the upstream
+//! exchange (`upstream.rs`).
+
+use crate::conf::http_proxy::ProxyPass;
+use crate::core::connection::{ConnData, ReadHandler};
+use crate::core::cycle::Cycle;
+use crate::http::parse::Method;
+use crate::http::request::Finalize;
+use crate::http::response_parse::ResponseHeadParser;
+use crate::http::upstream::{
+    PROXY_BUFFER_SIZE, UpstreamConn, UpstreamState, event_connect_peer, send_request_handler,
+    up_mut,
+};
+use crate::os::io::{OsErr, Transport};
+
+/// Mirrors ngx_http_proxy_handler() + ngx_http_proxy_create_request() +
+/// ngx_http_upstream_init(): the request for the peer, the connection to it;
+/// the client waits (the return value tells finalize_request so).
+pub fn proxy_handler<S: Transport>(cy: &mut Cycle<S>, key: usize, pass: &ProxyPass) -> Finalize {
+    use crate::http::request_body::{ReadBody, read_client_request_body};
+    let Some(r) = cy.conns[key].req() else {
+        return Finalize::Close;
+    };
+    if r.content_length.unwrap_or(0) > 0 || r.chunked {
+        // ngx_http_read_client_request_body with proxy_request_buffering on:
+        // the whole body first.
+        return match read_client_request_body(cy, key) {
+            ReadBody::Done => proxy_start(cy, key, pass),
+            ReadBody::Again => {
+                cy.conns[key].action = crate::core::connection::Action::ProcessingRequest;
+                Finalize::Upstream
+            }
+            ReadBody::Finalize(rc) => rc,
+        };
+    }
+    proxy_start(cy, key, pass)
+}
+
+/// The body is in: the proxy goes on (the body handler's continuation).
+pub fn proxy_body_read<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
+    let pass = cy.conns[key]
+        .req()
+        .and_then(|r| r.loc.as_ref())
+        .and_then(|l| l.proxy.pass.clone());
+    match pass {
+        Some(pass) => proxy_start(cy, key, &pass),
+        None => Finalize::Status(500),
+    }
+}
+
+/// ngx_http_upstream_init_request's part: the peer chosen, the request
+/// made, a pooled connection taken or a new one opened.
+fn proxy_start<S: Transport>(cy: &mut Cycle<S>, key: usize, pass: &ProxyPass) -> Finalize {
+    let Some(r) = cy.conns[key].req() else {
+        return Finalize::Close;
+    };
+    let head_request = r.method == Method::Head;
+    // POST, and the methods holdfast does not name (PATCH, LOCK among them),
+    // are not sent twice.
+    let idempotent = !matches!(r.method, Method::Post | Method::Other);
+    // ngx_http_upstream_get_round_robin_peer for an upstream block; a
+    // proxy_pass to an address has that one peer.
+    let now = cy.clock.now_ms;
+    let (addr, peer_index, pool) = match pass.upstream {
+        Some(u) => {
+            let Some(p) = cy
+                .upstream_peers
+                .get_mut(u)
+                .and_then(|set| set.get_peer(now, &[]))
+            else {
+                crate::http::request::http_error!(
+                    cy,
+                    key,
+                    "no live upstreams while connecting to upstream"
+                );
+                return Finalize::Status(502);
+            };
+            let addr = cy.upstream_peers[u]
+                .peer(p)
+                .map_or(pass.addr, |peer| peer.addr);
+            let pooled = cy.upstream_pools.get(u).is_some_and(|k| k.max_idle > 0);
+            (addr, Some((u, p)), pooled.then_some(u))
+        }
+        None => (pass.addr, None, None),
+    };
+    let (request, uri) = create_request(cy, key, pass, pool.is_some());
+    if let Some(r) = cy.conns[key].req_mut() {
+        r.upstream_name = Some(format!("http://{addr}{}", String::from_utf8_lossy(&uri)));
+    }
+    let client = cy.conns[key].token(key);
+    let reused =
+        pool.and_then(|p| crate::http::upstream_keepalive::get_keepalive_peer(cy, p, addr));
+    let connected = match reused {
+        Some(up) => {
+            let c = &mut cy.conns[up];
+            c.data = Some(Box::new(ConnData::Upstream(UpstreamConn {
+                client,
+                state: UpstreamState::Sending,
+                request,
+                sent: 0,
+                head: Vec::new(),
+                parser: ResponseHeadParser::new(PROXY_BUFFER_SIZE),
+                body: None,
+                peer: addr.to_string(),
+                head_request,
+                chunked_out: false,
+                pool,
+                keepalive_ok: false,
+                reused: true,
+                peer_index,
+                tried: peer_index.map(|(_, p)| vec![p]).unwrap_or_default(),
+                idempotent,
+            })));
+            Ok(up)
+        }
+        None => event_connect_peer(cy, addr, client, request, head_request, pool, peer_index),
+    };
+    if let Ok(up) = connected
+        && let Some(u) = up_mut(cy, up)
+    {
+        u.idempotent = idempotent;
+        u.tried = peer_index.map(|(_, p)| vec![p]).unwrap_or_default();
+    }
+    match connected {
+        Ok(up) => {
+            let up_token = cy.conns[up].token(up);
+            let c = &mut cy.conns[key];
+            c.read.handler = ReadHandler::TestReading;
+            if let Some(r) = crate::core::connection::req_in(&mut c.data) {
+                r.upstream = Some(up_token);
+            }
+            if reused.is_some() {
+                send_request_handler(cy, up);
+            }
+            Finalize::Upstream
+        }
+        Err(e) => {
+            if let Some((u, p)) = peer_index {
+                cy.upstream_peers[u].free_peer(p, true, now);
+            }
+            crate::http::request::http_error!(
+                cy,
+                key,
+                "connect() failed ({}) while connecting to upstream",
+                OsErr(&e)
+            );
+            Finalize::Status(502)
+        }
+    }
+}
+
+/// Mirrors ngx_http_proxy_create_request() with the default headers:
+/// `METHOD URI HTTP/1.0`, `Host: $proxy_host`, `Connection: close`, then
+/// the client's headers but those the proxy sets or clears (Host,
+/// Connection, Keep-Alive, Expect, Upgrade, TE, Transfer-Encoding,
+/// Content-Length).
+fn create_request<S: Transport>(
+    cy: &Cycle<S>,
+    key: usize,
+    pass: &ProxyPass,
+    pooled: bool,
+) -> (Vec<u8>, Vec<u8>) {
+    let c = &cy.conns[key];
+    let (Some(r), Some(b)) = (c.req(), c.buf()) else {
+        return (Vec::new(), Vec::new());
+    };
+    let head = b.data().get(..r.head_len).unwrap_or_default();
+    let line = head.get(..r.line_len).unwrap_or_default();
+    let method = line.split(|&x| x == b' ').next().unwrap_or(b"GET");
+    let mut out = Vec::with_capacity(head.len() + 64);
+    out.extend_from_slice(method);
+    out.push(b' ');
+    match &pass.uri {
+        // No URI part: the client's as it came (nginx's unparsed URI),
+        // unless a rewrite or redirect changed it.
+        None if !r.internal => out.extend_from_slice(
+            head.get(r.target.0..r.target.0 + r.target.1)
+                .unwrap_or(b"/"),
+        ),
+        None => push_uri_args(&mut out, &r.uri, r.args(head)),
+        Some(part) => {
+            let loc_len = r.loc.as_ref().map_or(0, |l| l.name.len());
+            let mut uri = part.as_bytes().to_vec();
+            uri.extend_from_slice(r.uri.get(loc_len..).unwrap_or_default());
+            push_uri_args(&mut out, &uri, r.args(head));
+        }
+    }
+    let uri = out[method.len() + 1..].to_vec();
+    // HTTP/1.1 by default to a pooled upstream (nginx ≥ 1.29.7 pools by
+    // default and speaks 1.1 to it).
+    let http_11 = r
+        .loc
+        .as_ref()
+        .and_then(|l| l.proxy.http_11)
+        .unwrap_or(pooled);
+    out.extend_from_slice(if http_11 {
+        b" HTTP/1.1\r\n"
+    } else {
+        b" HTTP/1.0\r\n"
+    });
+    let set: &[crate::conf::http_proxy::ProxyHeader] =
+        r.loc.as_ref().map_or(&[], |l| &l.proxy.set_headers);
+    let is_set = |name: &[u8]| {
+        set.iter()
+            .any(|h| name.eq_ignore_ascii_case(h.name.as_bytes()))
+    };
+    // nginx's defaults, unless proxy_set_header names them: Host
+    // $proxy_host, and Connection close unless the connection is kept.
+    if !is_set(b"host") {
+        out.extend_from_slice(b"Host: ");
+        out.extend_from_slice(pass.host.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if !is_set(b"connection") && !pooled {
+        out.extend_from_slice(b"Connection: close\r\n");
+    }
+    // ngx_http_proxy_create_request: the set headers, an empty value none.
+    let mut value = Vec::new();
+    for h in set {
+        value.clear();
+        crate::http::variables::complex_value(cy, key, &h.value, &mut value);
+        if !value.is_empty() {
+            out.extend_from_slice(h.name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(&value);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    if let Some(body) = &r.request_body {
+        out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+    }
+    let skip = [
+        &b"host"[..],
+        b"connection",
+        b"keep-alive",
+        b"expect",
+        b"upgrade",
+        b"te",
+        b"transfer-encoding",
+        b"content-length",
+    ];
+    for l in head.split(|&x| x == b'\n').skip(1) {
+        let l = l.strip_suffix(b"\r").unwrap_or(l);
+        if l.is_empty() {
+            break;
+        }
+        let name = l.split(|&x| x == b':').next().unwrap_or_default();
+        if skip.iter().any(|s| name.eq_ignore_ascii_case(s)) || is_set(name) {
+            continue;
+        }
+        out.extend_from_slice(l);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if let Some(body) = &r.request_body {
+        out.extend_from_slice(body);
+    }
+    (out, uri)
+}
+
+fn push_uri_args(out: &mut Vec<u8>, uri: &[u8], args: Option<&[u8]>) {
+    crate::http::parse::escape_uri(uri, out);
+    if let Some(a) = args {
+        out.push(b'?');
+        out.extend_from_slice(a);
+    }
+}
