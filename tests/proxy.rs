@@ -600,3 +600,40 @@ fn a_websocket_upgrade_is_relayed_both_ways() {
     }
     assert_eq!(b.closed_by_peer(), 1);
 }
+
+#[test]
+fn proxy_redirect_and_the_hidden_headers() {
+    // The backend names itself as the upstream block does (`be`).
+    let b = Backend::start(Reply::Raw(
+        b"HTTP/1.1 302 Found\r\nLocation: http://be/new/x?y=1\r\nServer: backend/1\r\n\
+          X-Accel-Buffering: no\r\nX-Secret: s\r\nX-Keep: k\r\nContent-Length: 0\r\n\r\n"
+            .to_vec(),
+    ));
+    let s = upstream_server(
+        &format!("upstream be {{ server {}; }}", b.addr()),
+        "location /app/ { proxy_pass http://be/new/; proxy_hide_header X-Secret; }\n\
+         location /raw/ { proxy_pass http://be/new/; proxy_redirect off; proxy_pass_header Server; }\n\
+         location /rule/ { proxy_pass http://be/new/;\n\
+             proxy_redirect http://be/new/ https://front.example/app/; }",
+    );
+    // default: `http://be/new/` becomes the location's prefix, made
+    // absolute as every Location holdfast sends.
+    let r = s.request(&get("/app/x"));
+    r.assert_status(302);
+    let own = format!("http://localhost:{}/app/x?y=1", s.addr().port());
+    assert_eq!(r.header("Location"), Some(own.as_str()), "{r:?}");
+    assert_eq!(r.header("Server"), Some("holdfast/0.1.0"));
+    assert_eq!(r.header("X-Secret"), None);
+    assert_eq!(r.header("X-Accel-Buffering"), None);
+    assert_eq!(r.header("X-Keep"), Some("k"));
+    let r = s.request(&get("/raw/x"));
+    assert_eq!(r.header("Location"), Some("http://be/new/x?y=1"), "{r:?}");
+    assert_eq!(r.header("Server"), Some("backend/1"), "{r:?}");
+    assert_eq!(r.header_count("Server"), 1);
+    let r = s.request(&get("/rule/x"));
+    assert_eq!(
+        r.header("Location"),
+        Some("https://front.example/app/x?y=1"),
+        "{r:?}"
+    );
+}

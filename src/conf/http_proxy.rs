@@ -28,7 +28,23 @@ pub(super) static COMMANDS: &[Command] = &[
     cmd("proxy_next_upstream", ANY_HTTP, false, 1, usize::MAX),
     cmd("proxy_next_upstream_tries", ANY_HTTP, false, 1, 1),
     cmd("proxy_set_header", ANY_HTTP, false, 2, 2),
+    cmd("proxy_redirect", ANY_HTTP, false, 1, 2),
+    cmd("proxy_hide_header", ANY_HTTP, false, 1, 1),
+    cmd("proxy_pass_header", ANY_HTTP, false, 1, 1),
 ];
+
+/// `proxy_redirect` of a level.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ProxyRedirect {
+    /// `default` (nginx's default): the `proxy_pass` URL with its URI part
+    /// becomes the location's prefix.
+    #[default]
+    Default,
+    /// `off`.
+    Off,
+    /// `proxy_redirect REPLACED REPLACEMENT` lines, tried in order.
+    Rules(Vec<(String, String)>),
+}
 
 /// `proxy_next_upstream` conditions (nginx's NGX_HTTP_UPSTREAM_FT_* bits).
 pub mod next {
@@ -99,6 +115,9 @@ pub(super) struct RawProxy {
     pub(super) next_upstream: Option<u16>,
     pub(super) next_upstream_tries: Option<u64>,
     pub(super) set_headers: Option<Vec<ProxyHeader>>,
+    pub(super) redirect: Option<ProxyRedirect>,
+    pub(super) hide: Option<Vec<String>>,
+    pub(super) pass_headers: Option<Vec<String>>,
 }
 
 /// One `proxy_set_header NAME VALUE`.
@@ -134,6 +153,13 @@ pub struct ProxyConf {
     /// inherit its parent's. nginx's `Host $proxy_host` and `Connection
     /// close` apply unless set here.
     pub set_headers: Rc<[ProxyHeader]>,
+    /// `proxy_redirect` (inherited unless set).
+    pub redirect: ProxyRedirect,
+    /// `proxy_hide_header` names (lower-cased), besides nginx's own
+    /// hidden ones (Date, Server, X-Pad, X-Accel-*) less `proxy_pass_header`.
+    pub hide: Rc<[String]>,
+    /// `proxy_pass_header` names (lower-cased).
+    pub pass_headers: Rc<[String]>,
 }
 
 impl Default for ProxyConf {
@@ -147,6 +173,9 @@ impl Default for ProxyConf {
             next_upstream: next::DEFAULT,
             next_upstream_tries: 0,
             set_headers: Rc::from([]),
+            redirect: ProxyRedirect::Default,
+            hide: Rc::from([]),
+            pass_headers: Rc::from([]),
         }
     }
 }
@@ -166,6 +195,11 @@ pub(super) fn merge(raw: RawProxy, parent: &ProxyConf) -> ProxyConf {
         set_headers: raw
             .set_headers
             .map_or_else(|| parent.set_headers.clone(), Rc::from),
+        redirect: raw.redirect.unwrap_or_else(|| parent.redirect.clone()),
+        hide: raw.hide.map_or_else(|| parent.hide.clone(), Rc::from),
+        pass_headers: raw
+            .pass_headers
+            .map_or_else(|| parent.pass_headers.clone(), Rc::from),
     }
 }
 
@@ -219,6 +253,32 @@ pub(super) fn directive(
                     value,
                 });
         }
+        "proxy_redirect" => {
+            let r = raw.redirect.get_or_insert(ProxyRedirect::Rules(Vec::new()));
+            match (d.args.as_slice(), &mut *r) {
+                ([v], _) if v == "off" => *r = ProxyRedirect::Off,
+                ([v], _) if v == "default" => *r = ProxyRedirect::Default,
+                ([a, b], ProxyRedirect::Rules(rules))
+                    if !a.contains('$') && !b.contains('$') && !a.starts_with('~') =>
+                {
+                    rules.push((a.clone(), b.clone()));
+                }
+                ([a, _], _) if a.contains('$') || a.starts_with('~') => {
+                    return Err(d.error(
+                        "\"proxy_redirect\" with variables or regular expressions is not supported yet",
+                    ));
+                }
+                _ => return Err(d.error(format!("invalid parameter \"{}\"", d.args[0]))),
+            }
+        }
+        "proxy_hide_header" => raw
+            .hide
+            .get_or_insert_with(Vec::new)
+            .push(d.args[0].to_ascii_lowercase()),
+        "proxy_pass_header" => raw
+            .pass_headers
+            .get_or_insert_with(Vec::new)
+            .push(d.args[0].to_ascii_lowercase()),
         "proxy_next_upstream_tries" => {
             if raw.next_upstream_tries.is_some() {
                 return Err(d.error("\"proxy_next_upstream_tries\" directive is duplicate"));

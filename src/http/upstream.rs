@@ -623,6 +623,26 @@ fn send_client_head<S: Transport>(
 ) -> bool {
     let date = cy.clock.http_date;
     let exiting = cy.retiring(ck);
+    // The peer's Location, rewritten (proxy_redirect) and, when it became a
+    // path, made absolute as the header filter does for every Location.
+    let location = h
+        .header_lines(data)
+        .find(|(n, _)| n.eq_ignore_ascii_case(b"location"))
+        .map(|(_, v)| {
+            let r = cy.conns[ck].req();
+            let proxy = r.and_then(|r| r.loc.as_ref()).map(|l| &l.proxy);
+            let loc_name = r.and_then(|r| r.loc.as_ref()).map_or("", |l| &l.name);
+            rewrite_location(proxy, loc_name, v)
+        });
+    let location = match location {
+        Some(v) if v.starts_with(b"/") => {
+            response::set_location(cy, ck, &v);
+            cy.conns[ck]
+                .req_mut()
+                .map(|r| std::mem::take(&mut r.location))
+        }
+        other => other,
+    };
     let Some(hc) = cy.conns[ck].hc_mut() else {
         return false;
     };
@@ -640,29 +660,62 @@ fn send_client_head<S: Transport>(
     let start = out.len();
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(crate::http::response_parse::span(data, h.status_line));
-    out.extend_from_slice(b"\r\nServer: ");
-    out.extend_from_slice(if tokens {
-        response::SERVER_VERSION.as_bytes()
-    } else {
-        b"holdfast"
-    });
-    out.extend_from_slice(b"\r\nDate: ");
-    out.extend_from_slice(&date);
+    let passes = |n: &str| {
+        r.loc
+            .as_ref()
+            .is_some_and(|l| l.proxy.pass_headers.iter().any(|p| p == n))
+    };
+    // The peer's own Server / Date when proxy_pass_header names them.
+    if !passes("server") {
+        out.extend_from_slice(b"\r\nServer: ");
+        out.extend_from_slice(if tokens {
+            response::SERVER_VERSION.as_bytes()
+        } else {
+            b"holdfast"
+        });
+    }
+    if !passes("date") {
+        out.extend_from_slice(b"\r\nDate: ");
+        out.extend_from_slice(&date);
+    }
     out.extend_from_slice(b"\r\n");
-    let hop = [
-        &b"connection"[..],
-        b"keep-alive",
-        b"server",
+    let hop = [&b"connection"[..], b"keep-alive", b"transfer-encoding"];
+    // nginx's ngx_http_proxy_hide_headers, with proxy_hide_header added and
+    // proxy_pass_header taken out.
+    let hidden = [
+        &b"server"[..],
         b"date",
-        b"transfer-encoding",
+        b"x-pad",
+        b"x-accel-expires",
+        b"x-accel-redirect",
+        b"x-accel-limit-rate",
+        b"x-accel-buffering",
+        b"x-accel-charset",
     ];
+    let proxy = r.loc.as_ref().map(|l| &l.proxy);
+    let hide = |name: &[u8]| {
+        let passed = proxy.is_some_and(|p| {
+            p.pass_headers
+                .iter()
+                .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+        });
+        let extra = proxy.is_some_and(|p| {
+            p.hide
+                .iter()
+                .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+        });
+        extra || (!passed && hidden.iter().any(|n| name.eq_ignore_ascii_case(n)))
+    };
     for (name, value) in h.header_lines(data) {
-        if hop.iter().any(|n| name.eq_ignore_ascii_case(n)) {
+        if hop.iter().any(|n| name.eq_ignore_ascii_case(n)) || hide(name) {
             continue;
         }
         out.extend_from_slice(name);
         out.extend_from_slice(b": ");
-        out.extend_from_slice(value);
+        match &location {
+            Some(l) if name.eq_ignore_ascii_case(b"location") => out.extend_from_slice(l),
+            _ => out.extend_from_slice(value),
+        }
         out.extend_from_slice(b"\r\n");
     }
     if chunked_out {
@@ -676,6 +729,36 @@ fn send_client_head<S: Transport>(
     // The headers filter (add_header) and the end of the head, counted.
     response::add_headers(cy, ck, h.status, start);
     chunked_out
+}
+
+/// Mirrors ngx_http_proxy_rewrite_redirect(): the first `proxy_redirect`
+/// rule whose text starts the peer's `Location` replaces that part;
+/// `default` is `http://$proxy_host` + the URI part → the location's prefix.
+fn rewrite_location(
+    proxy: Option<&crate::conf::http_proxy::ProxyConf>,
+    loc_name: &str,
+    value: &[u8],
+) -> Vec<u8> {
+    use crate::conf::http_proxy::ProxyRedirect;
+    let Some(p) = proxy else {
+        return value.to_vec();
+    };
+    let rules: Vec<(String, String)> = match (&p.redirect, p.pass.as_deref()) {
+        (ProxyRedirect::Off, _) | (ProxyRedirect::Default, None) => return value.to_vec(),
+        (ProxyRedirect::Default, Some(pass)) => match &pass.uri {
+            Some(uri) => vec![(format!("http://{}{uri}", pass.host), loc_name.to_string())],
+            None => vec![(format!("http://{}/", pass.host), "/".to_string())],
+        },
+        (ProxyRedirect::Rules(r), _) => r.clone(),
+    };
+    for (from, to) in &rules {
+        if let Some(rest) = value.strip_prefix(from.as_bytes()) {
+            let mut out = to.as_bytes().to_vec();
+            out.extend_from_slice(rest);
+            return out;
+        }
+    }
+    value.to_vec()
 }
 
 /// Body bytes for the client; `eof`: the peer closed. False when the
