@@ -31,6 +31,14 @@ pub(super) static COMMANDS: &[Command] = &[
     cmd("proxy_redirect", ANY_HTTP, false, 1, 2),
     cmd("proxy_hide_header", ANY_HTTP, false, 1, 1),
     cmd("proxy_pass_header", ANY_HTTP, false, 1, 1),
+    // Accepted, checked, without effect (README, "Directives with no effect").
+    cmd("proxy_buffering", ANY_HTTP, false, 1, 1),
+    cmd("proxy_request_buffering", ANY_HTTP, false, 1, 1),
+    cmd("proxy_buffers", ANY_HTTP, false, 2, 2),
+    cmd("proxy_buffer_size", ANY_HTTP, false, 1, 1),
+    cmd("proxy_busy_buffers_size", ANY_HTTP, false, 1, 1),
+    cmd("proxy_max_temp_file_size", ANY_HTTP, false, 1, 1),
+    cmd("proxy_temp_file_write_size", ANY_HTTP, false, 1, 1),
 ];
 
 /// `proxy_redirect` of a level.
@@ -271,6 +279,19 @@ pub(super) fn directive(
                 _ => return Err(d.error(format!("invalid parameter \"{}\"", d.args[0]))),
             }
         }
+        "proxy_buffering" | "proxy_request_buffering" => {
+            super::command::flag(d)?;
+        }
+        "proxy_buffers" => {
+            super::command::number(d, 0)?;
+            super::command::size(d, 1)?;
+        }
+        "proxy_buffer_size" | "proxy_busy_buffers_size" | "proxy_temp_file_write_size" => {
+            super::command::size(d, 0)?;
+        }
+        "proxy_max_temp_file_size" => {
+            super::command::size_or_zero(d, 0)?;
+        }
         "proxy_hide_header" => raw
             .hide
             .get_or_insert_with(Vec::new)
@@ -423,6 +444,31 @@ mod tests {
         assert_err(
             &wrap("proxy_pass http://127.0.0.1; proxy_pass http://127.0.0.1;"),
             "\"proxy_pass\" directive is duplicate",
+            4,
+        );
+    }
+}
+
+#[cfg(test)]
+mod buffering_tests {
+    use crate::conf::testutil::{assert_err, conf};
+
+    #[test]
+    fn buffering_directives_are_checked_and_noted() {
+        let c = conf(
+            "http { server { location / { proxy_pass http://127.0.0.1; proxy_buffering on; \
+             proxy_buffers 8 4k; proxy_buffer_size 8k; proxy_request_buffering off; } } }",
+        );
+        assert!(c.http.is_some());
+        let wrap = |body: &str| format!("http {{\nserver {{\nlocation / {{\n{body}\n}}\n}}\n}}");
+        assert_err(
+            &wrap("proxy_buffers 8 x;"),
+            "\"proxy_buffers\" directive invalid value",
+            4,
+        );
+        assert_err(
+            &wrap("proxy_buffering maybe;"),
+            "invalid value \"maybe\" in \"proxy_buffering\" directive, it must be \"on\" or \"off\"",
             4,
         );
     }
