@@ -19,6 +19,10 @@ use common::{Server, get};
 
 const WITHIN: Duration = Duration::from_secs(5);
 
+/// A port nothing listens on (tcpmux, privileged and unused): connecting
+/// is refused, whatever the other tests bind meanwhile.
+const REFUSED_PORT: u16 = 1;
+
 fn ok(body: &str) -> Reply {
     Reply::Raw(
         format!(
@@ -190,7 +194,7 @@ fn a_head_request_gets_no_body() {
 
 #[test]
 fn a_refused_connection_is_502_with_nginx_s_line() {
-    let port = common::free_port();
+    let port = REFUSED_PORT;
     let s = Server::with_server(&format!(
         "    location / {{ proxy_pass http://127.0.0.1:{port}; }}"
     ));
@@ -392,7 +396,7 @@ fn a_pooled_connection_the_peer_closed_is_replaced_without_an_error() {
 fn round_robin_spreads_and_a_down_server_fails_over() {
     let b1 = backend::start_keepalive();
     let b2 = backend::start_keepalive();
-    let port = common::free_port();
+    let port = REFUSED_PORT;
     let s = upstream_server(
         &format!(
             "upstream be {{ server {}; server {}; server 127.0.0.1:{port} max_fails=1; }}",
@@ -424,7 +428,7 @@ fn round_robin_spreads_and_a_down_server_fails_over() {
 #[test]
 fn next_upstream_off_answers_the_failure_and_http_503_moves_on() {
     let b = backend::start_keepalive();
-    let port = common::free_port();
+    let port = REFUSED_PORT;
     let s = upstream_server(
         &format!(
             "upstream be {{ server 127.0.0.1:{port}; server {}; }}",
