@@ -251,8 +251,9 @@ pub enum ConnData {
     /// A client HTTP connection's busy state (ngx_http_connection_t's
     /// buffers and the request).
     Http(HttpConn),
-    /// An upstream peer connection (the proxy's `u->peer.connection`).
-    Upstream(crate::http::upstream::UpstreamConn),
+    /// An upstream peer connection (the proxy's `u->peer.connection`),
+    /// boxed so a client's busy state does not grow to its size.
+    Upstream(Box<crate::http::upstream::UpstreamConn>),
 }
 
 impl Default for ConnData {

@@ -96,7 +96,7 @@ fn proxy_start<S: Transport>(cy: &mut Cycle<S>, key: usize, pass: &ProxyPass) ->
     let connected = match reused {
         Some(up) => {
             let c = &mut cy.conns[up];
-            c.data = Some(Box::new(ConnData::Upstream(UpstreamConn {
+            c.data = Some(Box::new(ConnData::Upstream(Box::new(UpstreamConn {
                 client,
                 state: UpstreamState::Sending,
                 request,
@@ -113,7 +113,7 @@ fn proxy_start<S: Transport>(cy: &mut Cycle<S>, key: usize, pass: &ProxyPass) ->
                 peer_index,
                 tried: peer_index.map(|(_, p)| vec![p]).unwrap_or_default(),
                 idempotent,
-            })));
+            }))));
             Ok(up)
         }
         None => event_connect_peer(cy, addr, client, request, head_request, pool, peer_index),

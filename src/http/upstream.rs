@@ -166,7 +166,7 @@ pub fn event_connect_peer<S: Transport>(
     c.write.ready = false;
     c.read.handler = ReadHandler::Upstream;
     c.write.handler = WriteHandler::Upstream;
-    c.data = Some(Box::new(ConnData::Upstream(UpstreamConn {
+    c.data = Some(Box::new(ConnData::Upstream(Box::new(UpstreamConn {
         client,
         state: UpstreamState::Connecting,
         request,
@@ -183,7 +183,7 @@ pub fn event_connect_peer<S: Transport>(
         peer_index,
         tried: Vec::new(),
         idempotent: false,
-    })));
+    }))));
     log::debug!("*{} connect to {}, fd:{}", number, addr, c.stream.fd());
     cy.add_timer(key, EvKind::Write, timeout);
     Ok(key)
@@ -394,10 +394,7 @@ pub(crate) fn send_request_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) 
     let c = &mut cy.conns[key];
     let connecting = matches!(
         c.data.as_deref(),
-        Some(ConnData::Upstream(UpstreamConn {
-            state: UpstreamState::Connecting,
-            ..
-        }))
+        Some(ConnData::Upstream(u)) if u.state == UpstreamState::Connecting
     );
     if c.write.timedout {
         let action = if connecting {
@@ -472,10 +469,7 @@ fn process_upstream<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     if cy.conns[key].read.timedout {
         let reading_body = matches!(
             cy.conns[key].data.as_deref(),
-            Some(ConnData::Upstream(UpstreamConn {
-                state: UpstreamState::ReadingBody,
-                ..
-            }))
+            Some(ConnData::Upstream(u)) if u.state == UpstreamState::ReadingBody
         );
         let action = if reading_body {
             "reading upstream"

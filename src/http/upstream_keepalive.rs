@@ -118,7 +118,7 @@ pub fn free_keepalive_peer<S: Transport>(
     c.idle = true;
     // The exchange's buffers go; the pool index stays for the close handler.
     c.data = Some(Box::new(crate::core::connection::ConnData::Upstream(
-        crate::http::upstream::UpstreamConn::idle(pool),
+        Box::new(crate::http::upstream::UpstreamConn::idle(pool)),
     )));
     let token = c.token(key);
     cy.upstream_pools[pool].idle.push_front(token);
