@@ -641,3 +641,35 @@ fn proxy_redirect_and_the_hidden_headers() {
         "{r:?}"
     );
 }
+
+#[test]
+fn a_proxied_location_redirects_its_name_without_the_slash() {
+    let b = Backend::start(ok("in"));
+    let s = Server::with_server(&format!(
+        "    location /auto/ {{ proxy_pass http://{}; }}\n\
+         \x20   location = /exact {{ return 200 \"exact\"; }}\n\
+         \x20   location /exact/ {{ proxy_pass http://{}; }}",
+        b.addr(),
+        b.addr()
+    ));
+    let r = s.request(&get("/auto?a=1"));
+    r.assert_status(301).assert_keepalive();
+    let want = format!("http://localhost:{}/auto/?a=1", s.addr().port());
+    assert_eq!(r.header("Location"), Some(want.as_str()));
+    // An exact location of the name wins, as in nginx.
+    s.request(&get("/exact"))
+        .assert_status(200)
+        .assert_body("exact");
+    assert!(b.requests().is_empty());
+}
+
+#[test]
+fn expect_100_continue_is_answered_for_an_empty_body_too() {
+    let b = Backend::start(ok("e"));
+    let s = proxy_to(&b, "");
+    let mut c = s.connect();
+    c.send("POST /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n");
+    c.read_head_response().assert_status(100);
+    c.read_response().assert_status(200).assert_body("e");
+    assert!(b.requests()[0].contains("\r\nContent-Length: 0\r\n"));
+}

@@ -228,6 +228,22 @@ impl ServerConf {
         out
     }
 
+    /// nginx's `auto_redirect`: is there a prefix location named `path` with
+    /// a trailing `/` added whose content handler is a proxy (nginx sets
+    /// the flag for proxy_pass and the other upstream handlers)?
+    pub fn auto_redirect(&self, path: &[u8]) -> bool {
+        fn walk(locs: &[Location], path: &[u8]) -> bool {
+            locs.iter().any(|l| {
+                let prefix = matches!(l.kind, LocationMatch::Prefix | LocationMatch::PrefixNoRegex);
+                let named = l.uri.len() == path.len() + 1
+                    && l.uri.as_bytes().starts_with(path)
+                    && l.uri.ends_with('/');
+                (prefix && named && l.conf.proxy.pass.is_some()) || walk(&l.locations, path)
+            })
+        }
+        walk(&self.locations, path)
+    }
+
     /// The named location `@name` (ngx_http_named_location's search).
     pub fn named_location(&self, name: &[u8]) -> Option<&Location> {
         self.named.iter().find(|l| l.uri.as_bytes() == name)

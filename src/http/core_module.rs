@@ -205,7 +205,29 @@ fn core_find_config_phase<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Step {
         if loc.name.is_empty() { "" } else { &loc.name }
     );
     let internal_only = !r.internal && loc.internal;
+    // ngx_http_core_find_static_location's auto_redirect: `/auto` asked,
+    // `location /auto/ { proxy_pass …; }` there, no `= /auto`: a 301 to
+    // the slash form, arguments kept.
+    let auto = !loc.name.starts_with('=') && server.auto_redirect(&r.uri);
     r.loc = Some(loc);
+    if auto {
+        let mut target = Vec::with_capacity(r.uri.len() + 1);
+        crate::http::parse::escape_uri(&r.uri, &mut target);
+        target.push(b'/');
+        let head = cy.conns[key]
+            .buf()
+            .map(|b| b.data().to_vec())
+            .unwrap_or_default();
+        if let Some(a) = cy.conns[key]
+            .req()
+            .and_then(|r| r.args(&head).map(<[u8]>::to_vec))
+        {
+            target.push(b'?');
+            target.extend_from_slice(&a);
+        }
+        crate::http::response::set_location(cy, key, &target);
+        return Step::Finalize(Finalize::Status(301));
+    }
     if internal_only {
         return Step::Finalize(Finalize::Status(404));
     }

@@ -209,7 +209,7 @@ pub fn log_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
 }
 
 /// Builds one log line: literals as written, variable values escaped,
-/// a missing value as `-`.
+/// a missing value as `-` (nothing with `escape=json|none`).
 pub fn format_line<S: Transport>(cy: &Cycle<S>, key: usize, format: &LogFormat, out: &mut Vec<u8>) {
     let mut value = Vec::new();
     for seg in &format.segments {
@@ -221,8 +221,10 @@ pub fn format_line<S: Transport>(cy: &Cycle<S>, key: usize, format: &LogFormat, 
                     && !(value.is_empty() && format.escape != Escape::None)
                 {
                     variables::escape_into(format.escape, &value, out);
-                } else if format.escape == Escape::Json {
-                    // nginx writes nothing for a missing value in JSON logs.
+                } else if format.escape != Escape::Default {
+                    // nginx writes nothing for a missing value with
+                    // escape=json and escape=none (ngx_http_log_json_variable,
+                    // ngx_http_log_unescaped_variable).
                 } else {
                     out.push(b'-');
                 }

@@ -24,9 +24,10 @@ pub fn proxy_handler<S: Transport>(cy: &mut Cycle<S>, key: usize, pass: &ProxyPa
     let Some(r) = cy.conns[key].req() else {
         return Finalize::Close;
     };
-    if r.content_length.unwrap_or(0) > 0 || r.chunked {
+    if r.content_length.is_some() || r.chunked || r.expect_continue {
         // ngx_http_read_client_request_body with proxy_request_buffering on:
-        // the whole body first.
+        // the whole body first (and `100 Continue` when asked, even for an
+        // empty body, as ngx_http_test_expect).
         return match read_client_request_body(cy, key) {
             ReadBody::Done => proxy_start(cy, key, pass),
             ReadBody::Again => {

@@ -48,7 +48,7 @@ pub fn read_client_request_body<S: Transport>(cy: &mut Cycle<S>, key: usize) -> 
     }
     let done = r.body.is_done();
     r.request_body = Some(body);
-    if expect && !done {
+    if expect {
         log::debug!("*{number} send 100 Continue");
         hc.out
             .mem
