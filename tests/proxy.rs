@@ -462,16 +462,20 @@ fn next_upstream_off_answers_the_failure_and_http_503_moves_on() {
 #[test]
 fn request_bodies_are_read_whole_and_passed_with_their_length() {
     let b = Backend::start(ok("got it"));
-    let s = proxy_to(&b, "");
+    let s = proxy_to(
+        &b,
+        "    client_body_buffer_size 16k;\n    add_header X-Body \"[$request_body]\";",
+    );
     let mut c = s.connect();
     // A Content-Length body in two writes.
     c.send("POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello");
     std::thread::sleep(Duration::from_millis(30));
     c.send(" world");
-    c.read_response()
-        .assert_status(200)
+    let r = c.read_response();
+    r.assert_status(200)
         .assert_body("got it")
         .assert_keepalive();
+    assert_eq!(r.header("X-Body"), Some("[hello world]"));
     // A chunked body, passed on with a length, chunk-size lines gone.
     c.request(
         "POST /q HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\

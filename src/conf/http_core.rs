@@ -57,6 +57,8 @@ pub(super) static COMMANDS: &[Command] = &[
     cmd("try_files", SRV | LOC, false, 2, MANY),
     cmd("error_page", ANY_HTTP | LIF, false, 2, MANY),
     cmd("recursive_error_pages", ANY_HTTP, false, 1, 1),
+    cmd("client_body_buffer_size", ANY_HTTP, false, 1, 1),
+    cmd("client_body_in_single_buffer", ANY_HTTP, false, 1, 1),
     cmd("index", ANY_HTTP, false, 1, MANY),
     cmd("types", ANY_HTTP, true, 0, 0),
     cmd("default_type", ANY_HTTP, false, 1, 1),
@@ -710,6 +712,13 @@ impl Builder<'_> {
             "types_hash_max_size" => hash_max_size(d, &mut loc.types_hash)?,
             "types_hash_bucket_size" => hash_bucket_size(d, &mut loc.types_hash)?,
             "error_log" => loc.error_log.push(self.error_log(d)?),
+            // Checked, no effect (README, "Directives with no effect").
+            "client_body_buffer_size" => {
+                size(d, 0)?;
+            }
+            "client_body_in_single_buffer" => {
+                super::command::flag(d)?;
+            }
             _ => return http_core_loc::phase_directive(d, &mut loc.phases),
         }
         Ok(true)

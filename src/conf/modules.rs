@@ -535,16 +535,8 @@ static NOT_YET: &[(&str, &str)] = &[
         "ngx_http_core_module's resolver_timeout",
     ),
     (
-        "client_body_buffer_size",
-        "ngx_http_core_module's client_body_buffer_size",
-    ),
-    (
         "client_body_in_file_only",
         "ngx_http_core_module's client_body_in_file_only",
-    ),
-    (
-        "client_body_in_single_buffer",
-        "ngx_http_core_module's client_body_in_single_buffer",
     ),
     (
         "ignore_invalid_headers",

@@ -112,6 +112,8 @@ pub enum Variable {
     UpstreamAddr,
     /// `$upstream_status`: its status.
     UpstreamStatus,
+    /// `$request_body`: the body a proxied request read (empty otherwise).
+    RequestBody,
     /// `$1`…`$9`: a capture of the regex location that matched (empty when
     /// there is none), as nginx's `r->captures` over the URI.
     Capture(u8),
@@ -191,6 +193,7 @@ const NAMES: &[(&str, Variable)] = &[
     ("proxy_add_x_forwarded_for", Variable::ProxyAddXForwardedFor),
     ("upstream_addr", Variable::UpstreamAddr),
     ("upstream_status", Variable::UpstreamStatus),
+    ("request_body", Variable::RequestBody),
 ];
 
 /// Header-like names: lower-cased, `_` as `-` (`$http_user_agent` → `user-agent`).

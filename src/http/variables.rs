@@ -334,6 +334,10 @@ fn request_variable<S: Transport>(
             Some(a) => out.extend_from_slice(a.as_bytes()),
             None => return false,
         },
+        Variable::RequestBody => match &r.request_body {
+            Some(b) => out.extend_from_slice(b),
+            None => return false,
+        },
         Variable::UpstreamStatus => match r.upstream_status {
             0 => return false,
             s => push_num(out, u64::from(s)),
