@@ -677,3 +677,29 @@ fn expect_100_continue_is_answered_for_an_empty_body_too() {
     c.read_response().assert_status(200).assert_body("e");
     assert!(b.requests()[0].contains("\r\nContent-Length: 0\r\n"));
 }
+
+#[test]
+fn after_rewrite_break_the_rewritten_uri_goes_whole() {
+    // rewrite.t's "valid_location reset": the URI part of proxy_pass is
+    // not used once `rewrite … break` changed the URI.
+    let b = Backend::start(ok("b"));
+    let s = Server::with_server(&format!(
+        "    location /break {{ rewrite ^ /return200 break; proxy_pass http://{}/return204; }}\n\
+         \x20   location /keep/ {{ proxy_pass http://{}/there/; }}",
+        b.addr(),
+        b.addr()
+    ));
+    s.request(&get("/break/x")).assert_status(200);
+    s.request(&get("/keep/y")).assert_status(200);
+    let reqs = b.requests();
+    assert!(
+        reqs[0].starts_with("GET /return200 HTTP/1.0\r\n"),
+        "{}",
+        reqs[0]
+    );
+    assert!(
+        reqs[1].starts_with("GET /there/y HTTP/1.0\r\n"),
+        "{}",
+        reqs[1]
+    );
+}

@@ -182,6 +182,9 @@ fn create_request<S: Transport>(
                 .unwrap_or(b"/"),
         ),
         None => push_uri_args(&mut out, &r.uri, r.args(head)),
+        // After `rewrite … break` the location no longer names the URI:
+        // nginx sends the rewritten URI whole, without the URI part.
+        Some(_) if !r.valid_location => push_uri_args(&mut out, &r.uri, r.args(head)),
         Some(part) => {
             let loc_len = r.loc.as_ref().map_or(0, |l| l.name.len());
             let mut uri = part.as_bytes().to_vec();

@@ -68,7 +68,12 @@ fn run<S: Transport>(cy: &mut Cycle<S>, key: usize, codes: &[Code]) -> Flow {
             // rewrites before it changed does not send the request back to
             // find config.
             Code::Break => {
-                if let Some(r) = cy.conns[key].req_mut() {
+                if let Some(r) = cy.conns[key].req_mut()
+                    && r.uri_changed
+                {
+                    // The location no longer names the URI (alias and the
+                    // proxy's URI part stop applying), as nginx's break.
+                    r.valid_location = false;
                     r.uri_changed = false;
                 }
                 Flow::Stop
