@@ -9,10 +9,8 @@ use crate::core::connection::{ConnData, ReadHandler};
 use crate::core::cycle::Cycle;
 use crate::http::parse::Method;
 use crate::http::request::Finalize;
-use crate::http::response_parse::ResponseHeadParser;
 use crate::http::upstream::{
-    PROXY_BUFFER_SIZE, UpstreamConn, UpstreamState, event_connect_peer, send_request_handler,
-    up_mut,
+    UpstreamConn, UpstreamState, event_connect_peer, send_request_handler, up_mut,
 };
 use crate::os::io::{OsErr, Transport};
 
@@ -97,24 +95,18 @@ fn proxy_start<S: Transport>(cy: &mut Cycle<S>, key: usize, pass: &ProxyPass) ->
     let connected = match reused {
         Some(up) => {
             let c = &mut cy.conns[up];
-            c.data = Some(Box::new(ConnData::Upstream(Box::new(UpstreamConn {
+            let mut u = UpstreamConn::new(
                 client,
-                state: UpstreamState::Sending,
+                UpstreamState::Sending,
                 request,
-                sent: 0,
-                head: Vec::new(),
-                parser: ResponseHeadParser::new(PROXY_BUFFER_SIZE),
-                body: None,
-                peer: addr.to_string(),
+                addr,
                 head_request,
-                chunked_out: false,
                 pool,
-                keepalive_ok: false,
-                reused: true,
                 peer_index,
-                tried: peer_index.map(|(_, p)| vec![p]).unwrap_or_default(),
-                idempotent,
-            }))));
+                true,
+            );
+            u.idempotent = idempotent;
+            c.data = Some(Box::new(ConnData::Upstream(Box::new(u))));
             Ok(up)
         }
         None => event_connect_peer(cy, addr, client, request, head_request, pool, peer_index),

@@ -98,26 +98,54 @@ pub struct UpstreamConn {
 }
 
 impl UpstreamConn {
-    /// The state an idle pooled connection keeps: its pool only.
-    pub fn idle(pool: usize) -> UpstreamConn {
+    /// The state of an exchange with the peer at `addr` for the client
+    /// connection `client` (its token).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        client: usize,
+        state: UpstreamState,
+        request: Vec<u8>,
+        addr: std::net::SocketAddr,
+        head_request: bool,
+        pool: Option<usize>,
+        peer_index: Option<(usize, usize)>,
+        reused: bool,
+    ) -> UpstreamConn {
         UpstreamConn {
-            client: 0,
-            state: UpstreamState::Connecting,
-            request: Vec::new(),
+            client,
+            state,
+            request,
             sent: 0,
             head: Vec::new(),
             parser: ResponseHeadParser::new(PROXY_BUFFER_SIZE),
             body: None,
-            peer: String::new(),
-            head_request: false,
+            peer: addr.to_string(),
+            head_request,
             chunked_out: false,
-            pool: Some(pool),
+            pool,
             keepalive_ok: false,
-            reused: false,
-            peer_index: None,
-            tried: Vec::new(),
+            reused,
+            peer_index,
+            tried: peer_index.map(|(_, p)| vec![p]).unwrap_or_default(),
             idempotent: false,
         }
+    }
+
+    /// The state an idle pooled connection keeps: its pool only.
+    pub fn idle(pool: usize) -> UpstreamConn {
+        let none = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+        let mut u = UpstreamConn::new(
+            0,
+            UpstreamState::Connecting,
+            Vec::new(),
+            none,
+            false,
+            Some(pool),
+            None,
+            false,
+        );
+        u.peer = String::new();
+        u
     }
 }
 
@@ -166,24 +194,16 @@ pub fn event_connect_peer<S: Transport>(
     c.write.ready = false;
     c.read.handler = ReadHandler::Upstream;
     c.write.handler = WriteHandler::Upstream;
-    c.data = Some(Box::new(ConnData::Upstream(Box::new(UpstreamConn {
+    c.data = Some(Box::new(ConnData::Upstream(Box::new(UpstreamConn::new(
         client,
-        state: UpstreamState::Connecting,
+        UpstreamState::Connecting,
         request,
-        sent: 0,
-        head: Vec::new(),
-        parser: ResponseHeadParser::new(PROXY_BUFFER_SIZE),
-        body: None,
-        peer: addr.to_string(),
+        addr,
         head_request,
-        chunked_out: false,
         pool,
-        keepalive_ok: false,
-        reused: false,
         peer_index,
-        tried: Vec::new(),
-        idempotent: false,
-    }))));
+        false,
+    )))));
     log::debug!("*{} connect to {}, fd:{}", number, addr, c.stream.fd());
     cy.add_timer(key, EvKind::Write, timeout);
     Ok(key)
