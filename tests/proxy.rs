@@ -703,3 +703,25 @@ fn after_rewrite_break_the_rewritten_uri_goes_whole() {
         reqs[1]
     );
 }
+
+#[test]
+fn the_upstream_timing_variables() {
+    let b = Backend::start(Reply::After(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nt".to_vec(),
+        Duration::from_millis(120),
+    ));
+    let s = Server::with_server(&format!(
+        "    location / {{ proxy_pass http://{};\n\
+         \x20       add_header X-T \"$upstream_connect_time $upstream_header_time\"; }}",
+        b.addr()
+    ));
+    let r = s.request(&get("/t"));
+    r.assert_status(200).assert_body("t");
+    let t = r.header("X-T").expect("timing header");
+    let (connect, header) = t.split_once(' ').expect("two values");
+    let secs = |v: &str| -> f64 { v.parse().unwrap_or_else(|_| panic!("not seconds: {t}")) };
+    assert!(connect.len() >= 5 && connect.contains('.'), "{t}");
+    assert!(secs(connect) < 1.0, "{t}");
+    // The backend waits 120 ms before it answers.
+    assert!((0.1..2.0).contains(&secs(header)), "{t}");
+}

@@ -114,6 +114,12 @@ pub enum Variable {
     UpstreamStatus,
     /// `$request_body`: the body a proxied request read (empty otherwise).
     RequestBody,
+    /// `$upstream_connect_time`: seconds (ms resolution) to connect to the peer.
+    UpstreamConnectTime,
+    /// `$upstream_header_time`: seconds until the peer's response head.
+    UpstreamHeaderTime,
+    /// `$upstream_response_time`: seconds until the peer's whole response.
+    UpstreamResponseTime,
     /// `$1`…`$9`: a capture of the regex location that matched (empty when
     /// there is none), as nginx's `r->captures` over the URI.
     Capture(u8),
@@ -194,6 +200,9 @@ const NAMES: &[(&str, Variable)] = &[
     ("upstream_addr", Variable::UpstreamAddr),
     ("upstream_status", Variable::UpstreamStatus),
     ("request_body", Variable::RequestBody),
+    ("upstream_connect_time", Variable::UpstreamConnectTime),
+    ("upstream_header_time", Variable::UpstreamHeaderTime),
+    ("upstream_response_time", Variable::UpstreamResponseTime),
 ];
 
 /// Header-like names: lower-cased, `_` as `-` (`$http_user_agent` → `user-agent`).

@@ -106,6 +106,7 @@ fn proxy_start<S: Transport>(cy: &mut Cycle<S>, key: usize, pass: &ProxyPass) ->
                 true,
             );
             u.idempotent = idempotent;
+            u.start_ms = now;
             c.data = Some(Box::new(ConnData::Upstream(Box::new(u))));
             Ok(up)
         }

@@ -171,6 +171,9 @@ pub struct Request {
     pub upstream_addr: Option<String>,
     /// `$upstream_status`: the last peer's status (0: none).
     pub upstream_status: u16,
+    /// `$upstream_connect_time`, `$upstream_header_time`,
+    /// `$upstream_response_time` of the last peer, in ms.
+    pub upstream_times: (Option<u64>, Option<u64>, Option<u64>),
     /// `http://PEER/URI` of the proxied request, for the error-log context.
     pub upstream_name: Option<String>,
     /// Values of the `set` variables (index: [`Variable::User`](crate::conf::variables::Variable::User)).

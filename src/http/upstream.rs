@@ -91,6 +91,14 @@ pub struct UpstreamConn {
     pub peer_index: Option<(usize, usize)>,
     /// The peers of the upstream block tried for this request.
     pub tried: Vec<usize>,
+    /// When the exchange started (cycle ms), and how long the connect and
+    /// the response head took: `$upstream_connect_time`,
+    /// `$upstream_header_time`.
+    pub start_ms: u64,
+    /// See `start_ms`.
+    pub connect_ms: Option<u64>,
+    /// See `start_ms`.
+    pub header_ms: Option<u64>,
     /// The method may be sent twice (nginx: not POST, PATCH, LOCK; holdfast
     /// also counts the methods it does not name out): a cached
     /// connection's failure is retried.
@@ -127,6 +135,9 @@ impl UpstreamConn {
             reused,
             peer_index,
             tried: peer_index.map(|(_, p)| vec![p]).unwrap_or_default(),
+            start_ms: 0,
+            connect_ms: reused.then_some(0),
+            header_ms: None,
             idempotent: false,
         }
     }
@@ -204,6 +215,9 @@ pub fn event_connect_peer<S: Transport>(
         peer_index,
         false,
     )))));
+    if let Some(ConnData::Upstream(u)) = c.data.as_deref_mut() {
+        u.start_ms = now;
+    }
     log::debug!("*{} connect to {}, fd:{}", number, addr, c.stream.fd());
     cy.add_timer(key, EvKind::Write, timeout);
     Ok(key)
@@ -448,6 +462,9 @@ pub(crate) fn send_request_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) 
     let Some(ConnData::Upstream(u)) = c.data.as_deref_mut() else {
         return;
     };
+    if u.connect_ms.is_none() {
+        u.connect_ms = Some(cy.clock.now_ms.saturating_sub(u.start_ms));
+    }
     u.state = UpstreamState::Sending;
     while u.sent < u.request.len() {
         match c.stream.writev(&[IoSlice::new(&u.request[u.sent..])]) {
@@ -588,6 +605,7 @@ fn upstream_input<S: Transport>(cy: &mut Cycle<S>, key: usize, ck: usize, data: 
                 if bit != 0 && wants && upstream_next(cy, key, bit) {
                     return false;
                 }
+                let now = cy.clock.now_ms;
                 let Some(u) = up_mut(cy, key) else {
                     return false;
                 };
@@ -604,7 +622,12 @@ fn upstream_input<S: Transport>(cy: &mut Cycle<S>, key: usize, ck: usize, data: 
                 u.keepalive_ok = h.is_persistent() && framing != Framing::UntilClose;
                 u.request = Vec::new();
                 let peer = u.peer.clone();
+                let header_ms = now.saturating_sub(u.start_ms);
+                u.header_ms = Some(header_ms);
+                let connect_ms = u.connect_ms;
                 if let Some(r) = cy.conns[ck].req_mut() {
+                    r.upstream_times.0 = connect_ms;
+                    r.upstream_times.1 = Some(header_ms);
                     r.upstream_status = h.status;
                     r.upstream_addr = Some(match r.upstream_addr.take() {
                         Some(earlier) => format!("{earlier}, {peer}"),
@@ -934,13 +957,28 @@ pub fn upstream_finalize_request<S: Transport>(cy: &mut Cycle<S>, key: usize, rc
     let now = cy.clock.now_ms;
     let info = up_mut(cy, key).map(|u| {
         let done = u.body.as_ref().is_some_and(|b| b.is_done());
-        (u.client, u.pool, u.peer_index, u.keepalive_ok && done)
+        (
+            u.client,
+            u.pool,
+            u.peer_index,
+            u.keepalive_ok && done,
+            u.start_ms,
+            u.connect_ms,
+        )
     });
     log::debug!("*{} finalize http upstream request", cy.conns[key].number);
-    let Some((client, pool, peer_index, reusable)) = info else {
+    let Some((client, pool, peer_index, reusable, start_ms, connect_ms)) = info else {
         cy.close_connection(key);
         return;
     };
+    if let Some(ck) = cy.lookup(client)
+        && let Some(r) = cy.conns[ck].req_mut()
+    {
+        if r.upstream_times.0.is_none() {
+            r.upstream_times.0 = connect_ms;
+        }
+        r.upstream_times.2 = Some(now.saturating_sub(start_ms));
+    }
     let failed = matches!(rc, Finalize::Status(502 | 504));
     if let Some((u, p)) = peer_index
         && let Some(set) = cy.upstream_peers.get_mut(u)

@@ -334,6 +334,20 @@ fn request_variable<S: Transport>(
             Some(a) => out.extend_from_slice(a.as_bytes()),
             None => return false,
         },
+        Variable::UpstreamConnectTime
+        | Variable::UpstreamHeaderTime
+        | Variable::UpstreamResponseTime => {
+            let (connect, header, response) = r.upstream_times;
+            let ms = match var {
+                Variable::UpstreamConnectTime => connect,
+                Variable::UpstreamHeaderTime => header,
+                _ => response,
+            };
+            match ms {
+                Some(ms) => push_secs_ms(out, ms),
+                None => return false,
+            }
+        }
         Variable::RequestBody => match &r.request_body {
             Some(b) => out.extend_from_slice(b),
             None => return false,
