@@ -725,3 +725,33 @@ fn the_upstream_timing_variables() {
     // The backend waits 120 ms before it answers.
     assert!((0.1..2.0).contains(&secs(header)), "{t}");
 }
+
+#[test]
+fn proxy_intercept_errors_answers_with_the_error_page() {
+    let b = Backend::start(Reply::Raw(
+        b"HTTP/1.1 404 Not Found\r\nContent-Length: 11\r\n\r\nbackend 404".to_vec(),
+    ));
+    let p = common::Prefix::new("proxy-intercept");
+    p.write("html/nf.html", "our page");
+    let s = Server::start_with(
+        p,
+        common::WORKER_CONNECTIONS,
+        &format!(
+            "    server {{\n\
+             \x20       listen 127.0.0.1:0;\n\
+             \x20       error_page 404 /nf.html;\n\
+             \x20       location = /nf.html {{ }}\n\
+             \x20       location /on/ {{ proxy_intercept_errors on; proxy_pass http://{0}; }}\n\
+             \x20       location /off/ {{ proxy_pass http://{0}; }}\n\
+             \x20   }}",
+            b.addr()
+        ),
+    );
+    s.request(&get("/on/x"))
+        .assert_status(404)
+        .assert_keepalive()
+        .assert_body("our page");
+    s.request(&get("/off/x"))
+        .assert_status(404)
+        .assert_body("backend 404");
+}

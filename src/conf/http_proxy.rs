@@ -29,6 +29,7 @@ pub(super) static COMMANDS: &[Command] = &[
     cmd("proxy_next_upstream_tries", ANY_HTTP, false, 1, 1),
     cmd("proxy_set_header", ANY_HTTP, false, 2, 2),
     cmd("proxy_redirect", ANY_HTTP, false, 1, 2),
+    cmd("proxy_intercept_errors", ANY_HTTP, false, 1, 1),
     cmd("proxy_hide_header", ANY_HTTP, false, 1, 1),
     cmd("proxy_pass_header", ANY_HTTP, false, 1, 1),
     // Accepted, checked, without effect (README, "Directives with no effect").
@@ -124,6 +125,7 @@ pub(super) struct RawProxy {
     pub(super) next_upstream_tries: Option<u64>,
     pub(super) set_headers: Option<Vec<ProxyHeader>>,
     pub(super) redirect: Option<ProxyRedirect>,
+    pub(super) intercept_errors: Option<bool>,
     pub(super) hide: Option<Vec<String>>,
     pub(super) pass_headers: Option<Vec<String>>,
 }
@@ -163,6 +165,9 @@ pub struct ProxyConf {
     pub set_headers: Rc<[ProxyHeader]>,
     /// `proxy_redirect` (inherited unless set).
     pub redirect: ProxyRedirect,
+    /// `proxy_intercept_errors on|off`: a peer's answer of 300 or more
+    /// with an `error_page` for it is replaced by that page. Default off.
+    pub intercept_errors: bool,
     /// `proxy_hide_header` names (lower-cased), besides nginx's own
     /// hidden ones (Date, Server, X-Pad, X-Accel-*) less `proxy_pass_header`.
     pub hide: Rc<[String]>,
@@ -182,6 +187,7 @@ impl Default for ProxyConf {
             next_upstream_tries: 0,
             set_headers: Rc::from([]),
             redirect: ProxyRedirect::Default,
+            intercept_errors: false,
             hide: Rc::from([]),
             pass_headers: Rc::from([]),
         }
@@ -204,6 +210,7 @@ pub(super) fn merge(raw: RawProxy, parent: &ProxyConf) -> ProxyConf {
             .set_headers
             .map_or_else(|| parent.set_headers.clone(), Rc::from),
         redirect: raw.redirect.unwrap_or_else(|| parent.redirect.clone()),
+        intercept_errors: raw.intercept_errors.unwrap_or(parent.intercept_errors),
         hide: raw.hide.map_or_else(|| parent.hide.clone(), Rc::from),
         pass_headers: raw
             .pass_headers
@@ -279,6 +286,7 @@ pub(super) fn directive(
                 _ => return Err(d.error(format!("invalid parameter \"{}\"", d.args[0]))),
             }
         }
+        "proxy_intercept_errors" => super::command::flag_slot(&mut raw.intercept_errors, d)?,
         "proxy_buffering" | "proxy_request_buffering" => {
             super::command::flag(d)?;
         }

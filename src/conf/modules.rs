@@ -172,7 +172,6 @@ pub static MODULES: &[Module] = &[
             "proxy_pass_request_headers",
             "proxy_pass_request_body",
             "proxy_ignore_headers",
-            "proxy_intercept_errors",
             "proxy_next_upstream_timeout",
             "proxy_method",
             "proxy_set_body",

@@ -605,6 +605,20 @@ fn upstream_input<S: Transport>(cy: &mut Cycle<S>, key: usize, ck: usize, data: 
                 if bit != 0 && wants && upstream_next(cy, key, bit) {
                     return false;
                 }
+                // ngx_http_upstream_intercept_errors: the location's error
+                // page answers instead of the peer.
+                let intercept = h.status >= 300
+                    && client_conf(cy, client).is_some_and(|l| {
+                        l.proxy.intercept_errors
+                            && l.error_pages.iter().any(|p| p.status == h.status)
+                    });
+                if intercept {
+                    if let Some(r) = cy.conns[ck].req_mut() {
+                        r.upstream_status = h.status;
+                    }
+                    upstream_finalize_request(cy, key, Finalize::Status(h.status));
+                    return false;
+                }
                 let now = cy.clock.now_ms;
                 let Some(u) = up_mut(cy, key) else {
                     return false;
