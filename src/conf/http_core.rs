@@ -506,6 +506,7 @@ impl Builder<'_> {
                         .unwrap_or(LARGE_CLIENT_HEADER_BUFFERS),
                     conf,
                     tree: super::PrefixTree::build(&locations),
+                    auto_redirects: http_core_loc::auto_redirect_in(&locations, None),
                     locations,
                     named,
                 })

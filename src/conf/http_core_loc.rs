@@ -142,6 +142,17 @@ impl PrefixTree {
     }
 }
 
+/// A proxying prefix location ending in `/` in `locs` (nested ones too);
+/// with `path`, the one named `path` + `/`.
+pub(super) fn auto_redirect_in(locs: &[Location], path: Option<&[u8]>) -> bool {
+    locs.iter().any(|l| {
+        let prefix = matches!(l.kind, LocationMatch::Prefix | LocationMatch::PrefixNoRegex);
+        let named = l.uri.ends_with('/')
+            && path.is_none_or(|p| l.uri.len() == p.len() + 1 && l.uri.as_bytes().starts_with(p));
+        (prefix && named && l.conf.proxy.pass.is_some()) || auto_redirect_in(&l.locations, path)
+    })
+}
+
 /// Where a location search ended (ngx_http_core_find_location's codes).
 enum Found {
     /// NGX_OK: an exact or regex match; the search is over.
@@ -232,16 +243,7 @@ impl ServerConf {
     /// a trailing `/` added whose content handler is a proxy (nginx sets
     /// the flag for proxy_pass and the other upstream handlers)?
     pub fn auto_redirect(&self, path: &[u8]) -> bool {
-        fn walk(locs: &[Location], path: &[u8]) -> bool {
-            locs.iter().any(|l| {
-                let prefix = matches!(l.kind, LocationMatch::Prefix | LocationMatch::PrefixNoRegex);
-                let named = l.uri.len() == path.len() + 1
-                    && l.uri.as_bytes().starts_with(path)
-                    && l.uri.ends_with('/');
-                (prefix && named && l.conf.proxy.pass.is_some()) || walk(&l.locations, path)
-            })
-        }
-        walk(&self.locations, path)
+        self.auto_redirects && auto_redirect_in(&self.locations, Some(path))
     }
 
     /// The named location `@name` (ngx_http_named_location's search).

@@ -627,6 +627,9 @@ pub struct ServerConf {
     pub tree: PrefixTree,
     /// `location @name` blocks.
     pub named: Vec<Location>,
+    /// Some prefix location ending in `/` proxies (nginx's `auto_redirect`
+    /// flag): only then is a request's URI checked for it.
+    pub auto_redirects: bool,
 }
 
 impl ServerConf {

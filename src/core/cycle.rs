@@ -126,6 +126,9 @@ pub struct Cycle<S> {
     pub registry: Option<mio::Registry>,
     /// The upstream blocks' keep-alive pools, by block index.
     pub upstream_pools: Vec<crate::http::upstream_keepalive::KeepalivePool>,
+    /// The buffer peer responses are read into (proxy relay and upgraded
+    /// connections), allocated on first use and shared by every exchange.
+    pub relay_buf: Vec<u8>,
     /// The upstream blocks' round-robin state, by block index.
     pub upstream_peers: Vec<crate::http::upstream_round_robin::PeerSet>,
     /// Scratch space for discarding input (lingering close, body discard).
@@ -184,6 +187,7 @@ impl<S: Transport> Cycle<S> {
             registry: None,
             upstream_pools: Vec::new(),
             upstream_peers: Vec::new(),
+            relay_buf: Vec::new(),
             scratch: vec![0u8; 4096].into_boxed_slice(),
             connection_n,
             connection_counter: 1,
@@ -381,6 +385,7 @@ impl<S: Transport> Cycle<S> {
         self.file_buf = Vec::new();
         self.hc_pool = Vec::new();
         self.request_pool = Vec::new();
+        self.relay_buf = Vec::new();
         if self.conns.is_empty() {
             self.conns = Slab::new();
         }

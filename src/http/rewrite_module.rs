@@ -118,30 +118,34 @@ fn regex_code<S: Transport>(cy: &mut Cycle<S>, key: usize, rw: &Rewrite) -> Flow
     let uri = std::mem::take(&mut r.uri);
     let matched = regex_exec(r, &rw.regex.0, &uri);
     r.uri = uri;
-    let shown_uri = String::from_utf8_lossy(&r.uri).into_owned();
+    // The request's URI for the notices (built only when they are logged).
+    let shown = |cy: &Cycle<S>| {
+        String::from_utf8_lossy(cy.conns[key].req().map_or(&[][..], |r| &r.uri)).into_owned()
+    };
     if !matched {
         r.captures.clear();
         script_notice!(
             cy,
             key,
-            "\"{}\" does not match \"{shown_uri}\"",
-            rw.regex.0.as_str()
+            "\"{}\" does not match \"{}\"",
+            rw.regex.0.as_str(),
+            shown(cy)
         );
         return Flow::Continue;
     }
     script_notice!(
         cy,
         key,
-        "\"{}\" matches \"{shown_uri}\"",
-        rw.regex.0.as_str()
+        "\"{}\" matches \"{}\"",
+        rw.regex.0.as_str(),
+        shown(cy)
     );
     let redirect = matches!(rw.flag, RewriteFlag::Redirect(_));
     let (buf, args_at) = replacement(cy, key, rw, redirect);
-    let head = head_bytes(cy, key);
+    let old_args = current_args(cy, key);
     let Some(r) = cy.conns[key].req_mut() else {
         return Flow::Finalize(Finalize::Close);
     };
-    let old_args = r.args(&head).map(<[u8]>::to_vec);
     if let RewriteFlag::Redirect(status) = rw.flag {
         let mut loc = unescape_redirect(&buf);
         if rw.add_args
@@ -185,13 +189,17 @@ fn regex_code<S: Transport>(cy: &mut Cycle<S>, key: usize, rw: &Rewrite) -> Flow
     }
     let empty = uri.is_empty();
     r.uri = uri;
-    let shown_args = String::from_utf8_lossy(r.args(&head).unwrap_or_default()).into_owned();
-    let shown_uri = String::from_utf8_lossy(&r.uri).into_owned();
-    script_notice!(
-        cy,
-        key,
-        "rewritten data: \"{shown_uri}\", args: \"{shown_args}\""
-    );
+    if rewrite_log(cy, key) || log::log_enabled!(log::Level::Debug) {
+        let r = cy.conns[key].req();
+        let args = r.and_then(|r| r.args_rw.as_deref()).or(old_args.as_deref());
+        let shown_args = String::from_utf8_lossy(args.unwrap_or_default()).into_owned();
+        let shown_uri = String::from_utf8_lossy(r.map_or(&[][..], |r| &r.uri)).into_owned();
+        script_notice!(
+            cy,
+            key,
+            "rewritten data: \"{shown_uri}\", args: \"{shown_args}\""
+        );
+    }
     if empty {
         http_error!(cy, key, "the rewritten URI has a zero length");
         return Flow::Finalize(Finalize::Status(500));
@@ -202,15 +210,12 @@ fn regex_code<S: Transport>(cy: &mut Cycle<S>, key: usize, rw: &Rewrite) -> Flow
     }
 }
 
-/// The request head bytes (for the arguments of the request line).
-fn head_bytes<S>(cy: &Cycle<S>, key: usize) -> Vec<u8> {
+/// The arguments in force (`r->args`), copied: the rewrite replaces them.
+fn current_args<S>(cy: &Cycle<S>, key: usize) -> Option<Vec<u8>> {
     let c = &cy.conns[key];
-    match (c.req(), c.buf()) {
-        (Some(r), Some(b)) => {
-            b.mem[b.pos..(b.pos + r.head_len.max(r.line_len)).min(b.last)].to_vec()
-        }
-        _ => Vec::new(),
-    }
+    let r = c.req()?;
+    r.args(c.buf().map_or(&[][..], |b| b.data()))
+        .map(<[u8]>::to_vec)
 }
 
 /// The replacement with its captures and variables; captures copied into

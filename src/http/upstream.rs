@@ -401,7 +401,7 @@ pub fn upstream_handler<S: Transport>(cy: &mut Cycle<S>, key: usize, ev: EvKind)
     }
     if cy.lookup(client).is_none() {
         // The client went away (ngx_http_upstream_check_broken_connection).
-        cy.close_connection(key);
+        close_peer(cy, key, false);
         return;
     }
     match (ev, state) {
@@ -503,6 +503,22 @@ pub(crate) fn send_request_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) 
 /// sent; the head becomes the client's response head, body bytes go to the
 /// client as they come, while the client takes them.
 fn process_upstream<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    // One read buffer for every relay of the cycle, allocated once.
+    let mut chunk = take_relay_buf(cy);
+    process_upstream_with(cy, key, &mut chunk);
+    cy.relay_buf = chunk;
+}
+
+/// The cycle's relay buffer, taken for one handler call (put back after).
+pub(crate) fn take_relay_buf<S>(cy: &mut Cycle<S>) -> Vec<u8> {
+    let mut chunk = std::mem::take(&mut cy.relay_buf);
+    if chunk.len() < READ_CHUNK {
+        chunk.resize(READ_CHUNK, 0);
+    }
+    chunk
+}
+
+fn process_upstream_with<S: Transport>(cy: &mut Cycle<S>, key: usize, chunk: &mut [u8]) {
     if cy.conns[key].read.timedout {
         let reading_body = matches!(
             cy.conns[key].data.as_deref(),
@@ -522,12 +538,11 @@ fn process_upstream<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         );
         return;
     }
-    let mut chunk = vec![0u8; READ_CHUNK];
     loop {
         let Some(u) = up_mut(cy, key) else { return };
         let client = u.client;
         let Some(ck) = cy.lookup(client) else {
-            cy.close_connection(key);
+            close_peer(cy, key, false);
             return;
         };
         // Back-pressure: the client has enough queued; its write handler
@@ -537,7 +552,7 @@ fn process_upstream<S: Transport>(cy: &mut Cycle<S>, key: usize) {
             return;
         }
         let c = &mut cy.conns[key];
-        let n = match c.stream.read(&mut chunk) {
+        let n = match c.stream.read(chunk) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 c.read.ready = false;
@@ -880,7 +895,7 @@ fn relay_body<S: Transport>(
             false
         }
         Sent::Error => {
-            cy.close_connection(key);
+            close_peer(cy, key, false);
             close_request(cy, ck);
             false
         }
@@ -891,7 +906,7 @@ fn relay_body<S: Transport>(
 /// closed (the client sees the response cut short, as with nginx).
 fn log_after_header<S: Transport>(cy: &mut Cycle<S>, key: usize, ck: usize, msg: &str) {
     crate::http::request::http_error!(cy, ck, "{msg} while reading upstream");
-    cy.close_connection(key);
+    close_peer(cy, key, true);
     close_request(cy, ck);
 }
 
@@ -1026,6 +1041,19 @@ pub fn upstream_finalize_request<S: Transport>(cy: &mut Cycle<S>, key: usize, rc
 pub fn upstream_cleanup<S: Transport>(cy: &mut Cycle<S>, token: usize) {
     if let Some(key) = cy.lookup(token) {
         log::debug!("*{} cleanup http upstream request", cy.conns[key].number);
-        cy.close_connection(key);
+        close_peer(cy, key, false);
     }
+}
+
+/// Closes an exchange's peer connection, telling the balancer first how
+/// the try went (ngx_http_upstream_free_round_robin_peer), so its
+/// `max_conns` count and failure accounting stay right whatever ended it.
+pub(crate) fn close_peer<S: Transport>(cy: &mut Cycle<S>, key: usize, failed: bool) {
+    let now = cy.clock.now_ms;
+    if let Some((u, p)) = up_mut(cy, key).and_then(|u| u.peer_index.take())
+        && let Some(set) = cy.upstream_peers.get_mut(u)
+    {
+        set.free_peer(p, failed, now);
+    }
+    cy.close_connection(key);
 }

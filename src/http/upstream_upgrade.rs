@@ -12,9 +12,6 @@ use crate::http::response::{self, Sent};
 use crate::http::upstream::{RELAY_HIGH_WATER, UpstreamConn, UpstreamState};
 use crate::os::io::{Recv, Transport};
 
-/// Bytes read from either side at a time.
-const UPGRADED_CHUNK: usize = 16 * 1024;
-
 fn up_mut<S>(cy: &mut Cycle<S>, key: usize) -> Option<&mut UpstreamConn> {
     match cy.conns.get_mut(key)?.data.as_deref_mut()? {
         ConnData::Upstream(u) => Some(u),
@@ -126,12 +123,18 @@ pub fn upgraded_client_handler<S: Transport>(cy: &mut Cycle<S>, ck: usize) {
 /// has to the other, while the other takes it; either side closing (or
 /// the peer staying silent past `proxy_read_timeout`) ends both.
 pub fn process_upgraded<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    let mut chunk = crate::http::upstream::take_relay_buf(cy);
+    process_upgraded_with(cy, key, &mut chunk);
+    cy.relay_buf = chunk;
+}
+
+fn process_upgraded_with<S: Transport>(cy: &mut Cycle<S>, key: usize, chunk: &mut [u8]) {
     let Some(u) = up_mut(cy, key) else {
         return;
     };
     let client = u.client;
     let Some(ck) = cy.lookup(client) else {
-        cy.close_connection(key);
+        crate::http::upstream::close_peer(cy, key, false);
         return;
     };
     if cy.conns[key].read.timedout || cy.conns[key].close || cy.conns[ck].close {
@@ -145,7 +148,6 @@ pub fn process_upgraded<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         finish(cy, key, ck);
         return;
     }
-    let mut chunk = vec![0u8; UPGRADED_CHUNK];
     loop {
         let mut progress = false;
         // Client → peer: flush what is pending, then read more.
@@ -161,7 +163,7 @@ pub fn process_upgraded<S: Transport>(cy: &mut Cycle<S>, key: usize) {
                 &mut c.read.ready,
                 &mut c.eof,
                 c.pending_eof,
-                &mut chunk,
+                chunk,
             ) {
                 Recv::Data(n) => {
                     if let Some(u) = up_mut(cy, key) {
@@ -182,7 +184,7 @@ pub fn process_upgraded<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         let queued = cy.conns[ck].hc().map_or(0, |hc| hc.out.pending());
         if queued < RELAY_HIGH_WATER && cy.conns[key].read.ready {
             let c = &mut cy.conns[key];
-            match c.stream.read(&mut chunk) {
+            match c.stream.read(chunk) {
                 Ok(0) => {
                     // The peer closed: what it sent goes out, then both end.
                     let _ = response::send_out(cy, ck);
@@ -254,7 +256,7 @@ fn flush_to_peer<S: Transport>(cy: &mut Cycle<S>, key: usize) -> bool {
 /// Both sides end: the peer connection closes, the client request too.
 fn finish<S: Transport>(cy: &mut Cycle<S>, key: usize, ck: usize) {
     log::debug!("*{} finalize upgraded connection", cy.conns[ck].number);
-    cy.close_connection(key);
+    crate::http::upstream::close_peer(cy, key, false);
     if let Some(r) = cy.conns[ck].req_mut() {
         r.upstream = None;
     }
