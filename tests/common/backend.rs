@@ -36,6 +36,18 @@ pub struct Backend {
 impl Backend {
     /// Starts a backend answering every connection with `reply`.
     pub fn start(reply: Reply) -> Backend {
+        Backend::spawn(move |s, _, requests, closed| serve(s, reply.clone(), requests, closed))
+    }
+
+    /// Binds 127.0.0.1:0 and serves each accepted connection on a thread
+    /// of its own with `each(stream, connection number from 1, the request
+    /// log, the closed-by-peer counter)`.
+    fn spawn(
+        each: impl Fn(TcpStream, usize, Arc<Mutex<Vec<String>>>, Arc<AtomicUsize>)
+        + Send
+        + Sync
+        + 'static,
+    ) -> Backend {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind backend");
         let addr = l.local_addr().unwrap();
         l.set_nonblocking(true).unwrap();
@@ -52,14 +64,15 @@ impl Backend {
             b.closed_by_peer.clone(),
             b.stop.clone(),
         );
+        let each = Arc::new(each);
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 match l.accept() {
                     Ok((s, _)) => {
-                        accepts.fetch_add(1, Ordering::SeqCst);
-                        let (reply, requests, closed) =
-                            (reply.clone(), requests.clone(), closed.clone());
-                        std::thread::spawn(move || serve(s, reply, requests, closed));
+                        let n = accepts.fetch_add(1, Ordering::SeqCst) + 1;
+                        let (each, requests, closed) =
+                            (each.clone(), requests.clone(), closed.clone());
+                        std::thread::spawn(move || each(s, n, requests, closed));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(2)),
                 }
@@ -173,30 +186,7 @@ fn serve(
 /// request number on it (`c1 r2`), until the client closes; records the
 /// request heads and counts connections, like [`Backend`].
 pub fn start_keepalive() -> Backend {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind backend");
-    let addr = l.local_addr().unwrap();
-    l.set_nonblocking(true).unwrap();
-    let b = Backend {
-        addr,
-        accepts: Arc::default(),
-        requests: Arc::default(),
-        closed_by_peer: Arc::default(),
-        stop: Arc::default(),
-    };
-    let (accepts, requests, stop) = (b.accepts.clone(), b.requests.clone(), b.stop.clone());
-    std::thread::spawn(move || {
-        while !stop.load(Ordering::Relaxed) {
-            match l.accept() {
-                Ok((s, _)) => {
-                    let n = accepts.fetch_add(1, Ordering::SeqCst) + 1;
-                    let requests = requests.clone();
-                    std::thread::spawn(move || serve_keepalive(s, n, requests));
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(2)),
-            }
-        }
-    });
-    b
+    Backend::spawn(|s, n, requests, _| serve_keepalive(s, n, requests))
 }
 
 fn serve_keepalive(mut s: TcpStream, conn: usize, requests: Arc<Mutex<Vec<String>>>) {
