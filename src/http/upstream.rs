@@ -573,8 +573,9 @@ fn process_upstream_with<S: Transport>(cy: &mut Cycle<S>, key: usize, chunk: &mu
     }
 }
 
-/// One read's bytes (`n == 0`: the peer closed). False when the exchange
-/// ended or must wait.
+/// One read's bytes (`n == 0`: the peer closed), as
+/// ngx_http_upstream_process_header() takes them until the head is whole,
+/// then the body. False when the exchange ended or must wait.
 fn upstream_input<S: Transport>(cy: &mut Cycle<S>, key: usize, ck: usize, data: &[u8]) -> bool {
     let Some(u) = up_mut(cy, key) else {
         return false;
@@ -827,7 +828,9 @@ fn rewrite_location(
     value.to_vec()
 }
 
-/// Body bytes for the client; `eof`: the peer closed. False when the
+/// The body half of ngx_http_upstream_process_non_buffered_request(): body
+/// bytes for the client (re-chunked when `chunked_out`, as nginx's chunked
+/// filter would); `eof`: the peer closed. False when the
 /// exchange ended or must wait for the client.
 fn relay_body<S: Transport>(
     cy: &mut Cycle<S>,
