@@ -100,7 +100,7 @@ fn test_quiet_and_dump() {
     let p = prefix_with("cli-t", "events { }\nhttp {\n include inc.conf;\n}\n");
     p.write(
         "conf/inc.conf",
-        "server { listen 127.0.0.1:0; client_body_temp_path /tmp/cbt 1 2; }\n\
+        "server { listen 127.0.0.1:0; fastcgi_temp_path /tmp/fct 1 2; }\n\
          types_hash_max_size 4096;\nconnection_pool_size 1k;\n",
     );
     let conf = p.conf_file();
@@ -133,8 +133,9 @@ fn test_quiet_and_dump() {
         out.stdout
     );
     assert!(
-        out.stdout
-            .contains("client_body_temp_path /tmp/cbt: accepted, no effect"),
+        out.stdout.contains(
+            "fastcgi_temp_path /tmp/fct: accepted, no effect (holdfast has no fastcgi module)"
+        ),
         "{}",
         out.stdout
     );

@@ -22,13 +22,15 @@ use super::listen::{self, ListenAt};
 use super::parser::Directive;
 use super::values::{parse_number, parse_size, parse_time_s};
 use super::{
-    CLIENT_BODY_TIMEOUT_MS, CLIENT_HEADER_BUFFER_SIZE, CLIENT_HEADER_TIMEOUT_MS,
-    CLIENT_MAX_BODY_SIZE, ConfError, ErrorLog, HttpConf, KEEPALIVE_REQUESTS, KEEPALIVE_TIME_MS,
-    KEEPALIVE_TIMEOUT_MS, KeepaliveDisable, LARGE_CLIENT_HEADER_BUFFERS, LINGERING_TIME_MS,
-    LINGERING_TIMEOUT_MS, LingeringClose, LocConf, Location, LocationMatch, OpenFileCacheConf,
-    SEND_TIMEOUT_MS, SENDFILE_MAX_CHUNK, ServerConf, Types,
+    CLIENT_BODY_BUFFER_SIZE, CLIENT_BODY_TIMEOUT_MS, CLIENT_HEADER_BUFFER_SIZE,
+    CLIENT_HEADER_TIMEOUT_MS, CLIENT_MAX_BODY_SIZE, ClientBodyConf, ConfError, ErrorLog, HttpConf,
+    InFileOnly, KEEPALIVE_REQUESTS, KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS, KeepaliveDisable,
+    LARGE_CLIENT_HEADER_BUFFERS, LINGERING_TIME_MS, LINGERING_TIMEOUT_MS, LingeringClose, LocConf,
+    Location, LocationMatch, OpenFileCacheConf, SEND_TIMEOUT_MS, SENDFILE_MAX_CHUNK, ServerConf,
+    Types,
 };
 use super::{http_headers, http_log, http_rewrite, http_stub_status, http_temp};
+use crate::core::file::TempPath;
 use std::path::PathBuf;
 use std::rc::Rc;
 
@@ -58,6 +60,7 @@ pub(super) static COMMANDS: &[Command] = &[
     cmd("error_page", ANY_HTTP | LIF, false, 2, MANY),
     cmd("recursive_error_pages", ANY_HTTP, false, 1, 1),
     cmd("client_body_buffer_size", ANY_HTTP, false, 1, 1),
+    cmd("client_body_in_file_only", ANY_HTTP, false, 1, 1),
     cmd("client_body_in_single_buffer", ANY_HTTP, false, 1, 1),
     cmd("index", ANY_HTTP, false, 1, MANY),
     cmd("types", ANY_HTTP, true, 0, 0),
@@ -153,8 +156,11 @@ pub(super) struct RawLoc {
     proxy: super::http_proxy::RawProxy,
     /// ngx_http_stub_status_module's part.
     pub(super) stub_status: bool,
-    /// The temp-path directives (validated, see `http_temp.rs`).
+    /// The temp-path directives (see `http_temp.rs`).
     pub(super) temp: http_temp::RawTemp,
+    client_body_buffer_size: Option<usize>,
+    client_body_in_file_only: Option<InFileOnly>,
+    client_body_in_single_buffer: Option<bool>,
     /// `alias`, `try_files`, `error_page` (see `http_core_loc.rs`).
     pub(super) phases: http_core_loc::RawPhases,
     /// What the `alias` of this level means (set by the location block).
@@ -207,7 +213,10 @@ fn defaults(b: &Builder<'_>) -> LocConf {
         error_pages: Rc::from([]),
         recursive_error_pages: false,
         access: Rc::from([]),
-        proxy: super::http_proxy::ProxyConf::default(),
+        proxy: super::http_proxy::ProxyConf {
+            temp_path: Rc::new(TempPath::new(b.path("proxy_temp"))),
+            ..Default::default()
+        },
         types: Rc::new(builtin_types()),
         default_type: Rc::from("text/plain"),
         keepalive_timeout_ms: KEEPALIVE_TIMEOUT_MS,
@@ -238,6 +247,12 @@ fn defaults(b: &Builder<'_>) -> LocConf {
         error_log: b.main_error_log.borrow().clone(),
         stub_status: false,
         add_headers: Rc::from([]),
+        client_body: Rc::new(ClientBodyConf {
+            temp_path: TempPath::new(b.path("client_body_temp")),
+            buffer_size: CLIENT_BODY_BUFFER_SIZE,
+            in_file_only: InFileOnly::Off,
+            in_single_buffer: false,
+        }),
         access_log: Rc::from([]),
     }
 }
@@ -289,6 +304,27 @@ fn merge_loc(mut raw: RawLoc, parent: &LocConf) -> LocConf {
 
 /// The plain inherited values of [`merge_loc`].
 fn merge_loc_values(raw: RawLoc, parent: &LocConf) -> LocConf {
+    let mut proxy = super::http_proxy::merge(raw.proxy, &parent.proxy);
+    if let Some(t) = raw.temp.proxy {
+        proxy.temp_path = Rc::new(t);
+    }
+    let client_body = if raw.temp.client_body.is_some()
+        || raw.client_body_buffer_size.is_some()
+        || raw.client_body_in_file_only.is_some()
+        || raw.client_body_in_single_buffer.is_some()
+    {
+        let p = &parent.client_body;
+        Rc::new(ClientBodyConf {
+            temp_path: raw.temp.client_body.unwrap_or_else(|| p.temp_path.clone()),
+            buffer_size: raw.client_body_buffer_size.unwrap_or(p.buffer_size),
+            in_file_only: raw.client_body_in_file_only.unwrap_or(p.in_file_only),
+            in_single_buffer: raw
+                .client_body_in_single_buffer
+                .unwrap_or(p.in_single_buffer),
+        })
+    } else {
+        parent.client_body.clone()
+    };
     let open_file_cache = match raw.open_file_cache {
         Some(None) => None,
         Some(Some((max, inactive_ms))) => Some((max, inactive_ms)),
@@ -330,7 +366,7 @@ fn merge_loc_values(raw: RawLoc, parent: &LocConf) -> LocConf {
         error_pages: parent.error_pages.clone(),
         recursive_error_pages: parent.recursive_error_pages,
         access: raw.access.map_or_else(|| parent.access.clone(), Rc::from),
-        proxy: super::http_proxy::merge(raw.proxy, &parent.proxy),
+        proxy,
         types: raw.types.map_or_else(|| parent.types.clone(), Rc::new),
         default_type: raw
             .default_type
@@ -389,6 +425,7 @@ fn merge_loc_values(raw: RawLoc, parent: &LocConf) -> LocConf {
         stub_status: raw.stub_status,
         add_headers: http_headers::merge(raw.headers, &parent.add_headers),
         access_log: http_log::merge(raw.log, &parent.access_log),
+        client_body,
     }
 }
 
@@ -473,6 +510,8 @@ impl Builder<'_> {
             }
         }
         let defaults = defaults(self);
+        // A failed merge of an earlier configuration test left nothing.
+        let _ = super::http_proxy::take_merge_error();
         let http_loc = merge_loc(loc, &defaults);
         let servers = servers
             .into_iter()
@@ -515,6 +554,9 @@ impl Builder<'_> {
         let keep_sent_head = servers
             .iter()
             .any(|s| s.all_confs().into_iter().any(uses_sent_http));
+        if let Some(e) = super::http_proxy::take_merge_error() {
+            return Err(e);
+        }
         Ok(HttpConf {
             servers,
             keep_sent_head,
@@ -715,10 +757,19 @@ impl Builder<'_> {
             "error_log" => loc.error_log.push(self.error_log(d)?),
             // Checked, no effect (README, "Directives with no effect").
             "client_body_buffer_size" => {
-                size(d, 0)?;
+                once(&loc.client_body_buffer_size, d)?;
+                loc.client_body_buffer_size = Some(size(d, 0)?);
             }
-            "client_body_in_single_buffer" => {
-                super::command::flag(d)?;
+            "client_body_in_single_buffer" => flag_slot(&mut loc.client_body_in_single_buffer, d)?,
+            "client_body_in_file_only" => {
+                // Mirrors ngx_conf_set_enum_slot() with nginx's three values.
+                once(&loc.client_body_in_file_only, d)?;
+                loc.client_body_in_file_only = Some(match d.args[0].as_str() {
+                    "off" => InFileOnly::Off,
+                    "on" => InFileOnly::On,
+                    "clean" => InFileOnly::Clean,
+                    v => return Err(bad(d, &format!("invalid value \"{v}\""))),
+                });
             }
             _ => return http_core_loc::phase_directive(d, &mut loc.phases),
         }

@@ -20,34 +20,6 @@ const CACHELINE_SIZE: usize = 64;
 /// README's "Directives with no effect" table), with the reason `-T` gives.
 const NO_EFFECT: &[(&str, &str)] = &[
     (
-        "proxy_buffering",
-        "holdfast relays a response as it arrives (proxy_buffering off's path), at most 64 KiB ahead of the client",
-    ),
-    (
-        "proxy_buffers",
-        "holdfast relays a response as it arrives (proxy_buffering off's path), at most 64 KiB ahead of the client",
-    ),
-    (
-        "proxy_buffer_size",
-        "holdfast relays a response as it arrives (proxy_buffering off's path), at most 64 KiB ahead of the client",
-    ),
-    (
-        "proxy_busy_buffers_size",
-        "holdfast relays a response as it arrives (proxy_buffering off's path), at most 64 KiB ahead of the client",
-    ),
-    (
-        "proxy_max_temp_file_size",
-        "holdfast relays a response as it arrives (proxy_buffering off's path), at most 64 KiB ahead of the client",
-    ),
-    (
-        "proxy_temp_file_write_size",
-        "holdfast relays a response as it arrives (proxy_buffering off's path), at most 64 KiB ahead of the client",
-    ),
-    (
-        "proxy_request_buffering",
-        "holdfast reads a request body whole before contacting the peer (proxy_request_buffering on's path)",
-    ),
-    (
         "types_hash_max_size",
         "holdfast's hash maps size themselves",
     ),

@@ -32,7 +32,6 @@ pub(super) static COMMANDS: &[Command] = &[
     cmd("proxy_intercept_errors", ANY_HTTP, false, 1, 1),
     cmd("proxy_hide_header", ANY_HTTP, false, 1, 1),
     cmd("proxy_pass_header", ANY_HTTP, false, 1, 1),
-    // Accepted, checked, without effect (README, "Directives with no effect").
     cmd("proxy_buffering", ANY_HTTP, false, 1, 1),
     cmd("proxy_request_buffering", ANY_HTTP, false, 1, 1),
     cmd("proxy_buffers", ANY_HTTP, false, 2, 2),
@@ -40,7 +39,77 @@ pub(super) static COMMANDS: &[Command] = &[
     cmd("proxy_busy_buffers_size", ANY_HTTP, false, 1, 1),
     cmd("proxy_max_temp_file_size", ANY_HTTP, false, 1, 1),
     cmd("proxy_temp_file_write_size", ANY_HTTP, false, 1, 1),
+    cmd("proxy_method", ANY_HTTP, false, 1, 1),
+    cmd("proxy_pass_request_headers", ANY_HTTP, false, 1, 1),
+    cmd("proxy_pass_request_body", ANY_HTTP, false, 1, 1),
+    cmd("proxy_set_body", ANY_HTTP, false, 1, 1),
+    cmd("proxy_ignore_client_abort", ANY_HTTP, false, 1, 1),
 ];
+
+/// nginx's page size on x86-64: the default `proxy_buffer_size` and the
+/// size of each of the default eight `proxy_buffers`.
+pub const PROXY_BUFFER_SIZE: usize = 4096;
+/// nginx's default `proxy_buffers` count.
+pub const PROXY_BUFFERS: usize = 8;
+/// nginx's default `proxy_max_temp_file_size` (1024m).
+pub const PROXY_MAX_TEMP_FILE_SIZE: u64 = 1024 * 1024 * 1024;
+
+/// The response buffering settings of a level (nginx's `u->conf` buffer
+/// fields, checked as ngx_http_proxy_merge_loc_conf checks them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyBuffering {
+    /// `proxy_buffering on|off` (default on).
+    pub on: bool,
+    /// `proxy_buffer_size`: the largest response head, and the relay's
+    /// window ahead of the client with buffering off.
+    pub buffer_size: usize,
+    /// `proxy_buffers NUMBER SIZE`: the response memory ahead of the
+    /// client before a temp file takes the rest.
+    pub buffers: (usize, usize),
+    /// `proxy_busy_buffers_size`: bytes gathered before one write to the
+    /// temp file, at most (nginx: the buffers busy sending to the client
+    /// while the rest fill).
+    pub busy_buffers_size: usize,
+    /// `proxy_temp_file_write_size`: bytes written to the temp file at a
+    /// time, at least.
+    pub temp_file_write_size: usize,
+    /// `proxy_max_temp_file_size` (0: no temp file; the peer is read only
+    /// as fast as the client takes the response).
+    pub max_temp_file_size: u64,
+}
+
+impl Default for ProxyBuffering {
+    fn default() -> Self {
+        ProxyBuffering {
+            on: true,
+            buffer_size: PROXY_BUFFER_SIZE,
+            buffers: (PROXY_BUFFERS, PROXY_BUFFER_SIZE),
+            busy_buffers_size: 2 * PROXY_BUFFER_SIZE,
+            temp_file_write_size: 2 * PROXY_BUFFER_SIZE,
+            max_temp_file_size: PROXY_MAX_TEMP_FILE_SIZE,
+        }
+    }
+}
+
+impl ProxyBuffering {
+    /// The response memory allowed ahead of the client.
+    pub fn memory(&self) -> u64 {
+        (self.buffers.0 * self.buffers.1) as u64
+    }
+}
+
+/// `proxy_method`, `proxy_pass_request_headers|body`, `proxy_set_body`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProxyRequest {
+    /// `proxy_method NAME` (a complex value; None: the client's).
+    pub method: Option<Rc<[super::variables::Segment]>>,
+    /// `proxy_pass_request_headers` (default on).
+    pub pass_headers: bool,
+    /// `proxy_pass_request_body` (default on).
+    pub pass_body: bool,
+    /// `proxy_set_body VALUE` (replaces the client's body).
+    pub set_body: Option<Rc<[super::variables::Segment]>>,
+}
 
 /// `proxy_redirect` of a level.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -111,6 +180,14 @@ pub struct ProxyPass {
     /// The `upstream` block HOST names (its index in the http block's
     /// list); `addr` is then unused.
     pub upstream: Option<usize>,
+    /// The URL holds variables: it is evaluated per request (nginx's
+    /// `proxy_lengths`/`proxy_values`) and the other fields are unused
+    /// until then.
+    pub vars: Option<Vec<super::variables::Segment>>,
+    /// The URI part came from an evaluated URL: it is sent as it is, with
+    /// no location prefix replaced and no arguments added
+    /// (ngx_http_proxy_create_request with `proxy_lengths`).
+    pub uri_verbatim: bool,
 }
 
 /// One level's proxy directives as written.
@@ -128,6 +205,19 @@ pub(super) struct RawProxy {
     pub(super) intercept_errors: Option<bool>,
     pub(super) hide: Option<Vec<String>>,
     pub(super) pass_headers: Option<Vec<String>>,
+    pub(super) buffering: Option<bool>,
+    pub(super) buffer_size: Option<usize>,
+    pub(super) buffers: Option<(usize, usize)>,
+    pub(super) busy_buffers_size: Option<usize>,
+    pub(super) temp_file_write_size: Option<usize>,
+    pub(super) max_temp_file_size: Option<u64>,
+    pub(super) method: Option<Vec<super::variables::Segment>>,
+    pub(super) pass_request_headers: Option<bool>,
+    pub(super) pass_request_body: Option<bool>,
+    pub(super) set_body: Option<Vec<super::variables::Segment>>,
+    pub(super) ignore_client_abort: Option<bool>,
+    /// Where the buffer sizes were set, for the merge's checks.
+    pub(super) sizes_at: Option<(std::path::PathBuf, usize)>,
 }
 
 /// One `proxy_set_header NAME VALUE`.
@@ -173,6 +263,15 @@ pub struct ProxyConf {
     pub hide: Rc<[String]>,
     /// `proxy_pass_header` names (lower-cased).
     pub pass_headers: Rc<[String]>,
+    /// `proxy_buffering` and its sizes.
+    pub buffering: Rc<ProxyBuffering>,
+    /// `proxy_temp_path` (default `proxy_temp` under the prefix).
+    pub temp_path: Rc<crate::core::file::TempPath>,
+    /// What of the client's request goes to the peer.
+    pub request: Rc<ProxyRequest>,
+    /// `proxy_ignore_client_abort on|off` (default off: a client that
+    /// closes ends the exchange with the peer).
+    pub ignore_client_abort: bool,
 }
 
 impl Default for ProxyConf {
@@ -190,13 +289,85 @@ impl Default for ProxyConf {
             intercept_errors: false,
             hide: Rc::from([]),
             pass_headers: Rc::from([]),
+            buffering: Rc::new(ProxyBuffering::default()),
+            temp_path: Rc::new(crate::core::file::TempPath::new("proxy_temp".into())),
+            request: Rc::new(ProxyRequest {
+                method: None,
+                pass_headers: true,
+                pass_body: true,
+                set_body: None,
+            }),
+            ignore_client_abort: false,
         }
     }
 }
 
-/// Mirrors ngx_http_proxy_merge_loc_conf() for what holdfast has.
+/// Mirrors ngx_http_proxy_merge_loc_conf() for what holdfast has, with
+/// its checks of the buffer sizes against each other.
 pub(super) fn merge(raw: RawProxy, parent: &ProxyConf) -> ProxyConf {
+    let pb = &parent.buffering;
+    let sizes_set = raw.buffer_size.is_some()
+        || raw.buffers.is_some()
+        || raw.busy_buffers_size.is_some()
+        || raw.temp_file_write_size.is_some()
+        || raw.max_temp_file_size.is_some()
+        || raw.buffering.is_some();
+    let buffering = if sizes_set {
+        let buffer_size = raw.buffer_size.unwrap_or(pb.buffer_size);
+        let buffers = raw.buffers.unwrap_or(pb.buffers);
+        let floor = buffer_size.max(buffers.1);
+        let b = ProxyBuffering {
+            on: raw.buffering.unwrap_or(pb.on),
+            buffer_size,
+            buffers,
+            busy_buffers_size: raw.busy_buffers_size.unwrap_or(
+                if raw.buffer_size.is_some() || raw.buffers.is_some() {
+                    2 * floor
+                } else {
+                    pb.busy_buffers_size
+                },
+            ),
+            temp_file_write_size: raw.temp_file_write_size.unwrap_or(
+                if raw.buffer_size.is_some() || raw.buffers.is_some() {
+                    2 * floor
+                } else {
+                    pb.temp_file_write_size
+                },
+            ),
+            max_temp_file_size: raw.max_temp_file_size.unwrap_or(pb.max_temp_file_size),
+        };
+        if let Err(e) = check_buffers(&b, raw.sizes_at.as_ref()) {
+            MERGE_ERROR.with(|m| {
+                m.borrow_mut().get_or_insert(e);
+            });
+        }
+        Rc::new(b)
+    } else {
+        parent.buffering.clone()
+    };
+    let pr = &parent.request;
+    let request = if raw.method.is_some()
+        || raw.pass_request_headers.is_some()
+        || raw.pass_request_body.is_some()
+        || raw.set_body.is_some()
+    {
+        Rc::new(ProxyRequest {
+            method: raw.method.map(Rc::from).or_else(|| pr.method.clone()),
+            pass_headers: raw.pass_request_headers.unwrap_or(pr.pass_headers),
+            pass_body: raw.pass_request_body.unwrap_or(pr.pass_body),
+            set_body: raw.set_body.map(Rc::from).or_else(|| pr.set_body.clone()),
+        })
+    } else {
+        parent.request.clone()
+    };
+    let pass_vars = raw.pass.as_ref().is_some_and(|p| p.vars.is_some());
     ProxyConf {
+        buffering,
+        request,
+        temp_path: parent.temp_path.clone(),
+        ignore_client_abort: raw
+            .ignore_client_abort
+            .unwrap_or(parent.ignore_client_abort),
         pass: raw.pass.map(Rc::new),
         connect_timeout_ms: raw.connect_timeout_ms.unwrap_or(parent.connect_timeout_ms),
         read_timeout_ms: raw.read_timeout_ms.unwrap_or(parent.read_timeout_ms),
@@ -209,12 +380,60 @@ pub(super) fn merge(raw: RawProxy, parent: &ProxyConf) -> ProxyConf {
         set_headers: raw
             .set_headers
             .map_or_else(|| parent.set_headers.clone(), Rc::from),
-        redirect: raw.redirect.unwrap_or_else(|| parent.redirect.clone()),
+        // With variables in proxy_pass, `default` has no URL to rewrite
+        // (nginx sets no default rule then).
+        redirect: match raw.redirect.unwrap_or_else(|| parent.redirect.clone()) {
+            ProxyRedirect::Default if pass_vars => ProxyRedirect::Off,
+            r => r,
+        },
         intercept_errors: raw.intercept_errors.unwrap_or(parent.intercept_errors),
         hide: raw.hide.map_or_else(|| parent.hide.clone(), Rc::from),
         pass_headers: raw
             .pass_headers
             .map_or_else(|| parent.pass_headers.clone(), Rc::from),
+    }
+}
+
+thread_local! {
+    /// The first error of the merges (the merge functions cannot fail;
+    /// the http block's build asks for it when all levels are merged).
+    static MERGE_ERROR: std::cell::RefCell<Option<ConfError>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The first buffer-size error the merges found, if any (cleared).
+pub(super) fn take_merge_error() -> Option<ConfError> {
+    MERGE_ERROR.with(|m| m.borrow_mut().take())
+}
+
+/// ngx_http_proxy_merge_loc_conf's checks of the buffer sizes, reported at
+/// the last sizing directive of the level (nginx reports them at the end
+/// of the block).
+fn check_buffers(
+    b: &ProxyBuffering,
+    at: Option<&(std::path::PathBuf, usize)>,
+) -> Result<(), ConfError> {
+    let floor = b.buffer_size.max(b.buffers.1);
+    let msg = if b.buffers.0 < 2 {
+        Some("there must be at least 2 \"proxy_buffers\"".to_string())
+    } else if b.busy_buffers_size < floor {
+        Some("\"proxy_busy_buffers_size\" must be equal to or greater than the maximum of the value of \"proxy_buffer_size\" and one of the \"proxy_buffers\"".to_string())
+    } else if b.busy_buffers_size > (b.buffers.0 - 1) * b.buffers.1 {
+        Some("\"proxy_busy_buffers_size\" must be less than the size of all \"proxy_buffers\" minus one buffer".to_string())
+    } else if b.temp_file_write_size < floor {
+        Some("\"proxy_temp_file_write_size\" must be equal to or greater than the maximum of the value of \"proxy_buffer_size\" and one of the \"proxy_buffers\"".to_string())
+    } else if b.max_temp_file_size != 0 && b.max_temp_file_size < floor as u64 {
+        Some("\"proxy_max_temp_file_size\" must be equal to zero to disable temporary files usage or must be equal to or greater than the maximum of the value of \"proxy_buffer_size\" and one of the \"proxy_buffers\"".to_string())
+    } else {
+        None
+    };
+    match (msg, at) {
+        (None, _) => Ok(()),
+        (Some(msg), at) => Err(ConfError {
+            msg,
+            file: at.map(|(f, _)| f.clone()),
+            line: at.map_or(0, |(_, l)| *l),
+        }),
     }
 }
 
@@ -287,19 +506,54 @@ pub(super) fn directive(
             }
         }
         "proxy_intercept_errors" => super::command::flag_slot(&mut raw.intercept_errors, d)?,
-        "proxy_buffering" | "proxy_request_buffering" => {
-            super::command::flag(d)?;
+        "proxy_buffering" => super::command::flag_slot(&mut raw.buffering, d)?,
+        "proxy_request_buffering" => {
+            // The body is read whole before the peer is contacted either
+            // way (see request_body.rs); `off` is refused as not yet.
+            if !super::command::flag(d)? {
+                return Err(d.error(
+                    "\"proxy_request_buffering off\" is not supported yet: holdfast reads a request body whole before contacting the peer",
+                ));
+            }
         }
         "proxy_buffers" => {
-            super::command::number(d, 0)?;
-            super::command::size(d, 1)?;
+            super::command::once(&raw.buffers, d)?;
+            let n = super::command::number(d, 0)?;
+            let size = super::command::size(d, 1)?;
+            if n == 0 {
+                return Err(d.error(format!("invalid value \"{}\"", d.args[0])));
+            }
+            raw.buffers = Some((n as usize, size));
+            raw.sizes_at = Some((d.file.to_path_buf(), d.line));
         }
         "proxy_buffer_size" | "proxy_busy_buffers_size" | "proxy_temp_file_write_size" => {
-            super::command::size(d, 0)?;
+            let slot = match d.name.as_str() {
+                "proxy_buffer_size" => &mut raw.buffer_size,
+                "proxy_busy_buffers_size" => &mut raw.busy_buffers_size,
+                _ => &mut raw.temp_file_write_size,
+            };
+            super::command::once(slot, d)?;
+            *slot = Some(super::command::size(d, 0)?);
+            raw.sizes_at = Some((d.file.to_path_buf(), d.line));
         }
         "proxy_max_temp_file_size" => {
-            super::command::size_or_zero(d, 0)?;
+            super::command::once(&raw.max_temp_file_size, d)?;
+            raw.max_temp_file_size = Some(super::command::size_or_zero(d, 0)? as u64);
+            raw.sizes_at = Some((d.file.to_path_buf(), d.line));
         }
+        "proxy_method" => {
+            super::command::once(&raw.method, d)?;
+            raw.method = Some(super::variables::compile(&d.args[0]).map_err(|e| d.error(e))?);
+        }
+        "proxy_set_body" => {
+            super::command::once(&raw.set_body, d)?;
+            raw.set_body = Some(super::variables::compile(&d.args[0]).map_err(|e| d.error(e))?);
+        }
+        "proxy_pass_request_headers" => {
+            super::command::flag_slot(&mut raw.pass_request_headers, d)?
+        }
+        "proxy_pass_request_body" => super::command::flag_slot(&mut raw.pass_request_body, d)?,
+        "proxy_ignore_client_abort" => super::command::flag_slot(&mut raw.ignore_client_abort, d)?,
         "proxy_hide_header" => raw
             .hide
             .get_or_insert_with(Vec::new)
@@ -338,9 +592,16 @@ fn proxy_pass(
 ) -> Result<ProxyPass, ConfError> {
     let url = &d.args[0];
     if url.contains('$') {
-        return Err(d.error(format!(
-            "\"proxy_pass\" with variables is not supported yet: \"{url}\""
-        )));
+        // Evaluated per request (ngx_http_proxy_eval), a host name
+        let vars = super::variables::compile(url).map_err(|e| d.error(e))?;
+        return Ok(ProxyPass {
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            host: String::new(),
+            uri: None,
+            upstream: None,
+            vars: Some(vars),
+            uri_verbatim: false,
+        });
     }
     let lower = url.to_ascii_lowercase();
     let Some(rest) = lower.strip_prefix("http://").map(|_| &url[7..]) else {
@@ -380,6 +641,8 @@ fn proxy_pass(
             host: host.to_string(),
             uri,
             upstream: index,
+            vars: None,
+            uri_verbatim: false,
         });
     }
     let with_port = if has_port {
@@ -397,6 +660,8 @@ fn proxy_pass(
         host: host.to_string(),
         uri,
         upstream: None,
+        vars: None,
+        uri_verbatim: false,
     })
 }
 
@@ -440,10 +705,14 @@ mod tests {
         );
         assert_err(&wrap("proxy_pass http://;"), "no host in \"http://\"", 4);
         assert_err(
-            &wrap("proxy_pass http://$host;"),
-            "\"proxy_pass\" with variables is not supported yet: \"http://$host\"",
+            &wrap("proxy_pass http://$nosuch;"),
+            "unknown \"nosuch\" variable",
             4,
         );
+        let s = server("location / { proxy_pass http://$host:81/x; }");
+        let c = s.loc_conf(b"/");
+        assert!(c.proxy.pass.as_ref().unwrap().vars.is_some());
+        assert_eq!(c.proxy.redirect, super::ProxyRedirect::Off);
         assert_err(
             &wrap("proxy_pass http://a.invalid;"),
             "host not found in upstream \"a.invalid\"",
@@ -462,10 +731,10 @@ mod buffering_tests {
     use crate::conf::testutil::{assert_err, conf};
 
     #[test]
-    fn buffering_directives_are_checked_and_noted() {
+    fn buffering_directives_are_checked() {
         let c = conf(
             "http { server { location / { proxy_pass http://127.0.0.1; proxy_buffering on; \
-             proxy_buffers 8 4k; proxy_buffer_size 8k; proxy_request_buffering off; } } }",
+             proxy_buffers 8 4k; proxy_buffer_size 8k; proxy_request_buffering on; } } }",
         );
         assert!(c.http.is_some());
         let wrap = |body: &str| format!("http {{\nserver {{\nlocation / {{\n{body}\n}}\n}}\n}}");

@@ -70,6 +70,8 @@ pub const SEND_TIMEOUT_MS: u64 = 60_000;
 pub const LISTEN_BACKLOG: i32 = 511;
 /// nginx's default `client_max_body_size` (1m).
 pub const CLIENT_MAX_BODY_SIZE: u64 = 1 << 20;
+/// nginx's `client_body_buffer_size` default: two pages on x86-64.
+pub const CLIENT_BODY_BUFFER_SIZE: usize = 8192;
 /// nginx's default `client_body_timeout` (60 s).
 pub const CLIENT_BODY_TIMEOUT_MS: u64 = 60_000;
 /// nginx's default `lingering_time` (30 s).
@@ -581,6 +583,35 @@ pub struct LocConf {
     /// unlike nginx (`logs/access.log combined`), holdfast writes no access
     /// log unless one is configured, so a fresh checkout needs no `logs/`.
     pub access_log: Rc<[AccessLogConf]>,
+    /// Where a request body read for the proxy goes (`client_body_*`).
+    pub client_body: Rc<ClientBodyConf>,
+}
+
+/// `client_body_in_file_only` (nginx's NGX_HTTP_REQUEST_BODY_FILE_*).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InFileOnly {
+    /// `off` (default): in memory up to `client_body_buffer_size`, the
+    /// rest in a temp file.
+    Off,
+    /// `on`: always a file, left on disk after the request.
+    On,
+    /// `clean`: always a file, removed after the request.
+    Clean,
+}
+
+/// A read request body's settings (ngx_http_core_module's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientBodyConf {
+    /// `client_body_temp_path` (default `client_body_temp` under the prefix).
+    pub temp_path: crate::core::file::TempPath,
+    /// `client_body_buffer_size`: the body kept in memory, at most.
+    pub buffer_size: usize,
+    /// `client_body_in_file_only`.
+    pub in_file_only: InFileOnly,
+    /// `client_body_in_single_buffer`: a body that fits the buffer is kept
+    /// whole in memory (holdfast's in-memory body is always one buffer; the
+    /// flag keeps nginx's rule that such a body is never split to a file).
+    pub in_single_buffer: bool,
 }
 
 /// One `location` block.

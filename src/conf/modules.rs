@@ -169,12 +169,8 @@ pub static MODULES: &[Module] = &[
         "ngx_http_proxy_module's directive (not yet: issue 11)",
         "--without-http_proxy_module",
         &[
-            "proxy_pass_request_headers",
-            "proxy_pass_request_body",
             "proxy_ignore_headers",
             "proxy_next_upstream_timeout",
-            "proxy_method",
-            "proxy_set_body",
             "proxy_cookie_domain",
             "proxy_cookie_path",
             "proxy_cookie_flags",
@@ -189,7 +185,6 @@ pub static MODULES: &[Module] = &[
             "proxy_cache_use_stale",
             "proxy_cache_lock",
             "proxy_store",
-            "proxy_ignore_client_abort",
             "proxy_limit_rate",
             "proxy_force_ranges",
             "proxy_headers_hash_max_size",
@@ -532,10 +527,6 @@ static NOT_YET: &[(&str, &str)] = &[
     (
         "resolver_timeout",
         "ngx_http_core_module's resolver_timeout",
-    ),
-    (
-        "client_body_in_file_only",
-        "ngx_http_core_module's client_body_in_file_only",
     ),
     (
         "ignore_invalid_headers",

@@ -112,8 +112,11 @@ pub enum Variable {
     UpstreamAddr,
     /// `$upstream_status`: its status.
     UpstreamStatus,
-    /// `$request_body`: the body a proxied request read (empty otherwise).
+    /// `$request_body`: the body a proxied request read, when it is in
+    /// memory (not found otherwise).
     RequestBody,
+    /// `$request_body_file`: the temp file's name, when the body is in one.
+    RequestBodyFile,
     /// `$upstream_connect_time`: seconds (ms resolution) to connect to the peer.
     UpstreamConnectTime,
     /// `$upstream_header_time`: seconds until the peer's response head.
@@ -200,6 +203,7 @@ const NAMES: &[(&str, Variable)] = &[
     ("upstream_addr", Variable::UpstreamAddr),
     ("upstream_status", Variable::UpstreamStatus),
     ("request_body", Variable::RequestBody),
+    ("request_body_file", Variable::RequestBodyFile),
     ("upstream_connect_time", Variable::UpstreamConnectTime),
     ("upstream_header_time", Variable::UpstreamHeaderTime),
     ("upstream_response_time", Variable::UpstreamResponseTime),

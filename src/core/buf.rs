@@ -121,6 +121,24 @@ impl OutChain {
         self.file_idx = 0;
     }
 
+    /// Drops the memory already sent (and the file regions sent), so a
+    /// queue that is refilled before it empties does not keep growing;
+    /// only worth it once a good part of `mem` is sent.
+    pub fn compact(&mut self) {
+        if self.sent < 4096 || self.sent * 2 < self.mem.len() {
+            return;
+        }
+        // Unsent file regions all start at or after `sent`: memory before a
+        // region goes out before it.
+        self.files.drain(..self.file_idx);
+        self.file_idx = 0;
+        for f in &mut self.files {
+            f.at -= self.sent;
+        }
+        self.mem.drain(..self.sent);
+        self.sent = 0;
+    }
+
     /// Queues a file region after what is queued now.
     pub fn push_file(&mut self, file: Rc<File>, pos: u64, end: u64) {
         self.files.push(FileSeg {
@@ -184,6 +202,34 @@ mod tests {
         let b3 = pool.get(8192);
         assert_eq!(b3.size(), 8192);
         assert_eq!(pool.outstanding, 2);
+    }
+
+    #[test]
+    fn out_chain_compacts_around_files() {
+        let file = Rc::new(tempfile_with(b"FILE"));
+        let mut out = OutChain::default();
+        out.mem.extend_from_slice(&[b'a'; 5000]);
+        out.push_file(file.clone(), 0, 4);
+        out.mem.extend_from_slice(b"tail");
+        out.sent = 5000;
+        out.compact();
+        assert_eq!((out.sent, out.mem.as_slice()), (0, &b"tail"[..]));
+        assert_eq!((out.files[0].at, out.file_idx), (0, 0));
+        assert_eq!(out.pending(), 8);
+        // Too little sent: left as it is.
+        out.sent = 2;
+        out.compact();
+        assert_eq!(out.mem.len(), 4);
+    }
+
+    fn tempfile_with(data: &[u8]) -> File {
+        use std::io::Write;
+        let path = std::env::temp_dir().join(format!("hf-buf-{}", std::process::id()));
+        let mut f = File::create(&path).unwrap();
+        f.write_all(data).unwrap();
+        let f = File::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        f
     }
 
     #[test]

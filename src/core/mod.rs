@@ -3,6 +3,7 @@
 pub mod buf;
 pub mod connection;
 pub mod cycle;
+pub mod file;
 #[cfg(debug_assertions)]
 pub mod invariants;
 pub mod log;

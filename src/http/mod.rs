@@ -22,6 +22,7 @@
 pub mod body;
 pub mod chunked;
 pub mod core_module;
+pub mod event_pipe;
 pub mod headers;
 pub mod keepalive;
 pub mod lingering;

@@ -163,7 +163,17 @@ fn create_request<S: Transport>(
     };
     let head = b.data().get(..r.head_len).unwrap_or_default();
     let line = head.get(..r.line_len).unwrap_or_default();
-    let method = line.split(|&x| x == b' ').next().unwrap_or(b"GET");
+    let preq = r.loc.as_ref().map(|l| l.proxy.request.clone());
+    let preq = preq.as_deref();
+    let mut method_buf = Vec::new();
+    let method = match preq.and_then(|p| p.method.as_deref()) {
+        // proxy_method: the configured one.
+        Some(m) => {
+            crate::http::variables::complex_value(cy, key, m, &mut method_buf);
+            &method_buf[..]
+        }
+        None => line.split(|&x| x == b' ').next().unwrap_or(b"GET"),
+    };
     let mut out = Vec::with_capacity(head.len() + 64);
     out.extend_from_slice(method);
     out.push(b' ');
@@ -177,6 +187,8 @@ fn create_request<S: Transport>(
         None => push_uri_args(&mut out, &r.uri, r.args(head)),
         // After `rewrite … break` the location no longer names the URI:
         // nginx sends the rewritten URI whole, without the URI part.
+        // An evaluated proxy_pass's URI part goes as it is.
+        Some(part) if pass.uri_verbatim => out.extend_from_slice(part.as_bytes()),
         Some(_) if !r.valid_location => push_uri_args(&mut out, &r.uri, r.args(head)),
         Some(part) => {
             let loc_len = r.loc.as_ref().map_or(0, |l| l.name.len());
@@ -226,8 +238,23 @@ fn create_request<S: Transport>(
             out.extend_from_slice(b"\r\n");
         }
     }
-    if let Some(body) = &r.request_body {
-        out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+    // The body: proxy_set_body's, else the client's (unless
+    // proxy_pass_request_body off), its length from memory and file.
+    let mut set_body = Vec::new();
+    let pass_body = preq.is_none_or(|p| p.pass_body);
+    let body_len = match preq.and_then(|p| p.set_body.as_deref()) {
+        Some(v) => {
+            crate::http::variables::complex_value(cy, key, v, &mut set_body);
+            Some(set_body.len() as u64)
+        }
+        None if pass_body => r
+            .request_body
+            .as_ref()
+            .map(|b| b.len() as u64 + r.request_body_file.as_ref().map_or(0, |f| f.len)),
+        None => None,
+    };
+    if let Some(n) = body_len {
+        out.extend_from_slice(format!("Content-Length: {n}\r\n").as_bytes());
     }
     let skip = [
         &b"host"[..],
@@ -239,7 +266,12 @@ fn create_request<S: Transport>(
         b"transfer-encoding",
         b"content-length",
     ];
-    for l in head.split(|&x| x == b'\n').skip(1) {
+    let pass_headers = preq.is_none_or(|p| p.pass_headers);
+    for l in head
+        .split(|&x| x == b'\n')
+        .skip(1)
+        .take_while(|_| pass_headers)
+    {
         let l = l.strip_suffix(b"\r").unwrap_or(l);
         if l.is_empty() {
             break;
@@ -252,7 +284,10 @@ fn create_request<S: Transport>(
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    if let Some(body) = &r.request_body {
+    if preq.is_some_and(|p| p.set_body.is_some()) {
+        out.extend_from_slice(&set_body);
+    } else if pass_body && let Some(body) = &r.request_body {
+        // A body in a file follows from the file (send_request_handler).
         out.extend_from_slice(body);
     }
     (out, uri)

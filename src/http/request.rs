@@ -65,6 +65,23 @@ macro_rules! http_error {
 }
 pub(crate) use http_error;
 
+/// A `[warn]` line with nginx's context.
+macro_rules! http_warn {
+    ($cy:expr, $key:expr, $($arg:tt)*) => {
+        $crate::http::request::http_log!(log::Level::Warn, "holdfast", $cy, $key, $($arg)*)
+    };
+}
+pub(crate) use http_warn;
+
+/// A `[crit]` line with nginx's context (the system failed holdfast: a
+/// temp file that cannot be made).
+macro_rules! http_crit {
+    ($cy:expr, $key:expr, $($arg:tt)*) => {
+        $crate::http::request::http_log!(log::Level::Error, "holdfast::crit", $cy, $key, $($arg)*)
+    };
+}
+pub(crate) use http_crit;
+
 /// Where a request is, for the stub_status `Reading` / `Writing` counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Stage {
@@ -165,8 +182,12 @@ pub struct Request {
     pub map_cache: std::cell::RefCell<Vec<Option<Vec<u8>>>>,
     /// The peer connection working for this request (its token).
     pub upstream: Option<usize>,
-    /// The request body read to be sent on (`r->request_body`).
+    /// The request body read to be sent on (`r->request_body`): what is
+    /// in memory.
     pub request_body: Option<Vec<u8>>,
+    /// The body's temp file, once it passed `client_body_buffer_size` (or
+    /// always, with `client_body_in_file_only`): `$request_body_file`.
+    pub request_body_file: Option<Box<crate::core::file::TempFile>>,
     /// `$upstream_addr`: the peers tried, `, `-separated.
     pub upstream_addr: Option<String>,
     /// `$upstream_status`: the last peer's status (0: none).
@@ -176,6 +197,7 @@ pub struct Request {
     pub upstream_times: (Option<u64>, Option<u64>, Option<u64>),
     /// `http://PEER/URI` of the proxied request, for the error-log context.
     pub upstream_name: Option<String>,
+    /// A `proxy_pass` with variables, evaluated: where it goes, the
     /// Values of the `set` variables (index: [`Variable::User`](crate::conf::variables::Variable::User)).
     pub vars: Vec<Option<Vec<u8>>>,
     /// Query string (offset, length in the buffer, after `target.0`).
@@ -846,7 +868,21 @@ pub fn test_reading<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         return;
     }
     c.eof = true;
-    client_info!(cy, key, "client prematurely closed connection");
+    let proxied = c.req().and_then(|r| r.upstream.map(|_| r.loc.clone()));
+    match proxied {
+        // ngx_http_upstream_check_broken_connection: not even watched with
+        // proxy_ignore_client_abort on.
+        Some(Some(l)) if l.proxy.ignore_client_abort => {
+            log::debug!("*{} client closed, proxy_ignore_client_abort", c.number);
+            return;
+        }
+        Some(_) => client_info!(
+            cy,
+            key,
+            "epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too"
+        ),
+        None => client_info!(cy, key, "client prematurely closed connection"),
+    }
     set_status(cy, key, 499);
     close_request(cy, key);
 }
@@ -1001,6 +1037,11 @@ pub fn free_request<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     if let Some(up) = r.upstream {
         crate::http::upstream::upstream_cleanup(cy, up);
     }
+    let mut r = r;
+    // The body and its temp file go now (the file is removed unless
+    // `client_body_in_file_only on`), not when the pooled object is reused.
+    r.request_body = None;
+    r.request_body_file = None;
     let c = &mut cy.conns[key];
     log::debug!("*{} http close request", c.number);
     log::debug!("*{} http log handler", c.number);

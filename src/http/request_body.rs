@@ -3,9 +3,10 @@
 //! (`ngx_http_request_body.c`), for the proxy, which sends it to the peer.
 //!
 //! As nginx with `proxy_request_buffering on` (its default), the whole body
-//! is read before the peer is contacted; holdfast keeps it in memory (up to
-//! `client_max_body_size`; nginx spills what passes
-//! `client_body_buffer_size` to a temporary file — not yet).
+//! is read before the peer is contacted: in memory while it fits
+//! `client_body_buffer_size`, in a temp file under `client_body_temp_path`
+//! once it does not (or always, with `client_body_in_file_only`) —
+//! nginx's ngx_http_write_request_body.
 
 use crate::core::connection::{Connection, EvKind, ReadHandler, req_in};
 use crate::core::cycle::Cycle;
@@ -48,6 +49,12 @@ pub fn read_client_request_body<S: Transport>(cy: &mut Cycle<S>, key: usize) -> 
     }
     let done = r.body.is_done();
     r.request_body = Some(body);
+    if let Err(rc) = write_request_body(cy, key, done) {
+        return ReadBody::Finalize(rc);
+    }
+    let Some(hc) = cy.conns[key].hc_mut() else {
+        return ReadBody::Finalize(Finalize::Close);
+    };
     if expect {
         log::debug!("*{number} send 100 Continue");
         hc.out
@@ -61,6 +68,82 @@ pub fn read_client_request_body<S: Transport>(cy: &mut Cycle<S>, key: usize) -> 
         return ReadBody::Done;
     }
     read_more(cy, key, max)
+}
+
+/// Mirrors ngx_http_write_request_body(): the body read so far goes to
+/// the request's temp file when it no longer fits `client_body_buffer_size`
+/// (or always with `client_body_in_file_only`, where even an empty body
+/// gets its file once the body is complete); the memory is then reused
+/// for the next read. A file that cannot be made or written is a 500.
+fn write_request_body<S: Transport>(
+    cy: &mut Cycle<S>,
+    key: usize,
+    done: bool,
+) -> Result<(), Finalize> {
+    let number = cy.conns[key].number;
+    let Some(r) = cy.conns[key].req_mut() else {
+        return Err(Finalize::Close);
+    };
+    let Some(conf) = r.loc.as_ref().map(|l| l.client_body.clone()) else {
+        return Ok(());
+    };
+    let in_memory = r.request_body.as_ref().map_or(0, Vec::len);
+    let file_only = conf.in_file_only != crate::conf::InFileOnly::Off;
+    let to_file = r.request_body_file.is_some()
+        || (file_only && (done || in_memory > 0))
+        || in_memory > conf.buffer_size;
+    if !to_file {
+        return Ok(());
+    }
+    if r.request_body_file.is_none() {
+        let mut f = match crate::core::file::create_temp_file(&conf.temp_path, false) {
+            Ok(f) => f,
+            Err(e) => {
+                crate::http::request::http_crit!(cy, key, "{e}");
+                return Err(Finalize::Status(500));
+            }
+        };
+        f.keep = conf.in_file_only == crate::conf::InFileOnly::On;
+        if !file_only {
+            crate::http::request::http_warn!(
+                cy,
+                key,
+                "a client request body is buffered to a temporary file {}",
+                f.name.display()
+            );
+        }
+        log::debug!(
+            "*{number} http client request body to file {}",
+            f.name.display()
+        );
+        if let Some(r) = cy.conns[key].req_mut() {
+            r.request_body_file = Some(Box::new(f));
+        }
+    }
+    let Some(r) = cy.conns[key].req_mut() else {
+        return Err(Finalize::Close);
+    };
+    let (Some(file), Some(body)) = (r.request_body_file.as_mut(), r.request_body.as_mut()) else {
+        return Ok(());
+    };
+    if body.is_empty() {
+        return Ok(());
+    }
+    match file.write(body) {
+        Ok(()) => {
+            body.clear();
+            Ok(())
+        }
+        Err(e) => {
+            let msg = format!(
+                "write() \"{}\" failed ({})",
+                file.name.display(),
+                crate::os::io::OsErr(&e)
+            );
+            crate::http::request::http_crit!(cy, key, "{msg}");
+            Err(Finalize::Status(500))
+        }
+    }
 }
 
 /// Reads body bytes while the socket has them.
@@ -101,6 +184,10 @@ fn read_more<S: Transport>(cy: &mut Cycle<S>, key: usize, max: u64) -> ReadBody 
                 r.request_body = Some(body);
                 if let Err(status) = used {
                     return ReadBody::Finalize(Finalize::Status(status));
+                }
+                let done = r.body.is_done();
+                if let Err(rc) = write_request_body(cy, key, done) {
+                    return ReadBody::Finalize(rc);
                 }
             }
             Recv::Again => continue,

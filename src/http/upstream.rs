@@ -28,12 +28,8 @@ use crate::http::response::{self, Sent};
 use crate::http::response_parse::{BodyDecoder, Framing, HeadParse, ResponseHeadParser};
 use crate::os::io::{OsErr, Transport};
 
-/// The largest response head accepted from a peer (nginx's
-/// `proxy_buffer_size` default is one page; holdfast is more lenient until
-/// the directive exists).
-pub const PROXY_BUFFER_SIZE: usize = 16 * 1024;
-/// Relayed bytes queued for the client before the peer is read no more
-/// until the client has taken them.
+/// Relayed bytes of an upgraded connection queued for either side before
+/// the other side is read no more until they are taken.
 pub const RELAY_HIGH_WATER: u64 = 64 * 1024;
 /// Bytes read from the peer at a time.
 const READ_CHUNK: usize = 16 * 1024;
@@ -103,6 +99,9 @@ pub struct UpstreamConn {
     /// also counts the methods it does not name out): a cached
     /// connection's failure is retried.
     pub idempotent: bool,
+    /// The body's way to the client once the head is in (`event_pipe.rs`):
+    /// a buffered response's temp file and gathered bytes.
+    pub pipe: Option<Box<crate::http::event_pipe::Pipe>>,
 }
 
 impl UpstreamConn {
@@ -125,7 +124,7 @@ impl UpstreamConn {
             request,
             sent: 0,
             head: Vec::new(),
-            parser: ResponseHeadParser::new(PROXY_BUFFER_SIZE),
+            parser: ResponseHeadParser::new(crate::conf::http_proxy::PROXY_BUFFER_SIZE),
             body: None,
             peer: addr.to_string(),
             head_request,
@@ -139,6 +138,7 @@ impl UpstreamConn {
             connect_ms: reused.then_some(0),
             header_ms: None,
             idempotent: false,
+            pipe: None,
         }
     }
 
@@ -422,6 +422,18 @@ pub fn upstream_handler<S: Transport>(cy: &mut Cycle<S>, key: usize, ev: EvKind)
     }
 }
 
+/// The client's request body in its temp file, when the peer gets it (not
+/// replaced by proxy_set_body, not held back by proxy_pass_request_body).
+fn request_body_file<S: Transport>(
+    cy: &Cycle<S>,
+    client: usize,
+) -> Option<(std::rc::Rc<std::fs::File>, u64)> {
+    let r = cy.conns[cy.lookup(client)?].req()?;
+    let f = r.request_body_file.as_ref()?;
+    let p = &r.loc.as_ref()?.proxy.request;
+    (p.pass_body && p.set_body.is_none()).then(|| (f.file.clone(), f.len))
+}
+
 /// Mirrors ngx_http_upstream_send_request_handler() and _send_request():
 /// the connect result (SO_ERROR), then the request bytes.
 pub(crate) fn send_request_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
@@ -458,6 +470,11 @@ pub(crate) fn send_request_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) 
             return;
         }
     }
+    let client = match cy.conns[key].data.as_deref() {
+        Some(ConnData::Upstream(u)) => u.client,
+        _ => return,
+    };
+    let body_file = request_body_file(cy, client);
     let c = &mut cy.conns[key];
     let Some(ConnData::Upstream(u)) = c.data.as_deref_mut() else {
         return;
@@ -466,20 +483,36 @@ pub(crate) fn send_request_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) 
         u.connect_ms = Some(cy.clock.now_ms.saturating_sub(u.start_ms));
     }
     u.state = UpstreamState::Sending;
-    while u.sent < u.request.len() {
-        match c.stream.writev(&[IoSlice::new(&u.request[u.sent..])]) {
+    let total = u.request.len() + body_file.as_ref().map_or(0, |(_, n)| *n as usize);
+    while u.sent < total {
+        let res = if u.sent < u.request.len() {
+            c.stream.writev(&[IoSlice::new(&u.request[u.sent..])])
+        } else if let Some((file, len)) = &body_file {
+            // The body in its temp file goes with sendfile, as
+            // ngx_linux_sendfile_chain sends a file buffer.
+            let at = (u.sent - u.request.len()) as u64;
+            let want = usize::try_from(len - at).unwrap_or(usize::MAX).min(1 << 30);
+            c.stream.sendfile(file, at, want)
+        } else {
+            break;
+        };
+        match res {
             Ok(0) => break,
             Ok(n) => u.sent += n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 c.write.ready = false;
-                let client = u.client;
                 let t = send_timeout(cy, client);
                 cy.add_timer(key, EvKind::Write, t);
                 return;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
-                let msg = format!("writev() failed ({})", OsErr(&e));
+                let call = if u.sent < u.request.len() {
+                    "writev"
+                } else {
+                    "sendfile"
+                };
+                let msg = format!("{call}() failed ({})", OsErr(&e));
                 let action = "sending request to upstream";
                 upstream_error(cy, key, &msg, action, 502);
                 return;
@@ -489,7 +522,13 @@ pub(crate) fn send_request_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) 
     // The request is out: wait for the answer under proxy_read_timeout
     // (the bytes stay until the answer comes, for a retry).
     u.state = UpstreamState::ReadingHeader;
-    let client = u.client;
+    let max_head = client_conf(cy, client)
+        .map_or(crate::conf::http_proxy::PROXY_BUFFER_SIZE, |l| {
+            l.proxy.buffering.buffer_size
+        });
+    if let Some(u) = up_mut(cy, key) {
+        u.parser = ResponseHeadParser::new(max_head);
+    }
     cy.del_timer(key, EvKind::Write);
     let t = read_timeout(cy, client);
     cy.add_timer(key, EvKind::Read, t);
@@ -545,10 +584,10 @@ fn process_upstream_with<S: Transport>(cy: &mut Cycle<S>, key: usize, chunk: &mu
             close_peer(cy, key, false);
             return;
         };
-        // Back-pressure: the client has enough queued; its write handler
-        // posts this event again when it has taken it.
-        let pending = cy.conns[ck].hc().map_or(0, |hc| hc.out.pending());
-        if pending >= RELAY_HIGH_WATER {
+        // Back-pressure: the client has enough queued (and, buffering, the
+        // temp file is full); its write handler posts this event again
+        // when it has taken some.
+        if !crate::http::event_pipe::pipe_read_upstream_allowed(cy, key, ck) {
             return;
         }
         let c = &mut cy.conns[key];
@@ -864,24 +903,36 @@ fn relay_body<S: Transport>(
             }
         }
     };
-    if let Some(hc) = cy.conns[ck].hc_mut() {
-        if let Some(r) = hc.request.as_deref_mut() {
+    let header_only = match cy.conns[ck].req_mut() {
+        Some(r) => {
             r.body_bytes += relayed.len() as u64;
+            r.header_only
         }
-        if hc.request.as_deref().is_none_or(|r| !r.header_only) {
-            let out = &mut hc.out.mem;
-            if chunked_out && !relayed.is_empty() {
-                // ngx_http_chunked_body_filter: one chunk per relayed piece.
-                out.extend_from_slice(format!("{:x}\r\n", relayed.len()).as_bytes());
-                out.extend_from_slice(&relayed);
-                out.extend_from_slice(b"\r\n");
-            } else if !chunked_out {
-                out.extend_from_slice(&relayed);
-            }
-            if chunked_out && done {
-                out.extend_from_slice(b"0\r\n\r\n");
-            }
+        None => true,
+    };
+    if !header_only {
+        if !crate::http::event_pipe::pipe_write_to_downstream(cy, key, ck, &relayed, done) {
+            close_peer(cy, key, false);
+            close_request(cy, ck);
+            return false;
         }
+        if chunked_out
+            && done
+            && let Some(hc) = cy.conns[ck].hc_mut()
+        {
+            hc.out.mem.extend_from_slice(b"0\r\n\r\n");
+        }
+    }
+    let abandoned = up_mut(cy, key)
+        .and_then(|u| u.pipe.as_ref())
+        .is_some_and(|p| p.downstream_error);
+    if abandoned {
+        if done {
+            // proxy_ignore_client_abort: the response was read to its end,
+            // the peer connection may be kept; the client is gone.
+            upstream_finalize_request(cy, key, Finalize::Done);
+        }
+        return !done;
     }
     if done {
         upstream_finalize_request(cy, key, Finalize::Done);
@@ -890,14 +941,26 @@ fn relay_body<S: Transport>(
     match response::send_out(cy, ck) {
         Sent::Done => true,
         Sent::Again => {
-            // The client is slow: relay again from its write handler.
+            // The client is slow: its write handler sends the rest; the
+            // peer is read on while the pipe allows (the caller asks).
             let c = &mut cy.conns[ck];
             c.write.handler = WriteHandler::Upstream;
             let t = crate::http::request::send_timeout(cy, ck);
             cy.add_timer(ck, EvKind::Write, t);
-            false
+            true
         }
         Sent::Error => {
+            let ignore = client_conf(cy, cy.conns[ck].token(ck))
+                .is_some_and(|l| l.proxy.ignore_client_abort && l.proxy.buffering.on);
+            if ignore && let Some(u) = up_mut(cy, key) {
+                // nginx's downstream_error: the rest of the response is read
+                // and dropped, so the peer connection can be kept.
+                u.pipe.get_or_insert_with(Default::default).downstream_error = true;
+                if let Some(hc) = cy.conns[ck].hc_mut() {
+                    hc.out.reset();
+                }
+                return true;
+            }
             close_peer(cy, key, false);
             close_request(cy, ck);
             false
@@ -996,10 +1059,11 @@ pub fn upstream_finalize_request<S: Transport>(cy: &mut Cycle<S>, key: usize, rc
             u.keepalive_ok && done,
             u.start_ms,
             u.connect_ms,
+            u.pipe.as_ref().is_some_and(|p| p.downstream_error),
         )
     });
     log::debug!("*{} finalize http upstream request", cy.conns[key].number);
-    let Some((client, pool, peer_index, reusable, start_ms, connect_ms)) = info else {
+    let Some((client, pool, peer_index, reusable, start_ms, connect_ms, abandoned)) = info else {
         cy.close_connection(key);
         return;
     };
@@ -1036,6 +1100,12 @@ pub fn upstream_finalize_request<S: Transport>(cy: &mut Cycle<S>, key: usize, rc
         r.upstream = None;
     }
     cy.conns[ck].read.handler = ReadHandler::BlockReading;
+    if abandoned {
+        // proxy_ignore_client_abort: the client left while the response was
+        // read; the peer connection was kept, the client's is closed.
+        close_request(cy, ck);
+        return;
+    }
     finalize_request(cy, ck, rc);
 }
 

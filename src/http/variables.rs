@@ -349,7 +349,11 @@ fn request_variable<S: Transport>(
             }
         }
         Variable::RequestBody => match &r.request_body {
-            Some(b) => out.extend_from_slice(b),
+            Some(b) if r.request_body_file.is_none() => out.extend_from_slice(b),
+            _ => return false,
+        },
+        Variable::RequestBodyFile => match &r.request_body_file {
+            Some(f) => out.extend_from_slice(f.name.as_os_str().as_encoded_bytes()),
             None => return false,
         },
         Variable::UpstreamStatus => match r.upstream_status {

@@ -30,20 +30,23 @@ pub struct Backend {
     accepts: Arc<AtomicUsize>,
     requests: Arc<Mutex<Vec<String>>>,
     closed_by_peer: Arc<AtomicUsize>,
+    written: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
 }
 
 impl Backend {
     /// Starts a backend answering every connection with `reply`.
     pub fn start(reply: Reply) -> Backend {
-        Backend::spawn(move |s, _, requests, closed| serve(s, reply.clone(), requests, closed))
+        Backend::spawn(move |s, _, requests, closed, written| {
+            serve(s, reply.clone(), requests, closed, written)
+        })
     }
 
     /// Binds 127.0.0.1:0 and serves each accepted connection on a thread
     /// of its own with `each(stream, connection number from 1, the request
-    /// log, the closed-by-peer counter)`.
+    /// log, the closed-by-peer counter, the responses-written counter)`.
     fn spawn(
-        each: impl Fn(TcpStream, usize, Arc<Mutex<Vec<String>>>, Arc<AtomicUsize>)
+        each: impl Fn(TcpStream, usize, Arc<Mutex<Vec<String>>>, Arc<AtomicUsize>, Arc<AtomicUsize>)
         + Send
         + Sync
         + 'static,
@@ -56,12 +59,14 @@ impl Backend {
             accepts: Arc::default(),
             requests: Arc::default(),
             closed_by_peer: Arc::default(),
+            written: Arc::default(),
             stop: Arc::default(),
         };
-        let (accepts, requests, closed, stop) = (
+        let (accepts, requests, closed, written, stop) = (
             b.accepts.clone(),
             b.requests.clone(),
             b.closed_by_peer.clone(),
+            b.written.clone(),
             b.stop.clone(),
         );
         let each = Arc::new(each);
@@ -70,9 +75,13 @@ impl Backend {
                 match l.accept() {
                     Ok((s, _)) => {
                         let n = accepts.fetch_add(1, Ordering::SeqCst) + 1;
-                        let (each, requests, closed) =
-                            (each.clone(), requests.clone(), closed.clone());
-                        std::thread::spawn(move || each(s, n, requests, closed));
+                        let (each, requests, closed, written) = (
+                            each.clone(),
+                            requests.clone(),
+                            closed.clone(),
+                            written.clone(),
+                        );
+                        std::thread::spawn(move || each(s, n, requests, closed, written));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(2)),
                 }
@@ -100,6 +109,25 @@ impl Backend {
     pub fn closed_by_peer(&self) -> usize {
         self.closed_by_peer.load(Ordering::SeqCst)
     }
+
+    /// Responses written whole (`Raw`, `SplitAt`, `After`): the proxy
+    /// took every byte.
+    pub fn written(&self) -> usize {
+        self.written.load(Ordering::SeqCst)
+    }
+
+    /// Waits until [`Backend::written`] reaches `n`; false at the deadline.
+    #[allow(dead_code)]
+    pub fn wait_written(&self, n: usize, within: Duration) -> bool {
+        let end = std::time::Instant::now() + within;
+        while std::time::Instant::now() < end {
+            if self.written() >= n {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
 }
 
 impl Drop for Backend {
@@ -113,6 +141,7 @@ fn serve(
     reply: Reply,
     requests: Arc<Mutex<Vec<String>>>,
     closed: Arc<AtomicUsize>,
+    written: Arc<AtomicUsize>,
 ) {
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
     let mut head = Vec::new();
@@ -143,13 +172,17 @@ fn serve(
         .push(String::from_utf8_lossy(&head).into_owned());
     match reply {
         Reply::Raw(bytes) => {
-            let _ = s.write_all(&bytes);
+            if s.write_all(&bytes).is_ok() {
+                written.fetch_add(1, Ordering::SeqCst);
+            }
         }
         Reply::SplitAt(bytes, at) => {
             let _ = s.write_all(&bytes[..at]);
             let _ = s.flush();
             std::thread::sleep(Duration::from_millis(5));
-            let _ = s.write_all(&bytes[at..]);
+            if s.write_all(&bytes[at..]).is_ok() {
+                written.fetch_add(1, Ordering::SeqCst);
+            }
         }
         Reply::Echo101 => {
             let _ = s.write_all(
@@ -171,7 +204,9 @@ fn serve(
         }
         Reply::After(bytes, pause) => {
             std::thread::sleep(pause);
-            let _ = s.write_all(&bytes);
+            if s.write_all(&bytes).is_ok() {
+                written.fetch_add(1, Ordering::SeqCst);
+            }
         }
         Reply::Silent => {
             if let Ok(0) = s.read(&mut buf) {
@@ -186,10 +221,23 @@ fn serve(
 /// request number on it (`c1 r2`), until the client closes; records the
 /// request heads and counts connections, like [`Backend`].
 pub fn start_keepalive() -> Backend {
-    Backend::spawn(|s, n, requests, _| serve_keepalive(s, n, requests))
+    Backend::spawn(|s, n, requests, _, written| serve_keepalive(s, n, requests, 0, written))
 }
 
-fn serve_keepalive(mut s: TcpStream, conn: usize, requests: Arc<Mutex<Vec<String>>>) {
+/// [`start_keepalive`] whose bodies are `size` bytes (`x`), each response
+/// counted in [`Backend::written`] once written whole.
+#[allow(dead_code)]
+pub fn start_keepalive_sized(size: usize) -> Backend {
+    Backend::spawn(move |s, n, requests, _, written| serve_keepalive(s, n, requests, size, written))
+}
+
+fn serve_keepalive(
+    mut s: TcpStream,
+    conn: usize,
+    requests: Arc<Mutex<Vec<String>>>,
+    size: usize,
+    written: Arc<AtomicUsize>,
+) {
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
     let mut pending = Vec::new();
     let mut buf = [0u8; 4096];
@@ -202,7 +250,10 @@ fn serve_keepalive(mut s: TcpStream, conn: usize, requests: Arc<Mutex<Vec<String
                 .unwrap()
                 .push(String::from_utf8_lossy(&head).into_owned());
             n += 1;
-            let body = format!("c{conn} r{n}");
+            let body = match size {
+                0 => format!("c{conn} r{n}"),
+                _ => "x".repeat(size),
+            };
             let resp = format!(
                 "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
                 body.len()
@@ -210,6 +261,7 @@ fn serve_keepalive(mut s: TcpStream, conn: usize, requests: Arc<Mutex<Vec<String
             if s.write_all(resp.as_bytes()).is_err() {
                 return;
             }
+            written.fetch_add(1, Ordering::SeqCst);
         }
         match s.read(&mut buf) {
             Ok(0) | Err(_) => return,
