@@ -755,3 +755,84 @@ fn proxy_intercept_errors_answers_with_the_error_page() {
         .assert_status(404)
         .assert_body("backend 404");
 }
+
+#[test]
+fn upstream_variables_list_every_try_and_read_the_peer_s_headers() {
+    let b = Backend::start(Reply::Raw(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Backend: b1\r\n\
+          Set-Cookie: a=1; Path=/\r\nSet-Cookie: sid=xyz; HttpOnly\r\n\r\nok"
+            .to_vec(),
+    ));
+    let s = upstream_server(
+        &format!(
+            "upstream u {{ server 127.0.0.1:{REFUSED_PORT}; server {}; }}\n\
+             log_format lf \"$upstream_addr|$upstream_status|$upstream_connect_time|$upstream_response_time\";",
+            b.addr()
+        ),
+        "access_log a.log lf; location / { proxy_pass http://u; \
+         add_header X-H \"$upstream_http_x_backend|$upstream_cookie_sid|$upstream_cookie_a|$upstream_cookie_none.\"; }",
+    );
+    let r = s.request(&get("/"));
+    r.assert_status(200).assert_body("ok");
+    assert_eq!(r.header("X-H"), Some("b1|xyz|1|."), "{r:?}");
+    let log = s.prefix().path().join("a.log");
+    let deadline = std::time::Instant::now() + WITHIN;
+    let line = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(l) = text.lines().next() {
+            break l.to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "no access log line");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let f: Vec<&str> = line.split('|').collect();
+    assert_eq!(
+        f[0],
+        format!("127.0.0.1:{REFUSED_PORT}, {}", b.addr()),
+        "{line}"
+    );
+    assert_eq!(f[1], "502, 200", "{line}");
+    // The refused try never connected; the second did.
+    let connect: Vec<&str> = f[2].split(", ").collect();
+    assert_eq!(connect.len(), 2, "{line}");
+    assert_eq!(connect[0], "-", "{line}");
+    assert!(connect[1].parse::<f64>().is_ok(), "{line}");
+    let times: Vec<&str> = f[3].split(", ").collect();
+    assert!(times.iter().all(|t| t.parse::<f64>().is_ok()), "{line}");
+}
+
+#[test]
+fn a_full_pool_closes_its_oldest_connection_after_a_moment() {
+    // Two exchanges at once need two connections; `keepalive 1` keeps one
+    // of them once both are done (the other closed a few ms later, see
+    // upstream_keepalive.rs), and the next request reuses it.
+    let b = backend::start_keepalive_with(|conn, n| {
+        std::thread::sleep(Duration::from_millis(100));
+        let body = format!("c{conn} r{n}");
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    });
+    let s = upstream_server(
+        &format!("upstream be {{ server {}; keepalive 1; }}", b.addr()),
+        "location / { proxy_pass http://be; }",
+    );
+    let mut c1 = s.connect();
+    let mut c2 = s.connect();
+    c1.send(get("/1"));
+    c2.send(get("/2"));
+    c1.read_response().assert_status(200);
+    c2.read_response().assert_status(200);
+    assert_eq!(b.accepts(), 2);
+    let deadline = std::time::Instant::now() + WITHIN;
+    while b.closed_by_peer() < 1 {
+        assert!(std::time::Instant::now() < deadline, "no connection closed");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let r = c1.request(get("/3"));
+    r.assert_status(200);
+    assert!(r.text().ends_with(" r2"), "{r:?}");
+    assert_eq!((b.accepts(), b.closed_by_peer()), (2, 1));
+}

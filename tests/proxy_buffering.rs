@@ -466,3 +466,20 @@ fn buffer_sizes_are_checked_against_each_other_as_nginx_does() {
     let out = common::test_config(&p, &conf, WITHIN);
     assert!(out.stderr.contains("not supported yet"), "{}", out.stderr);
 }
+
+#[test]
+fn a_full_temp_file_holds_the_peer_until_the_client_drains_it() {
+    let b = Backend::start(large_reply(false));
+    let s = Server::with_server(&format!(
+        "    location / {{ proxy_pass http://{}; proxy_buffers 4 8k; \
+         proxy_max_temp_file_size 64k; }}\n",
+        b.addr()
+    ));
+    let mut c = stalled_client(&s, "/big");
+    s.assert_log("buffered to a temporary file", WITHIN);
+    // 64k of file and 32k of memory cannot take 24 MiB.
+    assert!(!b.wait_written(1, Duration::from_millis(500)));
+    let (_, body) = read_all(&mut c, LARGE);
+    assert!(body == pattern(LARGE), "body differs");
+    assert!(b.wait_written(1, WITHIN));
+}

@@ -66,10 +66,11 @@ pub(super) const fn cmd(
 }
 
 /// Every module's table, in nginx's module order.
-fn tables() -> [&'static [Command]; 11] {
+fn tables() -> [&'static [Command]; 12] {
     [
         super::core::COMMANDS,
         super::http_core::COMMANDS,
+        super::resolver::COMMANDS,
         super::http_log::COMMANDS,
         super::http_headers::COMMANDS,
         super::http_rewrite::COMMANDS,

@@ -154,6 +154,8 @@ pub(super) struct RawLoc {
     access: Option<Vec<super::AccessRule>>,
     /// ngx_http_proxy_module's part.
     proxy: super::http_proxy::RawProxy,
+    /// `resolver` and `resolver_timeout`.
+    resolver: super::resolver::RawResolver,
     /// ngx_http_stub_status_module's part.
     pub(super) stub_status: bool,
     /// The temp-path directives (see `http_temp.rs`).
@@ -213,6 +215,8 @@ fn defaults(b: &Builder<'_>) -> LocConf {
         error_pages: Rc::from([]),
         recursive_error_pages: false,
         access: Rc::from([]),
+        resolver: None,
+        resolver_timeout_ms: super::resolver::RESOLVER_TIMEOUT_MS,
         proxy: super::http_proxy::ProxyConf {
             temp_path: Rc::new(TempPath::new(b.path("proxy_temp"))),
             ..Default::default()
@@ -305,6 +309,8 @@ fn merge_loc(mut raw: RawLoc, parent: &LocConf) -> LocConf {
 /// The plain inherited values of [`merge_loc`].
 fn merge_loc_values(raw: RawLoc, parent: &LocConf) -> LocConf {
     let mut proxy = super::http_proxy::merge(raw.proxy, &parent.proxy);
+    let (resolver, resolver_timeout_ms) =
+        super::resolver::merge(raw.resolver, (&parent.resolver, parent.resolver_timeout_ms));
     if let Some(t) = raw.temp.proxy {
         proxy.temp_path = Rc::new(t);
     }
@@ -367,6 +373,8 @@ fn merge_loc_values(raw: RawLoc, parent: &LocConf) -> LocConf {
         recursive_error_pages: parent.recursive_error_pages,
         access: raw.access.map_or_else(|| parent.access.clone(), Rc::from),
         proxy,
+        resolver,
+        resolver_timeout_ms,
         types: raw.types.map_or_else(|| parent.types.clone(), Rc::new),
         default_type: raw
             .default_type
@@ -615,6 +623,7 @@ impl Builder<'_> {
             || http_rewrite::directive(d, &mut loc.rewrite)?
             || super::http_access::directive(d, &mut loc.access)?
             || super::http_proxy::directive(d, &mut loc.proxy, &self.upstreams.borrow())?
+            || super::resolver::directive(d, &mut loc.resolver)?
             || http_stub_status::directive(d, &mut loc.stub_status)?
             || self.temp_directive(d, &mut loc.temp)?
         {

@@ -44,7 +44,33 @@ pub(super) static COMMANDS: &[Command] = &[
     cmd("proxy_pass_request_body", ANY_HTTP, false, 1, 1),
     cmd("proxy_set_body", ANY_HTTP, false, 1, 1),
     cmd("proxy_ignore_client_abort", ANY_HTTP, false, 1, 1),
+    cmd("proxy_ignore_headers", ANY_HTTP, false, 1, usize::MAX),
 ];
+
+/// `proxy_ignore_headers` names (nginx's NGX_HTTP_UPSTREAM_IGN_* bits).
+/// Those about caching (X-Accel-Expires, Expires, Cache-Control,
+/// Set-Cookie, Vary) only change what a cache would do; holdfast has no
+/// proxy cache, so for them the directive is true by construction.
+pub mod ignore {
+    /// `X-Accel-Redirect`: no internal redirect.
+    pub const XA_REDIRECT: u16 = 0x0002;
+    /// `X-Accel-Expires`.
+    pub const XA_EXPIRES: u16 = 0x0004;
+    /// `Expires`.
+    pub const EXPIRES: u16 = 0x0008;
+    /// `Cache-Control`.
+    pub const CACHE_CONTROL: u16 = 0x0010;
+    /// `Set-Cookie`.
+    pub const SET_COOKIE: u16 = 0x0020;
+    /// `X-Accel-Limit-Rate`: the peer does not set the rate.
+    pub const XA_LIMIT_RATE: u16 = 0x0040;
+    /// `X-Accel-Buffering`: the peer does not switch buffering.
+    pub const XA_BUFFERING: u16 = 0x0080;
+    /// `X-Accel-Charset`.
+    pub const XA_CHARSET: u16 = 0x0100;
+    /// `Vary`.
+    pub const VARY: u16 = 0x0200;
+}
 
 /// nginx's page size on x86-64: the default `proxy_buffer_size` and the
 /// size of each of the default eight `proxy_buffers`.
@@ -216,6 +242,7 @@ pub(super) struct RawProxy {
     pub(super) pass_request_body: Option<bool>,
     pub(super) set_body: Option<Vec<super::variables::Segment>>,
     pub(super) ignore_client_abort: Option<bool>,
+    pub(super) ignore_headers: Option<u16>,
     /// Where the buffer sizes were set, for the merge's checks.
     pub(super) sizes_at: Option<(std::path::PathBuf, usize)>,
 }
@@ -272,6 +299,8 @@ pub struct ProxyConf {
     /// `proxy_ignore_client_abort on|off` (default off: a client that
     /// closes ends the exchange with the peer).
     pub ignore_client_abort: bool,
+    /// `proxy_ignore_headers` bits ([`ignore`]).
+    pub ignore_headers: u16,
 }
 
 impl Default for ProxyConf {
@@ -298,6 +327,7 @@ impl Default for ProxyConf {
                 set_body: None,
             }),
             ignore_client_abort: false,
+            ignore_headers: 0,
         }
     }
 }
@@ -368,6 +398,7 @@ pub(super) fn merge(raw: RawProxy, parent: &ProxyConf) -> ProxyConf {
         ignore_client_abort: raw
             .ignore_client_abort
             .unwrap_or(parent.ignore_client_abort),
+        ignore_headers: raw.ignore_headers.unwrap_or(parent.ignore_headers),
         pass: raw.pass.map(Rc::new),
         connect_timeout_ms: raw.connect_timeout_ms.unwrap_or(parent.connect_timeout_ms),
         read_timeout_ms: raw.read_timeout_ms.unwrap_or(parent.read_timeout_ms),
@@ -553,6 +584,26 @@ pub(super) fn directive(
             super::command::flag_slot(&mut raw.pass_request_headers, d)?
         }
         "proxy_pass_request_body" => super::command::flag_slot(&mut raw.pass_request_body, d)?,
+        "proxy_ignore_headers" => {
+            // Mirrors ngx_conf_set_bitmask_slot() with nginx's names.
+            super::command::once(&raw.ignore_headers, d)?;
+            let mut bits = 0u16;
+            for v in &d.args {
+                bits |= match v.to_ascii_lowercase().as_str() {
+                    "x-accel-redirect" => ignore::XA_REDIRECT,
+                    "x-accel-expires" => ignore::XA_EXPIRES,
+                    "x-accel-limit-rate" => ignore::XA_LIMIT_RATE,
+                    "x-accel-buffering" => ignore::XA_BUFFERING,
+                    "x-accel-charset" => ignore::XA_CHARSET,
+                    "expires" => ignore::EXPIRES,
+                    "cache-control" => ignore::CACHE_CONTROL,
+                    "set-cookie" => ignore::SET_COOKIE,
+                    "vary" => ignore::VARY,
+                    _ => return Err(d.error(format!("invalid value \"{v}\""))),
+                };
+            }
+            raw.ignore_headers = Some(bits);
+        }
         "proxy_ignore_client_abort" => super::command::flag_slot(&mut raw.ignore_client_abort, d)?,
         "proxy_hide_header" => raw
             .hide
@@ -593,6 +644,7 @@ fn proxy_pass(
     let url = &d.args[0];
     if url.contains('$') {
         // Evaluated per request (ngx_http_proxy_eval), a host name
+        // resolved then with the location's `resolver`.
         let vars = super::variables::compile(url).map_err(|e| d.error(e))?;
         return Ok(ProxyPass {
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),

@@ -32,6 +32,7 @@ mod lint;
 mod listen;
 pub mod modules;
 mod parser;
+pub mod resolver;
 mod values;
 pub mod variables;
 
@@ -508,6 +509,11 @@ pub struct LocConf {
     pub access: Rc<[AccessRule]>,
     /// ngx_http_proxy_module's settings (`proxy_pass` and the timeouts).
     pub proxy: http_proxy::ProxyConf,
+    /// `resolver` (inherited); None: no name servers (nginx's dummy
+    /// resolver, "no resolver defined to resolve NAME").
+    pub resolver: Option<Rc<resolver::ResolverConf>>,
+    /// `resolver_timeout` in ms. Default 30 s.
+    pub resolver_timeout_ms: u64,
     /// `types { }` (shared between locations that do not set their own).
     pub types: Rc<Types>,
     /// `default_type`. Default `text/plain`.

@@ -169,7 +169,6 @@ pub static MODULES: &[Module] = &[
         "ngx_http_proxy_module's directive (not yet: issue 11)",
         "--without-http_proxy_module",
         &[
-            "proxy_ignore_headers",
             "proxy_next_upstream_timeout",
             "proxy_cookie_domain",
             "proxy_cookie_path",
@@ -523,11 +522,6 @@ static NOT_YET: &[(&str, &str)] = &[
         "ngx_http_core_module's directio_alignment",
     ),
     ("read_ahead", "ngx_http_core_module's read_ahead"),
-    ("resolver", "ngx_http_core_module's resolver"),
-    (
-        "resolver_timeout",
-        "ngx_http_core_module's resolver_timeout",
-    ),
     (
         "ignore_invalid_headers",
         "ngx_http_core_module's ignore_invalid_headers",

@@ -143,6 +143,10 @@ pub enum Variable {
     Cookie(Box<[u8]>),
     /// `$sent_http_NAME`: a response header (name lower-cased, `_` as `-`).
     SentHttp(Box<[u8]>),
+    /// `$upstream_http_NAME`: a header of the peer's response.
+    UpstreamHttp(Box<[u8]>),
+    /// `$upstream_cookie_NAME`: a cookie the peer's `Set-Cookie` sets.
+    UpstreamCookie(Box<[u8]>),
     /// `$http_NAME`: a request header. Holds the lower-cased header name with
     /// `_` turned into `-` (`$http_user_agent` → `user-agent`). Every header
     /// of that name (case-insensitive) counts, values joined with `, `; names
@@ -264,6 +268,12 @@ impl Variable {
         if let Some(h) = lower.strip_prefix("sent_http_") {
             return Some(Variable::SentHttp(header_name(h)));
         }
+        if let Some(h) = lower.strip_prefix("upstream_http_") {
+            return Some(Variable::UpstreamHttp(header_name(h)));
+        }
+        if let Some(c) = lower.strip_prefix("upstream_cookie_") {
+            return Some(Variable::UpstreamCookie(c.as_bytes().into()));
+        }
         if let Some(h) = lower.strip_prefix("http_") {
             return Some(Variable::HttpHeader(header_name(h)));
         }
@@ -299,6 +309,12 @@ impl Variable {
         match self {
             Variable::HttpHeader(h) => return Cow::Owned(format!("http_{}", under(h))),
             Variable::SentHttp(h) => return Cow::Owned(format!("sent_http_{}", under(h))),
+            Variable::UpstreamHttp(h) => {
+                return Cow::Owned(format!("upstream_http_{}", under(h)));
+            }
+            Variable::UpstreamCookie(c) => {
+                return Cow::Owned(format!("upstream_cookie_{}", String::from_utf8_lossy(c)));
+            }
             Variable::Arg(a) => return Cow::Owned(format!("arg_{}", String::from_utf8_lossy(a))),
             Variable::Capture(n) => return Cow::Owned(n.to_string()),
             Variable::NamedCapture(n) => return Cow::Owned(n.to_string()),

@@ -126,11 +126,16 @@ pub struct Cycle<S> {
     pub registry: Option<mio::Registry>,
     /// The upstream blocks' keep-alive pools, by block index.
     pub upstream_pools: Vec<crate::http::upstream_keepalive::KeepalivePool>,
+    /// Some pool holds more than its `keepalive N` idle connections
+    /// (upstream_keepalive::trim_pools closes the extra ones soon).
+    pub pools_over: bool,
     /// The buffer peer responses are read into (proxy relay and upgraded
     /// connections), allocated on first use and shared by every exchange.
     pub relay_buf: Vec<u8>,
     /// The upstream blocks' round-robin state, by block index.
-    pub upstream_peers: Vec<crate::http::upstream_round_robin::PeerSet>,
+    pub upstream_peers: crate::http::upstream_round_robin::PeerSets,
+    /// The resolvers in use (`resolver`), their sockets, caches and timers.
+    pub resolvers: crate::event::resolver::Resolvers,
     /// Scratch space for discarding input (lingering close, body discard).
     pub scratch: Box<[u8]>,
     /// `worker_connections`.
@@ -186,7 +191,9 @@ impl<S: Transport> Cycle<S> {
             hc_pool: Vec::new(),
             registry: None,
             upstream_pools: Vec::new(),
-            upstream_peers: Vec::new(),
+            pools_over: false,
+            upstream_peers: Default::default(),
+            resolvers: Default::default(),
             relay_buf: Vec::new(),
             scratch: vec![0u8; 4096].into_boxed_slice(),
             connection_n,
@@ -214,7 +221,7 @@ impl<S: Transport> Cycle<S> {
         let idle: Vec<usize> = self
             .upstream_pools
             .iter()
-            .flat_map(|p| p.idle.iter().copied())
+            .flat_map(|p| p.idle.iter().map(|&(t, _)| t))
             .collect();
         for t in idle {
             if let Some(k) = self.lookup(t) {
@@ -227,10 +234,12 @@ impl<S: Transport> Cycle<S> {
             .as_ref()
             .map(|h| h.upstreams.clone())
             .unwrap_or_default();
-        self.upstream_peers = blocks
-            .iter()
-            .map(|u| crate::http::upstream_round_robin::PeerSet::new(u))
-            .collect();
+        self.upstream_peers.set_blocks(
+            blocks
+                .iter()
+                .map(|u| crate::http::upstream_round_robin::PeerSet::new(u))
+                .collect(),
+        );
         self.upstream_pools = blocks
             .iter()
             .map(|u| {

@@ -8,4 +8,5 @@ pub mod file;
 pub mod invariants;
 pub mod log;
 pub mod open_file_cache;
+pub mod resolver;
 pub mod time;

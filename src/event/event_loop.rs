@@ -443,11 +443,15 @@ impl EventLoop {
                 .access_logs
                 .next_flush()
                 .map(|at| at.saturating_sub(now).max(1));
-            match (timer, flush) {
-                (Some(t), Some(f)) => Some(t.min(f)),
-                (t, f) => t.or(f),
-            }
-            .map(Duration::from_millis)
+            // A pool over its `keepalive N` is trimmed soon.
+            let trim = cy
+                .pools_over
+                .then_some(crate::http::upstream_keepalive::KEEPALIVE_EVICT_DELAY_MS);
+            [timer, flush, trim]
+                .into_iter()
+                .flatten()
+                .min()
+                .map(Duration::from_millis)
         };
         log::debug!(
             "epoll timer: {}",
@@ -487,6 +491,11 @@ impl EventLoop {
                 self.event_accept(key - LISTEN_KEY_BASE);
                 continue;
             }
+            if crate::event::resolver::is_resolver_token(token) {
+                crate::core::log::use_main_log();
+                crate::event::resolver::udp_read(&mut self.cycle, token);
+                continue;
+            }
             let cy = &mut self.cycle;
             let Some(key) = cy.lookup(token) else {
                 log::debug!("epoll: stale event {token:#x}");
@@ -513,6 +522,7 @@ impl EventLoop {
         // too, up to a bound, so a batch of pipelined requests is answered in
         // one iteration and one write.
         crate::event::posted::process_posted(&mut self.cycle, POSTED_PER_ITERATION);
+        crate::http::upstream_keepalive::trim_pools(&mut self.cycle);
         Ok(())
     }
 
@@ -537,6 +547,10 @@ impl EventLoop {
             for i in 0..self.listeners.len() {
                 self.event_accept(i);
             }
+            return;
+        }
+        if crate::event::resolver::is_resolver_token(ev.token) {
+            crate::event::resolver::timer_handler(&mut self.cycle, ev.token);
             return;
         }
         let cy = &mut self.cycle;

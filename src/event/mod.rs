@@ -3,4 +3,5 @@
 pub mod accept;
 pub mod event_loop;
 pub mod posted;
+pub mod resolver;
 pub mod timer;

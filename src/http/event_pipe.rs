@@ -19,9 +19,12 @@
 //! file regions in order) is the chain, and the memory bound is on what it
 //! holds. The temp file is unlinked when it is made (see `core/file.rs`).
 
+use crate::core::connection::{EvKind, WriteHandler};
 use crate::core::cycle::Cycle;
 use crate::core::file::{TempFile, create_temp_file};
-use crate::http::upstream::{client_conf, up_mut};
+use crate::http::request::{Finalize, close_request};
+use crate::http::response::{self, Sent};
+use crate::http::upstream::{client_conf, close_peer, up_mut, upstream_finalize_request};
 use crate::os::io::Transport;
 
 /// A buffered response's spill state, held by the peer connection's
@@ -36,14 +39,26 @@ pub struct Pipe {
     /// The client went away under `proxy_ignore_client_abort on`: the
     /// response is read to its end and dropped (nginx's `downstream_error`).
     pub downstream_error: bool,
+    /// `X-Accel-Buffering: yes|no` from the peer: this response's
+    /// buffering, whatever `proxy_buffering` says.
+    pub buffering: Option<bool>,
 }
 
-/// The buffering settings for the client `client` (its token).
+/// The buffering settings for the client `client` (its token), with the
+/// peer's X-Accel-Buffering (`over`) applied.
 fn buffering<S: Transport>(
     cy: &Cycle<S>,
     client: usize,
+    over: Option<bool>,
 ) -> std::rc::Rc<crate::conf::http_proxy::ProxyBuffering> {
-    client_conf(cy, client).map_or_else(Default::default, |l| l.proxy.buffering.clone())
+    let b: std::rc::Rc<crate::conf::http_proxy::ProxyBuffering> =
+        client_conf(cy, client).map_or_else(Default::default, |l| l.proxy.buffering.clone());
+    match over {
+        Some(on) if on != b.on => {
+            std::rc::Rc::new(crate::conf::http_proxy::ProxyBuffering { on, ..(*b).clone() })
+        }
+        _ => b,
+    }
 }
 
 /// Mirrors ngx_event_pipe()'s "may the upstream be read" test (and the
@@ -57,7 +72,8 @@ pub fn pipe_read_upstream_allowed<S: Transport>(cy: &mut Cycle<S>, key: usize, c
     if u.pipe.as_ref().is_some_and(|p| p.downstream_error) {
         return true;
     }
-    let b = buffering(cy, client);
+    let over = u.pipe.as_ref().and_then(|p| p.buffering);
+    let b = buffering(cy, client, over);
     let pending = cy.conns[ck].hc().map_or(0, |hc| hc.out.pending());
     if !b.on {
         return pending < b.buffer_size as u64;
@@ -91,7 +107,11 @@ pub fn pipe_read_upstream_allowed<S: Transport>(cy: &mut Cycle<S>, key: usize, c
     if b.max_temp_file_size == 0 {
         return pending < b.memory();
     }
-    file_len < b.max_temp_file_size && (p.staged.len() as u64) < b.memory()
+    // A full temp file takes no more: the peer is read again as the client
+    // drains the queue under `proxy_buffers` (what nginx does once
+    // proxy_max_temp_file_size is reached).
+    (file_len < b.max_temp_file_size && (p.staged.len() as u64) < b.memory())
+        || pending < b.memory()
 }
 
 /// Appends body bytes to the client's queue, as one chunk when the
@@ -135,13 +155,19 @@ pub fn pipe_write_to_downstream<S: Transport>(
     if u.pipe.as_ref().is_some_and(|p| p.downstream_error) {
         return true;
     }
-    let b = buffering(cy, client);
+    let over = u.pipe.as_ref().and_then(|p| p.buffering);
+    let b = buffering(cy, client, over);
     let pending = cy.conns[ck].hc().map_or(0, |hc| hc.out.pending());
-    let spilling = up_mut(cy, key)
-        .and_then(|u| u.pipe.as_ref())
-        .is_some_and(|p| !p.staged.is_empty());
+    let (spilling, file_full) =
+        up_mut(cy, key)
+            .and_then(|u| u.pipe.as_ref())
+            .map_or((false, false), |p| {
+                let len = p.temp.as_ref().map_or(0, |t| t.len);
+                (!p.staged.is_empty(), len >= b.max_temp_file_size)
+            });
     let to_memory = !b.on
         || b.max_temp_file_size == 0
+        || (file_full && !spilling)
         || (!spilling && pending + data.len() as u64 <= b.memory());
     if to_memory {
         if let Some(hc) = cy.conns[ck].hc_mut() {
@@ -230,4 +256,140 @@ fn write_chain_to_temp_file<S: Transport>(
         }
     }
     true
+}
+
+/// The body half of ngx_http_upstream_process_non_buffered_request(): body
+/// bytes for the client (re-chunked when `chunked_out`, as nginx's chunked
+/// filter would); `eof`: the peer closed. False when the
+/// exchange ended or must wait for the client.
+pub(crate) fn relay_body<S: Transport>(
+    cy: &mut Cycle<S>,
+    key: usize,
+    ck: usize,
+    data: &[u8],
+    eof: bool,
+) -> bool {
+    let Some(u) = up_mut(cy, key) else {
+        return false;
+    };
+    let chunked_out = u.chunked_out;
+    let Some(body) = u.body.as_mut() else {
+        return false;
+    };
+    let mut relayed = Vec::new();
+    let done = if eof {
+        match body.finish_at_eof() {
+            Ok(()) => true,
+            Err(_) => {
+                log_after_header(cy, key, ck, "upstream prematurely closed connection");
+                return false;
+            }
+        }
+    } else {
+        match body.decode(data, |b| relayed.extend_from_slice(b)) {
+            Ok(_) => body.is_done(),
+            Err(_) => {
+                log_after_header(cy, key, ck, "upstream sent invalid response");
+                return false;
+            }
+        }
+    };
+    let header_only = match cy.conns[ck].req_mut() {
+        Some(r) => {
+            r.body_bytes += relayed.len() as u64;
+            r.header_only
+        }
+        None => true,
+    };
+    if !header_only {
+        if !crate::http::event_pipe::pipe_write_to_downstream(cy, key, ck, &relayed, done) {
+            close_peer(cy, key, false);
+            close_request(cy, ck);
+            return false;
+        }
+        if chunked_out
+            && done
+            && let Some(hc) = cy.conns[ck].hc_mut()
+        {
+            hc.out.mem.extend_from_slice(b"0\r\n\r\n");
+        }
+    }
+    let abandoned = up_mut(cy, key)
+        .and_then(|u| u.pipe.as_ref())
+        .is_some_and(|p| p.downstream_error);
+    if abandoned {
+        if done {
+            // proxy_ignore_client_abort: the response was read to its end,
+            // the peer connection may be kept; the client is gone.
+            upstream_finalize_request(cy, key, Finalize::Done);
+        }
+        return !done;
+    }
+    if done {
+        upstream_finalize_request(cy, key, Finalize::Done);
+        return false;
+    }
+    match response::send_out(cy, ck) {
+        Sent::Done => true,
+        Sent::Again => {
+            // The client is slow: its write handler sends the rest; the
+            // peer is read on while the pipe allows (the caller asks).
+            let c = &mut cy.conns[ck];
+            c.write.handler = WriteHandler::Upstream;
+            let t = crate::http::request::send_timeout(cy, ck);
+            cy.add_timer(ck, EvKind::Write, t);
+            true
+        }
+        Sent::Error => {
+            let ignore = client_conf(cy, cy.conns[ck].token(ck))
+                .is_some_and(|l| l.proxy.ignore_client_abort && l.proxy.buffering.on);
+            if ignore && let Some(u) = up_mut(cy, key) {
+                // nginx's downstream_error: the rest of the response is read
+                // and dropped, so the peer connection can be kept.
+                u.pipe.get_or_insert_with(Default::default).downstream_error = true;
+                if let Some(hc) = cy.conns[ck].hc_mut() {
+                    hc.out.reset();
+                }
+                return true;
+            }
+            close_peer(cy, key, false);
+            close_request(cy, ck);
+            false
+        }
+    }
+}
+
+/// An error after the client's head went out: logged, both connections
+/// closed (the client sees the response cut short, as with nginx).
+fn log_after_header<S: Transport>(cy: &mut Cycle<S>, key: usize, ck: usize, msg: &str) {
+    crate::http::request::http_error!(cy, ck, "{msg} while reading upstream");
+    close_peer(cy, key, true);
+    close_request(cy, ck);
+}
+
+/// The client's write handler while a body is relayed
+/// (ngx_http_upstream_process_downstream): when the client has taken what
+/// was queued, the peer is read again.
+pub fn process_downstream<S: Transport>(cy: &mut Cycle<S>, ck: usize) {
+    if cy.conns[ck].write.timedout {
+        cy.conns[ck].timedout = true;
+        crate::http::request::client_info!(cy, ck, "client timed out (110: Connection timed out)");
+        close_request(cy, ck);
+        return;
+    }
+    match response::send_out(cy, ck) {
+        Sent::Again => {
+            let t = crate::http::request::send_timeout(cy, ck);
+            cy.add_timer(ck, EvKind::Write, t);
+        }
+        Sent::Done => {
+            cy.del_timer(ck, EvKind::Write);
+            cy.conns[ck].write.handler = WriteHandler::Empty;
+            let up = cy.conns[ck].req().and_then(|r| r.upstream);
+            if let Some(key) = up.and_then(|t| cy.lookup(t)) {
+                cy.post_event(key, EvKind::Read);
+            }
+        }
+        Sent::Error => close_request(cy, ck),
+    }
 }

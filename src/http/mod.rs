@@ -39,7 +39,9 @@ pub mod special;
 pub mod static_module;
 pub mod stub_status;
 pub mod upstream;
+pub mod upstream_header;
 pub mod upstream_keepalive;
+pub mod upstream_resolve;
 pub mod upstream_round_robin;
 pub mod upstream_upgrade;
 pub mod variables;
@@ -96,7 +98,7 @@ pub fn run_write_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         WriteHandler::Empty => {}
         WriteHandler::Writer | WriteHandler::Flush => response::writer(cy, key),
         WriteHandler::Upstream if cy.conns[key].hc().is_some() => {
-            upstream::process_downstream(cy, key)
+            event_pipe::process_downstream(cy, key)
         }
         WriteHandler::Upstream => {
             upstream::upstream_handler(cy, key, crate::core::connection::EvKind::Write)

@@ -640,6 +640,37 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
+/// Mirrors ngx_http_parse_unsafe_uri(): a URI a peer names
+/// (X-Accel-Redirect) split at its first `?`, its path `%`-decoded; None
+/// when it is unsafe (a `..` segment before or after decoding, a NUL).
+pub fn parse_unsafe_uri(raw: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+    let (path, args) = match memchr(b'?', raw) {
+        Some(q) => (&raw[..q], Some(raw[q + 1..].to_vec())),
+        None => (raw, None),
+    };
+    let mut uri = Vec::with_capacity(path.len());
+    let mut i = 0;
+    while i < path.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match (path[i], path.get(i + 1).copied(), path.get(i + 2).copied()) {
+            (b'%', Some(h), Some(l)) if hex(h).is_some() && hex(l).is_some() => {
+                let v = hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0);
+                uri.push(v as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                uri.push(b);
+                i += 1;
+            }
+        }
+    }
+    let unsafe_segment = uri.split(|&b| b == b'/').any(|seg| seg == b"..");
+    if uri.is_empty() || uri.contains(&0) || unsafe_segment {
+        return None;
+    }
+    Some((uri, args))
+}
+
 /// Trims spaces and tabs (OWS) from both ends.
 pub fn trim(mut v: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = v {
@@ -666,6 +697,28 @@ pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn unsafe_uris_are_refused_and_safe_ones_decoded() {
+        let p = super::parse_unsafe_uri;
+        assert_eq!(
+            p(b"/a/b?x=1"),
+            Some((b"/a/b".to_vec(), Some(b"x=1".to_vec())))
+        );
+        assert_eq!(p(b"/foo%20bar"), Some((b"/foo bar".to_vec(), None)));
+        for bad in [
+            &b".."[..],
+            b"../foo",
+            b"/foo/..",
+            b"/foo/.%2e",
+            b"/a/../b",
+            b"/a%00",
+            b"",
+        ] {
+            assert_eq!(p(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+        assert!(p(b"/a..b/.c").is_some());
+    }
+
     use super::*;
 
     fn target(t: &str) -> Result<(String, Option<String>), UriError> {

@@ -52,7 +52,19 @@ pub fn proxy_body_read<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize 
 
 /// ngx_http_upstream_init_request's part: the peer chosen, the request
 /// made, a pooled connection taken or a new one opened.
-fn proxy_start<S: Transport>(cy: &mut Cycle<S>, key: usize, pass: &ProxyPass) -> Finalize {
+pub(crate) fn proxy_start<S: Transport>(
+    cy: &mut Cycle<S>,
+    key: usize,
+    pass: &ProxyPass,
+) -> Finalize {
+    if pass.vars.is_some() {
+        // ngx_http_proxy_eval, then the peer: an upstream block, an
+        // address, or a name for the resolver (upstream_resolve.rs).
+        return match proxy_eval(cy, key, pass) {
+            Some(res) => crate::http::upstream_resolve::init_request(cy, key, res),
+            None => Finalize::Status(500),
+        };
+    }
     let Some(r) = cy.conns[key].req() else {
         return Finalize::Close;
     };
@@ -63,87 +75,215 @@ fn proxy_start<S: Transport>(cy: &mut Cycle<S>, key: usize, pass: &ProxyPass) ->
     // ngx_http_upstream_get_round_robin_peer for an upstream block; a
     // proxy_pass to an address has that one peer.
     let now = cy.clock.now_ms;
-    let (addr, peer_index, pool) = match pass.upstream {
-        Some(u) => {
-            let Some(p) = cy
-                .upstream_peers
-                .get_mut(u)
-                .and_then(|set| set.get_peer(now, &[]))
-            else {
+    // The peers tried so far: a connect() that fails at once goes to the
+    // next peer, as ngx_http_upstream_connect() does on NGX_DECLINED.
+    let mut tried: Vec<usize> = Vec::new();
+    loop {
+        let (addr, peer_index, pool) = match pass.upstream {
+            Some(u) => {
+                let Some(p) = cy
+                    .upstream_peers
+                    .get_mut(u)
+                    .and_then(|set| set.get_peer(now, &tried))
+                else {
+                    crate::http::request::http_error!(
+                        cy,
+                        key,
+                        "no live upstreams while connecting to upstream"
+                    );
+                    // $upstream_addr names the upstream when no peer was tried.
+                    let name = cy.upstream_peers[u].name.clone();
+                    if let Some(r) = cy.conns[key].req_mut() {
+                        r.upstream_tries.push(crate::http::request::UpstreamTry {
+                            addr: crate::http::request::TryAddr::Name(name),
+                            status: 502,
+                            ..Default::default()
+                        });
+                    }
+                    return Finalize::Status(502);
+                };
+                let addr = cy.upstream_peers[u]
+                    .peer(p)
+                    .map_or(pass.addr, |peer| peer.addr);
+                let pooled = cy.upstream_pools.get(u).is_some_and(|k| k.max_idle > 0);
+                (addr, Some((u, p)), pooled.then_some(u))
+            }
+            None => (pass.addr, None, None),
+        };
+        let (request, uri) = create_request(cy, key, pass, pool.is_some());
+        if let Some(r) = cy.conns[key].req_mut() {
+            r.upstream_name = Some(format!("http://{addr}{}", String::from_utf8_lossy(&uri)));
+        }
+        let client = cy.conns[key].token(key);
+        let reused =
+            pool.and_then(|p| crate::http::upstream_keepalive::get_keepalive_peer(cy, p, addr));
+        let connected = match reused {
+            Some(up) => {
+                let c = &mut cy.conns[up];
+                let mut u = UpstreamConn::new(
+                    client,
+                    UpstreamState::Sending,
+                    request,
+                    addr,
+                    head_request,
+                    pool,
+                    peer_index,
+                    true,
+                );
+                u.idempotent = idempotent;
+                u.start_ms = now;
+                c.data = Some(Box::new(ConnData::Upstream(Box::new(u))));
+                Ok(up)
+            }
+            None => event_connect_peer(cy, addr, client, request, head_request, pool, peer_index),
+        };
+        if let Ok(up) = connected
+            && let Some(u) = up_mut(cy, up)
+        {
+            u.idempotent = idempotent;
+            u.tried = tried.clone();
+            u.tried.extend(peer_index.map(|(_, p)| p));
+        }
+        match connected {
+            Ok(up) => {
+                let up_token = cy.conns[up].token(up);
+                let c = &mut cy.conns[key];
+                c.read.handler = ReadHandler::TestReading;
+                if let Some(r) = crate::core::connection::req_in(&mut c.data) {
+                    r.upstream = Some(up_token);
+                }
+                if reused.is_some() {
+                    send_request_handler(cy, up);
+                }
+                return Finalize::Upstream;
+            }
+            Err(e) => {
+                if let Some((u, p)) = peer_index {
+                    cy.upstream_peers[u].free_peer(p, true, now);
+                }
                 crate::http::request::http_error!(
                     cy,
                     key,
-                    "no live upstreams while connecting to upstream"
+                    "connect() failed ({}) while connecting to upstream",
+                    OsErr(&e)
                 );
-                return Finalize::Status(502);
-            };
-            let addr = cy.upstream_peers[u]
-                .peer(p)
-                .map_or(pass.addr, |peer| peer.addr);
-            let pooled = cy.upstream_pools.get(u).is_some_and(|k| k.max_idle > 0);
-            (addr, Some((u, p)), pooled.then_some(u))
+                // $upstream_addr names the peer tried (nginx's u->state).
+                if let Some(r) = cy.conns[key].req_mut() {
+                    r.upstream_tries.push(crate::http::request::UpstreamTry {
+                        addr: crate::http::request::TryAddr::Peer(addr),
+                        status: 502,
+                        ..Default::default()
+                    });
+                }
+                // ngx_http_upstream_next(NGX_HTTP_UPSTREAM_FT_ERROR).
+                let (bits, limit) = cy.conns[key]
+                    .req()
+                    .and_then(|r| r.loc.as_ref())
+                    .map_or((crate::conf::http_proxy::next::DEFAULT, 0), |l| {
+                        (l.proxy.next_upstream, l.proxy.next_upstream_tries)
+                    });
+                let Some((u, p)) = peer_index else {
+                    return Finalize::Status(502);
+                };
+                tried.push(p);
+                let tries = cy.upstream_peers.get(u).map_or(0, |s| s.tries());
+                let limit = if limit == 0 {
+                    tries
+                } else {
+                    (limit as usize).min(tries)
+                };
+                if bits & crate::conf::http_proxy::next::ERROR == 0 || tried.len() >= limit {
+                    return Finalize::Status(502);
+                }
+            }
         }
-        None => (pass.addr, None, None),
+    }
+}
+
+/// Mirrors ngx_http_proxy_eval(): the `proxy_pass` URL with variables,
+/// evaluated for this request: `http://HOST[:PORT][/URI]`, the URI part
+/// (`?ARGS` becomes `/?ARGS`) to be sent as it is, `$proxy_host` HOST with
+/// the port unless it is 80. None (500) after logging what is wrong.
+fn proxy_eval<S: Transport>(
+    cy: &Cycle<S>,
+    key: usize,
+    pass: &ProxyPass,
+) -> Option<crate::http::upstream_resolve::Resolved> {
+    let mut raw = Vec::new();
+    crate::http::variables::complex_value(cy, key, pass.vars.as_deref()?, &mut raw);
+    let url = String::from_utf8_lossy(&raw).into_owned();
+    let Some(rest) = url
+        .get(..7)
+        .filter(|p| p.eq_ignore_ascii_case("http://") && url.len() > 7)
+        .map(|_| &url[7..])
+    else {
+        crate::http::request::http_error!(cy, key, "invalid URL prefix in \"{url}\"");
+        return None;
     };
-    let (request, uri) = create_request(cy, key, pass, pool.is_some());
-    if let Some(r) = cy.conns[key].req_mut() {
-        r.upstream_name = Some(format!("http://{addr}{}", String::from_utf8_lossy(&uri)));
-    }
-    let client = cy.conns[key].token(key);
-    let reused =
-        pool.and_then(|p| crate::http::upstream_keepalive::get_keepalive_peer(cy, p, addr));
-    let connected = match reused {
-        Some(up) => {
-            let c = &mut cy.conns[up];
-            let mut u = UpstreamConn::new(
-                client,
-                UpstreamState::Sending,
-                request,
-                addr,
-                head_request,
-                pool,
-                peer_index,
-                true,
-            );
-            u.idempotent = idempotent;
-            u.start_ms = now;
-            c.data = Some(Box::new(ConnData::Upstream(Box::new(u))));
-            Ok(up)
-        }
-        None => event_connect_peer(cy, addr, client, request, head_request, pool, peer_index),
+    // ngx_parse_inet_url() with `uri_part`: the URI starts at the first
+    // `/` or `?`; a port follows the first `:` (after `]` for IPv6).
+    let cut = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (hostport, uri) = rest.split_at(cut);
+    let (host, port_text) = match hostport.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((ip, "")) => (&hostport[..ip.len() + 2], None),
+            Some((ip, p)) => (
+                &hostport[..ip.len() + 2],
+                Some(p.strip_prefix(':').unwrap_or(p)),
+            ),
+            None => ("", None),
+        },
+        None => match hostport.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        },
     };
-    if let Ok(up) = connected
-        && let Some(u) = up_mut(cy, up)
-    {
-        u.idempotent = idempotent;
-        u.tried = peer_index.map(|(_, p)| vec![p]).unwrap_or_default();
+    let port = match port_text {
+        None => 80,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                crate::http::request::http_error!(cy, key, "invalid port in upstream \"{rest}\"");
+                return None;
+            }
+        },
+    };
+    if host.is_empty() {
+        crate::http::request::http_error!(cy, key, "no host in upstream \"{rest}\"");
+        return None;
     }
-    match connected {
-        Ok(up) => {
-            let up_token = cy.conns[up].token(up);
-            let c = &mut cy.conns[key];
-            c.read.handler = ReadHandler::TestReading;
-            if let Some(r) = crate::core::connection::req_in(&mut c.data) {
-                r.upstream = Some(up_token);
-            }
-            if reused.is_some() {
-                send_request_handler(cy, up);
-            }
-            Finalize::Upstream
-        }
-        Err(e) => {
-            if let Some((u, p)) = peer_index {
-                cy.upstream_peers[u].free_peer(p, true, now);
-            }
-            crate::http::request::http_error!(
-                cy,
-                key,
-                "connect() failed ({}) while connecting to upstream",
-                OsErr(&e)
-            );
-            Finalize::Status(502)
-        }
-    }
+    let ip = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+        .parse::<std::net::IpAddr>()
+        .ok();
+    let uri = match uri.strip_prefix('?') {
+        Some(_) => Some(format!("/{uri}")),
+        None => (!uri.is_empty()).then(|| uri.to_string()),
+    };
+    // ngx_http_proxy_set_vars(): the Host header, with the port unless it
+    // is the default one.
+    let host_header = match port_text {
+        Some(p) if port != 80 => format!("{host}:{p}"),
+        _ => host.to_string(),
+    };
+    Some(crate::http::upstream_resolve::Resolved {
+        pass: std::rc::Rc::new(ProxyPass {
+            addr: std::net::SocketAddr::from(([0, 0, 0, 0], port)),
+            host: host_header,
+            uri,
+            upstream: None,
+            vars: None,
+            uri_verbatim: true,
+        }),
+        host: host.to_string(),
+        port,
+        no_port: port_text.is_none(),
+        ip,
+        wait: None,
+        peers: None,
+    })
 }
 
 /// Mirrors ngx_http_proxy_create_request() with the default headers:

@@ -82,6 +82,36 @@ macro_rules! http_crit {
 }
 pub(crate) use http_crit;
 
+/// Whom a try of an upstream exchange went to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TryAddr {
+    /// A peer's address.
+    Peer(std::net::SocketAddr),
+    /// The upstream's name: no peer was live (or the name did not resolve).
+    Name(String),
+}
+
+impl Default for TryAddr {
+    fn default() -> Self {
+        TryAddr::Name(String::new())
+    }
+}
+
+/// One try of an upstream exchange (nginx's ngx_http_upstream_state_t).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpstreamTry {
+    /// The peer (or the upstream's name when no peer was live).
+    pub addr: TryAddr,
+    /// Its status (502/504 for a failed try; 0: none yet).
+    pub status: u16,
+    /// ms to connect, to the response head, to the end (None: not reached).
+    pub connect_ms: Option<u64>,
+    /// See `connect_ms`.
+    pub header_ms: Option<u64>,
+    /// See `connect_ms`.
+    pub response_ms: Option<u64>,
+}
+
 /// Where a request is, for the stub_status `Reading` / `Writing` counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Stage {
@@ -188,16 +218,25 @@ pub struct Request {
     /// The body's temp file, once it passed `client_body_buffer_size` (or
     /// always, with `client_body_in_file_only`): `$request_body_file`.
     pub request_body_file: Option<Box<crate::core::file::TempFile>>,
-    /// `$upstream_addr`: the peers tried, `, `-separated.
-    pub upstream_addr: Option<String>,
-    /// `$upstream_status`: the last peer's status (0: none).
-    pub upstream_status: u16,
-    /// `$upstream_connect_time`, `$upstream_header_time`,
-    /// `$upstream_response_time` of the last peer, in ms.
-    pub upstream_times: (Option<u64>, Option<u64>, Option<u64>),
+    /// Each try of the upstream exchange (nginx's `r->upstream_states`):
+    /// `$upstream_addr`, `$upstream_status` and the times list them.
+    pub upstream_tries: Vec<UpstreamTry>,
+    /// The last peer's response head (`$upstream_http_NAME`,
+    /// `$upstream_cookie_NAME`).
+    pub upstream_head: Vec<u8>,
+    /// Header lines (`Name: value\r\n`) the response carries over from a
+    /// peer's X-Accel-Redirect answer (nginx's headers_in with `redirect`).
+    pub headers_out: Vec<u8>,
+    /// The peer's Content-Type kept across an X-Accel-Redirect: it wins
+    /// over the type the redirected response would have.
+    pub content_type_out: Option<Vec<u8>>,
+    /// The method became GET for an X-Accel-Redirect (`$request_method`).
+    pub method_rewritten: bool,
     /// `http://PEER/URI` of the proxied request, for the error-log context.
     pub upstream_name: Option<String>,
     /// A `proxy_pass` with variables, evaluated: where it goes, the
+    /// resolver wait, the request's own peer set (`u->resolved`).
+    pub resolved: Option<Box<crate::http::upstream_resolve::Resolved>>,
     /// Values of the `set` variables (index: [`Variable::User`](crate::conf::variables::Variable::User)).
     pub vars: Vec<Option<Vec<u8>>>,
     /// Query string (offset, length in the buffer, after `target.0`).
@@ -1036,6 +1075,10 @@ pub fn free_request<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     }
     if let Some(up) = r.upstream {
         crate::http::upstream::upstream_cleanup(cy, up);
+    }
+    let mut r = r;
+    if let Some(res) = r.resolved.take() {
+        crate::http::upstream_resolve::cleanup(cy, *res);
     }
     let mut r = r;
     // The body and its temp file go now (the file is removed unless

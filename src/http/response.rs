@@ -121,7 +121,8 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
     });
     out.extend_from_slice(b"\r\nDate: ");
     out.extend_from_slice(&date);
-    if let Some(ct) = h.content_type.filter(|_| !no_content) {
+    let content_type = r.content_type_out.as_deref().or(h.content_type);
+    if let Some(ct) = content_type.filter(|_| !no_content) {
         out.extend_from_slice(b"\r\nContent-Type: ");
         out.extend_from_slice(ct);
     }
@@ -160,6 +161,8 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
         out.push(b'"');
     }
     out.extend_from_slice(b"\r\n");
+    // A peer's headers kept across its X-Accel-Redirect.
+    out.extend_from_slice(&r.headers_out);
     add_headers(cy, key, status, start);
 }
 

@@ -58,11 +58,6 @@ const EARLY_HINTS: u16 = 103;
 const NO_CONTENT: u16 = 204;
 /// 304 Not Modified (NGX_HTTP_NOT_MODIFIED).
 const NOT_MODIFIED: u16 = 304;
-/// A placeholder for unused header slots.
-const NO_HEADER: HeaderPos = HeaderPos {
-    name: (0, 0),
-    value: (0, 0),
-};
 
 /// Why a response head is refused. nginx answers each with 502 (its
 /// `NGX_HTTP_UPSTREAM_FT_INVALID_HEADER`, after trying the next upstream
@@ -123,7 +118,7 @@ pub enum HeadParse {
     /// The head is not complete yet (NGX_AGAIN): read more.
     Partial,
     /// A complete, valid head.
-    Complete(Box<ResponseHead>),
+    Complete(ResponseHead),
     /// An invalid head (NGX_HTTP_UPSTREAM_INVALID_HEADER).
     Invalid(ResponseError),
 }
@@ -161,8 +156,7 @@ pub struct ResponseHead {
     pub chunked: bool,
     /// The `Connection` tokens.
     pub connection: ConnectionType,
-    headers: [HeaderPos; MAX_RESPONSE_HEADERS],
-    count: usize,
+    headers: Vec<HeaderPos>,
 }
 
 impl ResponseHead {
@@ -177,14 +171,13 @@ impl ResponseHead {
             content_length: None,
             chunked: false,
             connection: ConnectionType::None,
-            headers: [NO_HEADER; MAX_RESPONSE_HEADERS],
-            count: 0,
+            headers: Vec::new(),
         }
     }
 
     /// The header lines, in order.
     pub fn headers(&self) -> &[HeaderPos] {
-        &self.headers[..self.count]
+        &self.headers
     }
 
     /// The header lines as `(name, value)` byte slices of `data`, the bytes
@@ -305,14 +298,23 @@ impl ResponseHeadParser {
     }
 
     fn parse_inner(&mut self, data: &[u8]) -> HeadParse {
-        if !self.status_line_done {
+        let end = find_head_end(data, self.scanned.min(data.len()));
+        // A head that is whole at once is checked by parse_head alone (one
+        // httparse pass); the status line on its own only while the head
+        // is partial, so a bad one is refused at its first bad byte.
+        let n = data.len().min(HTTP_PREFIX.len());
+        if data[..n] != HTTP_PREFIX[..n] {
+            // Also refuses the empty lines httparse would skip.
+            return HeadParse::Invalid(ResponseError::StatusLine);
+        }
+        if end.is_err() && !self.status_line_done {
             match parse_status_line(data) {
                 Ok(true) => self.status_line_done = true,
                 Ok(false) => {}
                 Err(e) => return HeadParse::Invalid(e),
             }
         }
-        match find_head_end(data, self.scanned.min(data.len())) {
+        match end {
             Ok(end) if end > self.max_head => HeadParse::Invalid(ResponseError::TooBig),
             Ok(end) => match parse_head(&data[..end]) {
                 Ok(head) => HeadParse::Complete(head),
@@ -338,13 +340,9 @@ fn parser_config() -> httparse::ParserConfig {
 /// Mirrors ngx_http_parse_status_line() (src/http/ngx_http_parse.c), by
 /// httparse: checks the status line as far as it has arrived. Ok(true) when
 /// it is complete and valid, Ok(false) while valid so far; like nginx's state
-/// machine it fails at the first bad byte.
+/// machine it fails at the first bad byte (the caller has checked the
+/// `HTTP/` prefix).
 fn parse_status_line(data: &[u8]) -> Result<bool, ResponseError> {
-    let n = data.len().min(HTTP_PREFIX.len());
-    if data[..n] != HTTP_PREFIX[..n] {
-        // Also refuses the empty lines httparse would skip.
-        return Err(ResponseError::StatusLine);
-    }
     let (line, complete) = match parse::memchr(b'\n', data) {
         Some(lf) => (&data[..=lf], true),
         None => (data, false),
@@ -375,19 +373,21 @@ fn find_head_end(data: &[u8], from: usize) -> Result<usize, usize> {
 }
 
 /// Parses a complete head (`head` ends with its empty line).
-fn parse_head(head: &[u8]) -> Result<Box<ResponseHead>, ResponseError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
-    let mut resp = httparse::Response::new(&mut headers);
-    let len = match parser_config().parse_response(&mut resp, head) {
-        Ok(httparse::Status::Complete(len)) => len,
-        // find_head_end and httparse disagree on the end: refuse the head.
-        Ok(httparse::Status::Partial) => return Err(ResponseError::Header),
-        Err(httparse::Error::TooManyHeaders) => return Err(ResponseError::TooManyHeaders),
-        Err(httparse::Error::Version | httparse::Error::Status) => {
-            return Err(ResponseError::StatusLine);
-        }
-        Err(_) => return Err(ResponseError::Header),
-    };
+fn parse_head(head: &[u8]) -> Result<ResponseHead, ResponseError> {
+    let mut headers =
+        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_RESPONSE_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    let len =
+        match parser_config().parse_response_with_uninit_headers(&mut resp, head, &mut headers) {
+            Ok(httparse::Status::Complete(len)) => len,
+            // find_head_end and httparse disagree on the end: refuse the head.
+            Ok(httparse::Status::Partial) => return Err(ResponseError::Header),
+            Err(httparse::Error::TooManyHeaders) => return Err(ResponseError::TooManyHeaders),
+            Err(httparse::Error::Version | httparse::Error::Status) => {
+                return Err(ResponseError::StatusLine);
+            }
+            Err(_) => return Err(ResponseError::Header),
+        };
     let version = match resp.version {
         Some(0) => Version::Http10,
         _ => Version::Http11,
@@ -396,8 +396,9 @@ fn parse_head(head: &[u8]) -> Result<Box<ResponseHead>, ResponseError> {
     if status == EARLY_HINTS && version == Version::Http10 {
         return Err(ResponseError::EarlyHintsHttp10);
     }
-    let mut out = Box::new(ResponseHead::new(version, status, len));
+    let mut out = ResponseHead::new(version, status, len);
     (out.status_line, out.reason) = status_line_spans(head);
+    out.headers.reserve_exact(resp.headers.len());
     let base = head.as_ptr() as usize;
     for h in resp.headers.iter() {
         let pos = HeaderPos {
@@ -405,8 +406,7 @@ fn parse_head(head: &[u8]) -> Result<Box<ResponseHead>, ResponseError> {
             value: (h.value.as_ptr() as usize - base, h.value.len()),
         };
         process_header_line(&mut out, h.name.as_bytes(), h.value)?;
-        out.headers[out.count] = pos;
-        out.count += 1;
+        out.headers.push(pos);
     }
     Ok(out)
 }

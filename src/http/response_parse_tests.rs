@@ -11,7 +11,7 @@ fn parse(data: &[u8]) -> HeadParse {
 
 fn complete(data: &[u8]) -> ResponseHead {
     match parse(data) {
-        HeadParse::Complete(head) => *head,
+        HeadParse::Complete(head) => head,
         other => panic!("{:?}: {other:?}", String::from_utf8_lossy(data)),
     }
 }
@@ -214,14 +214,14 @@ fn every_prefix_is_partial() {
             assert_eq!(p.parse(&input[..cut]), HeadParse::Partial);
             let mut more = input.to_vec();
             more.push(b'x');
-            assert_eq!(p.parse(&more), HeadParse::Complete(Box::new(whole.clone())));
+            assert_eq!(p.parse(&more), HeadParse::Complete(whole.clone()));
         }
         // Byte by byte with one parser.
         let mut p = ResponseHeadParser::new(MAX);
         for cut in 1..input.len() {
             assert_eq!(p.parse(&input[..cut]), HeadParse::Partial);
         }
-        assert_eq!(p.parse(input), HeadParse::Complete(Box::new(whole)));
+        assert_eq!(p.parse(input), HeadParse::Complete(whole));
         assert_eq!(
             p.parse(b"HTTP/1.1"),
             HeadParse::Partial,

@@ -1,31 +1,29 @@
-//! The upstream module at run time (issue 11, under way): nginx's
+//! The upstream module at run time (issue 11): nginx's
 //! `ngx_http_upstream.c` — connecting to the peer, sending the request,
-//! reading the response head, relaying the body to the client as it
-//! arrives (nginx's `proxy_buffering off` path), next_upstream, and
-//! finalizing (the peer connection back to its block's keep-alive pool,
-//! `upstream_keepalive.rs`, or closed). The proxy module
-//! (`proxy_module.rs`) makes the request; upgrades are `upstream_upgrade.rs`.
+//! reading the response head, next_upstream, and finalizing (the peer
+//! connection back to its block's keep-alive pool, `upstream_keepalive.rs`,
+//! or closed). The proxy module (`proxy_module.rs`) makes the request; the
+//! complete head is `upstream_header.rs`, the body's way to the client is
+//! `event_pipe.rs`, upgrades are `upstream_upgrade.rs`.
 //!
 //! ```text
 //! client: content phase → proxy_handler → (body read) → proxy_start (waits: TestReading)
 //! peer:   event_connect_peer | get_keepalive_peer → [write] send_request_handler
-//!         → [read] process_upstream: head → send_client_head → relay_body
-//!           ⇄ client write handler (process_downstream)
+//!         → [read] process_upstream: head → process_header → send_client_head
+//!           → relay_body → pipe_write_to_downstream ⇄ client write handler
+//!             (process_downstream)
 //!         → upstream_finalize_request → free_keepalive_peer | close → client finalize_request
 //! ```
 //!
-//! Not yet: buffering to temp files, proxy_redirect, proxy_hide_header /
-//! pass_header, proxy_intercept_errors, `$upstream_*` timing variables,
-//! variables and `unix:` in proxy_pass, the resolver.
+//! Not yet: variables and `unix:` in proxy_pass (the resolver is under
+//! way), `proxy_request_buffering off`.
 
 use std::io::{self, IoSlice};
 
 use crate::core::connection::{ConnData, EvKind, ReadHandler, WriteHandler};
 use crate::core::cycle::Cycle;
-use crate::http::parse::Method;
 use crate::http::request::{Finalize, close_request, finalize_request};
-use crate::http::response::{self, Sent};
-use crate::http::response_parse::{BodyDecoder, Framing, HeadParse, ResponseHeadParser};
+use crate::http::response_parse::{BodyDecoder, HeadParse, ResponseHeadParser};
 use crate::os::io::{OsErr, Transport};
 
 /// Relayed bytes of an upgraded connection queued for either side before
@@ -66,8 +64,8 @@ pub struct UpstreamConn {
     pub parser: ResponseHeadParser,
     /// The body framing, once the head is in.
     pub body: Option<BodyDecoder>,
-    /// The peer's address, for log lines (`upstream: "http://…"`).
-    pub peer: String,
+    /// The peer's address (`$upstream_addr`; formatted only when shown).
+    pub peer: std::net::SocketAddr,
     /// The request was HEAD.
     pub head_request: bool,
     /// The body goes to the client chunked (its length is not known and
@@ -126,7 +124,7 @@ impl UpstreamConn {
             head: Vec::new(),
             parser: ResponseHeadParser::new(crate::conf::http_proxy::PROXY_BUFFER_SIZE),
             body: None,
-            peer: addr.to_string(),
+            peer: addr,
             head_request,
             chunked_out: false,
             pool,
@@ -145,7 +143,7 @@ impl UpstreamConn {
     /// The state an idle pooled connection keeps: its pool only.
     pub fn idle(pool: usize) -> UpstreamConn {
         let none = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
-        let mut u = UpstreamConn::new(
+        UpstreamConn::new(
             0,
             UpstreamState::Connecting,
             Vec::new(),
@@ -154,9 +152,7 @@ impl UpstreamConn {
             Some(pool),
             None,
             false,
-        );
-        u.peer = String::new();
-        u
+        )
     }
 }
 
@@ -270,17 +266,10 @@ fn upstream_error<S: Transport>(cy: &mut Cycle<S>, key: usize, msg: &str, action
         retry_on_new_connection(cy, key);
         return;
     }
-    let peer = u.peer.clone();
     if let Some(ck) = cy.lookup(client) {
         crate::http::request::http_error!(cy, ck, "{msg} while {action}");
-        if let Some(r) = cy.conns[ck].req_mut() {
-            r.upstream_status = rc;
-            r.upstream_addr = Some(match r.upstream_addr.take() {
-                Some(earlier) => format!("{earlier}, {peer}"),
-                None => peer,
-            });
-        }
     }
+    record_try(cy, key, rc, true);
     // proxy_next_upstream error / timeout / invalid_header.
     let ft = match (rc, msg.starts_with("upstream sent")) {
         (504, _) => crate::conf::http_proxy::next::TIMEOUT,
@@ -293,11 +282,32 @@ fn upstream_error<S: Transport>(cy: &mut Cycle<S>, key: usize, msg: &str, action
     upstream_finalize_request(cy, key, Finalize::Status(rc));
 }
 
+/// Records the try of peer connection `key` in its client's request
+/// (nginx's `u->state`): the peer, `status`, the connect and header
+/// times so far; `ended`: the try is over (its response time is now).
+pub(crate) fn record_try<S: Transport>(cy: &mut Cycle<S>, key: usize, status: u16, ended: bool) {
+    let now = cy.clock.now_ms;
+    let Some(u) = up_mut(cy, key) else { return };
+    let t = crate::http::request::UpstreamTry {
+        addr: crate::http::request::TryAddr::Peer(u.peer),
+        status,
+        connect_ms: u.connect_ms,
+        header_ms: u.header_ms,
+        response_ms: ended.then(|| now.saturating_sub(u.start_ms)),
+    };
+    let client = u.client;
+    if let Some(ck) = cy.lookup(client)
+        && let Some(r) = cy.conns[ck].req_mut()
+    {
+        r.upstream_tries.push(t);
+    }
+}
+
 /// Mirrors ngx_http_upstream_next(): when `proxy_next_upstream` names the
 /// failure `ft`, tries are left and the method allows it, the balancer
 /// hears of the failure and the request goes to another peer on a new
 /// connection. False: the caller finalizes.
-fn upstream_next<S: Transport>(cy: &mut Cycle<S>, key: usize, ft: u16) -> bool {
+pub(crate) fn upstream_next<S: Transport>(cy: &mut Cycle<S>, key: usize, ft: u16) -> bool {
     use crate::conf::http_proxy::next;
     let now = cy.clock.now_ms;
     let Some(u) = up_mut(cy, key) else {
@@ -340,48 +350,68 @@ fn upstream_next<S: Transport>(cy: &mut Cycle<S>, key: usize, ft: u16) -> bool {
         && (!sent || idempotent || bits & next::NON_IDEMPOTENT != 0)
         && tried.len() < limit
         && !request.is_empty();
-    let Some(np) = allowed.then(|| set.get_peer(now, &tried)).flatten() else {
+    let Some(mut np) = allowed.then(|| set.get_peer(now, &tried)).flatten() else {
         return false;
     };
-    tried.push(np);
-    let addr = set.peer(np).map(|peer| peer.addr);
-    let Some(addr) = addr else { return false };
+    let Some(mut addr) = set.peer(np).map(|peer| peer.addr) else {
+        return false;
+    };
     log::debug!("*{} next upstream, {addr}", cy.conns[key].number);
     cy.close_connection(key);
-    match event_connect_peer(
-        cy,
-        addr,
-        client,
-        request,
-        head_request,
-        pool,
-        Some((ui, np)),
-    ) {
-        Ok(up) => {
-            let t = cy.conns[up].token(up);
-            if let Some(u) = up_mut(cy, up) {
-                u.tried = tried;
-                u.idempotent = idempotent;
+    loop {
+        tried.push(np);
+        match event_connect_peer(
+            cy,
+            addr,
+            client,
+            request.clone(),
+            head_request,
+            pool,
+            Some((ui, np)),
+        ) {
+            Ok(up) => {
+                let t = cy.conns[up].token(up);
+                if let Some(u) = up_mut(cy, up) {
+                    u.tried = tried;
+                    u.idempotent = idempotent;
+                }
+                if let Some(r) = cy.conns[ck].req_mut() {
+                    r.upstream = Some(t);
+                }
+                return true;
             }
-            if let Some(r) = cy.conns[ck].req_mut() {
-                r.upstream = Some(t);
+            Err(e) => {
+                crate::http::request::http_error!(
+                    cy,
+                    ck,
+                    "connect() failed ({}) while connecting to upstream",
+                    OsErr(&e)
+                );
+                cy.upstream_peers[ui].free_peer(np, true, now);
+                if let Some(r) = cy.conns[ck].req_mut() {
+                    r.upstream_tries.push(crate::http::request::UpstreamTry {
+                        addr: crate::http::request::TryAddr::Peer(addr),
+                        status: 502,
+                        ..Default::default()
+                    });
+                }
+                // A connect() that fails at once (ngx_event_connect_peer's
+                // NGX_DECLINED) goes on to the next peer while tries are left.
+                let next = (bits & next::ERROR != 0 && tried.len() < limit)
+                    .then(|| cy.upstream_peers[ui].get_peer(now, &tried))
+                    .flatten()
+                    .and_then(|n| cy.upstream_peers[ui].peer(n).map(|peer| (n, peer.addr)));
+                if let Some((n, a)) = next {
+                    (np, addr) = (n, a);
+                    continue;
+                }
+                if let Some(r) = cy.conns[ck].req_mut() {
+                    r.upstream = None;
+                }
+                cy.conns[ck].read.handler = ReadHandler::BlockReading;
+                finalize_request(cy, ck, Finalize::Status(502));
+                return true;
             }
-            true
-        }
-        Err(e) => {
-            crate::http::request::http_error!(
-                cy,
-                ck,
-                "connect() failed ({}) while connecting to upstream",
-                OsErr(&e)
-            );
-            cy.upstream_peers[ui].free_peer(np, true, now);
-            if let Some(r) = cy.conns[ck].req_mut() {
-                r.upstream = None;
-            }
-            cy.conns[ck].read.handler = ReadHandler::BlockReading;
-            finalize_request(cy, ck, Finalize::Status(502));
-            true
         }
     }
 }
@@ -591,8 +621,20 @@ fn process_upstream_with<S: Transport>(cy: &mut Cycle<S>, key: usize, chunk: &mu
             return;
         }
         let c = &mut cy.conns[key];
+        if !c.read.ready {
+            let t = read_timeout(cy, client);
+            cy.add_timer(key, EvKind::Read, t);
+            return;
+        }
         let n = match c.stream.read(chunk) {
-            Ok(n) => n,
+            Ok(n) => {
+                // A short read drained the socket (ngx_unix_recv with
+                // EPOLLRDHUP): no second recv() to see EAGAIN.
+                if n > 0 && n < chunk.len() && !c.pending_eof {
+                    c.read.ready = false;
+                }
+                n
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 c.read.ready = false;
                 let t = read_timeout(cy, client);
@@ -648,359 +690,12 @@ fn upstream_input<S: Transport>(cy: &mut Cycle<S>, key: usize, ck: usize, data: 
                 upstream_error(cy, key, &msg, "reading response header from upstream", 502);
                 return false;
             }
-            HeadParse::Complete(h) if h.status == 101 => {
-                crate::http::upstream_upgrade::upstream_upgrade(cy, key, ck, &head, &h);
-                return false;
-            }
             HeadParse::Complete(h) => {
-                let bit = crate::conf::http_proxy::next::of_status(h.status);
-                let client = u.client;
-                let wants =
-                    client_conf(cy, client).is_some_and(|l| l.proxy.next_upstream & bit != 0);
-                if bit != 0 && wants && upstream_next(cy, key, bit) {
-                    return false;
-                }
-                // ngx_http_upstream_intercept_errors: the location's error
-                // page answers instead of the peer.
-                let intercept = h.status >= 300
-                    && client_conf(cy, client).is_some_and(|l| {
-                        l.proxy.intercept_errors
-                            && l.error_pages.iter().any(|p| p.status == h.status)
-                    });
-                if intercept {
-                    if let Some(r) = cy.conns[ck].req_mut() {
-                        r.upstream_status = h.status;
-                    }
-                    upstream_finalize_request(cy, key, Finalize::Status(h.status));
-                    return false;
-                }
-                let now = cy.clock.now_ms;
-                let Some(u) = up_mut(cy, key) else {
-                    return false;
-                };
-                let head_request = u.head_request;
-                let framing = if head_request {
-                    Framing::None
-                } else {
-                    h.framing(Method::Get)
-                };
-                u.body = Some(BodyDecoder::new(framing));
-                u.state = UpstreamState::ReadingBody;
-                // ngx_http_upstream_keepalive's test: a delimited response
-                // from a peer that keeps its connection.
-                u.keepalive_ok = h.is_persistent() && framing != Framing::UntilClose;
-                u.request = Vec::new();
-                let peer = u.peer.clone();
-                let header_ms = now.saturating_sub(u.start_ms);
-                u.header_ms = Some(header_ms);
-                let connect_ms = u.connect_ms;
-                if let Some(r) = cy.conns[ck].req_mut() {
-                    r.upstream_times.0 = connect_ms;
-                    r.upstream_times.1 = Some(header_ms);
-                    r.upstream_status = h.status;
-                    r.upstream_addr = Some(match r.upstream_addr.take() {
-                        Some(earlier) => format!("{earlier}, {peer}"),
-                        None => peer,
-                    });
-                }
-                let chunked_out = send_client_head(cy, ck, &head, &h, framing);
-                if let Some(u) = up_mut(cy, key) {
-                    u.chunked_out = chunked_out;
-                }
-                let rest = head.get(h.len..).unwrap_or_default().to_vec();
-                return relay_body(cy, key, ck, &rest, false);
+                return crate::http::upstream_header::process_header(cy, key, ck, &head, &h);
             }
         }
     }
-    relay_body(cy, key, ck, data, data.is_empty())
-}
-
-/// The client's response head from the peer's (ngx_http_upstream_send_response
-/// with the proxy's header filtering and the chunked filter): the peer's
-/// status and headers, but holdfast's own Server, Date and Connection; a
-/// body whose length is not known goes chunked to an HTTP/1.1 client (true
-/// is returned) and ends with the connection for an HTTP/1.0 one.
-fn send_client_head<S: Transport>(
-    cy: &mut Cycle<S>,
-    ck: usize,
-    data: &[u8],
-    h: &crate::http::response_parse::ResponseHead,
-    framing: Framing,
-) -> bool {
-    let date = cy.clock.http_date;
-    let exiting = cy.retiring(ck);
-    // The peer's Location, rewritten (proxy_redirect) and, when it became a
-    // path, made absolute as the header filter does for every Location.
-    let location = h
-        .header_lines(data)
-        .find(|(n, _)| n.eq_ignore_ascii_case(b"location"))
-        .map(|(_, v)| {
-            let r = cy.conns[ck].req();
-            let proxy = r.and_then(|r| r.loc.as_ref()).map(|l| &l.proxy);
-            let loc_name = r.and_then(|r| r.loc.as_ref()).map_or("", |l| &l.name);
-            rewrite_location(proxy, loc_name, v)
-        });
-    let location = match location {
-        Some(v) if v.starts_with(b"/") => {
-            response::set_location(cy, ck, &v);
-            cy.conns[ck]
-                .req_mut()
-                .map(|r| std::mem::take(&mut r.location))
-        }
-        other => other,
-    };
-    let Some(hc) = cy.conns[ck].hc_mut() else {
-        return false;
-    };
-    let Some(r) = hc.request.as_deref_mut() else {
-        return false;
-    };
-    let unknown_length = matches!(framing, Framing::UntilClose | Framing::Chunked);
-    let chunked_out = unknown_length && r.version == crate::http::parse::Version::Http11;
-    if exiting || (unknown_length && !chunked_out) || h.status == 101 {
-        r.keepalive = false;
-    }
-    r.status = h.status;
-    let tokens = r.loc.as_ref().is_none_or(|l| l.server_tokens);
-    let out = &mut hc.out.mem;
-    let start = out.len();
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(crate::http::response_parse::span(data, h.status_line));
-    let passes = |n: &str| {
-        r.loc
-            .as_ref()
-            .is_some_and(|l| l.proxy.pass_headers.iter().any(|p| p == n))
-    };
-    // The peer's own Server / Date when proxy_pass_header names them.
-    if !passes("server") {
-        out.extend_from_slice(b"\r\nServer: ");
-        out.extend_from_slice(if tokens {
-            response::SERVER_VERSION.as_bytes()
-        } else {
-            b"holdfast"
-        });
-    }
-    if !passes("date") {
-        out.extend_from_slice(b"\r\nDate: ");
-        out.extend_from_slice(&date);
-    }
-    out.extend_from_slice(b"\r\n");
-    let hop = [&b"connection"[..], b"keep-alive", b"transfer-encoding"];
-    // nginx's ngx_http_proxy_hide_headers, with proxy_hide_header added and
-    // proxy_pass_header taken out.
-    let hidden = [
-        &b"server"[..],
-        b"date",
-        b"x-pad",
-        b"x-accel-expires",
-        b"x-accel-redirect",
-        b"x-accel-limit-rate",
-        b"x-accel-buffering",
-        b"x-accel-charset",
-    ];
-    let proxy = r.loc.as_ref().map(|l| &l.proxy);
-    let hide = |name: &[u8]| {
-        let passed = proxy.is_some_and(|p| {
-            p.pass_headers
-                .iter()
-                .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
-        });
-        let extra = proxy.is_some_and(|p| {
-            p.hide
-                .iter()
-                .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
-        });
-        extra || (!passed && hidden.iter().any(|n| name.eq_ignore_ascii_case(n)))
-    };
-    for (name, value) in h.header_lines(data) {
-        if hop.iter().any(|n| name.eq_ignore_ascii_case(n)) || hide(name) {
-            continue;
-        }
-        out.extend_from_slice(name);
-        out.extend_from_slice(b": ");
-        match &location {
-            Some(l) if name.eq_ignore_ascii_case(b"location") => out.extend_from_slice(l),
-            _ => out.extend_from_slice(value),
-        }
-        out.extend_from_slice(b"\r\n");
-    }
-    if chunked_out {
-        out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
-    }
-    out.extend_from_slice(if r.keepalive {
-        b"Connection: keep-alive\r\n"
-    } else {
-        b"Connection: close\r\n"
-    });
-    // The headers filter (add_header) and the end of the head, counted.
-    response::add_headers(cy, ck, h.status, start);
-    chunked_out
-}
-
-/// Mirrors ngx_http_proxy_rewrite_redirect(): the first `proxy_redirect`
-/// rule whose text starts the peer's `Location` replaces that part;
-/// `default` is `http://$proxy_host` + the URI part → the location's prefix.
-fn rewrite_location(
-    proxy: Option<&crate::conf::http_proxy::ProxyConf>,
-    loc_name: &str,
-    value: &[u8],
-) -> Vec<u8> {
-    use crate::conf::http_proxy::ProxyRedirect;
-    let Some(p) = proxy else {
-        return value.to_vec();
-    };
-    let rules: Vec<(String, String)> = match (&p.redirect, p.pass.as_deref()) {
-        (ProxyRedirect::Off, _) | (ProxyRedirect::Default, None) => return value.to_vec(),
-        (ProxyRedirect::Default, Some(pass)) => match &pass.uri {
-            Some(uri) => vec![(format!("http://{}{uri}", pass.host), loc_name.to_string())],
-            None => vec![(format!("http://{}/", pass.host), "/".to_string())],
-        },
-        (ProxyRedirect::Rules(r), _) => r.clone(),
-    };
-    for (from, to) in &rules {
-        if let Some(rest) = value.strip_prefix(from.as_bytes()) {
-            let mut out = to.as_bytes().to_vec();
-            out.extend_from_slice(rest);
-            return out;
-        }
-    }
-    value.to_vec()
-}
-
-/// The body half of ngx_http_upstream_process_non_buffered_request(): body
-/// bytes for the client (re-chunked when `chunked_out`, as nginx's chunked
-/// filter would); `eof`: the peer closed. False when the
-/// exchange ended or must wait for the client.
-fn relay_body<S: Transport>(
-    cy: &mut Cycle<S>,
-    key: usize,
-    ck: usize,
-    data: &[u8],
-    eof: bool,
-) -> bool {
-    let Some(u) = up_mut(cy, key) else {
-        return false;
-    };
-    let chunked_out = u.chunked_out;
-    let Some(body) = u.body.as_mut() else {
-        return false;
-    };
-    let mut relayed = Vec::new();
-    let done = if eof {
-        match body.finish_at_eof() {
-            Ok(()) => true,
-            Err(_) => {
-                log_after_header(cy, key, ck, "upstream prematurely closed connection");
-                return false;
-            }
-        }
-    } else {
-        match body.decode(data, |b| relayed.extend_from_slice(b)) {
-            Ok(_) => body.is_done(),
-            Err(_) => {
-                log_after_header(cy, key, ck, "upstream sent invalid response");
-                return false;
-            }
-        }
-    };
-    let header_only = match cy.conns[ck].req_mut() {
-        Some(r) => {
-            r.body_bytes += relayed.len() as u64;
-            r.header_only
-        }
-        None => true,
-    };
-    if !header_only {
-        if !crate::http::event_pipe::pipe_write_to_downstream(cy, key, ck, &relayed, done) {
-            close_peer(cy, key, false);
-            close_request(cy, ck);
-            return false;
-        }
-        if chunked_out
-            && done
-            && let Some(hc) = cy.conns[ck].hc_mut()
-        {
-            hc.out.mem.extend_from_slice(b"0\r\n\r\n");
-        }
-    }
-    let abandoned = up_mut(cy, key)
-        .and_then(|u| u.pipe.as_ref())
-        .is_some_and(|p| p.downstream_error);
-    if abandoned {
-        if done {
-            // proxy_ignore_client_abort: the response was read to its end,
-            // the peer connection may be kept; the client is gone.
-            upstream_finalize_request(cy, key, Finalize::Done);
-        }
-        return !done;
-    }
-    if done {
-        upstream_finalize_request(cy, key, Finalize::Done);
-        return false;
-    }
-    match response::send_out(cy, ck) {
-        Sent::Done => true,
-        Sent::Again => {
-            // The client is slow: its write handler sends the rest; the
-            // peer is read on while the pipe allows (the caller asks).
-            let c = &mut cy.conns[ck];
-            c.write.handler = WriteHandler::Upstream;
-            let t = crate::http::request::send_timeout(cy, ck);
-            cy.add_timer(ck, EvKind::Write, t);
-            true
-        }
-        Sent::Error => {
-            let ignore = client_conf(cy, cy.conns[ck].token(ck))
-                .is_some_and(|l| l.proxy.ignore_client_abort && l.proxy.buffering.on);
-            if ignore && let Some(u) = up_mut(cy, key) {
-                // nginx's downstream_error: the rest of the response is read
-                // and dropped, so the peer connection can be kept.
-                u.pipe.get_or_insert_with(Default::default).downstream_error = true;
-                if let Some(hc) = cy.conns[ck].hc_mut() {
-                    hc.out.reset();
-                }
-                return true;
-            }
-            close_peer(cy, key, false);
-            close_request(cy, ck);
-            false
-        }
-    }
-}
-
-/// An error after the client's head went out: logged, both connections
-/// closed (the client sees the response cut short, as with nginx).
-fn log_after_header<S: Transport>(cy: &mut Cycle<S>, key: usize, ck: usize, msg: &str) {
-    crate::http::request::http_error!(cy, ck, "{msg} while reading upstream");
-    close_peer(cy, key, true);
-    close_request(cy, ck);
-}
-
-/// The client's write handler while a body is relayed
-/// (ngx_http_upstream_process_downstream): when the client has taken what
-/// was queued, the peer is read again.
-pub fn process_downstream<S: Transport>(cy: &mut Cycle<S>, ck: usize) {
-    if cy.conns[ck].write.timedout {
-        cy.conns[ck].timedout = true;
-        crate::http::request::client_info!(cy, ck, "client timed out (110: Connection timed out)");
-        close_request(cy, ck);
-        return;
-    }
-    match response::send_out(cy, ck) {
-        Sent::Again => {
-            let t = crate::http::request::send_timeout(cy, ck);
-            cy.add_timer(ck, EvKind::Write, t);
-        }
-        Sent::Done => {
-            cy.del_timer(ck, EvKind::Write);
-            cy.conns[ck].write.handler = WriteHandler::Empty;
-            let up = cy.conns[ck].req().and_then(|r| r.upstream);
-            if let Some(key) = up.and_then(|t| cy.lookup(t)) {
-                cy.post_event(key, EvKind::Read);
-            }
-        }
-        Sent::Error => close_request(cy, ck),
-    }
+    crate::http::event_pipe::relay_body(cy, key, ck, data, data.is_empty())
 }
 
 /// The request of a reused connection that failed before any response
@@ -1049,6 +744,27 @@ fn retry_on_new_connection<S: Transport>(cy: &mut Cycle<S>, key: usize) {
 /// block has `keepalive` and the exchange allows it) or is closed, and the
 /// client's request is finalized.
 pub fn upstream_finalize_request<S: Transport>(cy: &mut Cycle<S>, key: usize, rc: Finalize) {
+    let Some((ck, abandoned)) = upstream_release(cy, key, rc) else {
+        return;
+    };
+    if abandoned {
+        // proxy_ignore_client_abort: the client left while the response was
+        // read; the peer connection was kept, the client's is closed.
+        close_request(cy, ck);
+        return;
+    }
+    finalize_request(cy, ck, rc);
+}
+
+/// The peer half of [`upstream_finalize_request`]: the try's times, the
+/// balancer, the pool or close; the client's request no longer waits for
+/// the peer. Returns the client's key (if it is still there) and whether
+/// it left under `proxy_ignore_client_abort`.
+pub(crate) fn upstream_release<S: Transport>(
+    cy: &mut Cycle<S>,
+    key: usize,
+    rc: Finalize,
+) -> Option<(usize, bool)> {
     let now = cy.clock.now_ms;
     let info = up_mut(cy, key).map(|u| {
         let done = u.body.as_ref().is_some_and(|b| b.is_done());
@@ -1065,15 +781,18 @@ pub fn upstream_finalize_request<S: Transport>(cy: &mut Cycle<S>, key: usize, rc
     log::debug!("*{} finalize http upstream request", cy.conns[key].number);
     let Some((client, pool, peer_index, reusable, start_ms, connect_ms, abandoned)) = info else {
         cy.close_connection(key);
-        return;
+        return None;
     };
     if let Some(ck) = cy.lookup(client)
         && let Some(r) = cy.conns[ck].req_mut()
+        && let Some(t) = r.upstream_tries.last_mut()
+        && t.response_ms.is_none()
     {
-        if r.upstream_times.0.is_none() {
-            r.upstream_times.0 = connect_ms;
+        // The last try ends now (nginx's u->state->response_time).
+        t.response_ms = Some(now.saturating_sub(start_ms));
+        if t.connect_ms.is_none() {
+            t.connect_ms = connect_ms;
         }
-        r.upstream_times.2 = Some(now.saturating_sub(start_ms));
     }
     let failed = matches!(rc, Finalize::Status(502 | 504));
     if let Some((u, p)) = peer_index
@@ -1093,20 +812,12 @@ pub fn upstream_finalize_request<S: Transport>(cy: &mut Cycle<S>, key: usize, rc
         }
         _ => cy.close_connection(key),
     }
-    let Some(ck) = cy.lookup(client) else {
-        return;
-    };
+    let ck = cy.lookup(client)?;
     if let Some(r) = cy.conns[ck].req_mut() {
         r.upstream = None;
     }
     cy.conns[ck].read.handler = ReadHandler::BlockReading;
-    if abandoned {
-        // proxy_ignore_client_abort: the client left while the response was
-        // read; the peer connection was kept, the client's is closed.
-        close_request(cy, ck);
-        return;
-    }
-    finalize_request(cy, ck, rc);
+    Some((ck, abandoned))
 }
 
 /// Closes the peer connection a freed request still had (the client went

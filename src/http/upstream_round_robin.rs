@@ -300,6 +300,85 @@ fn get_peer_in(peers: &mut [Peer], now_ms: u64, tried: impl Fn(usize) -> bool) -
     Some(b)
 }
 
+/// Where the peer sets made per request begin in [`PeerSets`]' numbering
+/// (far above any count of `upstream` blocks).
+pub const RESOLVED_BASE: usize = usize::MAX / 2 + 1;
+
+/// A cycle's peer sets: the `upstream` blocks' (numbered by block), and
+/// those made for one request from the addresses a name resolved to
+/// (nginx's ngx_http_upstream_create_round_robin_peer(), numbered from
+/// [`RESOLVED_BASE`]). The latter live until the request is freed, so a
+/// reload, which replaces the blocks' sets, leaves them alone.
+#[derive(Debug, Default)]
+pub struct PeerSets {
+    blocks: Vec<PeerSet>,
+    resolved: slab::Slab<PeerSet>,
+}
+
+impl PeerSets {
+    /// The `upstream` blocks' sets, in block order (replacing the old ones).
+    pub fn set_blocks(&mut self, blocks: Vec<PeerSet>) {
+        self.blocks = blocks;
+    }
+
+    /// The set numbered `i`.
+    pub fn get(&self, i: usize) -> Option<&PeerSet> {
+        match i.checked_sub(RESOLVED_BASE) {
+            None => self.blocks.get(i),
+            Some(r) => self.resolved.get(r),
+        }
+    }
+
+    /// The set numbered `i`, to update.
+    pub fn get_mut(&mut self, i: usize) -> Option<&mut PeerSet> {
+        match i.checked_sub(RESOLVED_BASE) {
+            None => self.blocks.get_mut(i),
+            Some(r) => self.resolved.get_mut(r),
+        }
+    }
+
+    /// Mirrors ngx_http_upstream_create_round_robin_peer(): one request's
+    /// set for the addresses `name` resolved to (weight 1, max_fails 1,
+    /// fail_timeout 10 s); its number.
+    pub fn create_round_robin_peer(&mut self, name: &str, addrs: &[SocketAddr]) -> usize {
+        RESOLVED_BASE + self.resolved.insert(PeerSet::implicit(name, addrs))
+    }
+
+    /// The request that made set `i` is done with it.
+    pub fn free_resolved(&mut self, i: usize) {
+        if let Some(r) = i.checked_sub(RESOLVED_BASE)
+            && self.resolved.contains(r)
+        {
+            self.resolved.remove(r);
+        }
+    }
+
+    /// Sets made per request and not freed yet.
+    pub fn resolved_len(&self) -> usize {
+        self.resolved.len()
+    }
+}
+
+impl std::ops::Index<usize> for PeerSets {
+    type Output = PeerSet;
+
+    fn index(&self, i: usize) -> &PeerSet {
+        match i.checked_sub(RESOLVED_BASE) {
+            None => &self.blocks[i],
+            Some(r) => &self.resolved[r],
+        }
+    }
+}
+
+impl std::ops::IndexMut<usize> for PeerSets {
+    fn index_mut(&mut self, i: usize) -> &mut PeerSet {
+        match i.checked_sub(RESOLVED_BASE) {
+            None => &mut self.blocks[i],
+            Some(r) => &mut self.resolved[r],
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;

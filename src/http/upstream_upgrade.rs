@@ -72,7 +72,6 @@ pub fn upstream_upgrade<S: Transport>(
     };
     r.keepalive = false;
     r.status = 101;
-    r.upstream_status = 101;
     r.consumed = r.consumed.saturating_add(early.len());
     let out = &mut hc.out.mem;
     let start = out.len();

@@ -207,7 +207,9 @@ fn request_variable<S: Transport>(
             out.extend_from_slice(&head[..r.line_len.min(head.len())])
         }
         // An error page's redirect made it a GET (ngx_http_send_error_page).
-        Variable::RequestMethod if r.error_page && r.method == parse::Method::Get => {
+        Variable::RequestMethod
+            if (r.error_page || r.method_rewritten) && r.method == parse::Method::Get =>
+        {
             out.extend_from_slice(b"GET")
         }
         Variable::RequestMethod if r.line_len > 0 => {
@@ -229,7 +231,11 @@ fn request_variable<S: Transport>(
             }
         }
         Variable::Arg(name) if name.is_empty() => return false,
-        Variable::Cookie(name) | Variable::HttpHeader(name) | Variable::SentHttp(name)
+        Variable::Cookie(name)
+        | Variable::HttpHeader(name)
+        | Variable::SentHttp(name)
+        | Variable::UpstreamHttp(name)
+        | Variable::UpstreamCookie(name)
             if name.is_empty() =>
         {
             return false;
@@ -310,7 +316,12 @@ fn request_variable<S: Transport>(
         }
         Variable::LimitRate => push_num(out, r.limit_rate),
         Variable::ProxyHost | Variable::ProxyPort => {
-            let Some(pass) = r.loc.as_ref().and_then(|l| l.proxy.pass.as_ref()) else {
+            // A `proxy_pass` with variables: what it evaluated to.
+            let pass = match &r.resolved {
+                Some(res) => Some(&res.pass),
+                None => r.loc.as_ref().and_then(|l| l.proxy.pass.as_ref()),
+            };
+            let Some(pass) = pass.filter(|p| p.vars.is_none()) else {
                 return false;
             };
             if *var == Variable::ProxyHost {
@@ -330,21 +341,66 @@ fn request_variable<S: Transport>(
                 let _ = write!(out, "{}", c.ip);
             }
         }
-        Variable::UpstreamAddr => match &r.upstream_addr {
-            Some(a) => out.extend_from_slice(a.as_bytes()),
-            None => return false,
-        },
-        Variable::UpstreamConnectTime
+        Variable::UpstreamAddr
+        | Variable::UpstreamStatus
+        | Variable::UpstreamConnectTime
         | Variable::UpstreamHeaderTime
         | Variable::UpstreamResponseTime => {
-            let (connect, header, response) = r.upstream_times;
-            let ms = match var {
-                Variable::UpstreamConnectTime => connect,
-                Variable::UpstreamHeaderTime => header,
-                _ => response,
-            };
-            match ms {
-                Some(ms) => push_secs_ms(out, ms),
+            // ngx_http_variable_upstream_addr / _status / _response_time:
+            // one entry per try, `, `-separated.
+            if r.upstream_tries.is_empty() {
+                return false;
+            }
+            for (i, t) in r.upstream_tries.iter().enumerate() {
+                if i > 0 {
+                    out.extend_from_slice(b", ");
+                }
+                let ms = match var {
+                    Variable::UpstreamAddr => {
+                        match &t.addr {
+                            crate::http::request::TryAddr::Peer(a) => {
+                                let _ = write!(out, "{a}");
+                            }
+                            crate::http::request::TryAddr::Name(n) => {
+                                out.extend_from_slice(n.as_bytes())
+                            }
+                        }
+                        continue;
+                    }
+                    Variable::UpstreamStatus => {
+                        match t.status {
+                            0 => out.push(b'-'),
+                            s => push_num(out, u64::from(s)),
+                        }
+                        continue;
+                    }
+                    Variable::UpstreamConnectTime => t.connect_ms,
+                    Variable::UpstreamHeaderTime => t.header_ms,
+                    _ => t.response_ms,
+                };
+                match ms {
+                    Some(ms) => push_secs_ms(out, ms),
+                    None => out.push(b'-'),
+                }
+            }
+        }
+        Variable::UpstreamHttp(name) => return sent_header(&r.upstream_head, name, out),
+        Variable::UpstreamCookie(name) => {
+            let mut cookies = Vec::new();
+            if !sent_header(&r.upstream_head, b"set-cookie", &mut cookies) {
+                return false;
+            }
+            // ngx_http_parse_set_cookie_lines: `NAME=VALUE` before each
+            // cookie's attributes (the lines were joined with `; `).
+            let found = cookies.split(|&b| b == b';').find_map(|part| {
+                let part = parse::trim(part);
+                let eq = parse::memchr(b'=', part)?;
+                part[..eq]
+                    .eq_ignore_ascii_case(name)
+                    .then(|| &part[eq + 1..])
+            });
+            match found {
+                Some(v) => out.extend_from_slice(v),
                 None => return false,
             }
         }
@@ -355,10 +411,6 @@ fn request_variable<S: Transport>(
         Variable::RequestBodyFile => match &r.request_body_file {
             Some(f) => out.extend_from_slice(f.name.as_os_str().as_encoded_bytes()),
             None => return false,
-        },
-        Variable::UpstreamStatus => match r.upstream_status {
-            0 => return false,
-            s => push_num(out, u64::from(s)),
         },
         Variable::RequestId => {
             let id = request_id(&r.request_id);

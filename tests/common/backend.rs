@@ -105,7 +105,7 @@ impl Backend {
         self.requests.lock().unwrap().clone()
     }
 
-    /// Silent connections the proxy closed.
+    /// Silent (or kept-alive) connections the proxy closed.
     pub fn closed_by_peer(&self) -> usize {
         self.closed_by_peer.load(Ordering::SeqCst)
     }
@@ -221,22 +221,45 @@ fn serve(
 /// request number on it (`c1 r2`), until the client closes; records the
 /// request heads and counts connections, like [`Backend`].
 pub fn start_keepalive() -> Backend {
-    Backend::spawn(|s, n, requests, _, written| serve_keepalive(s, n, requests, 0, written))
+    start_keepalive_with(|conn, n| {
+        let body = format!("c{conn} r{n}");
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    })
 }
 
 /// [`start_keepalive`] whose bodies are `size` bytes (`x`), each response
 /// counted in [`Backend::written`] once written whole.
 #[allow(dead_code)]
 pub fn start_keepalive_sized(size: usize) -> Backend {
-    Backend::spawn(move |s, n, requests, _, written| serve_keepalive(s, n, requests, size, written))
+    start_keepalive_with(move |_, _| {
+        let mut r = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n").into_bytes();
+        r.resize(r.len() + size, b'x');
+        r
+    })
+}
+
+/// A keep-alive backend answering request `n` of connection `conn` with
+/// `make(conn, n)` (a whole response, kept-alive after).
+pub fn start_keepalive_with(
+    make: impl Fn(usize, usize) -> Vec<u8> + Send + Sync + 'static,
+) -> Backend {
+    let make = Arc::new(make);
+    Backend::spawn(move |s, n, requests, closed, written| {
+        serve_keepalive(s, n, requests, closed, written, &*make)
+    })
 }
 
 fn serve_keepalive(
     mut s: TcpStream,
     conn: usize,
     requests: Arc<Mutex<Vec<String>>>,
-    size: usize,
+    closed: Arc<AtomicUsize>,
     written: Arc<AtomicUsize>,
+    make: &dyn Fn(usize, usize) -> Vec<u8>,
 ) {
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
     let mut pending = Vec::new();
@@ -250,21 +273,18 @@ fn serve_keepalive(
                 .unwrap()
                 .push(String::from_utf8_lossy(&head).into_owned());
             n += 1;
-            let body = match size {
-                0 => format!("c{conn} r{n}"),
-                _ => "x".repeat(size),
-            };
-            let resp = format!(
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            );
-            if s.write_all(resp.as_bytes()).is_err() {
+            if s.write_all(&make(conn, n)).is_err() {
                 return;
             }
             written.fetch_add(1, Ordering::SeqCst);
         }
         match s.read(&mut buf) {
-            Ok(0) | Err(_) => return,
+            Ok(0) => {
+                // The proxy closed the kept-alive connection.
+                closed.fetch_add(1, Ordering::SeqCst);
+                return;
+            }
+            Err(_) => return,
             Ok(k) => pending.extend_from_slice(&buf[..k]),
         }
     }

@@ -1,0 +1,360 @@
+//! The peer's response head, once it is whole: nginx's
+//! ngx_http_upstream_process_header() after parsing (next_upstream on a
+//! status, intercept_errors), ngx_http_upstream_process_headers()
+//! (X-Accel-Redirect, X-Accel-Buffering, X-Accel-Limit-Rate) and
+//! ngx_http_upstream_send_response() (the client's head, with the proxy's
+//! header filtering and proxy_redirect).
+
+use crate::core::connection::ReadHandler;
+use crate::core::cycle::Cycle;
+use crate::http::parse::Method;
+use crate::http::request::{Finalize, finalize_request};
+use crate::http::response;
+use crate::http::response_parse::{BodyDecoder, Framing, ResponseHead};
+use crate::http::upstream::{
+    UpstreamState, client_conf, record_try, up_mut, upstream_finalize_request, upstream_next,
+    upstream_release,
+};
+use crate::os::io::Transport;
+
+/// The peer headers an X-Accel-Redirect carries over to the redirected
+/// response (nginx's headers_in entries marked `redirect`).
+const REDIRECT_KEEPS: [&[u8]; 5] = [
+    b"set-cookie",
+    b"content-disposition",
+    b"cache-control",
+    b"expires",
+    b"accept-ranges",
+];
+
+/// Mirrors the end of ngx_http_upstream_process_header(): the head of
+/// peer connection `key` (for client `ck`) is whole in `head`. False when
+/// the exchange ended or must wait.
+pub fn process_header<S: Transport>(
+    cy: &mut Cycle<S>,
+    key: usize,
+    ck: usize,
+    head: &[u8],
+    h: &ResponseHead,
+) -> bool {
+    let now = cy.clock.now_ms;
+    let Some(u) = up_mut(cy, key) else {
+        return false;
+    };
+    let client = u.client;
+    u.header_ms = Some(now.saturating_sub(u.start_ms));
+    if h.status == 101 {
+        record_try(cy, key, 101, false);
+        crate::http::upstream_upgrade::upstream_upgrade(cy, key, ck, head, h);
+        return false;
+    }
+    let bit = crate::conf::http_proxy::next::of_status(h.status);
+    let wants = client_conf(cy, client).is_some_and(|l| l.proxy.next_upstream & bit != 0);
+    if bit != 0 && wants {
+        // The try counts with the peer's status whether or not another
+        // peer is tried.
+        record_try(cy, key, h.status, true);
+        if upstream_next(cy, key, bit) {
+            return false;
+        }
+        if let Some(r) = cy.conns[ck].req_mut() {
+            // Not the last try after all: it goes on below.
+            r.upstream_tries.pop();
+        }
+    }
+    // ngx_http_upstream_intercept_errors: the location's error page
+    // answers instead of the peer.
+    let intercept = h.status >= 300
+        && client_conf(cy, client).is_some_and(|l| {
+            l.proxy.intercept_errors && l.error_pages.iter().any(|p| p.status == h.status)
+        });
+    if intercept {
+        record_try(cy, key, h.status, false);
+        upstream_finalize_request(cy, key, Finalize::Status(h.status));
+        return false;
+    }
+    let Some(u) = up_mut(cy, key) else {
+        return false;
+    };
+    let framing = if u.head_request {
+        Framing::None
+    } else {
+        h.framing(Method::Get)
+    };
+    u.body = Some(BodyDecoder::new(framing));
+    u.state = UpstreamState::ReadingBody;
+    // ngx_http_upstream_keepalive's test: a delimited response from a peer
+    // that keeps its connection.
+    u.keepalive_ok = h.is_persistent() && framing != Framing::UntilClose;
+    u.request = Vec::new();
+    record_try(cy, key, h.status, false);
+    if let Some(r) = cy.conns[ck].req_mut() {
+        r.upstream_head.clear();
+        r.upstream_head
+            .extend_from_slice(head.get(..h.len).unwrap_or_default());
+    }
+    let rest = head.get(h.len..).unwrap_or_default();
+    if process_headers(cy, key, ck, head, h, rest) {
+        return false;
+    }
+    let chunked_out = send_client_head(cy, ck, head, h, framing);
+    if let Some(u) = up_mut(cy, key) {
+        u.chunked_out = chunked_out;
+    }
+    let rest = rest.to_vec();
+    crate::http::event_pipe::relay_body(cy, key, ck, &rest, false)
+}
+
+/// Mirrors ngx_http_upstream_process_headers() for the X-Accel headers
+/// (unless `proxy_ignore_headers` names them): `X-Accel-Buffering: yes|no`
+/// switches buffering for this response, `X-Accel-Limit-Rate: N` sets the
+/// client's rate, and `X-Accel-Redirect: URI|@name` ends the exchange and
+/// redirects the request internally (GET unless HEAD), keeping the peer's
+/// Content-Type, Set-Cookie, Content-Disposition, Cache-Control, Expires
+/// and Accept-Ranges. True: the request was redirected.
+fn process_headers<S: Transport>(
+    cy: &mut Cycle<S>,
+    key: usize,
+    ck: usize,
+    head: &[u8],
+    h: &ResponseHead,
+    rest: &[u8],
+) -> bool {
+    use crate::conf::http_proxy::ignore;
+    let client = cy.conns[ck].token(ck);
+    let ignored = client_conf(cy, client).map_or(0, |l| l.proxy.ignore_headers);
+    let find = |name: &[u8]| {
+        h.header_lines(head)
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.to_vec())
+    };
+    if ignored & ignore::XA_BUFFERING == 0
+        && let Some(v) = find(b"x-accel-buffering")
+        && let Some(u) = up_mut(cy, key)
+    {
+        if v.eq_ignore_ascii_case(b"yes") {
+            u.pipe.get_or_insert_with(Default::default).buffering = Some(true);
+        } else if v.eq_ignore_ascii_case(b"no") {
+            u.pipe.get_or_insert_with(Default::default).buffering = Some(false);
+        }
+    }
+    if ignored & ignore::XA_LIMIT_RATE == 0
+        && let Some(v) = find(b"x-accel-limit-rate")
+        && let Some(n) = std::str::from_utf8(&v)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+        && let Some(r) = cy.conns[ck].req_mut()
+    {
+        r.limit_rate = n;
+    }
+    if ignored & ignore::XA_REDIRECT != 0 {
+        return false;
+    }
+    let Some(target) = find(b"x-accel-redirect").filter(|t| !t.is_empty()) else {
+        return false;
+    };
+    log::debug!(
+        "*{} x-accel-redirect: \"{}\"",
+        cy.conns[ck].number,
+        String::from_utf8_lossy(&target)
+    );
+    // ngx_http_upstream_finalize_request(NGX_DECLINED): the body is not
+    // read; the connection is kept only if there is none.
+    if let Some(u) = up_mut(cy, key)
+        && let Some(body) = u.body.as_mut()
+    {
+        let _ = body.decode(rest, |_| {});
+        if !body.is_done() {
+            u.keepalive_ok = false;
+        }
+    }
+    upstream_release(cy, key, Finalize::Done);
+    let Some(r) = cy.conns[ck].req_mut() else {
+        return true;
+    };
+    for (name, value) in h.header_lines(head) {
+        if name.eq_ignore_ascii_case(b"content-type") {
+            r.content_type_out = Some(value.to_vec());
+        } else if REDIRECT_KEEPS.iter().any(|k| name.eq_ignore_ascii_case(k)) {
+            r.headers_out.extend_from_slice(name);
+            r.headers_out.extend_from_slice(b": ");
+            r.headers_out.extend_from_slice(value);
+            r.headers_out.extend_from_slice(b"\r\n");
+        }
+    }
+    if r.method != Method::Head {
+        r.method = Method::Get;
+        r.method_rewritten = true;
+    }
+    cy.conns[ck].read.handler = ReadHandler::BlockReading;
+    let rc = if target.starts_with(b"@") {
+        crate::http::core_module::named_location(cy, ck, &target)
+    } else {
+        match crate::http::parse::parse_unsafe_uri(&target) {
+            Some((uri, args)) => crate::http::core_module::internal_redirect(cy, ck, uri, args),
+            None => {
+                crate::http::request::http_error!(
+                    cy,
+                    ck,
+                    "unsafe URI \"{}\" was detected",
+                    String::from_utf8_lossy(&target)
+                );
+                Finalize::Status(404)
+            }
+        }
+    };
+    finalize_request(cy, ck, rc);
+    true
+}
+
+/// The client's response head from the peer's (ngx_http_upstream_send_response
+/// with the proxy's header filtering and the chunked filter): the peer's
+/// status and headers, but holdfast's own Server, Date and Connection; a
+/// body whose length is not known goes chunked to an HTTP/1.1 client (true
+/// is returned) and ends with the connection for an HTTP/1.0 one.
+pub(crate) fn send_client_head<S: Transport>(
+    cy: &mut Cycle<S>,
+    ck: usize,
+    data: &[u8],
+    h: &crate::http::response_parse::ResponseHead,
+    framing: Framing,
+) -> bool {
+    let date = cy.clock.http_date;
+    let exiting = cy.retiring(ck);
+    // The peer's Location, rewritten (proxy_redirect) and, when it became a
+    // path, made absolute as the header filter does for every Location.
+    let location = h
+        .header_lines(data)
+        .find(|(n, _)| n.eq_ignore_ascii_case(b"location"))
+        .map(|(_, v)| {
+            let r = cy.conns[ck].req();
+            let proxy = r.and_then(|r| r.loc.as_ref()).map(|l| &l.proxy);
+            let loc_name = r.and_then(|r| r.loc.as_ref()).map_or("", |l| &l.name);
+            rewrite_location(proxy, loc_name, v)
+        });
+    let location = match location {
+        Some(v) if v.starts_with(b"/") => {
+            response::set_location(cy, ck, &v);
+            cy.conns[ck]
+                .req_mut()
+                .map(|r| std::mem::take(&mut r.location))
+        }
+        other => other,
+    };
+    let Some(hc) = cy.conns[ck].hc_mut() else {
+        return false;
+    };
+    let Some(r) = hc.request.as_deref_mut() else {
+        return false;
+    };
+    let unknown_length = matches!(framing, Framing::UntilClose | Framing::Chunked);
+    let chunked_out = unknown_length && r.version == crate::http::parse::Version::Http11;
+    if exiting || (unknown_length && !chunked_out) || h.status == 101 {
+        r.keepalive = false;
+    }
+    r.status = h.status;
+    let tokens = r.loc.as_ref().is_none_or(|l| l.server_tokens);
+    let out = &mut hc.out.mem;
+    let start = out.len();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(crate::http::response_parse::span(data, h.status_line));
+    let passes = |n: &str| {
+        r.loc
+            .as_ref()
+            .is_some_and(|l| l.proxy.pass_headers.iter().any(|p| p == n))
+    };
+    // The peer's own Server / Date when proxy_pass_header names them.
+    if !passes("server") {
+        out.extend_from_slice(b"\r\nServer: ");
+        out.extend_from_slice(if tokens {
+            response::SERVER_VERSION.as_bytes()
+        } else {
+            b"holdfast"
+        });
+    }
+    if !passes("date") {
+        out.extend_from_slice(b"\r\nDate: ");
+        out.extend_from_slice(&date);
+    }
+    out.extend_from_slice(b"\r\n");
+    let hop = [&b"connection"[..], b"keep-alive", b"transfer-encoding"];
+    // nginx's ngx_http_proxy_hide_headers, with proxy_hide_header added and
+    // proxy_pass_header taken out.
+    let hidden = [
+        &b"server"[..],
+        b"date",
+        b"x-pad",
+        b"x-accel-expires",
+        b"x-accel-redirect",
+        b"x-accel-limit-rate",
+        b"x-accel-buffering",
+        b"x-accel-charset",
+    ];
+    let proxy = r.loc.as_ref().map(|l| &l.proxy);
+    let hide = |name: &[u8]| {
+        let passed = proxy.is_some_and(|p| {
+            p.pass_headers
+                .iter()
+                .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+        });
+        let extra = proxy.is_some_and(|p| {
+            p.hide
+                .iter()
+                .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+        });
+        extra || (!passed && hidden.iter().any(|n| name.eq_ignore_ascii_case(n)))
+    };
+    for (name, value) in h.header_lines(data) {
+        if hop.iter().any(|n| name.eq_ignore_ascii_case(n)) || hide(name) {
+            continue;
+        }
+        out.extend_from_slice(name);
+        out.extend_from_slice(b": ");
+        match &location {
+            Some(l) if name.eq_ignore_ascii_case(b"location") => out.extend_from_slice(l),
+            _ => out.extend_from_slice(value),
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    if chunked_out {
+        out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+    }
+    out.extend_from_slice(if r.keepalive {
+        b"Connection: keep-alive\r\n"
+    } else {
+        b"Connection: close\r\n"
+    });
+    // The headers filter (add_header) and the end of the head, counted.
+    response::add_headers(cy, ck, h.status, start);
+    chunked_out
+}
+
+/// Mirrors ngx_http_proxy_rewrite_redirect(): the first `proxy_redirect`
+/// rule whose text starts the peer's `Location` replaces that part;
+/// `default` is `http://$proxy_host` + the URI part → the location's prefix.
+fn rewrite_location(
+    proxy: Option<&crate::conf::http_proxy::ProxyConf>,
+    loc_name: &str,
+    value: &[u8],
+) -> Vec<u8> {
+    use crate::conf::http_proxy::ProxyRedirect;
+    let Some(p) = proxy else {
+        return value.to_vec();
+    };
+    let rules: Vec<(String, String)> = match (&p.redirect, p.pass.as_deref()) {
+        (ProxyRedirect::Off, _) | (ProxyRedirect::Default, None) => return value.to_vec(),
+        (ProxyRedirect::Default, Some(pass)) => match &pass.uri {
+            Some(uri) => vec![(format!("http://{}{uri}", pass.host), loc_name.to_string())],
+            None => vec![(format!("http://{}/", pass.host), "/".to_string())],
+        },
+        (ProxyRedirect::Rules(r), _) => r.clone(),
+    };
+    for (from, to) in &rules {
+        if let Some(rest) = value.strip_prefix(from.as_bytes()) {
+            let mut out = to.as_bytes().to_vec();
+            out.extend_from_slice(rest);
+            return out;
+        }
+    }
+    value.to_vec()
+}
