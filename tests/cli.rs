@@ -78,17 +78,17 @@ fn version_help_and_configure_arguments() {
         .strip_prefix("configure arguments: ")
         .unwrap_or_else(|| panic!("{}", out.stderr));
     // What Test::Nginx's has_module() looks for: stub_status is there,
-    // rewrite, map, access and pcre are not excluded, the modules holdfast
-    // lacks are.
+    // rewrite, map, access, pcre, proxy and upstream_keepalive are not
+    // excluded, the modules holdfast lacks are.
     assert!(args.contains("--with-http_stub_status_module"), "{args}");
     for missing in [
         "--without-http_gzip_module",
-        "--without-http_proxy_module",
+        "--without-http-cache",
         "--without-http_autoindex_module",
     ] {
         assert!(args.split(' ').any(|a| a == missing), "{missing}: {args}");
     }
-    for there in ["map", "access", "pcre"] {
+    for there in ["map", "access", "pcre", "proxy", "upstream_keepalive"] {
         assert!(!args.contains(there), "{there}: {args}");
     }
     assert!(!args.contains("rewrite"), "{args}");

@@ -27,6 +27,7 @@ pub(super) static COMMANDS: &[Command] = &[
     cmd("proxy_http_version", ANY_HTTP, false, 1, 1),
     cmd("proxy_next_upstream", ANY_HTTP, false, 1, usize::MAX),
     cmd("proxy_next_upstream_tries", ANY_HTTP, false, 1, 1),
+    cmd("proxy_next_upstream_timeout", ANY_HTTP, false, 1, 1),
     cmd("proxy_set_header", ANY_HTTP, false, 2, 2),
     cmd("proxy_redirect", ANY_HTTP, false, 1, 2),
     cmd("proxy_intercept_errors", ANY_HTTP, false, 1, 1),
@@ -226,6 +227,7 @@ pub(super) struct RawProxy {
     pub(super) http_11: Option<bool>,
     pub(super) next_upstream: Option<u16>,
     pub(super) next_upstream_tries: Option<u64>,
+    pub(super) next_upstream_timeout_ms: Option<u64>,
     pub(super) set_headers: Option<Vec<ProxyHeader>>,
     pub(super) redirect: Option<ProxyRedirect>,
     pub(super) intercept_errors: Option<bool>,
@@ -276,6 +278,9 @@ pub struct ProxyConf {
     pub next_upstream: u16,
     /// `proxy_next_upstream_tries` (0: as many as the upstream has peers).
     pub next_upstream_tries: u64,
+    /// `proxy_next_upstream_timeout` in ms (0: no limit): no next peer once
+    /// this long has passed since the first try started.
+    pub next_upstream_timeout_ms: u64,
     /// `proxy_set_header` list; a level with any of its own does not
     /// inherit its parent's. nginx's `Host $proxy_host` and `Connection
     /// close` apply unless set here.
@@ -313,6 +318,7 @@ impl Default for ProxyConf {
             http_11: None,
             next_upstream: next::DEFAULT,
             next_upstream_tries: 0,
+            next_upstream_timeout_ms: 0,
             set_headers: Rc::from([]),
             redirect: ProxyRedirect::Default,
             intercept_errors: false,
@@ -408,6 +414,9 @@ pub(super) fn merge(raw: RawProxy, parent: &ProxyConf) -> ProxyConf {
         next_upstream_tries: raw
             .next_upstream_tries
             .unwrap_or(parent.next_upstream_tries),
+        next_upstream_timeout_ms: raw
+            .next_upstream_timeout_ms
+            .unwrap_or(parent.next_upstream_timeout_ms),
         set_headers: raw
             .set_headers
             .map_or_else(|| parent.set_headers.clone(), Rc::from),
@@ -482,6 +491,7 @@ pub(super) fn directive(
             raw.pass = Some(proxy_pass(d, upstreams)?);
         }
         "proxy_connect_timeout" => msec_slot(&mut raw.connect_timeout_ms, d)?,
+        "proxy_next_upstream_timeout" => msec_slot(&mut raw.next_upstream_timeout_ms, d)?,
         "proxy_read_timeout" => msec_slot(&mut raw.read_timeout_ms, d)?,
         "proxy_send_timeout" => msec_slot(&mut raw.send_timeout_ms, d)?,
         "proxy_next_upstream" => {

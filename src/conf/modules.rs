@@ -161,44 +161,13 @@ pub static MODULES: &[Module] = &[
             "referer_hash_bucket_size",
         ],
     ),
-    // Issue 11 is under way: `proxy_pass` to one address and the three
-    // timeouts exist; -V keeps saying the module is missing until the rest
-    // (upstream blocks, the keep-alive pool, bodies, buffering) lands, so
-    // nginx's test suite does not run the proxy files against a part of it.
-    absent(
-        "ngx_http_proxy_module's directive (not yet: issue 11)",
+    present(
+        "ngx_http_proxy_module",
         "--without-http_proxy_module",
-        &[
-            "proxy_next_upstream_timeout",
-            "proxy_cookie_domain",
-            "proxy_cookie_path",
-            "proxy_cookie_flags",
-            "proxy_bind",
-            "proxy_socket_keepalive",
-            "proxy_cache",
-            "proxy_cache_path",
-            "proxy_cache_key",
-            "proxy_cache_valid",
-            "proxy_cache_bypass",
-            "proxy_no_cache",
-            "proxy_cache_use_stale",
-            "proxy_cache_lock",
-            "proxy_store",
-            "proxy_limit_rate",
-            "proxy_force_ranges",
-            "proxy_headers_hash_max_size",
-            "proxy_headers_hash_bucket_size",
-            "proxy_ssl_verify",
-            "proxy_ssl_server_name",
-            "proxy_ssl_name",
-            "proxy_ssl_protocols",
-            "proxy_ssl_ciphers",
-            "proxy_ssl_certificate",
-            "proxy_ssl_certificate_key",
-            "proxy_ssl_trusted_certificate",
-            "proxy_ssl_session_reuse",
-            "proxy_pass_trailers",
-        ],
+        "no proxy_cache/proxy_store (no ngx_http_file_cache), proxy_ssl_* (issue 13), \
+         proxy_cookie_*, proxy_bind, proxy_socket_keepalive, proxy_limit_rate, \
+         proxy_force_ranges, proxy_pass_trailers, proxy_request_buffering off; \
+         unix: peers",
     ),
     absent(
         "ngx_http_fastcgi_module",
@@ -342,10 +311,10 @@ pub static MODULES: &[Module] = &[
         "--without-http_upstream_random_module",
         &["random"],
     ),
-    absent(
+    present(
         "ngx_http_upstream_keepalive_module",
         "--without-http_upstream_keepalive_module",
-        &[],
+        "",
     ),
     absent(
         "ngx_http_upstream_zone_module",
@@ -367,7 +336,26 @@ pub static MODULES: &[Module] = &[
             "tunnel_send_timeout",
         ],
     ),
-    absent("ngx_http_file_cache", "--without-http-cache", &[]),
+    absent(
+        "ngx_http_file_cache",
+        "--without-http-cache",
+        &[
+            "proxy_cache",
+            "proxy_cache_path",
+            "proxy_cache_key",
+            "proxy_cache_valid",
+            "proxy_cache_bypass",
+            "proxy_no_cache",
+            "proxy_cache_use_stale",
+            "proxy_cache_lock",
+            "proxy_cache_methods",
+            "proxy_cache_min_uses",
+            "proxy_cache_revalidate",
+            "proxy_cache_background_update",
+            "proxy_store",
+            "proxy_store_access",
+        ],
+    ),
     present(
         "ngx_regex_module",
         "--without-pcre",
@@ -496,6 +484,79 @@ pub static MODULES: &[Module] = &[
 /// The directives of ngx_http_core_module (and of the other modules holdfast
 /// has) that holdfast does not implement yet, with the issue that adds them.
 static NOT_YET: &[(&str, &str)] = &[
+    (
+        "proxy_cookie_domain",
+        "ngx_http_proxy_module's proxy_cookie_domain",
+    ),
+    (
+        "proxy_cookie_path",
+        "ngx_http_proxy_module's proxy_cookie_path",
+    ),
+    (
+        "proxy_cookie_flags",
+        "ngx_http_proxy_module's proxy_cookie_flags",
+    ),
+    ("proxy_bind", "ngx_http_proxy_module's proxy_bind"),
+    (
+        "proxy_socket_keepalive",
+        "ngx_http_proxy_module's proxy_socket_keepalive",
+    ),
+    (
+        "proxy_limit_rate",
+        "ngx_http_proxy_module's proxy_limit_rate",
+    ),
+    (
+        "proxy_force_ranges",
+        "ngx_http_proxy_module's proxy_force_ranges",
+    ),
+    (
+        "proxy_headers_hash_max_size",
+        "ngx_http_proxy_module's proxy_headers_hash_max_size",
+    ),
+    (
+        "proxy_headers_hash_bucket_size",
+        "ngx_http_proxy_module's proxy_headers_hash_bucket_size",
+    ),
+    (
+        "proxy_pass_trailers",
+        "ngx_http_proxy_module's proxy_pass_trailers",
+    ),
+    (
+        "proxy_ssl_verify",
+        "ngx_http_proxy_module's proxy_ssl_verify (issue 13)",
+    ),
+    (
+        "proxy_ssl_server_name",
+        "ngx_http_proxy_module's proxy_ssl_server_name (issue 13)",
+    ),
+    (
+        "proxy_ssl_name",
+        "ngx_http_proxy_module's proxy_ssl_name (issue 13)",
+    ),
+    (
+        "proxy_ssl_protocols",
+        "ngx_http_proxy_module's proxy_ssl_protocols (issue 13)",
+    ),
+    (
+        "proxy_ssl_ciphers",
+        "ngx_http_proxy_module's proxy_ssl_ciphers (issue 13)",
+    ),
+    (
+        "proxy_ssl_certificate",
+        "ngx_http_proxy_module's proxy_ssl_certificate (issue 13)",
+    ),
+    (
+        "proxy_ssl_certificate_key",
+        "ngx_http_proxy_module's proxy_ssl_certificate_key (issue 13)",
+    ),
+    (
+        "proxy_ssl_trusted_certificate",
+        "ngx_http_proxy_module's proxy_ssl_trusted_certificate (issue 13)",
+    ),
+    (
+        "proxy_ssl_session_reuse",
+        "ngx_http_proxy_module's proxy_ssl_session_reuse (issue 13)",
+    ),
     (
         "pcre_jit",
         "ngx_regex_module's pcre_jit (the regex crate has no JIT switch)",
@@ -628,14 +689,12 @@ mod tests {
     fn configure_arguments_tell_what_is_there() {
         let a = configure_arguments();
         assert!(a.starts_with("--with-http_stub_status_module "), "{a}");
-        for without in [
-            "--without-http_gzip_module",
-            "--without-http_proxy_module",
-            "--without-http-cache",
-        ] {
+        for without in ["--without-http_gzip_module", "--without-http-cache"] {
             assert!(a.contains(without), "{without}");
         }
         for with in [
+            "--without-http_proxy_module",
+            "--without-http_upstream_keepalive_module",
             "--without-http_rewrite_module",
             "--without-http_map_module",
             "--without-http_access_module",

@@ -91,6 +91,9 @@ pub struct UpstreamConn {
     pub start_ms: u64,
     /// See `start_ms`.
     pub connect_ms: Option<u64>,
+    /// When the first try of this request started, for a later try
+    /// (`proxy_next_upstream_timeout`; None: this is the first).
+    pub first_ms: Option<u64>,
     /// See `start_ms`.
     pub header_ms: Option<u64>,
     /// The method may be sent twice (nginx: not POST, PATCH, LOCK; holdfast
@@ -134,6 +137,7 @@ impl UpstreamConn {
             tried: peer_index.map(|(_, p)| vec![p]).unwrap_or_default(),
             start_ms: 0,
             connect_ms: reused.then_some(0),
+            first_ms: None,
             header_ms: None,
             idempotent: false,
             pipe: None,
@@ -318,13 +322,18 @@ pub(crate) fn upstream_next<S: Transport>(cy: &mut Cycle<S>, key: usize, ft: u16
     };
     let (client, sent, idempotent, head_request, pool) =
         (u.client, u.sent > 0, u.idempotent, u.head_request, u.pool);
+    let first_ms = u.first_ms.unwrap_or(u.start_ms);
     let mut tried = std::mem::take(&mut u.tried);
     let request = std::mem::take(&mut u.request);
     let Some(ck) = cy.lookup(client) else {
         return false;
     };
-    let (bits, tries) = client_conf(cy, client).map_or((next::DEFAULT, 0), |l| {
-        (l.proxy.next_upstream, l.proxy.next_upstream_tries)
+    let (bits, tries, timeout) = client_conf(cy, client).map_or((next::DEFAULT, 0, 0), |l| {
+        (
+            l.proxy.next_upstream,
+            l.proxy.next_upstream_tries,
+            l.proxy.next_upstream_timeout_ms,
+        )
     });
     let failed = ft & (next::HTTP_403 | next::HTTP_404) == 0;
     let Some(set) = cy.upstream_peers.get_mut(ui) else {
@@ -349,6 +358,7 @@ pub(crate) fn upstream_next<S: Transport>(cy: &mut Cycle<S>, key: usize, ft: u16
     let allowed = bits & ft != 0
         && (!sent || idempotent || bits & next::NON_IDEMPOTENT != 0)
         && tried.len() < limit
+        && (timeout == 0 || now.saturating_sub(first_ms) < timeout)
         && !request.is_empty();
     let Some(mut np) = allowed.then(|| set.get_peer(now, &tried)).flatten() else {
         return false;
@@ -374,6 +384,7 @@ pub(crate) fn upstream_next<S: Transport>(cy: &mut Cycle<S>, key: usize, ft: u16
                 if let Some(u) = up_mut(cy, up) {
                     u.tried = tried;
                     u.idempotent = idempotent;
+                    u.first_ms = Some(first_ms);
                 }
                 if let Some(r) = cy.conns[ck].req_mut() {
                     r.upstream = Some(t);
