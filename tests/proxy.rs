@@ -836,3 +836,87 @@ fn a_full_pool_closes_its_oldest_connection_after_a_moment() {
     assert!(r.text().ends_with(" r2"), "{r:?}");
     assert_eq!((b.accepts(), b.closed_by_peer()), (2, 1));
 }
+
+#[test]
+fn unix_socket_peers_in_proxy_pass_and_upstream_blocks() {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    let s_dir = common::Prefix::new("unixpeer");
+    let path = s_dir.path().join("backend.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let heads: Arc<Mutex<Vec<String>>> = Arc::default();
+    let accepts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    {
+        let (heads, accepts) = (heads.clone(), accepts.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                accepts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let heads = heads.clone();
+                std::thread::spawn(move || {
+                    let mut pending = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    loop {
+                        while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head: Vec<u8> = pending.drain(..end + 4).collect();
+                            let text = String::from_utf8_lossy(&head).into_owned();
+                            let n = {
+                                let mut h = heads.lock().unwrap();
+                                h.push(text);
+                                h.len()
+                            };
+                            let body = format!("unix r{n}");
+                            let resp = format!(
+                                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                                body.len()
+                            );
+                            if conn.write_all(resp.as_bytes()).is_err() {
+                                return;
+                            }
+                        }
+                        match conn.read(&mut buf) {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => pending.extend_from_slice(&buf[..k]),
+                        }
+                    }
+                });
+            }
+        });
+    }
+    let p = path.display();
+    let s = upstream_server(
+        &format!("upstream u {{ server unix:{p}; keepalive 2; }}"),
+        &format!(
+            "location /u/ {{ proxy_pass http://u; add_header X-Up $upstream_addr; }}\n\
+             location /d/ {{ proxy_pass http://unix:{p}:/direct/; }}"
+        ),
+    );
+    let mut c = s.connect();
+    for i in 1..=3 {
+        let r = c.request(get("/u/x"));
+        r.assert_status(200).assert_keepalive();
+        assert_eq!(r.text(), format!("unix r{i}"));
+        assert_eq!(r.header("X-Up"), Some(format!("unix:{p}").as_str()));
+    }
+    // The pool kept the one unix connection.
+    assert_eq!(accepts.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let r = c.request(get("/d/y?q=1"));
+    r.assert_status(200);
+    let last = heads.lock().unwrap().last().cloned().unwrap();
+    assert!(last.starts_with("GET /direct/y?q=1 HTTP/1.0\r\n"), "{last}");
+    assert!(last.contains("\r\nHost: localhost\r\n"), "{last}");
+    // A socket nobody listens on: 502 and nginx's line.
+    let gone = s_dir.path().join("none.sock");
+    let s2 = Server::with_server(&format!(
+        "location / {{ proxy_pass http://unix:{}; }}",
+        gone.display()
+    ));
+    s2.request(&get("/")).assert_status(502);
+    s2.assert_log(
+        &format!(
+            "connect() to unix:{} failed (2: No such file or directory) while connecting to upstream",
+            gone.display()
+        ),
+        WITHIN,
+    );
+}

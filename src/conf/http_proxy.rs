@@ -5,6 +5,8 @@
 //! peers or request bodies yet; those forms are refused by name.
 
 use std::net::{SocketAddr, ToSocketAddrs};
+
+use crate::os::net::PeerAddr;
 use std::rc::Rc;
 
 use super::ConfError;
@@ -198,7 +200,7 @@ pub mod next {
 pub struct ProxyPass {
     /// The peer (a name is resolved once, when the configuration is read,
     /// as nginx does for a `proxy_pass` without variables).
-    pub addr: SocketAddr,
+    pub addr: PeerAddr,
     /// `HOST[:PORT]` as written: `$proxy_host`, the upstream request's Host.
     pub host: String,
     /// The URI part; None when there is none (the client's URI is passed
@@ -657,7 +659,7 @@ fn proxy_pass(
         // resolved then with the location's `resolver`.
         let vars = super::variables::compile(url).map_err(|e| d.error(e))?;
         return Ok(ProxyPass {
-            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            addr: PeerAddr::Inet(SocketAddr::from(([0, 0, 0, 0], 0))),
             host: String::new(),
             uri: None,
             upstream: None,
@@ -674,10 +676,28 @@ fn proxy_pass(
         }
         return Err(d.error(format!("invalid URL prefix in \"{url}\"")));
     };
-    if rest.starts_with("unix:") {
-        return Err(d.error(format!(
-            "\"proxy_pass\" to a unix socket is not supported yet: \"{url}\""
-        )));
+    if rest
+        .get(..5)
+        .is_some_and(|p| p.eq_ignore_ascii_case("unix:"))
+    {
+        // ngx_parse_unix_domain_url(): `unix:PATH[:URI]`, the Host header
+        // `localhost`.
+        let after = &rest[5..];
+        let (path, uri) = match after.find(':') {
+            Some(i) => (&after[..i], Some(after[i + 1..].to_string())),
+            None => (after, None),
+        };
+        if path.is_empty() {
+            return Err(d.error(format!("no path in the unix domain socket in \"{url}\"")));
+        }
+        return Ok(ProxyPass {
+            addr: PeerAddr::Unix(Rc::from(std::path::Path::new(path))),
+            host: "localhost".to_string(),
+            uri,
+            upstream: None,
+            vars: None,
+            uri_verbatim: false,
+        });
     }
     let (host, uri) = match rest.find('/') {
         Some(i) => (&rest[..i], Some(rest[i..].to_string())),
@@ -697,9 +717,9 @@ fn proxy_pass(
     let found = super::http_upstream::find(upstreams, name, port).map_err(|e| d.error(e))?;
     if let Some(u) = found {
         let index = upstreams.iter().position(|x| Rc::ptr_eq(x, u));
-        let first = u.servers.first().map(|s| s.addr);
+        let first = u.servers.first().map(|s| s.addr.clone());
         return Ok(ProxyPass {
-            addr: first.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+            addr: first.unwrap_or_else(|| PeerAddr::Inet(SocketAddr::from(([0, 0, 0, 0], 0)))),
             host: host.to_string(),
             uri,
             upstream: index,
@@ -718,7 +738,7 @@ fn proxy_pass(
         .and_then(|mut a| a.next())
         .ok_or_else(|| d.error(format!("host not found in upstream \"{host}\"")))?;
     Ok(ProxyPass {
-        addr,
+        addr: PeerAddr::Inet(addr),
         host: host.to_string(),
         uri,
         upstream: None,

@@ -80,7 +80,7 @@ static UPS_COMMANDS: &[Command] = &[
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamServer {
     /// The address to connect to (`$upstream_addr` prints it).
-    pub addr: SocketAddr,
+    pub addr: crate::os::net::PeerAddr,
     /// The `server` argument as written (`backend.local:8080`).
     pub name: String,
     /// `weight=N`; default 1.
@@ -232,8 +232,7 @@ fn check_ups(c: &Directive) -> Result<(), ConfError> {
 /// [`UpstreamServer`] per address.
 ///
 /// Differences: `weight=`, `max_conns=` and `max_fails=` above 2³²−1 are
-/// invalid (nginx takes any ngx_int_t); `unix:` addresses and the `zone`
-/// and `sticky` parameters (`resolve`, `service=`, `drain`, `route=`) are
+/// invalid (nginx takes any ngx_int_t); the `zone` and `sticky` parameters (`resolve`, `service=`, `drain`, `route=`) are
 /// refused as not supported yet.
 fn upstream_server(d: &Directive) -> Result<Vec<UpstreamServer>, ConfError> {
     let mut weight = WEIGHT;
@@ -277,9 +276,6 @@ fn upstream_server(d: &Directive) -> Result<Vec<UpstreamServer>, ConfError> {
     }
     let url = &d.args[0];
     let addrs = parse_url(url).map_err(|err| match err {
-        UrlError::Unix => d.error(format!(
-            "\"server\" with a unix socket is not supported yet: \"{url}\""
-        )),
         UrlError::Nginx(err) => d.error(format!("{err} in upstream \"{url}\"")),
     })?;
     Ok(addrs
@@ -300,8 +296,6 @@ fn upstream_server(d: &Directive) -> Result<Vec<UpstreamServer>, ConfError> {
 /// Why [`parse_url`] failed.
 #[derive(Debug, PartialEq, Eq)]
 enum UrlError {
-    /// `unix:…` (holdfast has no unix-socket peers yet).
-    Unix,
     /// ngx_url_t's `err`: `invalid host`, `invalid port`, `no host`,
     /// `invalid IPv6 address`, `host not found`.
     Nginx(&'static str),
@@ -309,7 +303,25 @@ enum UrlError {
 
 /// Mirrors ngx_parse_url() as ngx_http_upstream_server() calls it (no URI
 /// part, default port 80, names resolved): the addresses of `ADDR[:PORT]`.
-fn parse_url(url: &str) -> Result<Vec<SocketAddr>, UrlError> {
+fn parse_url(url: &str) -> Result<Vec<crate::os::net::PeerAddr>, UrlError> {
+    if let Some(path) = url
+        .get(..5)
+        .filter(|p| p.eq_ignore_ascii_case("unix:"))
+        .map(|_| &url[5..])
+    {
+        // ngx_parse_unix_domain_url(): the rest is the path.
+        if path.is_empty() {
+            return Err(UrlError::Nginx("no path in the unix domain socket"));
+        }
+        return Ok(vec![crate::os::net::PeerAddr::Unix(std::rc::Rc::from(
+            std::path::Path::new(path),
+        ))]);
+    }
+    parse_inet_url(url).map(|v| v.into_iter().map(Into::into).collect())
+}
+
+/// ngx_parse_url()'s inet part: `ADDR[:PORT]`, `[V6][:PORT]`, a name.
+fn parse_inet_url(url: &str) -> Result<Vec<SocketAddr>, UrlError> {
     let invalid_port = UrlError::Nginx("invalid port");
     let port_of = |text: &str| {
         parse_number(text)
@@ -317,12 +329,6 @@ fn parse_url(url: &str) -> Result<Vec<SocketAddr>, UrlError> {
             .and_then(|n| u16::try_from(n).ok())
             .filter(|n| *n >= 1)
     };
-    if url
-        .get(..5)
-        .is_some_and(|p| p.eq_ignore_ascii_case("unix:"))
-    {
-        return Err(UrlError::Unix);
-    }
     // ngx_parse_inet6_url(): `[ADDR]` or `[ADDR]:PORT`.
     if let Some(rest) = url.strip_prefix('[') {
         let (host, after) = rest
@@ -451,8 +457,8 @@ mod tests {
         );
     }
 
-    fn addr(s: &str) -> SocketAddr {
-        s.parse().unwrap()
+    fn addr(s: &str) -> crate::os::net::PeerAddr {
+        crate::os::net::PeerAddr::Inet(s.parse().unwrap())
     }
 
     #[test]
@@ -478,7 +484,10 @@ mod tests {
             }
         );
         let s = &u.servers[1];
-        assert_eq!((s.addr, s.name.as_str()), (addr("[::1]:80"), "[::1]"));
+        assert_eq!(
+            (s.addr.clone(), s.name.as_str()),
+            (addr("[::1]:80"), "[::1]")
+        );
         assert_eq!(
             (
                 s.weight,
@@ -510,7 +519,10 @@ mod tests {
         let u = ups("upstream b { server localhost:8080 weight=2; }").unwrap();
         assert!(!u.servers.is_empty());
         for s in &u.servers {
-            assert!(s.addr.ip().is_loopback(), "{s:?}");
+            let crate::os::net::PeerAddr::Inet(a) = &s.addr else {
+                panic!("{s:?}");
+            };
+            assert!(a.ip().is_loopback(), "{s:?}");
             assert_eq!(
                 (s.addr.port(), s.name.as_str(), s.weight),
                 (8080, "localhost:8080", 2)
@@ -648,10 +660,13 @@ mod tests {
             assert_err(&wrap(a), &format!("{err} in upstream \"{a}\""), 3);
         }
         assert_err(
-            &wrap("UNIX:/tmp/s.sock"),
-            "\"server\" with a unix socket is not supported yet: \"UNIX:/tmp/s.sock\"",
+            &wrap("unix:"),
+            "no path in the unix domain socket in upstream \"unix:\"",
             3,
         );
+        let u = ups("upstream b { server UNIX:/tmp/s.sock weight=2; }").unwrap();
+        assert_eq!(u.servers[0].addr.to_string(), "unix:/tmp/s.sock");
+        assert_eq!(u.servers[0].weight, 2);
         let u = ups("upstream b { server [::1]:8443; server 127.0.0.1:0080; }").unwrap();
         assert_eq!(u.servers[0].addr, addr("[::1]:8443"));
         assert_eq!(u.servers[1].addr, addr("127.0.0.1:80"));

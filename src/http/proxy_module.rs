@@ -104,11 +104,11 @@ pub(crate) fn proxy_start<S: Transport>(
                 };
                 let addr = cy.upstream_peers[u]
                     .peer(p)
-                    .map_or(pass.addr, |peer| peer.addr);
+                    .map_or_else(|| pass.addr.clone(), |peer| peer.addr.clone());
                 let pooled = cy.upstream_pools.get(u).is_some_and(|k| k.max_idle > 0);
                 (addr, Some((u, p)), pooled.then_some(u))
             }
-            None => (pass.addr, None, None),
+            None => (pass.addr.clone(), None, None),
         };
         let (request, uri) = create_request(cy, key, pass, pool.is_some());
         if let Some(r) = cy.conns[key].req_mut() {
@@ -116,7 +116,7 @@ pub(crate) fn proxy_start<S: Transport>(
         }
         let client = cy.conns[key].token(key);
         let reused =
-            pool.and_then(|p| crate::http::upstream_keepalive::get_keepalive_peer(cy, p, addr));
+            pool.and_then(|p| crate::http::upstream_keepalive::get_keepalive_peer(cy, p, &addr));
         let connected = match reused {
             Some(up) => {
                 let c = &mut cy.conns[up];
@@ -124,7 +124,7 @@ pub(crate) fn proxy_start<S: Transport>(
                     client,
                     UpstreamState::Sending,
                     request,
-                    addr,
+                    addr.clone(),
                     head_request,
                     pool,
                     peer_index,
@@ -135,7 +135,15 @@ pub(crate) fn proxy_start<S: Transport>(
                 c.data = Some(Box::new(ConnData::Upstream(Box::new(u))));
                 Ok(up)
             }
-            None => event_connect_peer(cy, addr, client, request, head_request, pool, peer_index),
+            None => event_connect_peer(
+                cy,
+                addr.clone(),
+                client,
+                request,
+                head_request,
+                pool,
+                peer_index,
+            ),
         };
         if let Ok(up) = connected
             && let Some(u) = up_mut(cy, up)
@@ -164,7 +172,8 @@ pub(crate) fn proxy_start<S: Transport>(
                 crate::http::request::http_error!(
                     cy,
                     key,
-                    "connect() failed ({}) while connecting to upstream",
+                    "connect() to {} failed ({}) while connecting to upstream",
+                    addr,
                     OsErr(&e)
                 );
                 // $upstream_addr names the peer tried (nginx's u->state).
@@ -270,7 +279,7 @@ fn proxy_eval<S: Transport>(
     };
     Some(crate::http::upstream_resolve::Resolved {
         pass: std::rc::Rc::new(ProxyPass {
-            addr: std::net::SocketAddr::from(([0, 0, 0, 0], port)),
+            addr: std::net::SocketAddr::from(([0, 0, 0, 0], port)).into(),
             host: host_header,
             uri,
             upstream: None,

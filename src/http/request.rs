@@ -86,7 +86,7 @@ pub(crate) use http_crit;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TryAddr {
     /// A peer's address.
-    Peer(std::net::SocketAddr),
+    Peer(crate::os::net::PeerAddr),
     /// The upstream's name: no peer was live (or the name did not resolve).
     Name(String),
 }

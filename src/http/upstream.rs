@@ -64,8 +64,9 @@ pub struct UpstreamConn {
     pub parser: ResponseHeadParser,
     /// The body framing, once the head is in.
     pub body: Option<BodyDecoder>,
-    /// The peer's address (`$upstream_addr`; formatted only when shown).
-    pub peer: std::net::SocketAddr,
+    /// The peer's address (`$upstream_addr`; formatted only when shown;
+    /// kept by an idle pooled connection, which get_keepalive_peer matches).
+    pub peer: crate::os::net::PeerAddr,
     /// The request was HEAD.
     pub head_request: bool,
     /// The body goes to the client chunked (its length is not known and
@@ -113,7 +114,7 @@ impl UpstreamConn {
         client: usize,
         state: UpstreamState,
         request: Vec<u8>,
-        addr: std::net::SocketAddr,
+        addr: crate::os::net::PeerAddr,
         head_request: bool,
         pool: Option<usize>,
         peer_index: Option<(usize, usize)>,
@@ -144,14 +145,13 @@ impl UpstreamConn {
         }
     }
 
-    /// The state an idle pooled connection keeps: its pool only.
-    pub fn idle(pool: usize) -> UpstreamConn {
-        let none = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+    /// The state an idle pooled connection keeps: its pool and peer.
+    pub fn idle(pool: usize, peer: crate::os::net::PeerAddr) -> UpstreamConn {
         UpstreamConn::new(
             0,
             UpstreamState::Connecting,
             Vec::new(),
-            none,
+            peer,
             false,
             Some(pool),
             None,
@@ -165,7 +165,7 @@ impl UpstreamConn {
 /// epoll registration, and the connect timeout on its write event.
 pub fn event_connect_peer<S: Transport>(
     cy: &mut Cycle<S>,
-    addr: std::net::SocketAddr,
+    addr: crate::os::net::PeerAddr,
     client: usize,
     request: Vec<u8>,
     head_request: bool,
@@ -179,13 +179,20 @@ pub fn event_connect_peer<S: Transport>(
         crate::alert!("{} worker_connections are not enough", cy.connection_n);
         return Err(io::Error::from(io::ErrorKind::OutOfMemory));
     }
-    let stream = S::connect_peer(addr)?;
+    let stream = S::connect_peer(&addr)?;
     let number = cy.connection_counter;
     cy.connection_counter += 1;
     let now = cy.clock.now_ms;
+    // The connection's own address is for client connections' log lines;
+    // a unix peer has none (the peer state keeps the path).
+    let inet = match &addr {
+        crate::os::net::PeerAddr::Inet(a) => *a,
+        crate::os::net::PeerAddr::Unix(_) => std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
+    };
+    let inet_or_path = addr.to_string();
     let c = crate::core::connection::Connection::new(
         stream,
-        addr,
+        inet,
         crate::core::connection::NO_LISTENING,
         number,
         now,
@@ -218,7 +225,12 @@ pub fn event_connect_peer<S: Transport>(
     if let Some(ConnData::Upstream(u)) = c.data.as_deref_mut() {
         u.start_ms = now;
     }
-    log::debug!("*{} connect to {}, fd:{}", number, addr, c.stream.fd());
+    log::debug!(
+        "*{} connect to {}, fd:{}",
+        number,
+        inet_or_path,
+        c.stream.fd()
+    );
     cy.add_timer(key, EvKind::Write, timeout);
     Ok(key)
 }
@@ -293,7 +305,7 @@ pub(crate) fn record_try<S: Transport>(cy: &mut Cycle<S>, key: usize, status: u1
     let now = cy.clock.now_ms;
     let Some(u) = up_mut(cy, key) else { return };
     let t = crate::http::request::UpstreamTry {
-        addr: crate::http::request::TryAddr::Peer(u.peer),
+        addr: crate::http::request::TryAddr::Peer(u.peer.clone()),
         status,
         connect_ms: u.connect_ms,
         header_ms: u.header_ms,
@@ -363,7 +375,7 @@ pub(crate) fn upstream_next<S: Transport>(cy: &mut Cycle<S>, key: usize, ft: u16
     let Some(mut np) = allowed.then(|| set.get_peer(now, &tried)).flatten() else {
         return false;
     };
-    let Some(mut addr) = set.peer(np).map(|peer| peer.addr) else {
+    let Some(mut addr) = set.peer(np).map(|peer| peer.addr.clone()) else {
         return false;
     };
     log::debug!("*{} next upstream, {addr}", cy.conns[key].number);
@@ -372,7 +384,7 @@ pub(crate) fn upstream_next<S: Transport>(cy: &mut Cycle<S>, key: usize, ft: u16
         tried.push(np);
         match event_connect_peer(
             cy,
-            addr,
+            addr.clone(),
             client,
             request.clone(),
             head_request,
@@ -395,13 +407,14 @@ pub(crate) fn upstream_next<S: Transport>(cy: &mut Cycle<S>, key: usize, ft: u16
                 crate::http::request::http_error!(
                     cy,
                     ck,
-                    "connect() failed ({}) while connecting to upstream",
+                    "connect() to {} failed ({}) while connecting to upstream",
+                    addr,
                     OsErr(&e)
                 );
                 cy.upstream_peers[ui].free_peer(np, true, now);
                 if let Some(r) = cy.conns[ck].req_mut() {
                     r.upstream_tries.push(crate::http::request::UpstreamTry {
-                        addr: crate::http::request::TryAddr::Peer(addr),
+                        addr: crate::http::request::TryAddr::Peer(addr.clone()),
                         status: 502,
                         ..Default::default()
                     });
@@ -411,7 +424,11 @@ pub(crate) fn upstream_next<S: Transport>(cy: &mut Cycle<S>, key: usize, ft: u16
                 let next = (bits & next::ERROR != 0 && tried.len() < limit)
                     .then(|| cy.upstream_peers[ui].get_peer(now, &tried))
                     .flatten()
-                    .and_then(|n| cy.upstream_peers[ui].peer(n).map(|peer| (n, peer.addr)));
+                    .and_then(|n| {
+                        cy.upstream_peers[ui]
+                            .peer(n)
+                            .map(|peer| (n, peer.addr.clone()))
+                    });
                 if let Some((n, a)) = next {
                     (np, addr) = (n, a);
                     continue;
@@ -713,21 +730,29 @@ fn upstream_input<S: Transport>(cy: &mut Cycle<S>, key: usize, ck: usize, data: 
 /// byte goes out again on a new connection to the same peer.
 fn retry_on_new_connection<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     let Some(u) = up_mut(cy, key) else { return };
-    let (client, request, head_request, pool, peer_index) = (
+    let (client, request, head_request, pool, peer_index, addr) = (
         u.client,
         std::mem::take(&mut u.request),
         u.head_request,
         u.pool,
         u.peer_index,
+        u.peer.clone(),
     );
-    let addr = cy.conns[key].addr();
     log::debug!(
         "*{} keepalive connection closed by peer, retrying",
         cy.conns[key].number
     );
     cy.close_connection(key);
     let Some(ck) = cy.lookup(client) else { return };
-    match event_connect_peer(cy, addr, client, request, head_request, pool, peer_index) {
+    match event_connect_peer(
+        cy,
+        addr.clone(),
+        client,
+        request,
+        head_request,
+        pool,
+        peer_index,
+    ) {
         Ok(up) => {
             let t = cy.conns[up].token(up);
             if let Some(r) = cy.conns[ck].req_mut() {
@@ -738,7 +763,8 @@ fn retry_on_new_connection<S: Transport>(cy: &mut Cycle<S>, key: usize) {
             crate::http::request::http_error!(
                 cy,
                 ck,
-                "connect() failed ({}) while connecting to upstream",
+                "connect() to {} failed ({}) while connecting to upstream",
+                addr,
                 OsErr(&e)
             );
             if let Some(r) = cy.conns[ck].req_mut() {

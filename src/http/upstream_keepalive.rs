@@ -69,13 +69,17 @@ impl KeepalivePool {
 pub fn get_keepalive_peer<S: Transport>(
     cy: &mut Cycle<S>,
     pool: usize,
-    addr: std::net::SocketAddr,
+    addr: &crate::os::net::PeerAddr,
 ) -> Option<usize> {
     let p = cy.upstream_pools.get_mut(pool)?;
     let at = p.idle.iter().position(|&(t, _)| {
         cy.conns
             .get(crate::core::connection::token_key(t))
-            .is_some_and(|c| c.addr() == addr)
+            .and_then(|c| match c.data.as_deref() {
+                Some(crate::core::connection::ConnData::Upstream(u)) => Some(&u.peer),
+                _ => None,
+            })
+            .is_some_and(|peer| peer == addr)
     })?;
     let (token, _) = p.idle.remove(at)?;
     p.reused += 1;
@@ -130,9 +134,14 @@ pub fn free_keepalive_peer<S: Transport>(
     c.read.handler = ReadHandler::KeepaliveClose;
     c.write.handler = WriteHandler::Empty;
     c.idle = true;
-    // The exchange's buffers go; the pool index stays for the close handler.
+    // The exchange's buffers go; the pool index (for the close handler) and
+    // the peer (for get_keepalive_peer) stay.
+    let peer = match c.data.as_deref_mut() {
+        Some(crate::core::connection::ConnData::Upstream(u)) => u.peer.clone(),
+        _ => crate::os::net::PeerAddr::Inet(c.addr()),
+    };
     c.data = Some(Box::new(crate::core::connection::ConnData::Upstream(
-        Box::new(crate::http::upstream::UpstreamConn::idle(pool)),
+        Box::new(crate::http::upstream::UpstreamConn::idle(pool, peer)),
     )));
     let token = c.token(key);
     cy.upstream_pools[pool].idle.push_front((token, now));

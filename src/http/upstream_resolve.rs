@@ -61,17 +61,19 @@ pub fn init_request<S: Transport>(cy: &mut Cycle<S>, key: usize, res: Resolved) 
         .filter(|_| res.no_port)
         .map(|u| {
             let i = upstreams.iter().position(|x| Rc::ptr_eq(x, u));
-            (i, u.servers.first().map(|s| s.addr))
+            (i, u.servers.first().map(|s| s.addr.clone()))
         });
     let mut pass = (*res.pass).clone();
     let target = match (block, res.ip) {
         (Some((i, first)), _) => {
             pass.upstream = i;
-            pass.addr = first.unwrap_or(pass.addr);
+            if let Some(first) = first {
+                pass.addr = first;
+            }
             true
         }
         (None, Some(ip)) => {
-            pass.addr = SocketAddr::new(ip, res.port);
+            pass.addr = SocketAddr::new(ip, res.port).into();
             true
         }
         (None, None) => false,
@@ -171,7 +173,7 @@ fn resolved<S: Transport>(cy: &mut Cycle<S>, key: usize, outcome: Outcome) -> Fi
         })
         .collect();
     let mut pass = (*res.pass).clone();
-    pass.addr = addrs[0];
+    pass.addr = addrs[0].into();
     let peers = (addrs.len() > 1).then(|| {
         cy.upstream_peers
             .create_round_robin_peer(&format!("{host}:{port}"), &addrs)

@@ -25,7 +25,7 @@ use crate::conf::http_upstream::{FAIL_TIMEOUT_MS, MAX_FAILS, UpstreamConf};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Peer {
     /// The address to connect to.
-    pub addr: SocketAddr,
+    pub addr: crate::os::net::PeerAddr,
     /// The `server` as written (nginx's `peer->server`).
     pub server: String,
     /// `weight=`.
@@ -56,7 +56,7 @@ pub struct Peer {
 impl Peer {
     /// A peer with nginx's defaults for an implicit upstream (weight 1,
     /// max_fails 1, fail_timeout 10 s).
-    fn new(addr: SocketAddr, server: &str) -> Peer {
+    fn new(addr: crate::os::net::PeerAddr, server: &str) -> Peer {
         Peer {
             addr,
             server: server.to_string(),
@@ -119,7 +119,7 @@ impl PeerSet {
                     max_fails: s.max_fails,
                     fail_timeout_ms: s.fail_timeout_ms,
                     down: s.down,
-                    ..Peer::new(s.addr, &s.name)
+                    ..Peer::new(s.addr.clone(), &s.name)
                 })
                 .collect()
         };
@@ -140,7 +140,7 @@ impl PeerSet {
     pub fn implicit(name: &str, addrs: &[SocketAddr]) -> PeerSet {
         PeerSet {
             name: name.to_string(),
-            primary: addrs.iter().map(|a| Peer::new(*a, name)).collect(),
+            primary: addrs.iter().map(|a| Peer::new((*a).into(), name)).collect(),
             backup: Vec::new(),
             single: addrs.len() == 1,
         }
@@ -396,7 +396,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, &(port, weight))| {
                     let mut s = UpstreamServer {
-                        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+                        addr: SocketAddr::from(([127, 0, 0, 1], port)).into(),
                         name: format!("127.0.0.1:{port}"),
                         weight,
                         max_conns: 0,

@@ -64,10 +64,10 @@ pub trait Transport {
     fn fd(&self) -> i32;
 
     /// Mirrors the socket/connect part of ngx_event_connect_peer(): a
-    /// non-blocking TCP connect to `addr` (EINPROGRESS is success: the
-    /// socket becomes writable when it is done). Transports that cannot
-    /// connect (the in-memory test streams) say Unsupported.
-    fn connect_peer(addr: std::net::SocketAddr) -> io::Result<Self>
+    /// non-blocking TCP or unix-domain connect to `addr` (EINPROGRESS is
+    /// success: the socket becomes writable when it is done). Transports
+    /// that cannot connect (the in-memory test streams) say Unsupported.
+    fn connect_peer(addr: &crate::os::net::PeerAddr) -> io::Result<Self>
     where
         Self: Sized,
     {

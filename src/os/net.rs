@@ -3,6 +3,42 @@
 
 use std::net::SocketAddr;
 
+/// A peer to connect to: an IP address and port, or a unix-domain socket
+/// path (nginx's ngx_addr_t with its `unix:` form).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PeerAddr {
+    /// `ADDR:PORT`.
+    Inet(SocketAddr),
+    /// `unix:PATH`.
+    Unix(std::rc::Rc<std::path::Path>),
+}
+
+impl PeerAddr {
+    /// The port (`$proxy_port`); 0 for a unix socket.
+    pub fn port(&self) -> u16 {
+        match self {
+            PeerAddr::Inet(a) => a.port(),
+            PeerAddr::Unix(_) => 0,
+        }
+    }
+}
+
+impl From<SocketAddr> for PeerAddr {
+    fn from(a: SocketAddr) -> Self {
+        PeerAddr::Inet(a)
+    }
+}
+
+impl std::fmt::Display for PeerAddr {
+    /// nginx's peer names: `127.0.0.1:8080`, `[::1]:80`, `unix:/tmp/s`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PeerAddr::Inet(a) => write!(f, "{a}"),
+            PeerAddr::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
 /// The local address of a connected socket (getsockname), as nginx's
 /// ngx_connection_local_sockaddr() finds it for `$server_addr`.
 pub fn local_addr(fd: std::os::fd::RawFd) -> Option<SocketAddr> {

@@ -163,8 +163,11 @@ impl Source for Stream {
 }
 
 impl Transport for Stream {
-    fn connect_peer(addr: std::net::SocketAddr) -> io::Result<Self> {
-        mio::net::TcpStream::connect(addr).map(Stream::Tcp)
+    fn connect_peer(addr: &crate::os::net::PeerAddr) -> io::Result<Self> {
+        match addr {
+            crate::os::net::PeerAddr::Inet(a) => mio::net::TcpStream::connect(*a).map(Stream::Tcp),
+            crate::os::net::PeerAddr::Unix(p) => mio::net::UnixStream::connect(p).map(Stream::Unix),
+        }
     }
 
     fn add_conn(&mut self, registry: &Registry, token: usize) -> io::Result<()> {
