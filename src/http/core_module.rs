@@ -489,7 +489,11 @@ pub fn update_location_config<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         return;
     };
     let Some(loc) = r.loc.as_ref() else { return };
-    r.limit_rate = loc.limit_rate;
+    // A rate set for this request (`set $limit_rate`, X-Accel-Limit-Rate)
+    // stays, as nginx's r->limit_rate_set.
+    if !r.limit_rate_set {
+        r.limit_rate = loc.limit_rate;
+    }
     crate::core::log::use_logs(&loc.error_log);
     if loc.keepalive_timeout_ms == 0
         || requests >= loc.keepalive_requests

@@ -304,7 +304,7 @@ pub(crate) fn relay_body<S: Transport>(
     if !header_only {
         if !crate::http::event_pipe::pipe_write_to_downstream(cy, key, ck, &relayed, done) {
             close_peer(cy, key, false);
-            close_request(cy, ck);
+            send_unfinished(cy, ck);
             return false;
         }
         if chunked_out
@@ -364,7 +364,20 @@ pub(crate) fn relay_body<S: Transport>(
 fn log_after_header<S: Transport>(cy: &mut Cycle<S>, key: usize, ck: usize, msg: &str) {
     crate::http::request::http_error!(cy, ck, "{msg} while reading upstream");
     close_peer(cy, key, true);
-    close_request(cy, ck);
+    send_unfinished(cy, ck);
+}
+
+/// The peer failed after the client's head went out: what is queued for
+/// the client still goes (nginx's pipe has written it by then), without
+/// the last chunk, and the connection closes after it, so the client sees
+/// the response cut short.
+fn send_unfinished<S: Transport>(cy: &mut Cycle<S>, ck: usize) {
+    if let Some(r) = cy.conns[ck].req_mut() {
+        r.keepalive = false;
+        r.upstream = None;
+    }
+    cy.conns[ck].read.handler = crate::core::connection::ReadHandler::BlockReading;
+    crate::http::request::finalize_request(cy, ck, Finalize::Done);
 }
 
 /// The client's write handler while a body is relayed

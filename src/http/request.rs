@@ -232,6 +232,9 @@ pub struct Request {
     pub content_type_out: Option<Vec<u8>>,
     /// The method became GET for an X-Accel-Redirect (`$request_method`).
     pub method_rewritten: bool,
+    /// `r->limit_rate_set`: the rate was set for this request (by the
+    /// peer's X-Accel-Limit-Rate); a location change keeps it.
+    pub limit_rate_set: bool,
     /// `http://PEER/URI` of the proxied request, for the error-log context.
     pub upstream_name: Option<String>,
     /// A `proxy_pass` with variables, evaluated: where it goes, the
@@ -915,11 +918,19 @@ pub fn test_reading<S: Transport>(cy: &mut Cycle<S>, key: usize) {
             log::debug!("*{} client closed, proxy_ignore_client_abort", c.number);
             return;
         }
-        Some(_) => client_info!(
-            cy,
-            key,
-            "epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too"
-        ),
+        Some(_) => {
+            client_info!(
+                cy,
+                key,
+                "epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too"
+            );
+            // The try ends here: its times go to the log (nginx's
+            // u->state, finalized with 499).
+            let up = cy.conns[key].req().and_then(|r| r.upstream);
+            if let Some(up) = up.and_then(|t| cy.lookup(t)) {
+                crate::http::upstream::end_try(cy, up);
+            }
+        }
         None => client_info!(cy, key, "client prematurely closed connection"),
     }
     set_status(cy, key, 499);

@@ -360,6 +360,7 @@ fn set_code<S: Transport>(cy: &mut Cycle<S>, key: usize, var: &Variable, value: 
                 .ok()
                 .and_then(|s| crate::conf::parse_size(s).ok())
                 .map_or(0, |n| n as u64);
+            r.limit_rate_set = true;
         }
         _ => {}
     }

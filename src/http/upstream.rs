@@ -319,6 +319,26 @@ pub(crate) fn record_try<S: Transport>(cy: &mut Cycle<S>, key: usize, status: u1
     }
 }
 
+/// The exchange of peer connection `key` ends before its response did (the
+/// client left): a try not yet recorded is (status `-`), a recorded one
+/// gets its response time.
+pub(crate) fn end_try<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    let now = cy.clock.now_ms;
+    let Some(u) = up_mut(cy, key) else { return };
+    if u.state != UpstreamState::ReadingBody {
+        record_try(cy, key, 0, true);
+        return;
+    }
+    let (client, start) = (u.client, u.start_ms);
+    if let Some(ck) = cy.lookup(client)
+        && let Some(r) = cy.conns[ck].req_mut()
+        && let Some(t) = r.upstream_tries.last_mut()
+        && t.response_ms.is_none()
+    {
+        t.response_ms = Some(now.saturating_sub(start));
+    }
+}
+
 /// Mirrors ngx_http_upstream_next(): when `proxy_next_upstream` names the
 /// failure `ft`, tries are left and the method allows it, the balancer
 /// hears of the failure and the request goes to another peer on a new

@@ -27,6 +27,20 @@ const REDIRECT_KEEPS: [&[u8]; 5] = [
     b"accept-ranges",
 ];
 
+/// The peer headers nginx keeps one of (ngx_http_upstream_headers_in
+/// entries handled by ngx_http_upstream_process_header_line and its kin).
+const SINGLE: [&[u8]; 9] = [
+    b"content-type",
+    b"last-modified",
+    b"etag",
+    b"location",
+    b"refresh",
+    b"expires",
+    b"x-accel-expires",
+    b"x-accel-redirect",
+    b"x-accel-limit-rate",
+];
+
 /// Mirrors the end of ngx_http_upstream_process_header(): the head of
 /// peer connection `key` (for client `ck`) is whole in `head`. False when
 /// the exchange ended or must wait.
@@ -70,6 +84,20 @@ pub fn process_header<S: Transport>(
         });
     if intercept {
         record_try(cy, key, h.status, false);
+        // ngx_http_upstream_intercept_errors: a 401's WWW-Authenticate
+        // lines go with the error page.
+        if h.status == 401
+            && let Some(r) = cy.conns[ck].req_mut()
+        {
+            for (name, value) in h.header_lines(head) {
+                if name.eq_ignore_ascii_case(b"www-authenticate") {
+                    r.headers_out.extend_from_slice(name);
+                    r.headers_out.extend_from_slice(b": ");
+                    r.headers_out.extend_from_slice(value);
+                    r.headers_out.extend_from_slice(b"\r\n");
+                }
+            }
+        }
         upstream_finalize_request(cy, key, Finalize::Status(h.status));
         return false;
     }
@@ -146,6 +174,7 @@ fn process_headers<S: Transport>(
         && let Some(r) = cy.conns[ck].req_mut()
     {
         r.limit_rate = n;
+        r.limit_rate_set = true;
     }
     if ignored & ignore::XA_REDIRECT != 0 {
         return false;
@@ -232,6 +261,20 @@ pub(crate) fn send_client_head<S: Transport>(
             let loc_name = r.and_then(|r| r.loc.as_ref()).map_or("", |l| &l.name);
             rewrite_location(proxy, loc_name, v)
         });
+    // ngx_http_upstream_rewrite_refresh: proxy_redirect applies to the
+    // URL of `Refresh: N; url=URL` too.
+    let refresh = h
+        .header_lines(data)
+        .find(|(n, _)| n.eq_ignore_ascii_case(b"refresh"))
+        .and_then(|(_, v)| {
+            let at = v.windows(4).position(|w| w.eq_ignore_ascii_case(b"url="))? + 4;
+            let r = cy.conns[ck].req();
+            let proxy = r.and_then(|r| r.loc.as_ref()).map(|l| &l.proxy);
+            let loc_name = r.and_then(|r| r.loc.as_ref()).map_or("", |l| &l.name);
+            let mut out = v[..at].to_vec();
+            out.extend_from_slice(&rewrite_location(proxy, loc_name, &v[at..]));
+            Some(out)
+        });
     let location = match location {
         Some(v) if v.starts_with(b"/") => {
             response::set_location(cy, ck, &v);
@@ -304,14 +347,33 @@ pub(crate) fn send_client_head<S: Transport>(
         });
         extra || (!passed && hidden.iter().any(|n| name.eq_ignore_ascii_case(n)))
     };
-    for (name, value) in h.header_lines(data) {
+    // ngx_http_upstream_process_header_line: a second line of a header
+    // nginx keeps once is ignored, with a warning.
+    let mut duplicates = Vec::new();
+    for (i, (name, value)) in h.header_lines(data).enumerate() {
         if hop.iter().any(|n| name.eq_ignore_ascii_case(n)) || hide(name) {
+            continue;
+        }
+        if SINGLE.iter().any(|n| name.eq_ignore_ascii_case(n))
+            && let Some((pn, pv)) = h
+                .header_lines(data)
+                .take(i)
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
+            duplicates.push(format!(
+                "upstream sent duplicate header line: \"{}: {}\", previous value: \"{}: {}\", ignored",
+                String::from_utf8_lossy(name),
+                String::from_utf8_lossy(value),
+                String::from_utf8_lossy(pn),
+                String::from_utf8_lossy(pv)
+            ));
             continue;
         }
         out.extend_from_slice(name);
         out.extend_from_slice(b": ");
-        match &location {
-            Some(l) if name.eq_ignore_ascii_case(b"location") => out.extend_from_slice(l),
+        match (&location, &refresh) {
+            (Some(l), _) if name.eq_ignore_ascii_case(b"location") => out.extend_from_slice(l),
+            (_, Some(r)) if name.eq_ignore_ascii_case(b"refresh") => out.extend_from_slice(r),
             _ => out.extend_from_slice(value),
         }
         out.extend_from_slice(b"\r\n");
@@ -324,6 +386,9 @@ pub(crate) fn send_client_head<S: Transport>(
     } else {
         b"Connection: close\r\n"
     });
+    for d in duplicates {
+        crate::http::request::http_warn!(cy, ck, "{d} while reading response header from upstream");
+    }
     // The headers filter (add_header) and the end of the head, counted.
     response::add_headers(cy, ck, h.status, start);
     chunked_out

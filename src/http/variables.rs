@@ -395,9 +395,9 @@ fn request_variable<S: Transport>(
             let found = cookies.split(|&b| b == b';').find_map(|part| {
                 let part = parse::trim(part);
                 let eq = parse::memchr(b'=', part)?;
-                part[..eq]
+                parse::trim(&part[..eq])
                     .eq_ignore_ascii_case(name)
-                    .then(|| &part[eq + 1..])
+                    .then(|| parse::trim(&part[eq + 1..]))
             });
             match found {
                 Some(v) => out.extend_from_slice(v),

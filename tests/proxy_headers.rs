@@ -1,0 +1,148 @@
+//! The peer's head as nginx passes it on, over real TCP (issue 11, found by
+//! nginx-tests' proxy_intercept_errors.t, proxy_duplicate_headers.t,
+//! proxy_redirect.t, proxy_upstream_cookie.t, proxy.t, limit_rate.t,
+//! proxy_unfinished.t): a 401's WWW-Authenticate kept through an
+//! intercepted error page, a duplicate single header dropped with nginx's
+//! warning, `Refresh` rewritten by proxy_redirect, `$upstream_cookie_NAME`
+//! with spaces around `=`, X-Accel-Limit-Rate kept across the redirect,
+//! the try's times when the client leaves before the head, and a response
+//! cut by its peer still delivered as far as it came.
+
+#[path = "common/backend.rs"]
+#[allow(dead_code)]
+mod backend;
+mod common;
+
+use std::time::{Duration, Instant};
+
+use backend::{Backend, Reply};
+use common::{Server, get};
+
+const WITHIN: Duration = Duration::from_secs(10);
+
+fn raw(text: &str) -> Reply {
+    Reply::Raw(text.as_bytes().to_vec())
+}
+
+#[test]
+fn an_intercepted_401_keeps_the_peer_s_www_authenticate() {
+    let b = Backend::start(raw(
+        "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: foo\r\nWWW-Authenticate: bar\r\n\
+         Content-Length: 0\r\n\r\n",
+    ));
+    let s = Server::with_server(&format!(
+        "    location / {{ proxy_pass http://{}; proxy_intercept_errors on; \
+         error_page 401 /intercepted; }}\n\
+         \x20   location = /intercepted {{ return 401 \"intercepted\"; }}\n",
+        b.addr()
+    ));
+    let r = s.request(&get("/"));
+    r.assert_status(401);
+    let auth: Vec<&str> = r
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("WWW-Authenticate"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(auth, ["foo", "bar"], "{r:?}");
+    assert_eq!(String::from_utf8_lossy(&r.body), "intercepted");
+}
+
+#[test]
+fn duplicate_single_headers_refresh_and_cookies() {
+    let b = Backend::start(raw("HTTP/1.1 200 OK\r\nExpires: foo\r\nExpires: bar\r\n\
+         Refresh: 7; url=http://PEER/replace_this/test.html\r\n\
+         Set-Cookie: tc = content\r\nContent-Length: 2\r\n\r\nok"));
+    // The backend's Refresh names its own address in the text above only as
+    // a placeholder; proxy_redirect maps that text.
+    let s = Server::with_server(&format!(
+        "    location / {{ proxy_pass http://{}; \
+         proxy_redirect http://PEER/replace_this/ /impl_default/; \
+         add_header X-Cookie $upstream_cookie_tc; }}\n",
+        b.addr()
+    ));
+    let r = s.request(&get("/"));
+    r.assert_status(200).assert_body("ok");
+    assert_eq!(r.header_count("Expires"), 1, "{r:?}");
+    assert_eq!(r.header("Expires"), Some("foo"));
+    assert_eq!(r.header("Refresh"), Some("7; url=/impl_default/test.html"));
+    assert_eq!(r.header("X-Cookie"), Some("content"));
+    s.assert_log(
+        "upstream sent duplicate header line: \"Expires: bar\", previous value: \"Expires: foo\", ignored",
+        WITHIN,
+    );
+}
+
+#[test]
+fn x_accel_limit_rate_survives_the_redirect_it_comes_with() {
+    let b = Backend::start(raw(
+        "HTTP/1.1 200 OK\r\nX-Accel-Redirect: /redirect\r\nX-Accel-Limit-Rate: 13000\r\n\
+         Content-Length: 0\r\n\r\n",
+    ));
+    let s = Server::with_server(&format!(
+        "    location /proxy {{ proxy_pass http://{}; }}\n\
+         \x20   location /redirect {{ limit_rate 0; return 200 \"rate $limit_rate\"; }}\n",
+        b.addr()
+    ));
+    let r = s.request(&get("/proxy"));
+    r.assert_status(200);
+    assert_eq!(String::from_utf8_lossy(&r.body), "rate 13000");
+}
+
+#[test]
+fn a_client_leaving_before_the_head_logs_the_try_s_times() {
+    let b = Backend::start(Reply::Silent);
+    let s = Server::start(&format!(
+        "log_format t \"$upstream_connect_time:$upstream_header_time:$upstream_response_time\";\n{}",
+        common::server_block(&format!(
+            "location / {{ proxy_pass http://{}; access_log t.log t; }}",
+            b.addr()
+        ))
+    ));
+    let mut c = s.connect();
+    c.send(get("/"));
+    let end = Instant::now() + WITHIN;
+    while b.requests().is_empty() {
+        assert!(Instant::now() < end);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    drop(c);
+    let log = s.prefix().path().join("t.log");
+    let line = loop {
+        if let Some(l) = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .next()
+        {
+            break l.to_string();
+        }
+        assert!(Instant::now() < end, "no access log line");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let f: Vec<&str> = line.split(':').collect();
+    assert_eq!(f.len(), 3, "{line}");
+    assert!(f[0].parse::<f64>().is_ok(), "{line}");
+    assert_eq!(f[1], "-", "{line}");
+    assert!(f[2].parse::<f64>().is_ok(), "{line}");
+}
+
+#[test]
+fn a_response_cut_by_its_peer_is_delivered_as_far_as_it_came() {
+    let body = "x".repeat(200_000);
+    let b = Backend::start(Reply::Raw(
+        format!("HTTP/1.1 200 OK\r\nContent-Length: 300000\r\n\r\n{body}").into_bytes(),
+    ));
+    let s = Server::with_server(&format!(
+        "    location / {{ proxy_pass http://{}; }}\n",
+        b.addr()
+    ));
+    let mut c = s.connect();
+    c.send(get("/"));
+    let got = c.read_to_close(WITHIN);
+    let p = common::find(&got, b"\r\n\r\n").expect("head");
+    assert_eq!(got.len() - p - 4, 200_000, "body bytes delivered");
+    s.assert_log(
+        "upstream prematurely closed connection while reading upstream",
+        WITHIN,
+    );
+}
