@@ -146,3 +146,49 @@ fn a_response_cut_by_its_peer_is_delivered_as_far_as_it_came() {
         WITHIN,
     );
 }
+
+#[test]
+fn upstream_byte_counts_are_logged() {
+    let resp = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nTEST-OK-IF-YOU-SEE-THIS";
+    let b = Backend::start(raw(resp));
+    let s = Server::start(&format!(
+        "log_format u \"$upstream_response_length:$upstream_bytes_received:$upstream_bytes_sent\";\n{}",
+        common::server_block(&format!(
+            "location / {{ proxy_pass http://{}; access_log u.log u; }}",
+            b.addr()
+        ))
+    ));
+    // HTTP/1.0: the close-delimited body comes back close-delimited.
+    let mut c = s.connect();
+    c.send("GET / HTTP/1.0\r\n\r\n");
+    let got = c.read_to_close(WITHIN);
+    assert!(got.ends_with(b"TEST-OK-IF-YOU-SEE-THIS"));
+    let log = s.prefix().path().join("u.log");
+    let end = Instant::now() + WITHIN;
+    let line = loop {
+        if let Some(l) = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .next()
+        {
+            break l.to_string();
+        }
+        assert!(Instant::now() < end, "no access log line");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let sent = b.requests()[0].len();
+    assert_eq!(line, format!("23:{}:{sent}", resp.len()));
+}
+
+#[test]
+fn limit_rate_and_limit_rate_after_take_variables() {
+    let s = Server::with_server(
+        "    location /var { limit_rate $arg_l; limit_rate_after $arg_a; \
+         return 200 \"rate $limit_rate\"; }\n",
+    );
+    let r = s.request(&get("/var?l=4k&a=10"));
+    r.assert_status(200);
+    assert_eq!(String::from_utf8_lossy(&r.body), "rate 4096");
+    let r = s.request(&get("/var?l=bogus"));
+    assert_eq!(String::from_utf8_lossy(&r.body), "rate 0");
+}

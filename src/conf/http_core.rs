@@ -135,8 +135,8 @@ pub(super) struct RawLoc {
     sendfile_max_chunk: Option<u64>,
     tcp_nopush: Option<bool>,
     tcp_nodelay: Option<bool>,
-    limit_rate: Option<u64>,
-    limit_rate_after: Option<u64>,
+    limit_rate: Option<RateValue>,
+    limit_rate_after: Option<RateValue>,
     /// `Some(None)` is `open_file_cache off`.
     open_file_cache: Option<Option<(usize, u64)>>,
     open_file_cache_valid_s: Option<u64>,
@@ -172,6 +172,13 @@ pub(super) struct RawLoc {
     /// A location's name (set by the location block; None for the http and
     /// server levels and `if` blocks).
     pub(super) name: Option<Rc<str>>,
+}
+
+/// `limit_rate` / `limit_rate_after` as written: a size or variables.
+#[derive(Debug, Clone)]
+enum RateValue {
+    Fixed(u64),
+    Vars(Rc<[super::variables::Segment]>),
 }
 
 /// Per-level server settings (http or server) as written, before the merge.
@@ -247,6 +254,8 @@ fn defaults(b: &Builder<'_>) -> LocConf {
         tcp_nodelay: true,
         limit_rate: 0,
         limit_rate_after: 0,
+        limit_rate_vars: None,
+        limit_rate_after_vars: None,
         open_file_cache: None,
         error_log: b.main_error_log.borrow().clone(),
         stub_status: false,
@@ -421,8 +430,26 @@ fn merge_loc_values(raw: RawLoc, parent: &LocConf) -> LocConf {
         sendfile_max_chunk: raw.sendfile_max_chunk.unwrap_or(parent.sendfile_max_chunk),
         tcp_nopush: raw.tcp_nopush.unwrap_or(parent.tcp_nopush),
         tcp_nodelay: raw.tcp_nodelay.unwrap_or(parent.tcp_nodelay),
-        limit_rate: raw.limit_rate.unwrap_or(parent.limit_rate),
-        limit_rate_after: raw.limit_rate_after.unwrap_or(parent.limit_rate_after),
+        limit_rate: match &raw.limit_rate {
+            Some(RateValue::Fixed(n)) => *n,
+            Some(RateValue::Vars(_)) => 0,
+            None => parent.limit_rate,
+        },
+        limit_rate_vars: match raw.limit_rate {
+            Some(RateValue::Vars(v)) => Some(v),
+            Some(RateValue::Fixed(_)) => None,
+            None => parent.limit_rate_vars.clone(),
+        },
+        limit_rate_after: match &raw.limit_rate_after {
+            Some(RateValue::Fixed(n)) => *n,
+            Some(RateValue::Vars(_)) => 0,
+            None => parent.limit_rate_after,
+        },
+        limit_rate_after_vars: match raw.limit_rate_after {
+            Some(RateValue::Vars(v)) => Some(v),
+            Some(RateValue::Fixed(_)) => None,
+            None => parent.limit_rate_after_vars.clone(),
+        },
         open_file_cache,
         error_log: if raw.error_log.is_empty() {
             parent.error_log.clone()
@@ -736,13 +763,22 @@ impl Builder<'_> {
             }
             "tcp_nopush" => flag_slot(&mut loc.tcp_nopush, d)?,
             "tcp_nodelay" => flag_slot(&mut loc.tcp_nodelay, d)?,
-            "limit_rate" => {
-                once(&loc.limit_rate, d)?;
-                loc.limit_rate = Some(size_or_zero(d, 0)? as u64);
-            }
-            "limit_rate_after" => {
-                once(&loc.limit_rate_after, d)?;
-                loc.limit_rate_after = Some(size_or_zero(d, 0)? as u64);
+            "limit_rate" | "limit_rate_after" => {
+                // ngx_http_set_complex_value_size_slot(): a size, or
+                // variables evaluated per request (nginx ≥ 1.27.0).
+                let slot = if d.name == "limit_rate" {
+                    &mut loc.limit_rate
+                } else {
+                    &mut loc.limit_rate_after
+                };
+                once(slot, d)?;
+                *slot = Some(if d.args[0].contains('$') {
+                    RateValue::Vars(Rc::from(
+                        super::variables::compile(&d.args[0]).map_err(|e| d.error(e))?,
+                    ))
+                } else {
+                    RateValue::Fixed(size_or_zero(d, 0)? as u64)
+                });
             }
             "open_file_cache" => {
                 once(&loc.open_file_cache, d)?;

@@ -573,6 +573,10 @@ pub struct LocConf {
     pub limit_rate: u64,
     /// `limit_rate_after`: bytes sent before `limit_rate` applies. Default 0.
     pub limit_rate_after: u64,
+    /// `limit_rate` with variables (evaluated when the location is chosen).
+    pub limit_rate_vars: Option<Rc<[variables::Segment]>>,
+    /// `limit_rate_after` with variables.
+    pub limit_rate_after_vars: Option<Rc<[variables::Segment]>>,
     /// `open_file_cache`; None (the default, as nginx) is `off`.
     pub open_file_cache: Option<Rc<OpenFileCacheConf>>,
     /// `error_log` of this level (several allowed); a level without one

@@ -123,6 +123,12 @@ pub enum Variable {
     UpstreamHeaderTime,
     /// `$upstream_response_time`: seconds until the peer's whole response.
     UpstreamResponseTime,
+    /// `$upstream_response_length`: each try's response body bytes.
+    UpstreamResponseLength,
+    /// `$upstream_bytes_received`: each try's bytes read from the peer.
+    UpstreamBytesReceived,
+    /// `$upstream_bytes_sent`: each try's bytes sent to the peer.
+    UpstreamBytesSent,
     /// `$1`…`$9`: a capture of the regex location that matched (empty when
     /// there is none), as nginx's `r->captures` over the URI.
     Capture(u8),
@@ -211,6 +217,9 @@ const NAMES: &[(&str, Variable)] = &[
     ("upstream_connect_time", Variable::UpstreamConnectTime),
     ("upstream_header_time", Variable::UpstreamHeaderTime),
     ("upstream_response_time", Variable::UpstreamResponseTime),
+    ("upstream_response_length", Variable::UpstreamResponseLength),
+    ("upstream_bytes_received", Variable::UpstreamBytesReceived),
+    ("upstream_bytes_sent", Variable::UpstreamBytesSent),
 ];
 
 /// Header-like names: lower-cased, `_` as `-` (`$http_user_agent` → `user-agent`).

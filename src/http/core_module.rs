@@ -479,13 +479,15 @@ pub fn map_uri_to_path<S: Transport>(
     Some(root_len)
 }
 
-/// Mirrors ngx_http_update_location_config(): the location's keep-alive limits
-/// (keepalive_timeout 0, keepalive_requests, keepalive_time, keepalive_disable).
+/// Mirrors ngx_http_update_location_config(): the location's rate limits
+/// (`limit_rate`, `limit_rate_after`, with variables evaluated now) and
+/// keep-alive limits (keepalive_timeout 0, keepalive_requests,
+/// keepalive_time, keepalive_disable).
 pub fn update_location_config<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     let now = cy.clock.now_ms;
     let c = &mut cy.conns[key];
     let (requests, age) = (c.requests, now.saturating_sub(c.start_ms));
-    let (Some(b), Some(r)) = buf_req(&mut c.data) else {
+    let Some(r) = crate::core::connection::req_in(&mut c.data) else {
         return;
     };
     let Some(loc) = r.loc.as_ref() else { return };
@@ -494,6 +496,53 @@ pub fn update_location_config<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     if !r.limit_rate_set {
         r.limit_rate = loc.limit_rate;
     }
+    r.limit_rate_after = loc.limit_rate_after;
+    if loc.limit_rate_vars.is_some() || loc.limit_rate_after_vars.is_some() {
+        let (rate, after) = (
+            loc.limit_rate_vars.clone(),
+            loc.limit_rate_after_vars.clone(),
+        );
+        limit_rate_vars(cy, key, rate, after);
+    }
+    update_location_keepalive(cy, key, requests, age)
+}
+
+/// `limit_rate` / `limit_rate_after` with variables: evaluated as sizes
+/// (ngx_http_complex_value_size; a value that is not one counts as 0).
+fn limit_rate_vars<S: Transport>(
+    cy: &mut Cycle<S>,
+    key: usize,
+    rate: Option<std::rc::Rc<[crate::conf::variables::Segment]>>,
+    after: Option<std::rc::Rc<[crate::conf::variables::Segment]>>,
+) {
+    let mut v = Vec::new();
+    let mut eval = |segs: &[crate::conf::variables::Segment]| {
+        v.clear();
+        crate::http::variables::complex_value(cy, key, segs, &mut v);
+        std::str::from_utf8(&v)
+            .ok()
+            .and_then(|s| crate::conf::parse_size(s).ok())
+            .map_or(0, |n| n as u64)
+    };
+    let rate = rate.map(|r| eval(&r));
+    let after = after.map(|a| eval(&a));
+    if let Some(r) = cy.conns[key].req_mut() {
+        if let Some(n) = rate.filter(|_| !r.limit_rate_set) {
+            r.limit_rate = n;
+        }
+        if let Some(n) = after {
+            r.limit_rate_after = n;
+        }
+    }
+}
+
+/// The keep-alive half of [`update_location_config`].
+fn update_location_keepalive<S: Transport>(cy: &mut Cycle<S>, key: usize, requests: u64, age: u64) {
+    let c = &mut cy.conns[key];
+    let (Some(b), Some(r)) = buf_req(&mut c.data) else {
+        return;
+    };
+    let Some(loc) = r.loc.as_ref() else { return };
     crate::core::log::use_logs(&loc.error_log);
     if loc.keepalive_timeout_ms == 0
         || requests >= loc.keepalive_requests

@@ -294,6 +294,9 @@ pub(crate) fn relay_body<S: Transport>(
             }
         }
     };
+    if let Some(u) = up_mut(cy, key) {
+        u.body_len += relayed.len() as u64;
+    }
     let header_only = match cy.conns[ck].req_mut() {
         Some(r) => {
             r.body_bytes += relayed.len() as u64;

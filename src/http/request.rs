@@ -110,6 +110,12 @@ pub struct UpstreamTry {
     pub header_ms: Option<u64>,
     /// See `connect_ms`.
     pub response_ms: Option<u64>,
+    /// `$upstream_bytes_sent`: request bytes that went to the peer.
+    pub bytes_sent: u64,
+    /// `$upstream_bytes_received`: bytes read from the peer, head included.
+    pub bytes_received: u64,
+    /// `$upstream_response_length`: the response body's bytes.
+    pub response_length: u64,
 }
 
 /// Where a request is, for the stub_status `Reading` / `Writing` counters.
@@ -276,6 +282,9 @@ pub struct Request {
     pub request_id: std::cell::Cell<Option<[u8; 16]>>,
     /// `limit_rate` in force for this request (`$limit_rate`), bytes/s.
     pub limit_rate: u64,
+    /// `limit_rate_after` in force for this request (evaluated once when
+    /// it has variables).
+    pub limit_rate_after: u64,
     /// Bytes written to the socket for this request (nginx's `c->sent`,
     /// which it resets per request), for `limit_rate`.
     pub sent: u64,

@@ -394,7 +394,7 @@ fn send_conf<S>(cy: &Cycle<S>, key: usize) -> SendConf {
         max_chunk: l.sendfile_max_chunk,
         nopush: l.tcp_nopush,
         rate: r.limit_rate,
-        rate_after: l.limit_rate_after,
+        rate_after: r.limit_rate_after,
         sent: r.sent,
         start_ms: r.start_ms,
     }

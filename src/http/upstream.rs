@@ -101,6 +101,11 @@ pub struct UpstreamConn {
     /// also counts the methods it does not name out): a cached
     /// connection's failure is retried.
     pub idempotent: bool,
+    /// Bytes read from the peer (`$upstream_bytes_received`) and the
+    /// response body's bytes (`$upstream_response_length`).
+    pub received: u64,
+    /// See `received`.
+    pub body_len: u64,
     /// The body's way to the client once the head is in (`event_pipe.rs`):
     /// a buffered response's temp file and gathered bytes.
     pub pipe: Option<Box<crate::http::event_pipe::Pipe>>,
@@ -142,6 +147,8 @@ impl UpstreamConn {
             header_ms: None,
             idempotent: false,
             pipe: None,
+            received: 0,
+            body_len: 0,
         }
     }
 
@@ -310,6 +317,9 @@ pub(crate) fn record_try<S: Transport>(cy: &mut Cycle<S>, key: usize, status: u1
         connect_ms: u.connect_ms,
         header_ms: u.header_ms,
         response_ms: ended.then(|| now.saturating_sub(u.start_ms)),
+        bytes_sent: u.sent as u64,
+        bytes_received: u.received,
+        response_length: u.body_len,
     };
     let client = u.client;
     if let Some(ck) = cy.lookup(client)
@@ -681,6 +691,9 @@ fn process_upstream_with<S: Transport>(cy: &mut Cycle<S>, key: usize, chunk: &mu
                 if n > 0 && n < chunk.len() && !c.pending_eof {
                     c.read.ready = false;
                 }
+                if let Some(ConnData::Upstream(u)) = c.data.as_deref_mut() {
+                    u.received += n as u64;
+                }
                 n
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -833,10 +846,12 @@ pub(crate) fn upstream_release<S: Transport>(
             u.start_ms,
             u.connect_ms,
             u.pipe.as_ref().is_some_and(|p| p.downstream_error),
+            (u.sent as u64, u.received, u.body_len),
         )
     });
     log::debug!("*{} finalize http upstream request", cy.conns[key].number);
-    let Some((client, pool, peer_index, reusable, start_ms, connect_ms, abandoned)) = info else {
+    let Some((client, pool, peer_index, reusable, start_ms, connect_ms, abandoned, bytes)) = info
+    else {
         cy.close_connection(key);
         return None;
     };
@@ -847,6 +862,7 @@ pub(crate) fn upstream_release<S: Transport>(
     {
         // The last try ends now (nginx's u->state->response_time).
         t.response_ms = Some(now.saturating_sub(start_ms));
+        (t.bytes_sent, t.bytes_received, t.response_length) = bytes;
         if t.connect_ms.is_none() {
             t.connect_ms = connect_ms;
         }

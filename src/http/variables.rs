@@ -345,7 +345,10 @@ fn request_variable<S: Transport>(
         | Variable::UpstreamStatus
         | Variable::UpstreamConnectTime
         | Variable::UpstreamHeaderTime
-        | Variable::UpstreamResponseTime => {
+        | Variable::UpstreamResponseTime
+        | Variable::UpstreamResponseLength
+        | Variable::UpstreamBytesReceived
+        | Variable::UpstreamBytesSent => {
             // ngx_http_variable_upstream_addr / _status / _response_time:
             // one entry per try, `, `-separated.
             if r.upstream_tries.is_empty() {
@@ -372,6 +375,19 @@ fn request_variable<S: Transport>(
                             0 => out.push(b'-'),
                             s => push_num(out, u64::from(s)),
                         }
+                        continue;
+                    }
+                    Variable::UpstreamResponseLength
+                    | Variable::UpstreamBytesReceived
+                    | Variable::UpstreamBytesSent => {
+                        push_num(
+                            out,
+                            match var {
+                                Variable::UpstreamResponseLength => t.response_length,
+                                Variable::UpstreamBytesReceived => t.bytes_received,
+                                _ => t.bytes_sent,
+                            },
+                        );
                         continue;
                     }
                     Variable::UpstreamConnectTime => t.connect_ms,
