@@ -192,3 +192,58 @@ fn limit_rate_and_limit_rate_after_take_variables() {
     let r = s.request(&get("/var?l=bogus"));
     assert_eq!(String::from_utf8_lossy(&r.body), "rate 0");
 }
+
+#[test]
+fn proxy_redirect_with_variables_and_regexes() {
+    // The peer redirects every request to http://ITSELF$uri, as
+    // proxy_redirect.t's backend does.
+    let me = std::sync::Arc::new(std::sync::OnceLock::<std::net::SocketAddr>::new());
+    let me2 = me.clone();
+    let b = backend::start_keepalive_with_head(move |_, _, head| {
+        let uri = head.split(' ').nth(1).unwrap_or("/");
+        let a = me2
+            .get()
+            .copied()
+            .unwrap_or(std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+        format!("HTTP/1.1 302 Found\r\nLocation: http://{a}{uri}\r\nContent-Length: 0\r\n\r\n")
+            .into_bytes()
+    });
+    let a = b.addr();
+    me.set(a).unwrap();
+    let s = Server::with_server(&format!(
+        "    location / {{\n\
+         \x20       set $some_var var_here;\n\
+         \x20       proxy_pass http://{a};\n\
+         \x20       proxy_redirect http://{a}/var_in_second/ /$some_var/;\n\
+         \x20       proxy_redirect http://{a}/$some_var/ /replaced/;\n\
+         \x20       proxy_redirect ~^(.+)/regex_w_([^/]+) $1/$2/test.html;\n\
+         \x20       proxy_redirect ~*re+gexp? /replaced/test.html;\n\
+         \x20   }}\n\
+         \x20   location /expl_default/ {{ proxy_pass http://{a}/replace_this/; \
+         proxy_redirect wrong wrong; proxy_redirect default; }}\n"
+    ));
+    let mut c = s.connect();
+    let mut loc = |path: &str| {
+        let r = c.request(get(path));
+        r.assert_status(302);
+        r.header("Location").unwrap_or_default().to_string()
+    };
+    let front = format!("http://localhost:{}", s.addr().port());
+    assert_eq!(
+        loc("/var_in_second/test.html"),
+        format!("{front}/var_here/test.html")
+    );
+    assert_eq!(
+        loc("/var_here/test.html"),
+        format!("{front}/replaced/test.html")
+    );
+    assert_eq!(
+        loc("/regex_w_capture"),
+        format!("http://{a}/capture/test.html")
+    );
+    assert_eq!(loc("/REGEXP"), format!("{front}/replaced/test.html"));
+    assert_eq!(
+        loc("/expl_default/test.html"),
+        format!("{front}/expl_default/test.html")
+    );
+}

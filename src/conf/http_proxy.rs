@@ -149,9 +149,45 @@ pub enum ProxyRedirect {
     Default,
     /// `off`.
     Off,
-    /// `proxy_redirect REPLACED REPLACEMENT` lines, tried in order.
-    Rules(Vec<(String, String)>),
+    /// `proxy_redirect REPLACED REPLACEMENT` lines (and `default` among
+    /// them), tried in order.
+    Rules(Vec<RedirectRule>),
 }
+
+/// One `proxy_redirect` line (ngx_http_proxy_rewrite_t).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedirectRule {
+    /// `default` next to other lines.
+    Default,
+    /// `TEXT REPLACEMENT`: a value starting with TEXT (variables allowed
+    /// in both) has that part replaced.
+    Text {
+        /// What the value must start with.
+        from: Rc<[super::variables::Segment]>,
+        /// What replaces it.
+        to: Rc<[super::variables::Segment]>,
+    },
+    /// `~REGEX REPLACEMENT` / `~*REGEX`: a matching value is replaced
+    /// whole, the captures usable in the replacement.
+    Regex {
+        /// The pattern.
+        re: RedirectRegex,
+        /// What replaces the value.
+        to: Rc<[super::variables::Segment]>,
+    },
+}
+
+/// A compiled `proxy_redirect` pattern (compared by its text).
+#[derive(Debug, Clone)]
+pub struct RedirectRegex(pub Rc<regex::bytes::Regex>);
+
+impl PartialEq for RedirectRegex {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+impl Eq for RedirectRegex {}
 
 /// `proxy_next_upstream` conditions (nginx's NGX_HTTP_UPSTREAM_FT_* bits).
 pub mod next {
@@ -531,21 +567,40 @@ pub(super) fn directive(
                 });
         }
         "proxy_redirect" => {
-            let r = raw.redirect.get_or_insert(ProxyRedirect::Rules(Vec::new()));
-            match (d.args.as_slice(), &mut *r) {
-                ([v], _) if v == "off" => *r = ProxyRedirect::Off,
-                ([v], _) if v == "default" => *r = ProxyRedirect::Default,
-                ([a, b], ProxyRedirect::Rules(rules))
-                    if !a.contains('$') && !b.contains('$') && !a.starts_with('~') =>
-                {
-                    rules.push((a.clone(), b.clone()));
+            // Mirrors ngx_http_proxy_redirect(): `off` and `default` alone,
+            // or lines (`default` among them) tried in order.
+            let rule = match d.args.as_slice() {
+                [v] if v == "off" => {
+                    raw.redirect = Some(ProxyRedirect::Off);
+                    return Ok(true);
                 }
-                ([a, _], _) if a.contains('$') || a.starts_with('~') => {
-                    return Err(d.error(
-                        "\"proxy_redirect\" with variables or regular expressions is not supported yet",
-                    ));
+                [v] if v == "default" => RedirectRule::Default,
+                [a, b] => {
+                    let to: Rc<[super::variables::Segment]> =
+                        Rc::from(super::variables::compile(b).map_err(|e| d.error(e))?);
+                    if let Some(re) = a.strip_prefix('~') {
+                        let (re, caseless) = match re.strip_prefix('*') {
+                            Some(re) => (re, true),
+                            None => (re, false),
+                        };
+                        let re = super::http_rewrite::compile_regex(re, caseless)
+                            .map_err(|e| d.error(format!("{e}")))?;
+                        RedirectRule::Regex {
+                            re: RedirectRegex(Rc::new(re)),
+                            to,
+                        }
+                    } else {
+                        RedirectRule::Text {
+                            from: Rc::from(super::variables::compile(a).map_err(|e| d.error(e))?),
+                            to,
+                        }
+                    }
                 }
                 _ => return Err(d.error(format!("invalid parameter \"{}\"", d.args[0]))),
+            };
+            match raw.redirect.get_or_insert(ProxyRedirect::Rules(Vec::new())) {
+                ProxyRedirect::Rules(rules) => rules.push(rule),
+                r => *r = ProxyRedirect::Rules(vec![rule]),
             }
         }
         "proxy_intercept_errors" => super::command::flag_slot(&mut raw.intercept_errors, d)?,

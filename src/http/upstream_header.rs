@@ -255,12 +255,7 @@ pub(crate) fn send_client_head<S: Transport>(
     let location = h
         .header_lines(data)
         .find(|(n, _)| n.eq_ignore_ascii_case(b"location"))
-        .map(|(_, v)| {
-            let r = cy.conns[ck].req();
-            let proxy = r.and_then(|r| r.loc.as_ref()).map(|l| &l.proxy);
-            let loc_name = r.and_then(|r| r.loc.as_ref()).map_or("", |l| &l.name);
-            rewrite_location(proxy, loc_name, v)
-        });
+        .map(|(_, v)| rewrite_location(cy, ck, v));
     // ngx_http_upstream_rewrite_refresh: proxy_redirect applies to the
     // URL of `Refresh: N; url=URL` too.
     let refresh = h
@@ -268,11 +263,8 @@ pub(crate) fn send_client_head<S: Transport>(
         .find(|(n, _)| n.eq_ignore_ascii_case(b"refresh"))
         .and_then(|(_, v)| {
             let at = v.windows(4).position(|w| w.eq_ignore_ascii_case(b"url="))? + 4;
-            let r = cy.conns[ck].req();
-            let proxy = r.and_then(|r| r.loc.as_ref()).map(|l| &l.proxy);
-            let loc_name = r.and_then(|r| r.loc.as_ref()).map_or("", |l| &l.name);
             let mut out = v[..at].to_vec();
-            out.extend_from_slice(&rewrite_location(proxy, loc_name, &v[at..]));
+            out.extend_from_slice(&rewrite_location(cy, ck, &v[at..]));
             Some(out)
         });
     let location = match location {
@@ -395,30 +387,64 @@ pub(crate) fn send_client_head<S: Transport>(
 }
 
 /// Mirrors ngx_http_proxy_rewrite_redirect(): the first `proxy_redirect`
-/// rule whose text starts the peer's `Location` replaces that part;
-/// `default` is `http://$proxy_host` + the URI part → the location's prefix.
-fn rewrite_location(
-    proxy: Option<&crate::conf::http_proxy::ProxyConf>,
-    loc_name: &str,
-    value: &[u8],
-) -> Vec<u8> {
-    use crate::conf::http_proxy::ProxyRedirect;
-    let Some(p) = proxy else {
+/// rule that fits the peer's `Location` (or Refresh URL) rewrites it: a
+/// text rule replaces the part it starts with, a regex rule the whole
+/// value (its captures usable in the replacement, as they are in
+/// `rewrite`); `default` is `http://$proxy_host` + the URI part → the
+/// location's prefix.
+fn rewrite_location<S: Transport>(cy: &mut Cycle<S>, ck: usize, value: &[u8]) -> Vec<u8> {
+    use crate::conf::http_proxy::{ProxyRedirect, RedirectRule};
+    let Some(loc) = cy.conns[ck].req().and_then(|r| r.loc.clone()) else {
         return value.to_vec();
     };
-    let rules: Vec<(String, String)> = match (&p.redirect, p.pass.as_deref()) {
-        (ProxyRedirect::Off, _) | (ProxyRedirect::Default, None) => return value.to_vec(),
-        (ProxyRedirect::Default, Some(pass)) => match &pass.uri {
-            Some(uri) => vec![(format!("http://{}{uri}", pass.host), loc_name.to_string())],
-            None => vec![(format!("http://{}/", pass.host), "/".to_string())],
-        },
-        (ProxyRedirect::Rules(r), _) => r.clone(),
+    let p = &loc.proxy;
+    let default_rule = |pass: &crate::conf::http_proxy::ProxyPass| match &pass.uri {
+        Some(uri) => (
+            format!("http://{}{uri}", pass.host).into_bytes(),
+            loc.name.as_bytes().to_vec(),
+        ),
+        None => (format!("http://{}/", pass.host).into_bytes(), b"/".to_vec()),
     };
-    for (from, to) in &rules {
-        if let Some(rest) = value.strip_prefix(from.as_bytes()) {
-            let mut out = to.as_bytes().to_vec();
-            out.extend_from_slice(rest);
-            return out;
+    let rules: &[RedirectRule] = match &p.redirect {
+        ProxyRedirect::Off => return value.to_vec(),
+        ProxyRedirect::Default => &[RedirectRule::Default],
+        ProxyRedirect::Rules(r) => r,
+    };
+    let mut from = Vec::new();
+    for rule in rules {
+        match rule {
+            RedirectRule::Default => {
+                // No default with variables in proxy_pass.
+                let Some(pass) = p.pass.as_deref().filter(|p| p.vars.is_none()) else {
+                    continue;
+                };
+                let (f, t) = default_rule(pass);
+                if let Some(rest) = value.strip_prefix(&f[..]) {
+                    let mut out = t;
+                    out.extend_from_slice(rest);
+                    return out;
+                }
+            }
+            RedirectRule::Text { from: f, to } => {
+                from.clear();
+                crate::http::variables::complex_value(cy, ck, f, &mut from);
+                if let Some(rest) = value.strip_prefix(&from[..]) {
+                    let mut out = Vec::new();
+                    crate::http::variables::complex_value(cy, ck, to, &mut out);
+                    out.extend_from_slice(rest);
+                    return out;
+                }
+            }
+            RedirectRule::Regex { re, to } => {
+                let matched = cy.conns[ck]
+                    .req_mut()
+                    .is_some_and(|r| crate::http::core_module::regex_exec(r, &re.0, value));
+                if matched {
+                    let mut out = Vec::new();
+                    crate::http::variables::complex_value(cy, ck, to, &mut out);
+                    return out;
+                }
+            }
         }
     }
     value.to_vec()

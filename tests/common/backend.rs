@@ -247,6 +247,13 @@ pub fn start_keepalive_sized(size: usize) -> Backend {
 pub fn start_keepalive_with(
     make: impl Fn(usize, usize) -> Vec<u8> + Send + Sync + 'static,
 ) -> Backend {
+    start_keepalive_with_head(move |conn, n, _| make(conn, n))
+}
+
+/// [`start_keepalive_with`] whose `make` also sees the request head.
+pub fn start_keepalive_with_head(
+    make: impl Fn(usize, usize, &str) -> Vec<u8> + Send + Sync + 'static,
+) -> Backend {
     let make = Arc::new(make);
     Backend::spawn(move |s, n, requests, closed, written| {
         serve_keepalive(s, n, requests, closed, written, &*make)
@@ -259,7 +266,7 @@ fn serve_keepalive(
     requests: Arc<Mutex<Vec<String>>>,
     closed: Arc<AtomicUsize>,
     written: Arc<AtomicUsize>,
-    make: &dyn Fn(usize, usize) -> Vec<u8>,
+    make: &dyn Fn(usize, usize, &str) -> Vec<u8>,
 ) {
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
     let mut pending = Vec::new();
@@ -268,12 +275,10 @@ fn serve_keepalive(
     loop {
         while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
             let head: Vec<u8> = pending.drain(..end + 4).collect();
-            requests
-                .lock()
-                .unwrap()
-                .push(String::from_utf8_lossy(&head).into_owned());
+            let text = String::from_utf8_lossy(&head).into_owned();
+            requests.lock().unwrap().push(text.clone());
             n += 1;
-            if s.write_all(&make(conn, n)).is_err() {
+            if s.write_all(&make(conn, n, &text)).is_err() {
                 return;
             }
             written.fetch_add(1, Ordering::SeqCst);
