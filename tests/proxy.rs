@@ -776,15 +776,7 @@ fn upstream_variables_list_every_try_and_read_the_peer_s_headers() {
     r.assert_status(200).assert_body("ok");
     assert_eq!(r.header("X-H"), Some("b1|xyz|1|."), "{r:?}");
     let log = s.prefix().path().join("a.log");
-    let deadline = std::time::Instant::now() + WITHIN;
-    let line = loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if let Some(l) = text.lines().next() {
-            break l.to_string();
-        }
-        assert!(std::time::Instant::now() < deadline, "no access log line");
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let line = common::first_line_of(&log, WITHIN);
     let f: Vec<&str> = line.split('|').collect();
     assert_eq!(
         f[0],
@@ -888,7 +880,8 @@ fn unix_socket_peers_in_proxy_pass_and_upstream_blocks() {
         &format!("upstream u {{ server unix:{p}; keepalive 2; }}"),
         &format!(
             "location /u/ {{ proxy_pass http://u; add_header X-Up $upstream_addr; }}\n\
-             location /d/ {{ proxy_pass http://unix:{p}:/direct/; }}"
+             location /d/ {{ proxy_pass http://unix:{p}:/direct/; }}\n\
+             location /v/ {{ proxy_pass http://$arg_b; }}"
         ),
     );
     let mut c = s.connect();
@@ -905,6 +898,11 @@ fn unix_socket_peers_in_proxy_pass_and_upstream_blocks() {
     let last = heads.lock().unwrap().last().cloned().unwrap();
     assert!(last.starts_with("GET /direct/y?q=1 HTTP/1.0\r\n"), "{last}");
     assert!(last.contains("\r\nHost: localhost\r\n"), "{last}");
+    // The same through a variable (proxy_unix.t's `$arg_b`).
+    let r = c.request(get(&format!("/v/?b=unix:{p}:/viavar")));
+    r.assert_status(200);
+    let last = heads.lock().unwrap().last().cloned().unwrap();
+    assert!(last.starts_with("GET /viavar HTTP/1.0\r\n"), "{last}");
     // A socket nobody listens on: 502 and nginx's line.
     let gone = s_dir.path().join("none.sock");
     let s2 = Server::with_server(&format!(

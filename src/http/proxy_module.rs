@@ -12,7 +12,7 @@ use crate::http::request::Finalize;
 use crate::http::upstream::{
     UpstreamConn, UpstreamState, event_connect_peer, send_request_handler, up_mut,
 };
-use crate::os::io::{OsErr, Transport};
+use crate::os::io::Transport;
 
 /// Mirrors ngx_http_proxy_handler() + ngx_http_proxy_create_request() +
 /// ngx_http_upstream_init(): the request for the peer, the connection to it;
@@ -169,13 +169,7 @@ pub(crate) fn proxy_start<S: Transport>(
                 if let Some((u, p)) = peer_index {
                     cy.upstream_peers[u].free_peer(p, true, now);
                 }
-                crate::http::request::http_error!(
-                    cy,
-                    key,
-                    "connect() to {} failed ({}) while connecting to upstream",
-                    addr,
-                    OsErr(&e)
-                );
+                crate::http::upstream::connect_failed(cy, key, &addr, &e);
                 // $upstream_addr names the peer tried (nginx's u->state).
                 if let Some(r) = cy.conns[key].req_mut() {
                     r.upstream_tries.push(crate::http::request::UpstreamTry {
@@ -229,6 +223,41 @@ fn proxy_eval<S: Transport>(
         crate::http::request::http_error!(cy, key, "invalid URL prefix in \"{url}\"");
         return None;
     };
+    if rest
+        .get(..5)
+        .is_some_and(|p| p.eq_ignore_ascii_case("unix:"))
+    {
+        // ngx_parse_unix_domain_url(): `unix:PATH[:URI]`, Host `localhost`.
+        let after = &rest[5..];
+        let (path, uri) = match after.find(':') {
+            Some(i) => (&after[..i], Some(after[i + 1..].to_string())),
+            None => (after, None),
+        };
+        if path.is_empty() {
+            crate::http::request::http_error!(
+                cy,
+                key,
+                "no path in the unix domain socket \"{rest}\""
+            );
+            return None;
+        }
+        return Some(crate::http::upstream_resolve::Resolved {
+            pass: std::rc::Rc::new(ProxyPass {
+                addr: crate::os::net::PeerAddr::Unix(std::rc::Rc::from(std::path::Path::new(path))),
+                host: "localhost".to_string(),
+                uri,
+                upstream: None,
+                vars: None,
+                uri_verbatim: true,
+            }),
+            host: "localhost".to_string(),
+            port: 0,
+            no_port: false,
+            ip: None,
+            wait: None,
+            peers: None,
+        });
+    }
     // ngx_parse_inet_url() with `uri_part`: the URI starts at the first
     // `/` or `?`; a port follows the first `:` (after `]` for IPv6).
     let cut = rest.find(['/', '?']).unwrap_or(rest.len());

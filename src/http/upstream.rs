@@ -434,13 +434,7 @@ pub(crate) fn upstream_next<S: Transport>(cy: &mut Cycle<S>, key: usize, ft: u16
                 return true;
             }
             Err(e) => {
-                crate::http::request::http_error!(
-                    cy,
-                    ck,
-                    "connect() to {} failed ({}) while connecting to upstream",
-                    addr,
-                    OsErr(&e)
-                );
+                connect_failed(cy, ck, &addr, &e);
                 cy.upstream_peers[ui].free_peer(np, true, now);
                 if let Some(r) = cy.conns[ck].req_mut() {
                     r.upstream_tries.push(crate::http::request::UpstreamTry {
@@ -508,6 +502,22 @@ pub fn upstream_handler<S: Transport>(cy: &mut Cycle<S>, key: usize, ev: EvKind)
         (_, UpstreamState::Upgraded) => crate::http::upstream_upgrade::process_upgraded(cy, key),
         (EvKind::Write, _) => {}
     }
+}
+
+/// nginx's line for a connect() that failed at once (ngx_event_connect_peer),
+/// in client `ck`'s context.
+pub(crate) fn connect_failed<S: Transport>(
+    cy: &Cycle<S>,
+    ck: usize,
+    addr: &crate::os::net::PeerAddr,
+    e: &io::Error,
+) {
+    crate::http::request::http_error!(
+        cy,
+        ck,
+        "connect() to {addr} failed ({}) while connecting to upstream",
+        OsErr(e)
+    );
 }
 
 /// The client's request body in its temp file, when the peer gets it (not
@@ -793,13 +803,7 @@ fn retry_on_new_connection<S: Transport>(cy: &mut Cycle<S>, key: usize) {
             }
         }
         Err(e) => {
-            crate::http::request::http_error!(
-                cy,
-                ck,
-                "connect() to {} failed ({}) while connecting to upstream",
-                addr,
-                OsErr(&e)
-            );
+            connect_failed(cy, ck, &addr, &e);
             if let Some(r) = cy.conns[ck].req_mut() {
                 r.upstream = None;
             }

@@ -76,7 +76,8 @@ pub fn init_request<S: Transport>(cy: &mut Cycle<S>, key: usize, res: Resolved) 
             pass.addr = SocketAddr::new(ip, res.port).into();
             true
         }
-        (None, None) => false,
+        // A unix socket needs no resolving.
+        (None, None) => matches!(pass.addr, crate::os::net::PeerAddr::Unix(_)),
     };
     let pass = Rc::new(pass);
     let host = res.host.clone();

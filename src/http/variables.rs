@@ -411,9 +411,13 @@ fn request_variable<S: Transport>(
             let found = cookies.split(|&b| b == b';').find_map(|part| {
                 let part = parse::trim(part);
                 let eq = parse::memchr(b'=', part)?;
-                parse::trim(&part[..eq])
-                    .eq_ignore_ascii_case(name)
-                    .then(|| parse::trim(&part[eq + 1..]))
+                // Spaces around `=` are skipped, tabs are not (nginx).
+                let spaces = |v: &[u8]| -> usize { v.iter().take_while(|&&b| b == b' ').count() };
+                let key = &part[..eq];
+                let key = &key[..key.len() - key.iter().rev().take_while(|&&b| b == b' ').count()];
+                let value = &part[eq + 1..];
+                key.eq_ignore_ascii_case(name)
+                    .then(|| &value[spaces(value)..])
             });
             match found {
                 Some(v) => out.extend_from_slice(v),

@@ -903,3 +903,21 @@ pub fn assert_error_closes(server: &Server, raw: impl AsRef<[u8]>, status: u16) 
     c.expect_closed(Duration::from_secs(3));
     resp
 }
+
+/// The first line of the file at `path` once it has one (an access log
+/// written after the response went out); panics after `within`.
+#[allow(dead_code)]
+pub fn first_line_of(path: &Path, within: Duration) -> String {
+    let end = Instant::now() + within;
+    loop {
+        if let Some(l) = std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .next()
+        {
+            return l.to_string();
+        }
+        assert!(Instant::now() < end, "no line in {}", path.display());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
