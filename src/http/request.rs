@@ -1147,5 +1147,10 @@ pub fn close_connection<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         free_request(cy, key);
     }
     cy.stats.active -= 1;
+    // The request's access-log line is written before the client sees the
+    // close (nginx logs before closing; holdfast batches lines per loop
+    // iteration, which must not let a closed client read a log without it).
+    let now = cy.clock.now_ms;
+    cy.access_logs.flush_due(now);
     cy.close_connection(key);
 }
