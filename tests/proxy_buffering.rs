@@ -461,10 +461,14 @@ fn buffer_sizes_are_checked_against_each_other_as_nginx_does() {
     );
     let conf = p.write_conf(&common::conf(
         8,
-        "server {\nlisten 127.0.0.1:1;\nlocation / {\nproxy_request_buffering off;\n}\n}\n",
+        "server {\nlisten 127.0.0.1:1;\nlocation / {\nproxy_request_buffering maybe;\n}\n}\n",
     ));
     let out = common::test_config(&p, &conf, WITHIN);
-    assert!(out.stderr.contains("not supported yet"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("it must be \"on\" or \"off\""),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -482,4 +486,89 @@ fn a_full_temp_file_holds_the_peer_until_the_client_drains_it() {
     let (_, body) = read_all(&mut c, LARGE);
     assert!(body == pattern(LARGE), "body differs");
     assert!(b.wait_written(1, WITHIN));
+}
+
+/// A backend for one streamed request: reports every read as it comes
+/// (through `seen`), answers 200 once `until` is in what it received.
+fn streaming_backend(
+    until: &'static [u8],
+) -> (
+    std::net::SocketAddr,
+    std::sync::mpsc::Receiver<Vec<u8>>,
+    std::thread::JoinHandle<Vec<u8>>,
+) {
+    use std::io::Write;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let h = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(WITHIN)).unwrap();
+        let mut all = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !all.windows(until.len()).any(|w| w == until) {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    all.extend_from_slice(&buf[..n]);
+                    let _ = tx.send(all.clone());
+                }
+            }
+        }
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        all
+    });
+    (addr, rx, h)
+}
+
+/// Waits until the backend has seen `want`.
+fn seen(rx: &std::sync::mpsc::Receiver<Vec<u8>>, want: &[u8]) -> Vec<u8> {
+    let end = Instant::now() + WITHIN;
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        let got = rx.recv_timeout(left).expect("backend saw nothing more");
+        if got.windows(want.len()).any(|w| w == want) {
+            return got;
+        }
+    }
+}
+
+#[test]
+fn proxy_request_buffering_off_streams_the_body_as_it_comes() {
+    let (addr, rx, h) = streaming_backend(b"0123456789");
+    let s = Server::with_server(&format!(
+        "    location / {{ proxy_request_buffering off; proxy_pass http://{addr}; }}\n"
+    ));
+    let mut c = s.connect();
+    c.send("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234");
+    // The peer has the head and the first part before the client sends on.
+    let first = seen(&rx, b"\r\n\r\n01234");
+    let text = String::from_utf8_lossy(&first);
+    assert!(text.contains("Content-Length: 10\r\n"), "{text}");
+    c.send("56789");
+    seen(&rx, b"0123456789");
+    c.read_response().assert_status(200).assert_body("ok");
+    let all = h.join().unwrap();
+    assert!(all.ends_with(b"\r\n\r\n0123456789"));
+}
+
+#[test]
+fn a_streamed_chunked_body_goes_chunked_to_an_http_1_1_peer() {
+    let (addr, rx, h) = streaming_backend(b"0\r\n\r\n");
+    let s = Server::with_server(&format!(
+        "    location / {{ proxy_request_buffering off; proxy_http_version 1.1; \
+         proxy_pass http://{addr}; }}\n"
+    ));
+    let mut c = s.connect();
+    c.send("POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+    let first = seen(&rx, b"5\r\nhello\r\n");
+    let text = String::from_utf8_lossy(&first);
+    assert!(text.contains("Transfer-Encoding: chunked\r\n"), "{text}");
+    assert!(!text.contains("Content-Length"), "{text}");
+    c.send("6\r\n world\r\n0\r\n\r\n");
+    c.read_response().assert_status(200).assert_body("ok");
+    let all = h.join().unwrap();
+    let p = common::find(&all, b"\r\n\r\n").unwrap();
+    // Re-chunked as it came (chunk sizes may differ from the client's).
+    assert_eq!(dechunk(&all[p + 4..]), b"hello world");
 }

@@ -283,6 +283,7 @@ pub(super) struct RawProxy {
     pub(super) set_body: Option<Vec<super::variables::Segment>>,
     pub(super) ignore_client_abort: Option<bool>,
     pub(super) ignore_headers: Option<u16>,
+    pub(super) request_buffering: Option<bool>,
     /// Where the buffer sizes were set, for the merge's checks.
     pub(super) sizes_at: Option<(std::path::PathBuf, usize)>,
 }
@@ -344,6 +345,9 @@ pub struct ProxyConf {
     pub ignore_client_abort: bool,
     /// `proxy_ignore_headers` bits ([`ignore`]).
     pub ignore_headers: u16,
+    /// `proxy_request_buffering on|off` (default on: the body is read
+    /// whole before the peer is contacted).
+    pub request_buffering: bool,
 }
 
 impl Default for ProxyConf {
@@ -372,6 +376,7 @@ impl Default for ProxyConf {
             }),
             ignore_client_abort: false,
             ignore_headers: 0,
+            request_buffering: true,
         }
     }
 }
@@ -443,6 +448,7 @@ pub(super) fn merge(raw: RawProxy, parent: &ProxyConf) -> ProxyConf {
             .ignore_client_abort
             .unwrap_or(parent.ignore_client_abort),
         ignore_headers: raw.ignore_headers.unwrap_or(parent.ignore_headers),
+        request_buffering: raw.request_buffering.unwrap_or(parent.request_buffering),
         pass: raw.pass.map(Rc::new),
         connect_timeout_ms: raw.connect_timeout_ms.unwrap_or(parent.connect_timeout_ms),
         read_timeout_ms: raw.read_timeout_ms.unwrap_or(parent.read_timeout_ms),
@@ -605,15 +611,7 @@ pub(super) fn directive(
         }
         "proxy_intercept_errors" => super::command::flag_slot(&mut raw.intercept_errors, d)?,
         "proxy_buffering" => super::command::flag_slot(&mut raw.buffering, d)?,
-        "proxy_request_buffering" => {
-            // The body is read whole before the peer is contacted either
-            // way (see request_body.rs); `off` is refused as not yet.
-            if !super::command::flag(d)? {
-                return Err(d.error(
-                    "\"proxy_request_buffering off\" is not supported yet: holdfast reads a request body whole before contacting the peer",
-                ));
-            }
-        }
+        "proxy_request_buffering" => super::command::flag_slot(&mut raw.request_buffering, d)?,
         "proxy_buffers" => {
             super::command::once(&raw.buffers, d)?;
             let n = super::command::number(d, 0)?;

@@ -166,7 +166,7 @@ pub static MODULES: &[Module] = &[
         "--without-http_proxy_module",
         "no proxy_cache/proxy_store (no ngx_http_file_cache), proxy_ssl_* (issue 13), \
          proxy_cookie_*, proxy_bind, proxy_socket_keepalive, proxy_limit_rate, \
-         proxy_force_ranges, proxy_pass_trailers, proxy_request_buffering off",
+         proxy_force_ranges, proxy_pass_trailers",
     ),
     absent(
         "ngx_http_fastcgi_module",

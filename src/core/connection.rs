@@ -99,6 +99,9 @@ pub enum ReadHandler {
     /// ngx_http_read_client_request_body_handler: a body being read to be
     /// passed on.
     ReadClientBody,
+    /// ngx_http_read_unbuffered_request_body: a body streamed to the peer
+    /// as it arrives (`proxy_request_buffering off`).
+    ReadUnbufferedBody,
     /// ngx_http_upstream_upgraded_read_downstream: a client connection
     /// relayed to its peer after a 101.
     Upgraded,

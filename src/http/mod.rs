@@ -32,6 +32,7 @@ pub mod parse;
 pub mod proxy_module;
 pub mod request;
 pub mod request_body;
+pub mod request_body_unbuffered;
 pub mod response;
 pub mod response_parse;
 pub mod rewrite_module;
@@ -83,6 +84,9 @@ pub fn run_read_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         }
         ReadHandler::KeepaliveClose => upstream_keepalive::keepalive_close_handler(cy, key),
         ReadHandler::ReadClientBody => request_body::read_client_request_body_handler(cy, key),
+        ReadHandler::ReadUnbufferedBody => {
+            request_body_unbuffered::read_unbuffered_request_body_handler(cy, key)
+        }
         ReadHandler::Upgraded => upstream_upgrade::upgraded_client_handler(cy, key),
     }
     #[cfg(debug_assertions)]

@@ -22,6 +22,41 @@ pub fn proxy_handler<S: Transport>(cy: &mut Cycle<S>, key: usize, pass: &ProxyPa
     let Some(r) = cy.conns[key].req() else {
         return Finalize::Close;
     };
+    let http_11 = r
+        .loc
+        .as_ref()
+        .and_then(|l| l.proxy.http_11)
+        .unwrap_or_else(|| {
+            pass.upstream
+                .and_then(|u| cy.upstream_pools.get(u))
+                .is_some_and(|p| p.max_idle > 0)
+        });
+    if crate::http::request_body_unbuffered::wants_unbuffered(cy, key, http_11) {
+        // proxy_request_buffering off: the peer is contacted now, the body
+        // follows as it comes (request_body_unbuffered.rs).
+        use crate::http::request_body_unbuffered::start_unbuffered;
+        let preread = match start_unbuffered(cy, key) {
+            Ok(p) => p,
+            Err(rc) => return rc,
+        };
+        if let Some(r) = cy.conns[key].req_mut() {
+            r.body_preread = preread;
+        }
+        let rc = proxy_start(cy, key, pass);
+        let streaming = cy.conns[key]
+            .req()
+            .is_some_and(|r| r.upstream.is_some() && !r.body.is_done());
+        if rc == Finalize::Upstream && streaming {
+            cy.conns[key].read.handler = crate::core::connection::ReadHandler::ReadUnbufferedBody;
+            if cy.conns[key].read.ready {
+                cy.post_event(key, crate::core::connection::EvKind::Read);
+            }
+        }
+        return rc;
+    }
+    let Some(r) = cy.conns[key].req() else {
+        return Finalize::Close;
+    };
     if r.content_length.is_some() || r.chunked || r.expect_continue {
         // ngx_http_read_client_request_body with proxy_request_buffering on:
         // the whole body first (and `100 Continue` when asked, even for an
@@ -110,8 +145,11 @@ pub(crate) fn proxy_start<S: Transport>(
             }
             None => (pass.addr.clone(), None, None),
         };
-        let (request, uri) = create_request(cy, key, pass, pool.is_some());
+        let (mut request, uri) = create_request(cy, key, pass, pool.is_some());
         if let Some(r) = cy.conns[key].req_mut() {
+            // proxy_request_buffering off: the body bytes that came with
+            // the head follow it at once.
+            request.append(&mut r.body_preread);
             r.upstream_name = Some(format!("http://{addr}{}", String::from_utf8_lossy(&uri)));
         }
         let client = cy.conns[key].token(key);
@@ -425,6 +463,13 @@ fn create_request<S: Transport>(
             crate::http::variables::complex_value(cy, key, v, &mut set_body);
             Some(set_body.len() as u64)
         }
+        // A streamed body (proxy_request_buffering off): the client's
+        // length, or chunked again.
+        None if r.body_stream && r.chunked => {
+            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+            None
+        }
+        None if r.body_stream => r.content_length,
         None if pass_body => r
             .request_body
             .as_ref()
@@ -464,6 +509,8 @@ fn create_request<S: Transport>(
     out.extend_from_slice(b"\r\n");
     if preq.is_some_and(|p| p.set_body.is_some()) {
         out.extend_from_slice(&set_body);
+    } else if r.body_stream {
+        // The streamed body's first part: proxy_start adds it.
     } else if pass_body && let Some(body) = &r.request_body {
         // A body in a file follows from the file (send_request_handler).
         out.extend_from_slice(body);

@@ -221,6 +221,15 @@ pub struct Request {
     /// The request body read to be sent on (`r->request_body`): what is
     /// in memory.
     pub request_body: Option<Vec<u8>>,
+    /// The body streams to the peer as it arrives (`proxy_request_buffering
+    /// off`, request_body_unbuffered.rs).
+    pub body_stream: bool,
+    /// See `body_stream`: it outgrew `client_body_buffer_size`, so
+    /// `$request_body` is not kept.
+    pub body_stream_dropped: bool,
+    /// See `body_stream`: the body bytes that came with the head, framed
+    /// for the peer, until the peer's request is made.
+    pub body_preread: Vec<u8>,
     /// The body's temp file, once it passed `client_body_buffer_size` (or
     /// always, with `client_body_in_file_only`): `$request_body_file`.
     pub request_body_file: Option<Box<crate::core::file::TempFile>>,

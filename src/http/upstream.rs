@@ -15,8 +15,8 @@
 //!         → upstream_finalize_request → free_keepalive_peer | close → client finalize_request
 //! ```
 //!
-//! Not yet: variables and `unix:` in proxy_pass (the resolver is under
-//! way), `proxy_request_buffering off`.
+//! `proxy_request_buffering off` streams the body from
+//! `request_body_unbuffered.rs` into the pending request as it arrives.
 
 use std::io::{self, IoSlice};
 
@@ -101,6 +101,9 @@ pub struct UpstreamConn {
     /// also counts the methods it does not name out): a cached
     /// connection's failure is retried.
     pub idempotent: bool,
+    /// Part of a streamed request body went out and was dropped: the
+    /// request cannot be sent again (no retry, no next peer).
+    pub streamed: bool,
     /// Bytes read from the peer (`$upstream_bytes_received`) and the
     /// response body's bytes (`$upstream_response_length`).
     pub received: u64,
@@ -147,6 +150,7 @@ impl UpstreamConn {
             header_ms: None,
             idempotent: false,
             pipe: None,
+            streamed: false,
             received: 0,
             body_len: 0,
         }
@@ -281,7 +285,13 @@ pub(crate) fn up_mut<S>(cy: &mut Cycle<S>, key: usize) -> Option<&mut UpstreamCo
 fn upstream_error<S: Transport>(cy: &mut Cycle<S>, key: usize, msg: &str, action: &str, rc: u16) {
     let Some(u) = up_mut(cy, key) else { return };
     let client = u.client;
-    if rc == 502 && u.reused && u.idempotent && u.head.is_empty() && !u.request.is_empty() {
+    if rc == 502
+        && u.reused
+        && u.idempotent
+        && u.head.is_empty()
+        && !u.request.is_empty()
+        && !u.streamed
+    {
         log::debug!(
             "*{} {msg} while {action} on a cached connection",
             cy.conns[key].number
@@ -365,6 +375,7 @@ pub(crate) fn upstream_next<S: Transport>(cy: &mut Cycle<S>, key: usize, ft: u16
     let (client, sent, idempotent, head_request, pool) =
         (u.client, u.sent > 0, u.idempotent, u.head_request, u.pool);
     let first_ms = u.first_ms.unwrap_or(u.start_ms);
+    let streamed = u.streamed;
     let mut tried = std::mem::take(&mut u.tried);
     let request = std::mem::take(&mut u.request);
     let Some(ck) = cy.lookup(client) else {
@@ -401,7 +412,8 @@ pub(crate) fn upstream_next<S: Transport>(cy: &mut Cycle<S>, key: usize, ft: u16
         && (!sent || idempotent || bits & next::NON_IDEMPOTENT != 0)
         && tried.len() < limit
         && (timeout == 0 || now.saturating_sub(first_ms) < timeout)
-        && !request.is_empty();
+        && !request.is_empty()
+        && !streamed;
     let Some(mut np) = allowed.then(|| set.get_peer(now, &tried)).flatten() else {
         return false;
     };
@@ -601,6 +613,8 @@ pub(crate) fn send_request_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) 
                 c.write.ready = false;
                 let t = send_timeout(cy, client);
                 cy.add_timer(key, EvKind::Write, t);
+                // A streamed body: the peer took some, the client may send on.
+                crate::http::request_body_unbuffered::resume_client(cy, client);
                 return;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -617,6 +631,22 @@ pub(crate) fn send_request_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) 
             }
         }
     }
+    if !crate::http::request_body_unbuffered::body_done(cy, client) {
+        // proxy_request_buffering off and the body is still coming: what
+        // went out is dropped (no retry can repeat it), the client is read
+        // on; the write side waits for more.
+        if let Some(u) = up_mut(cy, key) {
+            u.request.drain(..u.sent);
+            u.sent = 0;
+            u.streamed = true;
+        }
+        cy.del_timer(key, EvKind::Write);
+        crate::http::request_body_unbuffered::resume_client(cy, client);
+        return;
+    }
+    let Some(ConnData::Upstream(u)) = cy.conns[key].data.as_deref_mut() else {
+        return;
+    };
     // The request is out: wait for the answer under proxy_read_timeout
     // (the bytes stay until the answer comes, for a retry).
     u.state = UpstreamState::ReadingHeader;
@@ -733,7 +763,12 @@ fn upstream_input<S: Transport>(cy: &mut Cycle<S>, key: usize, ck: usize, data: 
         return false;
     };
     if u.state == UpstreamState::ReadingHeader {
-        if data.is_empty() && u.reused && u.idempotent && u.head.is_empty() && !u.request.is_empty()
+        if data.is_empty()
+            && u.reused
+            && u.idempotent
+            && u.head.is_empty()
+            && !u.request.is_empty()
+            && !u.streamed
         {
             // A pooled connection the peer closed meanwhile: once more on
             // a new one, not counted as a try (ngx_http_upstream_next with
