@@ -572,3 +572,19 @@ fn a_streamed_chunked_body_goes_chunked_to_an_http_1_1_peer() {
     // Re-chunked as it came (chunk sizes may differ from the client's).
     assert_eq!(dechunk(&all[p + 4..]), b"hello world");
 }
+
+#[test]
+fn a_streamed_body_through_a_proxy_pass_with_variables() {
+    let (addr, rx, h) = streaming_backend(b"0123456789");
+    let s = Server::with_server(
+        "    location / { proxy_request_buffering off; proxy_pass http://$arg_h; }\n",
+    );
+    let mut c = s.connect();
+    c.send(format!(
+        "POST /up?h={addr} HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01"
+    ));
+    seen(&rx, b"\r\n\r\n01");
+    c.send("23456789");
+    c.read_response().assert_status(200).assert_body("ok");
+    assert!(h.join().unwrap().ends_with(b"\r\n\r\n0123456789"));
+}

@@ -42,17 +42,9 @@ pub fn proxy_handler<S: Transport>(cy: &mut Cycle<S>, key: usize, pass: &ProxyPa
         if let Some(r) = cy.conns[key].req_mut() {
             r.body_preread = preread;
         }
-        let rc = proxy_start(cy, key, pass);
-        let streaming = cy.conns[key]
-            .req()
-            .is_some_and(|r| r.upstream.is_some() && !r.body.is_done());
-        if rc == Finalize::Upstream && streaming {
-            cy.conns[key].read.handler = crate::core::connection::ReadHandler::ReadUnbufferedBody;
-            if cy.conns[key].read.ready {
-                cy.post_event(key, crate::core::connection::EvKind::Read);
-            }
-        }
-        return rc;
+        // proxy_start reads the rest of the body on once the peer's
+        // connection exists (also after a resolver wait).
+        return proxy_start(cy, key, pass);
     }
     let Some(r) = cy.conns[key].req() else {
         return Finalize::Close;
@@ -194,9 +186,20 @@ pub(crate) fn proxy_start<S: Transport>(
             Ok(up) => {
                 let up_token = cy.conns[up].token(up);
                 let c = &mut cy.conns[key];
-                c.read.handler = ReadHandler::TestReading;
+                // A body still streaming (proxy_request_buffering off) is
+                // read on; otherwise the client is only watched.
+                let streaming = crate::core::connection::req_in(&mut c.data)
+                    .is_some_and(|r| r.body_stream && !r.body.is_done());
+                c.read.handler = if streaming {
+                    ReadHandler::ReadUnbufferedBody
+                } else {
+                    ReadHandler::TestReading
+                };
                 if let Some(r) = crate::core::connection::req_in(&mut c.data) {
                     r.upstream = Some(up_token);
+                }
+                if streaming {
+                    cy.post_event(key, crate::core::connection::EvKind::Read);
                 }
                 if reused.is_some() {
                     send_request_handler(cy, up);

@@ -157,6 +157,8 @@ pub fn read_unbuffered_request_body_handler<S: Transport>(cy: &mut Cycle<S>, key
         .and_then(|r| r.upstream)
         .and_then(|t| cy.lookup(t))
     else {
+        // No peer connection yet (or between tries): the body waits in the
+        // socket; proxy_start posts this handler again.
         return;
     };
     let max = crate::http::body::max_body_size(cy, key);
