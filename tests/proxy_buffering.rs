@@ -74,6 +74,19 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
+/// Is the receive queue of every socket connected to `port` on 127.0.0.1
+/// empty (/proc/net/tcp's rx_queue)? The peer side of a proxy's upstream
+/// connection: empty once the proxy has read what the peer sent.
+fn receive_queue_empty(port: u16) -> bool {
+    let text = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let want = format!(":{port:04X}");
+    text.lines().skip(1).all(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        // local, remote, state, tx:rx
+        f.len() < 5 || !f[2].ends_with(&want) || f[4].split(':').nth(1) == Some("00000000")
+    })
+}
+
 /// Sends a GET and reads nothing yet.
 fn stalled_client(s: &Server, path: &str) -> std::net::TcpStream {
     let mut c = std::net::TcpStream::connect(s.addr()).unwrap();
@@ -217,6 +230,14 @@ fn the_pool_gets_the_connection_back_before_a_slow_client_has_read() {
     let mut first = stalled_client(&s, "/1");
     s.assert_log("buffered to a temporary file", WITHIN);
     assert!(b.wait_written(1, WITHIN));
+    // The backend wrote it all; holdfast has read it all once its socket's
+    // receive queue is empty (it finishes the exchange in the same handler
+    // call, before it looks at the next client).
+    let end = Instant::now() + WITHIN;
+    while !receive_queue_empty(b.addr().port()) {
+        assert!(Instant::now() < end, "holdfast did not read the response");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let mut c = s.connect();
     let r = c.request(get("/2"));
     r.assert_status(200);
@@ -587,4 +608,70 @@ fn a_streamed_body_through_a_proxy_pass_with_variables() {
     c.send("23456789");
     c.read_response().assert_status(200).assert_body("ok");
     assert!(h.join().unwrap().ends_with(b"\r\n\r\n0123456789"));
+}
+
+#[test]
+fn a_streamed_body_survives_a_first_peer_that_fails_at_once() {
+    // The first server is a unix socket nobody listens on: connect() fails
+    // at once and the request is built again for the second, preread body
+    // included.
+    let (addr, rx, h) = streaming_backend(b"hello");
+    let gone = std::env::temp_dir().join(format!("hf-none-{}.sock", std::process::id()));
+    let s = Server::start(&format!(
+        "upstream u {{ server unix:{}; server {addr}; }}\n{}",
+        gone.display(),
+        common::server_block("location / { proxy_request_buffering off; proxy_pass http://u; }")
+    ));
+    let mut c = s.connect();
+    c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+    seen(&rx, b"\r\n\r\nhello");
+    c.read_response().assert_status(200).assert_body("ok");
+    assert!(h.join().unwrap().ends_with(b"\r\n\r\nhello"));
+}
+
+#[test]
+fn gathered_bytes_reach_a_client_that_caught_up_while_the_peer_pauses() {
+    use std::io::Write;
+    // The peer sends 200,000 bytes, then pauses (up to 8 s) before the
+    // rest; the client, slow at first, must get the first 200,000 without
+    // waiting for the rest.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let peer = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf);
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 200010\r\n\r\n");
+        let _ = s.write_all(&vec![b'a'; 200_000]);
+        let _ = rx.recv_timeout(Duration::from_secs(8));
+        let _ = s.write_all(b"0123456789");
+    });
+    let s = Server::with_server(&format!(
+        "    location / {{ proxy_pass http://{addr}; proxy_buffers 2 4k; \
+         proxy_busy_buffers_size 4k; proxy_temp_file_write_size 64k; }}\n"
+    ));
+    let mut c = stalled_client(&s, "/");
+    std::thread::sleep(Duration::from_millis(300));
+    c.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let end = Instant::now() + Duration::from_secs(4);
+    let mut got = Vec::new();
+    let mut tmp = vec![0u8; 1 << 16];
+    while got.len() < 200_000 + 40 {
+        assert!(
+            Instant::now() < end,
+            "only {} bytes while the peer pauses",
+            got.len()
+        );
+        if let Ok(n) = c.read(&mut tmp) {
+            got.extend_from_slice(&tmp[..n]);
+        }
+        let p = common::find(&got, b"\r\n\r\n");
+        if p.is_some_and(|p| got.len() - p - 4 >= 200_000) {
+            break;
+        }
+    }
+    tx.send(()).unwrap();
+    peer.join().unwrap();
 }

@@ -85,16 +85,9 @@ pub fn pipe_read_upstream_allowed<S: Transport>(cy: &mut Cycle<S>, key: usize, c
         return pending < b.memory() || b.max_temp_file_size > 0;
     };
     if !p.staged.is_empty() && pending < b.memory() {
-        // The client caught up: what was gathered goes to it from memory.
-        let staged = std::mem::take(&mut p.staged);
-        let chunked = u.chunked_out;
-        if let Some(hc) = cy.conns[ck].hc_mut() {
-            queue_mem(&mut hc.out, &staged, chunked);
-        }
-        if let Some(p) = up_mut(cy, key).and_then(|u| u.pipe.as_mut()) {
-            p.staged = staged;
-            p.staged.clear();
-        }
+        // The client caught up: what was gathered goes to it from memory,
+        // now (the peer may have nothing more to send for a while).
+        flush_staged(cy, key, ck);
         return true;
     }
     let Some(u) = up_mut(cy, key) else {
@@ -112,6 +105,43 @@ pub fn pipe_read_upstream_allowed<S: Transport>(cy: &mut Cycle<S>, key: usize, c
     // proxy_max_temp_file_size is reached).
     (file_len < b.max_temp_file_size && (p.staged.len() as u64) < b.memory())
         || pending < b.memory()
+}
+
+/// Moves the gathered bytes to the client's queue and sends what the
+/// client takes; when it takes not all, its write handler goes on
+/// (ngx_event_pipe_write_to_downstream's flush of the busy buffers).
+fn flush_staged<S: Transport>(cy: &mut Cycle<S>, key: usize, ck: usize) {
+    let Some(u) = up_mut(cy, key) else { return };
+    let chunked = u.chunked_out;
+    let Some(p) = u.pipe.as_mut() else { return };
+    let mut staged = std::mem::take(&mut p.staged);
+    if staged.is_empty() {
+        return;
+    }
+    if let Some(hc) = cy.conns[ck].hc_mut() {
+        queue_mem(&mut hc.out, &staged, chunked);
+    }
+    staged.clear();
+    if let Some(p) = up_mut(cy, key).and_then(|u| u.pipe.as_mut()) {
+        p.staged = staged;
+    }
+    if response::send_out(cy, ck) == Sent::Again {
+        cy.conns[ck].write.handler = WriteHandler::Upstream;
+        let t = crate::http::request::send_timeout(cy, ck);
+        cy.add_timer(ck, EvKind::Write, t);
+    }
+}
+
+/// Moves the gathered bytes to the client's queue (no send: the caller
+/// sends).
+fn flush_staged_quiet<S: Transport>(cy: &mut Cycle<S>, key: usize, ck: usize, chunked: bool) {
+    let staged = match up_mut(cy, key).and_then(|u| u.pipe.as_mut()) {
+        Some(p) => std::mem::take(&mut p.staged),
+        None => return,
+    };
+    if let Some(hc) = cy.conns[ck].hc_mut() {
+        queue_mem(&mut hc.out, &staged, chunked);
+    }
 }
 
 /// Appends body bytes to the client's queue, as one chunk when the
@@ -165,9 +195,14 @@ pub fn pipe_write_to_downstream<S: Transport>(
                 let len = p.temp.as_ref().map_or(0, |t| t.len);
                 (!p.staged.is_empty(), len >= b.max_temp_file_size)
             });
+    if file_full && spilling {
+        // The file took all it may: what was gathered goes to memory first,
+        // in order, then this read.
+        flush_staged_quiet(cy, key, ck, chunked);
+    }
     let to_memory = !b.on
         || b.max_temp_file_size == 0
-        || (file_full && !spilling)
+        || file_full
         || (!spilling && pending + data.len() as u64 <= b.memory());
     if to_memory {
         if let Some(hc) = cy.conns[ck].hc_mut() {
@@ -344,8 +379,10 @@ pub(crate) fn relay_body<S: Transport>(
             true
         }
         Sent::Error => {
-            let ignore = client_conf(cy, cy.conns[ck].token(ck))
-                .is_some_and(|l| l.proxy.ignore_client_abort && l.proxy.buffering.on);
+            let over = up_mut(cy, key).and_then(|u| u.pipe.as_ref().and_then(|p| p.buffering));
+            let client = cy.conns[ck].token(ck);
+            let ignore = client_conf(cy, client).is_some_and(|l| l.proxy.ignore_client_abort)
+                && buffering(cy, client, over).on;
             if ignore && let Some(u) = up_mut(cy, key) {
                 // nginx's downstream_error: the rest of the response is read
                 // and dropped, so the peer connection can be kept.
@@ -366,6 +403,9 @@ pub(crate) fn relay_body<S: Transport>(
 /// closed (the client sees the response cut short, as with nginx).
 fn log_after_header<S: Transport>(cy: &mut Cycle<S>, key: usize, ck: usize, msg: &str) {
     crate::http::request::http_error!(cy, ck, "{msg} while reading upstream");
+    // What was read still goes to the client, gathered bytes included.
+    let chunked = up_mut(cy, key).is_some_and(|u| u.chunked_out);
+    flush_staged_quiet(cy, key, ck, chunked);
     close_peer(cy, key, true);
     send_unfinished(cy, ck);
 }

@@ -141,7 +141,7 @@ pub(crate) fn proxy_start<S: Transport>(
         if let Some(r) = cy.conns[key].req_mut() {
             // proxy_request_buffering off: the body bytes that came with
             // the head follow it at once.
-            request.append(&mut r.body_preread);
+            request.extend_from_slice(&r.body_preread);
             r.upstream_name = Some(format!("http://{addr}{}", String::from_utf8_lossy(&uri)));
         }
         let client = cy.conns[key].token(key);
@@ -197,6 +197,9 @@ pub(crate) fn proxy_start<S: Transport>(
                 };
                 if let Some(r) = crate::core::connection::req_in(&mut c.data) {
                     r.upstream = Some(up_token);
+                    // The peer's request holds the preread body now (a
+                    // connect() that failed at once built it again).
+                    r.body_preread = Vec::new();
                 }
                 if streaming {
                     cy.post_event(key, crate::core::connection::EvKind::Read);

@@ -181,7 +181,9 @@ pub fn read_unbuffered_request_body_handler<S: Transport>(cy: &mut Cycle<S>, key
             break;
         }
         if pending >= limit {
-            // The peer has enough waiting: read on once it took some.
+            // The peer has enough waiting: read on once it took some; the
+            // client is not timed meanwhile (proxy_send_timeout is).
+            cy.del_timer(key, EvKind::Read);
             break;
         }
         if !c.read.ready {
