@@ -12,8 +12,9 @@ mod backend;
 mod common;
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -38,30 +39,162 @@ enum Zone {
     Silent,
     /// A records, sent after a pause.
     Late(Vec<Ipv4Addr>, Duration),
+    /// Over UDP, an empty answer with the TC bit; over TCP, A records.
+    Truncated(Vec<Ipv4Addr>),
 }
 
-/// A DNS server on 127.0.0.1:0, answering from a fixed zone (names not in
-/// it: NXDOMAIN), recording the questions it got.
+/// A DNS server on 127.0.0.1:0, over UDP and TCP on the same port,
+/// answering from a fixed zone (names not in it: NXDOMAIN), recording the
+/// questions it got (those over TCP in `tcp_queries` too).
 struct Dns {
     addr: SocketAddr,
     queries: Arc<Mutex<Vec<(String, RecordType)>>>,
+    tcp_queries: Arc<Mutex<Vec<(String, RecordType)>>>,
     stop: Arc<AtomicBool>,
+    /// TCP connections accepted.
+    tcp_accepts: Arc<AtomicUsize>,
+    /// Stops the TCP listener alone.
+    stop_tcp: Arc<AtomicBool>,
+    tcp_thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What the server does with one question.
+enum Response {
+    Now(Vec<u8>),
+    Later(Vec<u8>, Duration),
+    Nothing,
+}
+
+/// The answer to `q` from `zone`; `tcp`: it came over TCP.
+fn respond(zone: &HashMap<String, Zone>, q: &Message, tcp: bool) -> (String, RecordType, Response) {
+    let question = q.queries[0].clone();
+    let name = question.name().to_lowercase().to_ascii();
+    let qtype = question.query_type();
+    let mut m = Message::new(q.metadata.id, MessageType::Response, OpCode::Query);
+    m.metadata.recursion_desired = true;
+    m.metadata.recursion_available = true;
+    m.add_query(question.clone());
+    let owner = question.name().clone();
+    let add_a = |m: &mut Message, ips: &[Ipv4Addr]| {
+        if qtype == RecordType::A {
+            for ip in ips {
+                m.add_answer(Record::from_rdata(owner.clone(), 60, RData::A(A(*ip))));
+            }
+        }
+    };
+    let mut later = None;
+    match zone.get(&name).cloned() {
+        None => m.metadata.response_code = ResponseCode::NXDomain,
+        Some(Zone::A(ips)) => add_a(&mut m, &ips),
+        Some(Zone::Cname(target)) => {
+            let t = Name::from_ascii(format!("{target}.")).unwrap();
+            m.add_answer(Record::from_rdata(
+                owner.clone(),
+                60,
+                RData::CNAME(CNAME(t)),
+            ));
+        }
+        Some(Zone::Rcode(rc)) => m.metadata.response_code = rc,
+        Some(Zone::Silent) => return (name, qtype, Response::Nothing),
+        Some(Zone::Late(ips, pause)) => {
+            add_a(&mut m, &ips);
+            later = Some(pause);
+        }
+        Some(Zone::Truncated(_)) if !tcp => m.metadata.truncation = true,
+        Some(Zone::Truncated(ips)) => add_a(&mut m, &ips),
+    }
+    let bytes = m.to_vec().unwrap();
+    let r = match later {
+        Some(pause) => Response::Later(bytes, pause),
+        None => Response::Now(bytes),
+    };
+    (name, qtype, r)
+}
+
+/// Serves one TCP connection: questions and answers after their 2-byte
+/// length, until the client closes it.
+fn serve_tcp(
+    mut s: TcpStream,
+    zone: &HashMap<String, Zone>,
+    queries: &Mutex<Vec<(String, RecordType)>>,
+    tcp_queries: &Mutex<Vec<(String, RecordType)>>,
+) {
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    loop {
+        let mut len = [0u8; 2];
+        if s.read_exact(&mut len).is_err() {
+            return;
+        }
+        let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        if s.read_exact(&mut buf).is_err() {
+            return;
+        }
+        let Ok(q) = Message::from_vec(&buf) else {
+            return;
+        };
+        let (name, qtype, r) = respond(zone, &q, true);
+        queries.lock().unwrap().push((name.clone(), qtype));
+        tcp_queries.lock().unwrap().push((name, qtype));
+        let bytes = match r {
+            Response::Now(b) | Response::Later(b, _) => b,
+            Response::Nothing => continue,
+        };
+        let mut framed = (bytes.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(&bytes);
+        if s.write_all(&framed).is_err() {
+            return;
+        }
+    }
 }
 
 impl Dns {
     fn start(zone: &[(&str, Zone)]) -> Dns {
-        let zone: HashMap<String, Zone> = zone
-            .iter()
-            .map(|(n, z)| (format!("{n}."), z.clone()))
-            .collect();
-        let sock = UdpSocket::bind("127.0.0.1:0").expect("bind dns");
+        let zone: Arc<HashMap<String, Zone>> = Arc::new(
+            zone.iter()
+                .map(|(n, z)| (format!("{n}."), z.clone()))
+                .collect(),
+        );
+        // A UDP port whose TCP twin is free too.
+        let (sock, listener) = (0..50)
+            .find_map(|_| {
+                let sock = UdpSocket::bind("127.0.0.1:0").expect("bind dns");
+                let l = TcpListener::bind(sock.local_addr().unwrap()).ok()?;
+                Some((sock, l))
+            })
+            .expect("a port free for UDP and TCP");
         sock.set_read_timeout(Some(Duration::from_millis(20)))
             .unwrap();
-        let dns = Dns {
+        listener.set_nonblocking(true).unwrap();
+        let mut dns = Dns {
             addr: sock.local_addr().unwrap(),
             queries: Arc::default(),
+            tcp_queries: Arc::default(),
             stop: Arc::default(),
+            tcp_accepts: Arc::default(),
+            stop_tcp: Arc::default(),
+            tcp_thread: None,
         };
+        let (queries, tcp_queries, stop, stop_tcp) = (
+            dns.queries.clone(),
+            dns.tcp_queries.clone(),
+            dns.stop.clone(),
+            dns.stop_tcp.clone(),
+        );
+        let tcp_zone = zone.clone();
+        let accepts = dns.tcp_accepts.clone();
+        dns.tcp_thread = Some(std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) && !stop_tcp.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((s, _)) => {
+                        accepts.fetch_add(1, Ordering::Relaxed);
+                        s.set_nonblocking(false).unwrap();
+                        let (z, q, t) = (tcp_zone.clone(), queries.clone(), tcp_queries.clone());
+                        std::thread::spawn(move || serve_tcp(s, &z, &q, &t));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        }));
         let (queries, stop) = (dns.queries.clone(), dns.stop.clone());
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
@@ -72,47 +205,21 @@ impl Dns {
                 let Ok(q) = Message::from_vec(&buf[..n]) else {
                     continue;
                 };
-                let question = q.queries[0].clone();
-                let name = question.name().to_lowercase().to_ascii();
-                let qtype = question.query_type();
-                queries.lock().unwrap().push((name.clone(), qtype));
-                let mut m = Message::new(q.metadata.id, MessageType::Response, OpCode::Query);
-                m.metadata.recursion_desired = true;
-                m.metadata.recursion_available = true;
-                m.add_query(question.clone());
-                let owner = question.name().clone();
-                let add_a = |m: &mut Message, ips: &[Ipv4Addr]| {
-                    if qtype == RecordType::A {
-                        for ip in ips {
-                            m.add_answer(Record::from_rdata(owner.clone(), 60, RData::A(A(*ip))));
-                        }
+                let (name, qtype, r) = respond(&zone, &q, false);
+                queries.lock().unwrap().push((name, qtype));
+                match r {
+                    Response::Now(bytes) => {
+                        let _ = sock.send_to(&bytes, peer);
                     }
-                };
-                match zone.get(&name).cloned() {
-                    None => m.metadata.response_code = ResponseCode::NXDomain,
-                    Some(Zone::A(ips)) => add_a(&mut m, &ips),
-                    Some(Zone::Cname(target)) => {
-                        let t = Name::from_ascii(format!("{target}.")).unwrap();
-                        m.add_answer(Record::from_rdata(
-                            owner.clone(),
-                            60,
-                            RData::CNAME(CNAME(t)),
-                        ));
-                    }
-                    Some(Zone::Rcode(rc)) => m.metadata.response_code = rc,
-                    Some(Zone::Silent) => continue,
-                    Some(Zone::Late(ips, pause)) => {
-                        add_a(&mut m, &ips);
+                    Response::Later(bytes, pause) => {
                         let s = sock.try_clone().unwrap();
-                        let bytes = m.to_vec().unwrap();
                         std::thread::spawn(move || {
                             std::thread::sleep(pause);
                             let _ = s.send_to(&bytes, peer);
                         });
-                        continue;
                     }
+                    Response::Nothing => {}
                 }
-                let _ = sock.send_to(&m.to_vec().unwrap(), peer);
             }
         });
         dns
@@ -123,7 +230,26 @@ impl Dns {
         self.addr.to_string()
     }
 
-    /// How many questions of this name and type came.
+    /// Closes the TCP listener (connections to the port are refused).
+    fn stop_tcp(&mut self) {
+        self.stop_tcp.store(true, Ordering::Relaxed);
+        if let Some(t) = self.tcp_thread.take() {
+            t.join().unwrap();
+        }
+    }
+
+    /// How many questions of this name and type came over TCP.
+    fn asked_tcp(&self, name: &str, t: RecordType) -> usize {
+        let fq = format!("{name}.");
+        self.tcp_queries
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(n, q)| *n == fq && *q == t)
+            .count()
+    }
+
+    /// How many questions of this name and type came (UDP and TCP).
     fn asked(&self, name: &str, t: RecordType) -> usize {
         let fq = format!("{name}.");
         self.queries
@@ -305,6 +431,61 @@ fn first_name_server_silent_the_resend_goes_to_the_second() {
         .assert_body("second");
     assert_eq!(mute.asked("back.test", RecordType::A), 1);
     assert_eq!(dns.asked("back.test", RecordType::A), 1);
+}
+
+#[test]
+fn truncated_udp_answer_is_asked_again_over_tcp() {
+    let mut z = zone();
+    z.push(("big.test", Zone::Truncated(localhost())));
+    let dns = Dns::start(&z);
+    let b = Backend::start(ok("over tcp"));
+    let s = proxy(&format!("resolver {} ipv6=off;", dns.addr()), &b, "");
+    s.request(&get_h("/", "big.test"))
+        .assert_status(200)
+        .assert_body("over tcp");
+    assert_eq!(dns.asked_tcp("big.test", RecordType::A), 1, "one TCP query");
+    assert_eq!(dns.asked("big.test", RecordType::A), 2, "UDP, then TCP");
+}
+
+#[test]
+fn both_truncated_answers_share_one_tcp_connection() {
+    let mut z = zone();
+    z.push(("big.test", Zone::Truncated(localhost())));
+    let dns = Dns::start(&z);
+    let b = Backend::start(ok("a and aaaa"));
+    let s = proxy(&format!("resolver {};", dns.addr()), &b, "");
+    s.request(&get_h("/", "big.test"))
+        .assert_status(200)
+        .assert_body("a and aaaa");
+    assert_eq!(dns.asked_tcp("big.test", RecordType::A), 1);
+    assert_eq!(dns.asked_tcp("big.test", RecordType::AAAA), 1);
+    assert_eq!(dns.tcp_accepts.load(Ordering::Relaxed), 1, "one connection");
+}
+
+#[test]
+fn truncated_answer_without_tcp_server_times_out_with_nginx_s_line() {
+    // A name server that truncates and has no TCP listener: the TCP
+    // connection is refused; the request fails at resolver_timeout.
+    let mut z = zone();
+    z.push(("big.test", Zone::Truncated(localhost())));
+    let mut dns = Dns::start(&z);
+    let addr = dns.addr();
+    dns.stop_tcp();
+    let b = Backend::start(ok("x"));
+    let s = proxy(
+        &format!("resolver {addr} ipv6=off; resolver_timeout 1s;"),
+        &b,
+        "",
+    );
+    s.request(&get_h("/", "big.test")).assert_status(502);
+    s.assert_log(
+        &format!("failed (111: Connection refused) while resolving, resolver: {addr}"),
+        WITHIN,
+    );
+    s.assert_log(
+        "big.test could not be resolved (110: Operation timed out)",
+        WITHIN,
+    );
 }
 
 #[test]

@@ -24,8 +24,12 @@
 //! (nginx counts seconds), so a TTL of 1 s is 1000 ms, not "until the end
 //! of the next second"; a waiter's timeout is a deadline kept here (the
 //! glue arms one wheel timer for the earliest deadline of the resolver)
-//! rather than an event of its own; no TCP: a truncated answer is logged and
-//! ignored, and the query is resent over UDP; no SRV or PTR queries.
+//! rather than an event of its own; no SRV or PTR queries.
+//!
+//! DNS over TCP (as nginx): a truncated UDP answer switches that query (A
+//! or AAAA, nginx's `rn->tcp` / `rn->tcp6`) to TCP, to the same name
+//! server; its [`Transmit`]s, the resends included, then say `tcp`, and
+//! the glue sends them over its one TCP connection to that server.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
@@ -43,6 +47,9 @@ pub const EXPIRE_MS: u64 = 30_000;
 pub const MAX_RECURSION: u8 = 50;
 /// NGX_RESOLVER_UDP_SIZE: the largest answer read.
 pub const UDP_SIZE: usize = 4096;
+/// nginx's `r->tcp_timeout` (5 s): a TCP connection to a name server is
+/// closed when nothing could be sent on it this long after its last send.
+pub const TCP_TIMEOUT_MS: u64 = 5_000;
 
 /// NGX_RESOLVE_FORMERR.
 pub const FORMERR: u8 = 1;
@@ -94,13 +101,15 @@ impl fmt::Display for ResolveError {
 /// What a resolution gives: the addresses (IPv4 first), or why not.
 pub type Outcome = Result<Vec<IpAddr>, ResolveError>;
 
-/// A datagram to send to name server number `server`.
+/// A query to send to name server number `server`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
     /// Index in the resolver's address list.
     pub server: usize,
-    /// The DNS message.
+    /// The DNS message (without the TCP length prefix).
     pub data: Vec<u8>,
+    /// Over TCP (the UDP answer came truncated), not as a datagram.
+    pub tcp: bool,
 }
 
 /// One request waiting for a name (nginx's `ngx_resolver_ctx_t`).
@@ -157,6 +166,10 @@ struct Querying {
     v6: Option<Vec<Ipv6Addr>>,
     /// The first answer's error, kept until the other answer is in.
     code: u8,
+    /// The A query goes over TCP (`rn->tcp`).
+    tcp: bool,
+    /// The AAAA query goes over TCP (`rn->tcp6`).
+    tcp6: bool,
     /// The smallest TTL seen, seconds.
     ttl: u32,
     /// The name server the query went to last (`rn->last_connection`).
@@ -441,6 +454,8 @@ impl ResolverCore {
             query_a,
             query_aaaa,
             code: 0,
+            tcp: false,
+            tcp6: false,
             ttl: u32::MAX,
             server: 0,
             resend_at: 0,
@@ -554,18 +569,21 @@ impl ResolverCore {
 }
 
 /// Mirrors ngx_resolver_send_query(): the queries whose answer is still
-/// awaited, to the node's current name server.
+/// awaited, to the node's current name server, over TCP once an answer
+/// came truncated.
 fn send_query(q: &Querying, out: &mut Vec<Transmit>) {
     if let (Some(data), None) = (&q.query_a, &q.v4) {
         out.push(Transmit {
             server: q.server,
             data: data.clone(),
+            tcp: q.tcp,
         });
     }
     if let (Some(data), None) = (&q.query_aaaa, &q.v6) {
         out.push(Transmit {
             server: q.server,
             data: data.clone(),
+            tcp: q.tcp6,
         });
     }
 }

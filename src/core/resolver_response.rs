@@ -9,17 +9,20 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use super::{
     Completion, EXPIRE_MS, FORMERR, Locked, MAX_RECURSION, NXDOMAIN, Node, NodeState, REFUSED,
-    ResolveError, ResolverCore, Transmit, WaiterId,
+    RESEND_TIMEOUT_MS, ResolveError, ResolverCore, Transmit, WaiterId,
 };
 
 impl ResolverCore {
-    /// Mirrors ngx_resolver_process_response(): one datagram from a name
-    /// server. Answers finish waiters (into `done`); a CNAME may send new
-    /// queries (into `out`). Anything wrong is logged and dropped, as nginx
-    /// does: the query stays out and is resent.
+    /// Mirrors ngx_resolver_process_response(): one answer from a name
+    /// server, a datagram or (`tcp`) a message read from a TCP connection
+    /// without its length. Answers finish waiters (into `done`); a CNAME
+    /// or a truncated answer may send new queries (into `out`). Anything
+    /// wrong is logged and dropped, as nginx does: the query stays out and
+    /// is resent.
     pub fn process_response(
         &mut self,
         buf: &[u8],
+        tcp: bool,
         now: u64,
         out: &mut Vec<Transmit>,
         done: &mut Vec<Completion>,
@@ -39,9 +42,12 @@ impl ResolverCore {
             c.authorities,
             c.additionals
         );
-        // A response to a standard query: QR set, opcode 0, no AD/CD bits.
-        if flags & 0xf870 != 0x8000 {
-            log::error!("invalid UDP DNS response {} fl:{flags:04X}", m.id);
+        // A response to a standard query: QR set, opcode 0, no AD/CD bits;
+        // over TCP, not truncated.
+        let trunc = flags & 0x0200 != 0;
+        if flags & 0xf870 != 0x8000 || (trunc && tcp) {
+            let proto = if tcp { "TCP" } else { "UDP" };
+            log::error!("invalid {proto} DNS response {} fl:{flags:04X}", m.id);
             return;
         }
         let code = (flags & 0xf) as u8;
@@ -125,12 +131,17 @@ impl ResolverCore {
             log::error!("unexpected DNS response for {name}");
             return;
         };
-        let asked = match qtype {
-            RecordType::AAAA => rn.query_aaaa.is_some() && rn.v6.is_none(),
-            _ => rn.query_a.is_some() && rn.v4.is_none(),
+        let (asked, over_tcp) = match qtype {
+            RecordType::AAAA => (rn.query_aaaa.is_some() && rn.v6.is_none(), rn.tcp6),
+            _ => (rn.query_a.is_some() && rn.v4.is_none(), rn.tcp),
         };
         if !asked {
             log::error!("unexpected DNS response for {name}");
+            return;
+        }
+        let trunc = msg.metadata.truncation;
+        if trunc && over_tcp {
+            // A late truncated datagram: the query already went over TCP.
             return;
         }
         if msg.metadata.id != rn.id {
@@ -141,11 +152,32 @@ impl ResolverCore {
             );
             return;
         }
-        if msg.metadata.truncation {
-            log::error!(
-                "truncated DNS response for {name}: holdfast has no DNS over TCP, \
-                 the query is resent"
-            );
+        if trunc {
+            // The same query again, over TCP to the same name server, and
+            // resent (over TCP) in resend_timeout as a new query.
+            if rn.waiting.is_empty() {
+                self.nodes.remove(&name);
+                return;
+            }
+            let data = match qtype {
+                RecordType::AAAA => {
+                    rn.tcp6 = true;
+                    rn.query_aaaa.clone()
+                }
+                _ => {
+                    rn.tcp = true;
+                    rn.query_a.clone()
+                }
+            };
+            if let Some(data) = data {
+                out.push(Transmit {
+                    server: rn.server,
+                    data,
+                    tcp: true,
+                });
+            }
+            rn.resend_at = now + RESEND_TIMEOUT_MS;
+            self.resend.push_back((rn.resend_at, name));
             return;
         }
         if code == 0 && rn.code != 0 {

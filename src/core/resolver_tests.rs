@@ -75,7 +75,7 @@ fn a_query_answered_then_cached_until_ttl() {
         ResponseCode::NoError,
         vec![("host.example.", 2, a([10, 0, 0, 1]))],
     );
-    r.process_response(&answer, 5, &mut Vec::new(), &mut done);
+    r.process_response(&answer, false, 5, &mut Vec::new(), &mut done);
     assert_eq!(
         done,
         vec![Completion {
@@ -117,7 +117,7 @@ fn valid_overrides_the_ttl() {
         ResponseCode::NoError,
         vec![("v.example.", 1, a([10, 0, 0, 2]))],
     );
-    r.process_response(&answer, 0, &mut Vec::new(), &mut Vec::new());
+    r.process_response(&answer, false, 0, &mut Vec::new(), &mut Vec::new());
     assert_eq!(
         r.resolve("v.example", 9_000, 1000, 1, &mut Vec::new()),
         Resolve::Done(ok(&[[10, 0, 0, 2]]))
@@ -141,6 +141,7 @@ fn a_and_aaaa_are_both_awaited() {
             ResponseCode::NoError,
             vec![("six.example.", 60, v6)],
         ),
+        false,
         1,
         &mut Vec::new(),
         &mut done,
@@ -148,6 +149,7 @@ fn a_and_aaaa_are_both_awaited() {
     assert!(done.is_empty(), "the A answer is still awaited");
     r.process_response(
         &reply(&out[0].data, ResponseCode::NoError, vec![]),
+        false,
         2,
         &mut Vec::new(),
         &mut done,
@@ -165,6 +167,7 @@ fn errors_finish_every_waiter_and_are_not_cached() {
     let mut done = Vec::new();
     r.process_response(
         &reply(&out[0].data, ResponseCode::NXDomain, vec![]),
+        false,
         1,
         &mut Vec::new(),
         &mut done,
@@ -185,6 +188,7 @@ fn errors_finish_every_waiter_and_are_not_cached() {
     let mut done = Vec::new();
     r.process_response(
         &reply(&out[0].data, ResponseCode::ServFail, vec![]),
+        false,
         3,
         &mut Vec::new(),
         &mut done,
@@ -206,6 +210,7 @@ fn cname_only_answer_is_followed() {
             ResponseCode::NoError,
             vec![("www.example.", 60, cname)],
         ),
+        false,
         1,
         &mut next,
         &mut done,
@@ -218,6 +223,7 @@ fn cname_only_answer_is_followed() {
             ResponseCode::NoError,
             vec![("real.example.", 60, a([10, 0, 0, 3]))],
         ),
+        false,
         2,
         &mut Vec::new(),
         &mut done,
@@ -246,6 +252,7 @@ fn cname_and_a_in_one_answer_take_the_addresses() {
                 ("alias.example.", 60, a([10, 0, 0, 4])),
             ],
         ),
+        false,
         1,
         &mut Vec::new(),
         &mut done,
@@ -265,13 +272,14 @@ fn wrong_ident_and_unknown_names_are_ignored() {
     );
     bad[1] ^= 1;
     let mut done = Vec::new();
-    r.process_response(&bad, 1, &mut Vec::new(), &mut done);
-    r.process_response(&[0, 1, 2], 1, &mut Vec::new(), &mut done);
+    r.process_response(&bad, false, 1, &mut Vec::new(), &mut done);
+    r.process_response(&[0, 1, 2], false, 1, &mut Vec::new(), &mut done);
     let mut other = Vec::new();
     let mut r2 = core(1, false);
     r2.resolve("other.example", 0, 1, 1, &mut other);
     r.process_response(
         &reply(&other[0].data, ResponseCode::NoError, vec![]),
+        false,
         1,
         &mut Vec::new(),
         &mut done,
@@ -327,6 +335,7 @@ fn cancelled_waiter_gets_nothing() {
             ResponseCode::NoError,
             vec![("gone.example.", 60, a([1, 2, 3, 4]))],
         ),
+        false,
         2,
         &mut Vec::new(),
         &mut done,
@@ -368,6 +377,7 @@ fn several_addresses_rotate_when_cached() {
                 ("many.example.", 60, a([10, 0, 0, 2])),
             ],
         ),
+        false,
         1,
         &mut Vec::new(),
         &mut done,
@@ -383,4 +393,83 @@ fn several_addresses_rotate_when_cached() {
         firsts.insert(addrs[0]);
     }
     assert_eq!(firsts.len(), 2);
+}
+
+/// A truncated answer to `query` (TC bit, no records).
+fn truncated(query: &[u8]) -> Vec<u8> {
+    let q = Message::from_vec(query).unwrap();
+    let mut m = Message::new(q.metadata.id, MessageType::Response, OpCode::Query);
+    m.metadata.recursion_desired = true;
+    m.metadata.truncation = true;
+    m.add_query(q.queries[0].clone());
+    m.to_vec().unwrap()
+}
+
+#[test]
+fn truncated_udp_answer_sends_the_query_over_tcp_and_resends_over_tcp() {
+    let mut r = core(2, false);
+    let mut out = Vec::new();
+    let Resolve::Wait(w) = r.resolve("big.example", 0, 30_000, 7, &mut out) else {
+        panic!("not waiting");
+    };
+    assert!(!out[0].tcp, "first over UDP");
+    let query = out[0].data.clone();
+    let mut tcp_out = Vec::new();
+    let mut done = Vec::new();
+    r.process_response(&truncated(&query), false, 10, &mut tcp_out, &mut done);
+    assert!(done.is_empty());
+    assert_eq!(
+        tcp_out,
+        [Transmit {
+            server: 0,
+            data: query.clone(),
+            tcp: true
+        }],
+        "the same query, same server, over TCP"
+    );
+    // A truncated answer over TCP is invalid: nothing changes.
+    r.process_response(&truncated(&query), true, 20, &mut tcp_out, &mut done);
+    assert_eq!(tcp_out.len(), 1);
+    // The resend, resend_timeout after the TCP send, goes over TCP to the
+    // next name server.
+    let mut resent = Vec::new();
+    r.expire_timers(10 + RESEND_TIMEOUT_MS - 1, &mut resent, &mut done);
+    assert!(resent.is_empty());
+    r.expire_timers(10 + RESEND_TIMEOUT_MS, &mut resent, &mut done);
+    assert_eq!(resent.len(), 1);
+    assert!(resent[0].tcp && resent[0].server == 1);
+    let answer = reply(
+        &query,
+        ResponseCode::NoError,
+        vec![("big.example.", 60, a([10, 0, 0, 9]))],
+    );
+    r.process_response(&answer, true, 6_000, &mut Vec::new(), &mut done);
+    assert_eq!(
+        done,
+        [Completion {
+            waiter: w,
+            user: 7,
+            outcome: ok(&[[10, 0, 0, 9]])
+        }]
+    );
+}
+
+#[test]
+fn truncated_answer_nobody_waits_for_drops_the_query() {
+    let mut r = core(1, false);
+    let mut out = Vec::new();
+    let Resolve::Wait(w) = r.resolve("big.example", 0, 30_000, 7, &mut out) else {
+        panic!("not waiting");
+    };
+    r.cancel(w, 1);
+    let mut tcp_out = Vec::new();
+    r.process_response(
+        &truncated(&out[0].data),
+        false,
+        2,
+        &mut tcp_out,
+        &mut Vec::new(),
+    );
+    assert!(tcp_out.is_empty());
+    assert!(r.is_idle());
 }

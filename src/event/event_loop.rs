@@ -493,7 +493,7 @@ impl EventLoop {
             }
             if crate::event::resolver::is_resolver_token(token) {
                 crate::core::log::use_main_log();
-                crate::event::resolver::udp_read(&mut self.cycle, token);
+                crate::event::resolver::event_handler(&mut self.cycle, token, readable, writable);
                 continue;
             }
             let cy = &mut self.cycle;

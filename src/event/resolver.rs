@@ -1,14 +1,24 @@
 //! The resolver in the event loop: nginx's ngx_udp_connect(),
-//! ngx_resolver_send_udp_query(), ngx_resolver_udp_read() and the resend
+//! ngx_resolver_send_udp_query(), ngx_resolver_udp_read(), the TCP side
+//! (ngx_tcp_connect(), ngx_resolver_send_tcp_query(),
+//! ngx_resolver_tcp_write(), ngx_resolver_tcp_read()) and the resend
 //! timer, around the I/O-free core of `core::resolver`.
 //!
 //! One runtime resolver per `resolver` line in use, made on its first
 //! query. Each has one connected UDP socket per name server, opened on
 //! first use (as nginx's `rec->udp`), registered in the loop's poll under
 //! the token range [`RESOLVER_KEY_BASE`]`..LISTEN_KEY_BASE`: the key is
-//! `RESOLVER_KEY_BASE + resolver * SLOTS + server`, the high 32 bits the
+//! `RESOLVER_KEY_BASE + resolver * SLOTS + slot`, the high 32 bits the
 //! resolver's number, so an event or a timer of a resolver gone (after a
-//! reload) never reaches the one that takes its slot.
+//! reload) never reaches the one that takes its slot. Slot `server` is a
+//! name server's UDP socket, [`TCP_SLOT`]` + server` its TCP connection.
+//!
+//! DNS over TCP: when the core says a query goes over TCP (its UDP answer
+//! came truncated), the name server's one TCP connection (nginx's
+//! `rec->tcp`) is opened if it is not, and the query is queued on it with
+//! its 2-byte length; answers are read with theirs. As nginx, the
+//! connection is closed `tcp_timeout` (5 s) after its last send (a write
+//! timer on the TCP slot's token), or on an error or the server closing.
 //!
 //! Timers: the core keeps each waiter's deadline (`resolver_timeout`) and
 //! each query's resend time; one timer of the cycle's wheel per resolver
@@ -19,20 +29,20 @@
 //! reload replaced it) is dropped once nothing is in flight.
 
 use std::collections::HashMap;
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-use mio::net::UdpSocket;
+use mio::net::{TcpStream, UdpSocket};
 use mio::{Interest, Token};
 use slab::Slab;
 
-use crate::conf::resolver::ResolverConf;
+use crate::conf::resolver::{MAX_SERVERS, ResolverConf};
 use crate::core::connection::{EvKind, EventRef, LISTEN_KEY_BASE, make_token, token_key};
 use crate::core::cycle::Cycle;
 use crate::core::resolver::{
-    Completion, Outcome, Resolve, ResolveError, ResolverCore, SERVFAIL, Settings, Transmit,
-    UDP_SIZE, WaiterId,
+    Completion, Outcome, Resolve, ResolveError, ResolverCore, SERVFAIL, Settings, TCP_TIMEOUT_MS,
+    Transmit, UDP_SIZE, WaiterId,
 };
 use crate::event::timer::TimerHandle;
 use crate::os::io::{OsErr, Transport};
@@ -40,10 +50,20 @@ use crate::os::io::{OsErr, Transport};
 /// The first key of the resolvers' token range (it ends where the
 /// listeners' begins).
 pub const RESOLVER_KEY_BASE: usize = 0xFFFE_0000;
-/// Keys per resolver: its name servers' sockets, then its timer.
-pub const SLOTS: usize = 64;
+/// Keys per resolver: its name servers' UDP sockets, their TCP
+/// connections, then its timer.
+pub const SLOTS: usize = 128;
+/// The slot of name server 0's TCP connection.
+pub const TCP_SLOT: usize = 64;
 /// The slot of a resolver's timer.
 pub const TIMER_SLOT: usize = SLOTS - 1;
+/// NGX_RESOLVER_TCP_WSIZE: queries waiting to be sent on a TCP connection
+/// at most, bytes.
+pub const TCP_WSIZE: usize = 8192;
+/// NGX_RESOLVER_TCP_RSIZE: the largest answer over TCP, with its length.
+const TCP_RSIZE: usize = 2 + 65535;
+
+const _: () = assert!(MAX_SERVERS <= TCP_SLOT && TCP_SLOT + MAX_SERVERS <= TIMER_SLOT);
 /// Resolvers alive at once at most.
 pub const MAX_RESOLVERS: usize = (LISTEN_KEY_BASE - RESOLVER_KEY_BASE) / SLOTS;
 
@@ -63,6 +83,21 @@ struct Resolver {
     core: ResolverCore,
     /// One socket per name server, opened on first use.
     sockets: Vec<Option<UdpSocket>>,
+    /// One TCP connection per name server, opened when a query needs it.
+    tcp: Vec<Option<TcpConn>>,
+    timer: Option<TimerHandle>,
+}
+
+/// A name server's TCP connection (nginx's `rec->tcp` with
+/// `rec->read_buf` and `rec->write_buf`).
+#[derive(Debug)]
+struct TcpConn {
+    stream: TcpStream,
+    /// Queries not sent yet, each after its 2-byte length.
+    write_buf: Vec<u8>,
+    /// What was read and is not a whole answer yet.
+    read_buf: Vec<u8>,
+    /// The write timer (tcp_timeout after the last send).
     timer: Option<TimerHandle>,
 }
 
@@ -187,6 +222,7 @@ fn resolver_for<S: Transport>(cy: &mut Cycle<S>, conf: &Rc<ResolverConf>) -> Opt
         number,
         core,
         sockets: conf.addrs.iter().map(|_| None).collect(),
+        tcp: conf.addrs.iter().map(|_| None).collect(),
         timer: None,
     });
     cy.resolvers.by_conf.insert(id, key);
@@ -206,10 +242,15 @@ fn from_token<S>(cy: &Cycle<S>, token: usize) -> Option<(usize, usize)> {
     (slot_token(key, slot, r.number) == token).then_some((key, slot))
 }
 
-/// Sends the core's queries; a name server that cannot be sent to is
-/// skipped for the next one, once (as ngx_resolve_name_locked retries).
+/// Sends the core's queries; a name server that cannot be sent a datagram
+/// is skipped for the next one, once (as ngx_resolve_name_locked retries).
+/// A TCP query that fails waits for its resend, as nginx's.
 fn transmit<S: Transport>(cy: &mut Cycle<S>, key: usize, out: Vec<Transmit>) {
     for t in out {
+        if t.tcp {
+            send_tcp_query(cy, key, t.server, &t.data);
+            continue;
+        }
         if send_udp_query(cy, key, t.server, &t.data).is_err() {
             let n = cy.resolvers.list[key].sockets.len();
             let _ = send_udp_query(cy, key, (t.server + 1) % n, &t.data);
@@ -289,6 +330,212 @@ fn close_socket<S>(cy: &mut Cycle<S>, key: usize, server: usize) {
     }
 }
 
+/// Mirrors ngx_resolver_send_tcp_query(): opens the name server's TCP
+/// connection if it is not open (ngx_tcp_connect), queues the query with
+/// its length and sends what it can.
+fn send_tcp_query<S: Transport>(cy: &mut Cycle<S>, key: usize, server: usize, data: &[u8]) {
+    let r = &mut cy.resolvers.list[key];
+    let addr = r.conf.addrs[server];
+    if r.tcp[server].is_none() {
+        let token = slot_token(key, TCP_SLOT + server, r.number);
+        let stream = match tcp_connect(cy.registry.as_ref(), addr, token) {
+            Ok(s) => s,
+            Err(e) => {
+                log::error!(
+                    "connect() to {addr} failed ({}) while resolving, resolver: {addr}",
+                    OsErr(&e)
+                );
+                return;
+            }
+        };
+        let c = r.tcp[server].insert(TcpConn {
+            stream,
+            write_buf: Vec::new(),
+            read_buf: Vec::new(),
+            timer: None,
+        });
+        let ev = EventRef {
+            token,
+            kind: EvKind::Write,
+        };
+        cy.timers
+            .add_timer(&mut c.timer, cy.clock.now_ms, TCP_TIMEOUT_MS, ev);
+    }
+    let Some(c) = r.tcp[server].as_mut() else {
+        return;
+    };
+    if c.write_buf.len() + 2 + data.len() > TCP_WSIZE {
+        crate::crit!("buffer overflow while resolving, resolver: {addr}");
+        return;
+    }
+    c.write_buf
+        .extend_from_slice(&(data.len() as u16).to_be_bytes());
+    c.write_buf.extend_from_slice(data);
+    tcp_write(cy, key, server);
+}
+
+/// Mirrors ngx_tcp_connect(): a non-blocking TCP connection to the name
+/// server (in progress), registered for reading and writing.
+fn tcp_connect(
+    registry: Option<&mio::Registry>,
+    addr: SocketAddr,
+    token: usize,
+) -> io::Result<TcpStream> {
+    let Some(registry) = registry else {
+        return Err(io::Error::from(io::ErrorKind::Unsupported));
+    };
+    let mut stream = TcpStream::connect(addr)?;
+    registry.register(
+        &mut stream,
+        Token(token),
+        Interest::READABLE | Interest::WRITABLE,
+    )?;
+    log::debug!("connect to {addr} (TCP)");
+    Ok(stream)
+}
+
+/// Mirrors ngx_resolver_tcp_write(): sends the queued queries while the
+/// socket takes them (a connection still in progress takes none yet); each
+/// send re-arms the write timer.
+fn tcp_write<S: Transport>(cy: &mut Cycle<S>, key: usize, server: usize) {
+    let r = &mut cy.resolvers.list[key];
+    let addr = r.conf.addrs[server];
+    let number = r.number;
+    let Some(c) = r.tcp[server].as_mut() else {
+        return;
+    };
+    let mut sent = 0;
+    while sent < c.write_buf.len() {
+        match Write::write(&mut c.stream, &c.write_buf[sent..]) {
+            Ok(0) => break,
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::NotConnected
+                ) =>
+            {
+                break;
+            }
+            Err(e) => {
+                log::error!(
+                    "send() failed ({}) while resolving, resolver: {addr}",
+                    OsErr(&e)
+                );
+                close_tcp(cy, key, server);
+                return;
+            }
+        }
+    }
+    if sent > 0 {
+        c.write_buf.drain(..sent);
+        let ev = EventRef {
+            token: slot_token(key, TCP_SLOT + server, number),
+            kind: EvKind::Write,
+        };
+        cy.timers
+            .add_timer(&mut c.timer, cy.clock.now_ms, TCP_TIMEOUT_MS, ev);
+    }
+}
+
+/// Mirrors ngx_resolver_tcp_read(): reads what the name server sent; each
+/// whole answer (after its 2-byte length) goes to the core. An error or
+/// the server closing closes the connection.
+fn tcp_read<S: Transport>(cy: &mut Cycle<S>, key: usize, server: usize) {
+    let now = cy.clock.now_ms;
+    let mut out = Vec::new();
+    let mut done = Vec::new();
+    let mut chunk = std::mem::take(&mut cy.resolvers.buf);
+    chunk.resize(UDP_SIZE, 0);
+    let r = &mut cy.resolvers.list[key];
+    let addr = r.conf.addrs[server];
+    let mut failed = false;
+    if let Some(c) = r.tcp[server].as_mut() {
+        loop {
+            match Read::read(&mut c.stream, &mut chunk) {
+                Ok(0) => {
+                    log::debug!("resolver: {addr} closed the TCP connection");
+                    failed = true;
+                    break;
+                }
+                Ok(n) => c.read_buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::error!(
+                        "recv() failed ({}) while resolving, resolver: {addr}",
+                        OsErr(&e)
+                    );
+                    failed = true;
+                    break;
+                }
+            }
+            let mut pos = 0;
+            while let [hi, lo, ..] = c.read_buf[pos..] {
+                let len = usize::from(u16::from_be_bytes([hi, lo]));
+                let Some(answer) = c.read_buf.get(pos + 2..pos + 2 + len) else {
+                    break;
+                };
+                r.core
+                    .process_response(answer, true, now, &mut out, &mut done);
+                pos += 2 + len;
+            }
+            c.read_buf.drain(..pos);
+            debug_assert!(c.read_buf.len() < TCP_RSIZE + UDP_SIZE);
+        }
+    }
+    cy.resolvers.buf = chunk;
+    if failed {
+        close_tcp(cy, key, server);
+    }
+    finish(cy, key, out, done);
+}
+
+/// Closes a name server's TCP connection (nginx's ngx_close_connection()
+/// of `rec->tcp`); queries on it wait for their resend.
+fn close_tcp<S>(cy: &mut Cycle<S>, key: usize, server: usize) {
+    if let Some(mut c) = cy.resolvers.list[key].tcp[server].take() {
+        cy.timers.del_timer(&mut c.timer);
+        if let Some(reg) = cy.registry.as_ref() {
+            let _ = reg.deregister(&mut c.stream);
+        }
+        log::debug!("resolver: TCP connection closed");
+    }
+}
+
+/// A resolver socket's event: a UDP socket's datagrams, or a TCP
+/// connection readable (ngx_resolver_tcp_read) then writable
+/// (ngx_resolver_tcp_write), in nginx's epoll order.
+pub fn event_handler<S: Transport>(
+    cy: &mut Cycle<S>,
+    token: usize,
+    readable: bool,
+    writable: bool,
+) {
+    let Some((key, slot)) = from_token(cy, token) else {
+        log::debug!("resolver: stale event {token:#x}");
+        return;
+    };
+    if slot < TCP_SLOT {
+        udp_read(cy, token);
+        return;
+    }
+    let server = slot - TCP_SLOT;
+    if readable {
+        tcp_read(cy, key, server);
+    }
+    // The read may have closed it, or dropped the resolver.
+    let open = cy
+        .resolvers
+        .list
+        .get(key)
+        .is_some_and(|r| r.tcp.get(server).is_some_and(Option::is_some));
+    if writable && open {
+        tcp_write(cy, key, server);
+    }
+}
+
 /// Mirrors ngx_resolver_udp_read(): every datagram waiting on a name
 /// server's socket goes to the core; the answers go to their requests.
 pub fn udp_read<S: Transport>(cy: &mut Cycle<S>, token: usize) {
@@ -307,7 +554,9 @@ pub fn udp_read<S: Transport>(cy: &mut Cycle<S>, token: usize) {
             break;
         };
         match sock.recv(&mut buf) {
-            Ok(n) => r.core.process_response(&buf[..n], now, &mut out, &mut done),
+            Ok(n) => r
+                .core
+                .process_response(&buf[..n], false, now, &mut out, &mut done),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
@@ -326,11 +575,22 @@ pub fn udp_read<S: Transport>(cy: &mut Cycle<S>, token: usize) {
 }
 
 /// Mirrors ngx_resolver_resend_handler() and the waiters' timeout
-/// handlers: the resolver's timer fired.
+/// handlers: the resolver's timer fired; or a TCP connection's write
+/// timer (ngx_resolver_tcp_write() with `wev->timedout`): it is closed.
 pub fn timer_handler<S: Transport>(cy: &mut Cycle<S>, token: usize) {
-    let Some((key, TIMER_SLOT)) = from_token(cy, token) else {
+    let Some((key, slot)) = from_token(cy, token) else {
         return;
     };
+    if slot != TIMER_SLOT {
+        let server = slot.wrapping_sub(TCP_SLOT);
+        if let Some(Some(c)) = cy.resolvers.list[key].tcp.get_mut(server) {
+            c.timer = None;
+            log::debug!("resolver: TCP connection timed out");
+            close_tcp(cy, key, server);
+            collect(cy, key);
+        }
+        return;
+    }
     let now = cy.clock.now_ms;
     let r = &mut cy.resolvers.list[key];
     r.timer = None;
@@ -388,6 +648,12 @@ fn collect<S>(cy: &mut Cycle<S>, key: usize) {
     for mut s in r.sockets.into_iter().flatten() {
         if let Some(reg) = cy.registry.as_ref() {
             let _ = reg.deregister(&mut s);
+        }
+    }
+    for mut c in r.tcp.into_iter().flatten() {
+        cy.timers.del_timer(&mut c.timer);
+        if let Some(reg) = cy.registry.as_ref() {
+            let _ = reg.deregister(&mut c.stream);
         }
     }
     log::debug!("cleanup resolver");
