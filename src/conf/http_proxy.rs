@@ -735,16 +735,11 @@ fn proxy_pass(
     {
         // ngx_parse_unix_domain_url(): `unix:PATH[:URI]`, the Host header
         // `localhost`.
-        let after = &rest[5..];
-        let (path, uri) = match after.find(':') {
-            Some(i) => (&after[..i], Some(after[i + 1..].to_string())),
-            None => (after, None),
-        };
-        if path.is_empty() {
+        let Some((addr, uri)) = crate::os::net::parse_unix_url(&rest[5..]) else {
             return Err(d.error(format!("no path in the unix domain socket in \"{url}\"")));
-        }
+        };
         return Ok(ProxyPass {
-            addr: PeerAddr::Unix(Rc::from(std::path::Path::new(path))),
+            addr,
             host: "localhost".to_string(),
             uri,
             upstream: None,

@@ -272,22 +272,17 @@ fn proxy_eval<S: Transport>(
         .is_some_and(|p| p.eq_ignore_ascii_case("unix:"))
     {
         // ngx_parse_unix_domain_url(): `unix:PATH[:URI]`, Host `localhost`.
-        let after = &rest[5..];
-        let (path, uri) = match after.find(':') {
-            Some(i) => (&after[..i], Some(after[i + 1..].to_string())),
-            None => (after, None),
-        };
-        if path.is_empty() {
+        let Some((addr, uri)) = crate::os::net::parse_unix_url(&rest[5..]) else {
             crate::http::request::http_error!(
                 cy,
                 key,
                 "no path in the unix domain socket \"{rest}\""
             );
             return None;
-        }
+        };
         return Some(crate::http::upstream_resolve::Resolved {
             pass: std::rc::Rc::new(ProxyPass {
-                addr: crate::os::net::PeerAddr::Unix(std::rc::Rc::from(std::path::Path::new(path))),
+                addr,
                 host: "localhost".to_string(),
                 uri,
                 upstream: None,

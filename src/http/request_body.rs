@@ -199,9 +199,11 @@ fn read_more<S: Transport>(cy: &mut Cycle<S>, key: usize, max: u64) -> ReadBody 
     }
 }
 
-/// Mirrors ngx_http_read_client_request_body_handler(): the read handler
-/// while the body comes; when it is all in, the proxy goes on.
-pub fn read_client_request_body_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+/// The start of both body read handlers: `client_body_timeout` fired
+/// (logged, 408 in the log, closed without an answer: nginx's
+/// ngx_http_finalize_request terminates on 408) or the server is closing
+/// the connection. True: the request is gone.
+pub(crate) fn body_timed_out_or_closed<S: Transport>(cy: &mut Cycle<S>, key: usize) -> bool {
     let c = &mut cy.conns[key];
     if c.read.timedout {
         c.timedout = true;
@@ -210,15 +212,23 @@ pub fn read_client_request_body_handler<S: Transport>(cy: &mut Cycle<S>, key: us
             key,
             "client timed out (110: Connection timed out) while reading client request body"
         );
-        // ngx_http_finalize_request terminates on 408: no answer.
         if let Some(r) = cy.conns[key].req_mut() {
             r.status = 408;
         }
         close_request(cy, key);
-        return;
+        return true;
     }
     if c.close {
         close_request(cy, key);
+        return true;
+    }
+    false
+}
+
+/// Mirrors ngx_http_read_client_request_body_handler(): the read handler
+/// while the body comes; when it is all in, the proxy goes on.
+pub fn read_client_request_body_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    if body_timed_out_or_closed(cy, key) {
         return;
     }
     let max = crate::http::body::max_body_size(cy, key);

@@ -134,22 +134,7 @@ pub fn body_done<S: Transport>(cy: &Cycle<S>, client: usize) -> bool {
 /// `client_body_buffer_size` waits there; the rest stays in the socket
 /// until the peer has taken some (send_request_handler reads on).
 pub fn read_unbuffered_request_body_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
-    let c = &mut cy.conns[key];
-    if c.read.timedout {
-        c.timedout = true;
-        client_info!(
-            cy,
-            key,
-            "client timed out (110: Connection timed out) while reading client request body"
-        );
-        if let Some(r) = cy.conns[key].req_mut() {
-            r.status = 408;
-        }
-        close_request(cy, key);
-        return;
-    }
-    if c.close {
-        close_request(cy, key);
+    if crate::http::request_body::body_timed_out_or_closed(cy, key) {
         return;
     }
     let Some(up) = cy.conns[key]

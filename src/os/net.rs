@@ -23,6 +23,22 @@ impl PeerAddr {
     }
 }
 
+/// Mirrors ngx_parse_unix_domain_url() for what follows `unix:` in a
+/// proxy URL: `PATH[:URI]`; None when the path is empty.
+pub fn parse_unix_url(after: &str) -> Option<(PeerAddr, Option<String>)> {
+    let (path, uri) = match after.find(':') {
+        Some(i) => (&after[..i], Some(after[i + 1..].to_string())),
+        None => (after, None),
+    };
+    if path.is_empty() {
+        return None;
+    }
+    Some((
+        PeerAddr::Unix(std::rc::Rc::from(std::path::Path::new(path))),
+        uri,
+    ))
+}
+
 impl From<SocketAddr> for PeerAddr {
     fn from(a: SocketAddr) -> Self {
         PeerAddr::Inet(a)
