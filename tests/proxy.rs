@@ -918,3 +918,22 @@ fn unix_socket_peers_in_proxy_pass_and_upstream_blocks() {
         WITHIN,
     );
 }
+
+#[test]
+fn a_variable_naming_an_implicit_upstream_needs_no_resolver() {
+    // `proxy_pass http://localhost:PORT/...` defines the implicit upstream
+    // `localhost:PORT`; a proxy_pass with variables evaluating to that
+    // name uses it (proxy_implicit.t), with no resolver configured.
+    let b = Backend::start(ok("implicit"));
+    let port = b.addr().port();
+    let s = Server::with_server(&format!(
+        "    location /stub {{ proxy_pass http://localhost:{port}/stub; }}\n\
+         \x20   location /var {{ proxy_pass http://$arg_b/stub; }}\n"
+    ));
+    let r = s.request(&get(&format!("/var?b=localhost:{port}")));
+    r.assert_status(200).assert_body("implicit");
+    // A name no proxy_pass defines still needs a resolver.
+    s.request(&get("/var?b=elsewhere.invalid:1"))
+        .assert_status(502);
+    s.assert_log("no resolver defined to resolve elsewhere.invalid", WITHIN);
+}

@@ -78,6 +78,9 @@ pub(super) struct Builder<'a> {
     /// `proxy_pass` finds a block written after it (nginx resolves them at
     /// the end of the http block).
     pub(super) upstreams: RefCell<Vec<Rc<super::http_upstream::UpstreamConf>>>,
+    /// The implicit upstreams `proxy_pass` without variables defines
+    /// (nginx's ngx_http_upstream_add for its URL): host, port, address.
+    pub(super) implicit: RefCell<Vec<super::ImplicitUpstream>>,
 }
 
 impl<'a> Builder<'a> {
@@ -91,6 +94,7 @@ impl<'a> Builder<'a> {
             main_error_log: RefCell::new(Rc::from([])),
             notes: RefCell::new(Vec::new()),
             upstreams: RefCell::new(Vec::new()),
+            implicit: RefCell::new(Vec::new()),
         };
         b.main_error_log
             .replace(b.default_error_log().into_iter().collect());

@@ -598,6 +598,7 @@ impl Builder<'_> {
             maps,
             user_vars: super::variables::user_names(),
             upstreams: self.upstreams.take(),
+            implicit_upstreams: self.implicit.take(),
         })
     }
 
@@ -649,7 +650,7 @@ impl Builder<'_> {
             || http_headers::directive(d, &mut loc.headers)?
             || http_rewrite::directive(d, &mut loc.rewrite)?
             || super::http_access::directive(d, &mut loc.access)?
-            || super::http_proxy::directive(d, &mut loc.proxy, &self.upstreams.borrow())?
+            || self.proxy_directive(d, &mut loc.proxy)?
             || super::resolver::directive(d, &mut loc.resolver)?
             || http_stub_status::directive(d, &mut loc.stub_status)?
             || self.temp_directive(d, &mut loc.temp)?

@@ -880,3 +880,34 @@ mod buffering_tests {
         );
     }
 }
+
+impl super::build::Builder<'_> {
+    /// [`directive`], recording the implicit upstream a `proxy_pass`
+    /// without variables to an address defines.
+    pub(super) fn proxy_directive(
+        &self,
+        d: &Directive,
+        raw: &mut RawProxy,
+    ) -> Result<bool, ConfError> {
+        let had = raw.pass.is_some();
+        let ok = directive(d, raw, &self.upstreams.borrow())?;
+        if let Some(p) = raw.pass.as_ref().filter(|p| {
+            !had && p.vars.is_none() && p.upstream.is_none() && matches!(p.addr, PeerAddr::Inet(_))
+        }) {
+            let host = p.host.to_ascii_lowercase();
+            let (host, port) = match host.rsplit_once(':') {
+                Some((h, port)) if !h.is_empty() => match port.parse::<u16>() {
+                    Ok(n) => (h.to_string(), n),
+                    Err(_) => (host.clone(), 80),
+                },
+                _ => (host.clone(), 80),
+            };
+            self.implicit.borrow_mut().push(super::ImplicitUpstream {
+                host,
+                port,
+                addr: p.addr.clone(),
+            });
+        }
+        Ok(ok)
+    }
+}

@@ -597,6 +597,18 @@ pub struct LocConf {
     pub client_body: Rc<ClientBodyConf>,
 }
 
+/// An implicit upstream: what `proxy_pass http://HOST:PORT` (no
+/// variables) defines in nginx's upstream list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImplicitUpstream {
+    /// The host as written, lower-cased.
+    pub host: String,
+    /// The port (80 when none was written).
+    pub port: u16,
+    /// The address it was resolved to at load.
+    pub addr: crate::os::net::PeerAddr,
+}
+
 /// `client_body_in_file_only` (nginx's NGX_HTTP_REQUEST_BODY_FILE_*).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InFileOnly {
@@ -734,6 +746,9 @@ pub struct HttpConf {
     /// `upstream` blocks, in order ([`ProxyPass::upstream`](http_proxy::ProxyPass::upstream)
     /// indexes them).
     pub upstreams: Vec<Rc<http_upstream::UpstreamConf>>,
+    /// The implicit upstreams of the `proxy_pass` lines without variables,
+    /// which a `proxy_pass` with variables may name (`HOST:PORT`).
+    pub implicit_upstreams: Vec<ImplicitUpstream>,
     /// The names of the `set` variables
     /// ([`Variable::User`](variables::Variable::User) indexes them).
     pub user_vars: Vec<String>,

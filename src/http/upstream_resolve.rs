@@ -47,6 +47,20 @@ pub struct Resolved {
     pub peers: Option<usize>,
 }
 
+/// The address of the implicit upstream `HOST:PORT` (a `proxy_pass`
+/// without variables to it), if the configuration has one.
+fn implicit_upstream<S: Transport>(
+    cy: &Cycle<S>,
+    host: &str,
+    port: u16,
+) -> Option<crate::os::net::PeerAddr> {
+    let http = cy.conf.http.as_ref()?;
+    http.implicit_upstreams
+        .iter()
+        .find(|i| i.port == port && i.host.eq_ignore_ascii_case(host))
+        .map(|i| i.addr.clone())
+}
+
 /// Mirrors the `u->resolved` branch of ngx_http_upstream_init_request():
 /// the evaluated `proxy_pass` names an `upstream` block, an address, or
 /// a name resolved now (the request waits when the answer is not cached).
@@ -77,7 +91,16 @@ pub fn init_request<S: Transport>(cy: &mut Cycle<S>, key: usize, res: Resolved) 
             true
         }
         // A unix socket needs no resolving.
-        (None, None) => matches!(pass.addr, crate::os::net::PeerAddr::Unix(_)),
+        (None, None) if matches!(pass.addr, crate::os::net::PeerAddr::Unix(_)) => true,
+        // ngx_http_upstream_init_request also finds the implicit upstream a
+        // `proxy_pass` without variables defined for this host and port.
+        (None, None) => match implicit_upstream(cy, &res.host, res.port) {
+            Some(addr) => {
+                pass.addr = addr;
+                true
+            }
+            None => false,
+        },
     };
     let pass = Rc::new(pass);
     let host = res.host.clone();
