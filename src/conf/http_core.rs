@@ -71,6 +71,8 @@ pub(super) static COMMANDS: &[Command] = &[
     cmd("keepalive_disable", ANY_HTTP, false, 1, 2),
     cmd("send_timeout", ANY_HTTP, false, 1, 1),
     cmd("server_tokens", ANY_HTTP, false, 1, 1),
+    cmd("if_modified_since", ANY_HTTP, false, 1, 1),
+    cmd("etag", ANY_HTTP, false, 1, 1),
     cmd("client_max_body_size", ANY_HTTP, false, 1, 1),
     cmd("client_body_timeout", ANY_HTTP, false, 1, 1),
     cmd("lingering_close", ANY_HTTP, false, 1, 1),
@@ -120,6 +122,8 @@ pub(super) struct RawLoc {
     keepalive_disable: Option<u8>,
     send_timeout_ms: Option<u64>,
     server_tokens: Option<bool>,
+    if_modified_since: Option<super::IfModifiedSince>,
+    etag: Option<bool>,
     client_max_body_size: Option<u64>,
     client_body_timeout_ms: Option<u64>,
     lingering_close: Option<LingeringClose>,
@@ -236,6 +240,8 @@ fn defaults(b: &Builder<'_>) -> LocConf {
         keepalive_time_ms: KEEPALIVE_TIME_MS,
         send_timeout_ms: SEND_TIMEOUT_MS,
         server_tokens: true,
+        if_modified_since: super::IfModifiedSince::Exact,
+        etag: true,
         client_max_body_size: CLIENT_MAX_BODY_SIZE,
         client_body_timeout_ms: CLIENT_BODY_TIMEOUT_MS,
         lingering_close: LingeringClose::On,
@@ -398,6 +404,8 @@ fn merge_loc_values(raw: RawLoc, parent: &LocConf) -> LocConf {
         keepalive_time_ms: raw.keepalive_time_ms.unwrap_or(parent.keepalive_time_ms),
         send_timeout_ms: raw.send_timeout_ms.unwrap_or(parent.send_timeout_ms),
         server_tokens: raw.server_tokens.unwrap_or(parent.server_tokens),
+        if_modified_since: raw.if_modified_since.unwrap_or(parent.if_modified_since),
+        etag: raw.etag.unwrap_or(parent.etag),
         client_max_body_size: raw
             .client_max_body_size
             .unwrap_or(parent.client_max_body_size),
@@ -717,6 +725,17 @@ impl Builder<'_> {
             "keepalive_time" => msec_slot(&mut loc.keepalive_time_ms, d)?,
             "keepalive_disable" => keepalive_disable(d, loc.keepalive_disable.get_or_insert(0))?,
             "send_timeout" => msec_slot(&mut loc.send_timeout_ms, d)?,
+            "etag" => flag_slot(&mut loc.etag, d)?,
+            "if_modified_since" => {
+                // Mirrors ngx_conf_set_enum_slot() with nginx's three values.
+                once(&loc.if_modified_since, d)?;
+                loc.if_modified_since = Some(match d.args[0].as_str() {
+                    "off" => super::IfModifiedSince::Off,
+                    "exact" => super::IfModifiedSince::Exact,
+                    "before" => super::IfModifiedSince::Before,
+                    v => return Err(bad(d, &format!("invalid value \"{v}\""))),
+                });
+            }
             "server_tokens" => {
                 // `build` names nginx's --build string; holdfast has none,
                 // so it is `on`, as in an nginx built without one.

@@ -530,6 +530,10 @@ pub struct LocConf {
     pub send_timeout_ms: u64,
     /// `server_tokens on|off`. Default on.
     pub server_tokens: bool,
+    /// `if_modified_since off|exact|before` (default exact).
+    pub if_modified_since: IfModifiedSince,
+    /// `etag on|off` (default on): static responses carry an ETag.
+    pub etag: bool,
     /// `client_max_body_size` in bytes; 0 means no limit. Default 1m.
     pub client_max_body_size: u64,
     /// `client_body_timeout` in ms. Default 60 s.
@@ -607,6 +611,17 @@ pub struct ImplicitUpstream {
     pub port: u16,
     /// The address it was resolved to at load.
     pub addr: crate::os::net::PeerAddr,
+}
+
+/// `if_modified_since` (nginx's NGX_HTTP_IMS_*).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfModifiedSince {
+    /// `off`: the header is ignored.
+    Off,
+    /// `exact` (default): 304 only when the date equals Last-Modified.
+    Exact,
+    /// `before`: 304 when Last-Modified is not after the date.
+    Before,
 }
 
 /// `client_body_in_file_only` (nginx's NGX_HTTP_REQUEST_BODY_FILE_*).

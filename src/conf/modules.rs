@@ -564,11 +564,6 @@ static NOT_YET: &[(&str, &str)] = &[
     ("satisfy", "ngx_http_core_module's satisfy"),
     ("auth_delay", "ngx_http_core_module's auth_delay"),
     ("post_action", "ngx_http_core_module's post_action"),
-    (
-        "if_modified_since",
-        "ngx_http_not_modified_filter (conditional requests)",
-    ),
-    ("etag", "ngx_http_core_module's etag"),
     ("max_ranges", "ngx_http_range_filter_module"),
     (
         "disable_symlinks",

@@ -94,6 +94,75 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// (year, month 1..=12, day) to days since 1970-01-01 (the inverse of
+/// [`civil_from_days`]).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from(if m > 2 { m - 3 } else { m + 9 });
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Mirrors ngx_parse_http_time(): an IMF-fixdate (`Sun, 06 Nov 1994
+/// 08:49:37 GMT`), an RFC 850 date (`Sunday, 06-Nov-94 08:49:37 GMT`) or
+/// an asctime() date (`Sun Nov  6 08:49:37 1994`), as seconds since the
+/// epoch; None when it is none of them (nginx: NGX_ERROR).
+pub fn parse_http_time(v: &[u8]) -> Option<u64> {
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
+    let s = std::str::from_utf8(v).ok()?.trim();
+    let month = |m: &str| {
+        MONTHS
+            .iter()
+            .position(|x| x.eq_ignore_ascii_case(m.as_bytes()))
+            .map(|i| i as u32 + 1)
+    };
+    let hms = |t: &str| -> Option<(u32, u32, u32)> {
+        let mut it = t.split(':').map(|p| p.parse::<u32>().ok());
+        let (h, mi, se) = (it.next()??, it.next()??, it.next()??);
+        (it.next().is_none() && h < 24 && mi < 60 && se < 60).then_some((h, mi, se))
+    };
+    let (y, mo, d, (h, mi, se)) = if let Some((_, rest)) = s.split_once(", ") {
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        match f.as_slice() {
+            // IMF-fixdate: `06 Nov 1994 08:49:37 GMT`.
+            [d, m, y, t, "GMT"] => (y.parse::<i64>().ok()?, month(m)?, d.parse().ok()?, hms(t)?),
+            // RFC 850: `06-Nov-94 08:49:37 GMT`.
+            [dmy, t, "GMT"] => {
+                let mut p = dmy.split('-');
+                let (d, m, y) = (p.next()?, p.next()?, p.next()?);
+                let y: i64 = y.parse().ok()?;
+                let y = if y < 70 {
+                    2000 + y
+                } else if y < 100 {
+                    1900 + y
+                } else {
+                    y
+                };
+                (y, month(m)?, d.parse().ok()?, hms(t)?)
+            }
+            _ => return None,
+        }
+    } else {
+        // asctime: `Sun Nov  6 08:49:37 1994`.
+        let f: Vec<&str> = s.split_whitespace().collect();
+        match f.as_slice() {
+            [_, m, d, t, y] => (y.parse().ok()?, month(m)?, d.parse().ok()?, hms(t)?),
+            _ => return None,
+        }
+    };
+    if !(1..=31).contains(&d) || y < 1970 {
+        return None;
+    }
+    let days = days_from_civil(y, mo, d);
+    u64::try_from(days * 86_400 + i64::from(h * 3600 + mi * 60 + se)).ok()
+}
+
 /// Broken-down UTC time: (year, month, day, hour, minute, second, weekday 0=Sunday).
 pub fn utc_parts(secs: u64) -> (i64, u32, u32, u32, u32, u32, u32) {
     let days = (secs / 86_400) as i64;
@@ -171,6 +240,30 @@ pub fn log_time(secs: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn http_times_in_the_three_forms() {
+        use super::{http_date, parse_http_time};
+        let t = 784_111_777;
+        assert_eq!(parse_http_time(b"Sun, 06 Nov 1994 08:49:37 GMT"), Some(t));
+        assert_eq!(parse_http_time(b"Sunday, 06-Nov-94 08:49:37 GMT"), Some(t));
+        assert_eq!(parse_http_time(b"Sun Nov  6 08:49:37 1994"), Some(t));
+        assert_eq!(
+            parse_http_time(&http_date(2_147_483_647)),
+            Some(2_147_483_647)
+        );
+        assert_eq!(
+            parse_http_time(b"Fri, 25 Feb 2174 09:42:23 GMT"),
+            Some(6_442_450_943)
+        );
+        for bad in [
+            &b"yesterday"[..],
+            b"Sun, 06 Nov 1994 25:49:37 GMT",
+            b"Sun, 06 Foo 1994 08:49:37 GMT",
+        ] {
+            assert_eq!(parse_http_time(bad), None);
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -28,6 +28,7 @@ pub mod keepalive;
 pub mod lingering;
 pub mod log_module;
 pub mod map_module;
+pub mod not_modified_filter;
 pub mod parse;
 pub mod proxy_module;
 pub mod request;

@@ -34,8 +34,48 @@ pub struct ResponseHead<'a> {
     pub content_type: Option<&'a [u8]>,
     /// `Content-Length`.
     pub content_length: Option<u64>,
-    /// `Last-Modified` (seconds since the epoch); also makes the `ETag`.
+    /// `Last-Modified` (seconds since the epoch).
     pub last_modified: Option<u64>,
+    /// `ETag`, quotes included (see [`make_etag`]).
+    pub etag: Option<&'a [u8]>,
+}
+
+/// An ETag made on the stack (no allocation per static response).
+#[derive(Debug, Clone, Copy)]
+pub struct Etag {
+    buf: [u8; 40],
+    len: usize,
+}
+
+impl Etag {
+    /// The tag, quotes included.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+/// Mirrors ngx_http_set_etag(): nginx's `"MTIME-SIZE"` in hex.
+pub fn make_etag(mtime: u64, size: u64) -> Etag {
+    let mut e = Etag {
+        buf: [0; 40],
+        len: 0,
+    };
+    let mut put = |b: u8| {
+        e.buf[e.len] = b;
+        e.len += 1;
+    };
+    put(b'"');
+    for v in [mtime, size] {
+        let digits = (64 - v.leading_zeros()).div_ceil(4).max(1);
+        for i in (0..digits).rev() {
+            put(b"0123456789abcdef"[((v >> (i * 4)) & 15) as usize]);
+        }
+        put(b'-');
+    }
+    e.len -= 1;
+    e.buf[e.len] = b'"';
+    e.len += 1;
+    e
 }
 
 fn push_u64(out: &mut Vec<u8>, mut v: u64) {
@@ -45,20 +85,6 @@ fn push_u64(out: &mut Vec<u8>, mut v: u64) {
         i -= 1;
         tmp[i] = b'0' + (v % 10) as u8;
         v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&tmp[i..]);
-}
-
-fn push_hex(out: &mut Vec<u8>, mut v: u64) {
-    let mut tmp = [0u8; 16];
-    let mut i = tmp.len();
-    loop {
-        i -= 1;
-        tmp[i] = b"0123456789abcdef"[(v & 15) as usize];
-        v >>= 4;
         if v == 0 {
             break;
         }
@@ -89,8 +115,9 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
         h.status
     };
     r.status = status;
-    // ngx_http_header_filter: a 204 has no body and no content headers.
-    let no_content = status == 204;
+    // ngx_http_header_filter: a 204 has no body and no content headers; a
+    // 304 keeps its validators only.
+    let no_content = status == 204 || status == 304;
     if no_content {
         r.header_only = true;
     }
@@ -130,7 +157,7 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
         out.extend_from_slice(b"\r\nContent-Length: ");
         push_u64(out, len);
     }
-    if let Some(mtime) = h.last_modified.filter(|_| !own_lm && !no_content) {
+    if let Some(mtime) = h.last_modified.filter(|_| !own_lm && status != 204) {
         out.extend_from_slice(b"\r\nLast-Modified: ");
         out.extend_from_slice(&crate::core::time::http_date(mtime));
     }
@@ -151,14 +178,9 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
     }
     // No `Accept-Ranges: bytes` until Range requests are answered (the range
     // filter of a later issue): promising them would be a lie.
-    if let (Some(mtime), Some(len)) = (h.last_modified, h.content_length)
-        && !own_etag
-    {
-        out.extend_from_slice(b"\r\nETag: \"");
-        push_hex(out, mtime);
-        out.push(b'-');
-        push_hex(out, len);
-        out.push(b'"');
+    if let Some(etag) = h.etag.filter(|_| !own_etag) {
+        out.extend_from_slice(b"\r\nETag: ");
+        out.extend_from_slice(etag);
     }
     out.extend_from_slice(b"\r\n");
     // A peer's headers kept across its X-Accel-Redirect.
@@ -659,8 +681,8 @@ mod tests {
         push_u64(&mut v, 0);
         v.push(b' ');
         push_u64(&mut v, 18_446_744_073_709_551_615);
-        v.push(b' ');
-        push_hex(&mut v, 0x5f3c_1b2a);
-        assert_eq!(v, b"0 18446744073709551615 5f3c1b2a");
+        assert_eq!(v, b"0 18446744073709551615");
+        assert_eq!(make_etag(0x5f3c_1b2a, 0).as_bytes(), b"\"5f3c1b2a-0\"");
+        assert_eq!(make_etag(u64::MAX, 3).as_bytes(), b"\"ffffffffffffffff-3\"");
     }
 }

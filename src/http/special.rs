@@ -197,6 +197,7 @@ pub fn special_response_handler<S: Transport>(cy: &mut Cycle<S>, key: usize, cod
         content_type: has_page(code).then_some(&b"text/html"[..]),
         content_length: (code != 304 && code != 204).then_some(body_len as u64),
         last_modified: None,
+        etag: None,
     };
     response::send_header(cy, key, &head);
     if has_page(code) {

@@ -313,11 +313,37 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
             None => l.default_type.clone(),
         }
     });
-    let head = ResponseHead {
+    let etag = loc
+        .as_ref()
+        .is_none_or(|l| l.etag)
+        .then(|| response::make_etag(mtime, size));
+    let mut head = ResponseHead {
         status: 200,
         content_type: ctype.as_deref().map(str::as_bytes),
         content_length: Some(size),
         last_modified: Some(mtime),
+        etag: etag.as_ref().map(response::Etag::as_bytes),
+    };
+    // ngx_http_not_modified_header_filter: the client's copy may be
+    // current (304) or its precondition false (412).
+    use crate::http::not_modified_filter::{Precondition, not_modified_filter};
+    match not_modified_filter(
+        cy,
+        key,
+        Some(mtime),
+        etag.as_ref().map(response::Etag::as_bytes),
+    ) {
+        Precondition::Pass => {}
+        Precondition::Failed => return Finalize::Status(412),
+        Precondition::NotModified => {
+            head.status = 304;
+            if let Some(r) = cy.conns[key].req_mut() {
+                r.header_only = true;
+            }
+        }
+    }
+    let Some(r) = cy.conns[key].req() else {
+        return Finalize::Close;
     };
     let header_only = r.header_only;
     // ngx_http_static_handler: the file is open; what follows is sending it.
