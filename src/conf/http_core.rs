@@ -73,6 +73,7 @@ pub(super) static COMMANDS: &[Command] = &[
     cmd("server_tokens", ANY_HTTP, false, 1, 1),
     cmd("if_modified_since", ANY_HTTP, false, 1, 1),
     cmd("etag", ANY_HTTP, false, 1, 1),
+    cmd("max_ranges", ANY_HTTP, false, 1, 1),
     cmd("client_max_body_size", ANY_HTTP, false, 1, 1),
     cmd("client_body_timeout", ANY_HTTP, false, 1, 1),
     cmd("lingering_close", ANY_HTTP, false, 1, 1),
@@ -124,6 +125,7 @@ pub(super) struct RawLoc {
     server_tokens: Option<bool>,
     if_modified_since: Option<super::IfModifiedSince>,
     etag: Option<bool>,
+    max_ranges: Option<u64>,
     client_max_body_size: Option<u64>,
     client_body_timeout_ms: Option<u64>,
     lingering_close: Option<LingeringClose>,
@@ -242,6 +244,7 @@ fn defaults(b: &Builder<'_>) -> LocConf {
         server_tokens: true,
         if_modified_since: super::IfModifiedSince::Exact,
         etag: true,
+        max_ranges: None,
         client_max_body_size: CLIENT_MAX_BODY_SIZE,
         client_body_timeout_ms: CLIENT_BODY_TIMEOUT_MS,
         lingering_close: LingeringClose::On,
@@ -406,6 +409,7 @@ fn merge_loc_values(raw: RawLoc, parent: &LocConf) -> LocConf {
         server_tokens: raw.server_tokens.unwrap_or(parent.server_tokens),
         if_modified_since: raw.if_modified_since.unwrap_or(parent.if_modified_since),
         etag: raw.etag.unwrap_or(parent.etag),
+        max_ranges: raw.max_ranges.or(parent.max_ranges),
         client_max_body_size: raw
             .client_max_body_size
             .unwrap_or(parent.client_max_body_size),
@@ -726,6 +730,7 @@ impl Builder<'_> {
             "keepalive_disable" => keepalive_disable(d, loc.keepalive_disable.get_or_insert(0))?,
             "send_timeout" => msec_slot(&mut loc.send_timeout_ms, d)?,
             "etag" => flag_slot(&mut loc.etag, d)?,
+            "max_ranges" => num_slot(&mut loc.max_ranges, d)?,
             "if_modified_since" => {
                 // Mirrors ngx_conf_set_enum_slot() with nginx's three values.
                 once(&loc.if_modified_since, d)?;

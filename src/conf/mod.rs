@@ -534,6 +534,8 @@ pub struct LocConf {
     pub if_modified_since: IfModifiedSince,
     /// `etag on|off` (default on): static responses carry an ETag.
     pub etag: bool,
+    /// `max_ranges N` (None: no limit; 0: ranges off).
+    pub max_ranges: Option<u64>,
     /// `client_max_body_size` in bytes; 0 means no limit. Default 1m.
     pub client_max_body_size: u64,
     /// `client_body_timeout` in ms. Default 60 s.

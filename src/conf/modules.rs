@@ -564,7 +564,6 @@ static NOT_YET: &[(&str, &str)] = &[
     ("satisfy", "ngx_http_core_module's satisfy"),
     ("auth_delay", "ngx_http_core_module's auth_delay"),
     ("post_action", "ngx_http_core_module's post_action"),
-    ("max_ranges", "ngx_http_range_filter_module"),
     (
         "disable_symlinks",
         "ngx_http_core_module's disable_symlinks",

@@ -54,7 +54,9 @@ impl TempPath {
 /// file and past names already taken).
 static TEMP_NUMBER: AtomicU32 = AtomicU32::new(0);
 
-fn next_temp_number() -> u32 {
+/// nginx's ngx_next_temp_number(): the next number of the process's
+/// sequence (temp file names, multipart boundaries).
+pub fn next_temp_number() -> u32 {
     if TEMP_NUMBER.load(Ordering::Relaxed) == 0 {
         // Workers of one master start apart, as nginx seeds by pid.
         let seed = (std::process::id() % 10_000) * 100_000 + 1;

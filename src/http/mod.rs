@@ -31,6 +31,7 @@ pub mod map_module;
 pub mod not_modified_filter;
 pub mod parse;
 pub mod proxy_module;
+pub mod range_filter;
 pub mod request;
 pub mod request_body;
 pub mod request_body_unbuffered;

@@ -38,6 +38,8 @@ pub struct ResponseHead<'a> {
     pub last_modified: Option<u64>,
     /// `ETag`, quotes included (see [`make_etag`]).
     pub etag: Option<&'a [u8]>,
+    /// The response can take ranges: `Accept-Ranges: bytes`.
+    pub accept_ranges: bool,
 }
 
 /// An ETag made on the stack (no allocation per static response).
@@ -176,8 +178,10 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
     } else {
         out.extend_from_slice(b"\r\nConnection: close");
     }
-    // No `Accept-Ranges: bytes` until Range requests are answered (the range
-    // filter of a later issue): promising them would be a lie.
+    // ngx_http_range_header_filter: a response that can take ranges says so.
+    if h.accept_ranges && status == 200 {
+        out.extend_from_slice(b"\r\nAccept-Ranges: bytes");
+    }
     if let Some(etag) = h.etag.filter(|_| !own_etag) {
         out.extend_from_slice(b"\r\nETag: ");
         out.extend_from_slice(etag);

@@ -198,6 +198,7 @@ pub fn special_response_handler<S: Transport>(cy: &mut Cycle<S>, key: usize, cod
         content_length: (code != 304 && code != 204).then_some(body_len as u64),
         last_modified: None,
         etag: None,
+        accept_ranges: false,
     };
     response::send_header(cy, key, &head);
     if has_page(code) {

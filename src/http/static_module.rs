@@ -323,7 +323,11 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
         content_length: Some(size),
         last_modified: Some(mtime),
         etag: etag.as_ref().map(response::Etag::as_bytes),
+        accept_ranges: true,
     };
+    // add_header Last-Modified replaces the file's time for the filters
+    // too (nginx's headers filter sets last_modified_time before them).
+    let mtime_seen = added_last_modified(cy, key).unwrap_or(Some(mtime));
     // ngx_http_not_modified_header_filter: the client's copy may be
     // current (304) or its precondition false (412).
     use crate::http::not_modified_filter::{Precondition, not_modified_filter};
@@ -342,6 +346,56 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
             }
         }
     }
+    // ngx_http_range_header_filter: a 200 may become a 206 or a 416.
+    // The parts to send and the multipart boundary (empty for one part).
+    let mut parts: Option<(Vec<ByteRange>, Vec<u8>)> = None;
+    let mut multipart_type = Vec::new();
+    if head.status == 200 {
+        use crate::http::range_filter::{Ranges, range_filter};
+        let etag_bytes = etag.as_ref().map(response::Etag::as_bytes);
+        match range_filter(cy, key, size, mtime_seen, etag_bytes) {
+            Ranges::Full => {}
+            Ranges::Unsatisfiable => {
+                if let Some(r) = cy.conns[key].req_mut() {
+                    r.headers_out
+                        .extend_from_slice(format!("Content-Range: bytes */{size}\r\n").as_bytes());
+                }
+                return Finalize::Status(416);
+            }
+            Ranges::Parts(p) if p.len() == 1 => {
+                let (s, e) = p[0];
+                head.status = 206;
+                head.content_length = Some(e - s);
+                if let Some(r) = cy.conns[key].req_mut() {
+                    r.headers_out.extend_from_slice(
+                        format!("Content-Range: bytes {s}-{}/{size}\r\n", e - 1).as_bytes(),
+                    );
+                }
+                parts = Some((p, Vec::new()));
+            }
+            Ranges::Parts(p) => {
+                // ngx_http_range_multipart_header: a boundary of ten digits.
+                let boundary =
+                    format!("{:010}", crate::core::file::next_temp_number()).into_bytes();
+                let ctype = head.content_type.unwrap_or(b"application/octet-stream");
+                let mut len = 0u64;
+                for &(s, e) in &p {
+                    len += crate::http::range_filter::part_head(&boundary, ctype, (s, e), size)
+                        .len() as u64
+                        + (e - s);
+                }
+                len += crate::http::range_filter::multipart_end(&boundary).len() as u64;
+                multipart_type.extend_from_slice(b"multipart/byteranges; boundary=");
+                multipart_type.extend_from_slice(&boundary);
+                head.status = 206;
+                head.content_length = Some(len);
+                parts = Some((p, boundary));
+            }
+        }
+    }
+    if !multipart_type.is_empty() {
+        head.content_type = Some(&multipart_type);
+    }
     let Some(r) = cy.conns[key].req() else {
         return Finalize::Close;
     };
@@ -351,6 +405,18 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
     response::send_header(cy, key, &head);
     if header_only || size == 0 {
         return Finalize::Done;
+    }
+    if let Some((p, boundary)) = parts {
+        return send_parts(
+            cy,
+            key,
+            &p,
+            &boundary,
+            ctype.as_deref(),
+            size,
+            content,
+            file,
+        );
     }
     let Some(hc) = cy.conns[key].hc_mut() else {
         return Finalize::Close;
@@ -377,6 +443,71 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
         out.push_file(file, 0, size);
         Finalize::Done
     }
+}
+
+/// The Last-Modified time an `add_header Last-Modified` of the location
+/// sets: Some(None) when it removes it (an empty value) or is not a date,
+/// None when there is no such add_header.
+fn added_last_modified<S: Transport>(cy: &Cycle<S>, key: usize) -> Option<Option<u64>> {
+    let loc = cy.conns[key].req()?.loc.as_ref()?;
+    let h = loc
+        .add_headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("Last-Modified"))?;
+    let mut v = Vec::new();
+    crate::http::variables::complex_value(cy, key, &h.value, &mut v);
+    Some(crate::core::time::parse_http_time(&v))
+}
+
+/// A part of a response, `[start, end)`.
+type ByteRange = (u64, u64);
+
+/// The body of a 206 (ngx_http_range_body_filter): each part from the
+/// file at its offset (sendfile, no copy) or from the cached bytes, with
+/// the multipart heads around them when there is a `boundary`.
+#[allow(clippy::too_many_arguments)]
+fn send_parts<S: Transport>(
+    cy: &mut Cycle<S>,
+    key: usize,
+    parts: &[(u64, u64)],
+    boundary: &[u8],
+    ctype: Option<&str>,
+    size: u64,
+    content: Option<std::rc::Rc<[u8]>>,
+    file: std::rc::Rc<std::fs::File>,
+) -> Finalize {
+    use crate::http::range_filter::{multipart_end, part_head};
+    let ctype = ctype.map_or(&b"application/octet-stream"[..], str::as_bytes);
+    let Some(hc) = cy.conns[key].hc_mut() else {
+        return Finalize::Close;
+    };
+    let out = &mut hc.out;
+    let mut body = 0u64;
+    for &(s, e) in parts {
+        if !boundary.is_empty() {
+            let h = part_head(boundary, ctype, (s, e), size);
+            body += h.len() as u64;
+            out.mem.extend_from_slice(&h);
+        }
+        body += e - s;
+        match &content {
+            Some(bytes) => {
+                let (s, e) = (s as usize, (e as usize).min(bytes.len()));
+                out.mem
+                    .extend_from_slice(bytes.get(s..e).unwrap_or_default());
+            }
+            None => out.push_file(file.clone(), s, e),
+        }
+    }
+    if !boundary.is_empty() {
+        let t = multipart_end(boundary);
+        body += t.len() as u64;
+        out.mem.extend_from_slice(&t);
+    }
+    if let Some(r) = hc.request.as_deref_mut() {
+        r.body_bytes += body;
+    }
+    Finalize::Done
 }
 
 /// The extension of the last path segment, if any.
