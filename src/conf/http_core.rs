@@ -269,6 +269,7 @@ fn defaults(b: &Builder<'_>) -> LocConf {
         error_log: b.main_error_log.borrow().clone(),
         stub_status: false,
         add_headers: Rc::from([]),
+        expires: None,
         client_body: Rc::new(ClientBodyConf {
             temp_path: TempPath::new(b.path("client_body_temp")),
             buffer_size: CLIENT_BODY_BUFFER_SIZE,
@@ -325,7 +326,7 @@ fn merge_loc(mut raw: RawLoc, parent: &LocConf) -> LocConf {
 }
 
 /// The plain inherited values of [`merge_loc`].
-fn merge_loc_values(raw: RawLoc, parent: &LocConf) -> LocConf {
+fn merge_loc_values(mut raw: RawLoc, parent: &LocConf) -> LocConf {
     let mut proxy = super::http_proxy::merge(raw.proxy, &parent.proxy);
     let (resolver, resolver_timeout_ms) =
         super::resolver::merge(raw.resolver, (&parent.resolver, parent.resolver_timeout_ms));
@@ -470,6 +471,7 @@ fn merge_loc_values(raw: RawLoc, parent: &LocConf) -> LocConf {
         },
         // Not inherited: nginx sets the level's content handler.
         stub_status: raw.stub_status,
+        expires: http_headers::merge_expires(raw.headers.expires.take(), &parent.expires),
         add_headers: http_headers::merge(raw.headers, &parent.add_headers),
         access_log: http_log::merge(raw.log, &parent.access_log),
         client_body,

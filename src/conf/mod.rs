@@ -20,7 +20,7 @@ mod http_access;
 mod http_core;
 mod http_core_loc;
 mod http_core_sizes;
-mod http_headers;
+pub mod http_headers;
 mod http_log;
 mod http_map;
 pub mod http_proxy;
@@ -534,6 +534,8 @@ pub struct LocConf {
     pub if_modified_since: IfModifiedSince,
     /// `etag on|off` (default on): static responses carry an ETag.
     pub etag: bool,
+    /// `expires` (None: off, nothing added).
+    pub expires: Option<Rc<http_headers::Expires>>,
     /// `max_ranges N` (None: no limit; 0: ranges off).
     pub max_ranges: Option<u64>,
     /// `client_max_body_size` in bytes; 0 means no limit. Default 1m.

@@ -610,7 +610,6 @@ static NOT_YET: &[(&str, &str)] = &[
         "open_file_cache_events",
         "ngx_http_core_module's open_file_cache_events",
     ),
-    ("expires", "ngx_http_headers_filter_module's expires"),
     (
         "add_trailer",
         "ngx_http_headers_filter_module's add_trailer",

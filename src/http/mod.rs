@@ -24,6 +24,7 @@ pub mod chunked;
 pub mod core_module;
 pub mod event_pipe;
 pub mod headers;
+pub mod headers_filter;
 pub mod keepalive;
 pub mod lingering;
 pub mod log_module;

@@ -99,6 +99,15 @@ fn push_u64(out: &mut Vec<u8>, mut v: u64) {
 /// alive, and always while the server is shutting down.
 pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead<'_>) {
     let exiting = cy.retiring(key);
+    // ngx_http_headers_filter's expires (allocates only when configured).
+    let status_now = cy.conns[key].req().map_or(h.status, |r| {
+        if r.err_status != 0 {
+            r.err_status
+        } else {
+            h.status
+        }
+    });
+    let expires = crate::http::headers_filter::expires_lines(cy, key, status_now, h.last_modified);
     let date = cy.clock.http_date;
     let Some(hc) = cy.conns[key].hc_mut() else {
         return;
@@ -187,6 +196,7 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
         out.extend_from_slice(etag);
     }
     out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&expires);
     // A peer's headers kept across its X-Accel-Redirect.
     out.extend_from_slice(&r.headers_out);
     add_headers(cy, key, status, start);
@@ -213,7 +223,20 @@ pub(crate) fn add_headers<S: Transport>(cy: &mut Cycle<S>, key: usize, status: u
     if let Some(headers) = headers.filter(|h| !h.is_empty()) {
         let ok = adds_headers_for(status);
         let mut value = std::mem::take(&mut cy.var_buf);
-        for h in headers.iter().filter(|h| ok || h.always) {
+        let applicable: Vec<&crate::conf::AddHeader> =
+            headers.iter().filter(|h| ok || h.always).collect();
+        for (i, h) in applicable.iter().enumerate() {
+            // ETag and Last-Modified are set, not added (nginx's special
+            // setters): the last add_header of the name decides.
+            let single =
+                h.name.eq_ignore_ascii_case("etag") || h.name.eq_ignore_ascii_case("last-modified");
+            if single
+                && applicable[i + 1..]
+                    .iter()
+                    .any(|later| later.name.eq_ignore_ascii_case(&h.name))
+            {
+                continue;
+            }
             value.clear();
             crate::http::variables::complex_value(cy, key, &h.value, &mut value);
             if value.is_empty() {

@@ -276,6 +276,13 @@ pub(crate) fn send_client_head<S: Transport>(
         }
         other => other,
     };
+    // `expires` replaces the peer's Expires and Cache-Control (`modified`
+    // counts from the peer's Last-Modified).
+    let peer_lm = h
+        .header_lines(data)
+        .find(|(n, _)| n.eq_ignore_ascii_case(b"last-modified"))
+        .and_then(|(_, v)| crate::core::time::parse_http_time(v));
+    let expires = crate::http::headers_filter::expires_lines(cy, ck, h.status, peer_lm);
     let Some(hc) = cy.conns[ck].hc_mut() else {
         return false;
     };
@@ -346,6 +353,12 @@ pub(crate) fn send_client_head<S: Transport>(
         if hop.iter().any(|n| name.eq_ignore_ascii_case(n)) || hide(name) {
             continue;
         }
+        if !expires.is_empty()
+            && (name.eq_ignore_ascii_case(b"expires")
+                || name.eq_ignore_ascii_case(b"cache-control"))
+        {
+            continue;
+        }
         if SINGLE.iter().any(|n| name.eq_ignore_ascii_case(n))
             && let Some((pn, pv)) = h
                 .header_lines(data)
@@ -370,6 +383,7 @@ pub(crate) fn send_client_head<S: Transport>(
         }
         out.extend_from_slice(b"\r\n");
     }
+    out.extend_from_slice(&expires);
     if chunked_out {
         out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
     }
