@@ -159,12 +159,7 @@ fn read_more<S: Transport>(cy: &mut Cycle<S>, key: usize, max: u64) -> ReadBody 
         }
         if !c.read.ready {
             c.read.handler = ReadHandler::ReadClientBody;
-            let t = r
-                .loc
-                .as_ref()
-                .map_or(crate::conf::CLIENT_BODY_TIMEOUT_MS, |l| {
-                    l.client_body_timeout_ms
-                });
+            let t = client_body_timeout(r);
             cy.add_timer(key, EvKind::Read, t);
             return ReadBody::Again;
         }
@@ -197,6 +192,15 @@ fn read_more<S: Transport>(cy: &mut Cycle<S>, key: usize, max: u64) -> ReadBody 
             }
         }
     }
+}
+
+/// The location's `client_body_timeout` for request `r`, in ms.
+pub(crate) fn client_body_timeout(r: &crate::http::request::Request) -> u64 {
+    r.loc
+        .as_ref()
+        .map_or(crate::conf::CLIENT_BODY_TIMEOUT_MS, |l| {
+            l.client_body_timeout_ms
+        })
 }
 
 /// The start of both body read handlers: `client_body_timeout` fired

@@ -172,12 +172,7 @@ pub fn read_unbuffered_request_body_handler<S: Transport>(cy: &mut Cycle<S>, key
             break;
         }
         if !c.read.ready {
-            let t = r
-                .loc
-                .as_ref()
-                .map_or(crate::conf::CLIENT_BODY_TIMEOUT_MS, |l| {
-                    l.client_body_timeout_ms
-                });
+            let t = crate::http::request_body::client_body_timeout(r);
             cy.add_timer(key, EvKind::Read, t);
             break;
         }
