@@ -168,7 +168,6 @@ pub(super) struct RawLoc {
     pub(super) temp: http_temp::RawTemp,
     client_body_buffer_size: Option<usize>,
     client_body_in_file_only: Option<InFileOnly>,
-    client_body_in_single_buffer: Option<bool>,
     /// `alias`, `try_files`, `error_page` (see `http_core_loc.rs`).
     pub(super) phases: http_core_loc::RawPhases,
     /// What the `alias` of this level means (set by the location block).
@@ -274,7 +273,6 @@ fn defaults(b: &Builder<'_>) -> LocConf {
             temp_path: TempPath::new(b.path("client_body_temp")),
             buffer_size: CLIENT_BODY_BUFFER_SIZE,
             in_file_only: InFileOnly::Off,
-            in_single_buffer: false,
         }),
         access_log: Rc::from([]),
     }
@@ -336,16 +334,12 @@ fn merge_loc_values(mut raw: RawLoc, parent: &LocConf) -> LocConf {
     let client_body = if raw.temp.client_body.is_some()
         || raw.client_body_buffer_size.is_some()
         || raw.client_body_in_file_only.is_some()
-        || raw.client_body_in_single_buffer.is_some()
     {
         let p = &parent.client_body;
         Rc::new(ClientBodyConf {
             temp_path: raw.temp.client_body.unwrap_or_else(|| p.temp_path.clone()),
             buffer_size: raw.client_body_buffer_size.unwrap_or(p.buffer_size),
             in_file_only: raw.client_body_in_file_only.unwrap_or(p.in_file_only),
-            in_single_buffer: raw
-                .client_body_in_single_buffer
-                .unwrap_or(p.in_single_buffer),
         })
     } else {
         parent.client_body.clone()
@@ -832,7 +826,11 @@ impl Builder<'_> {
                 once(&loc.client_body_buffer_size, d)?;
                 loc.client_body_buffer_size = Some(size(d, 0)?);
             }
-            "client_body_in_single_buffer" => flag_slot(&mut loc.client_body_in_single_buffer, d)?,
+            // Checked, no effect: holdfast's in-memory body is always one
+            // buffer (http_core_sizes.rs NO_EFFECT says so in -T).
+            "client_body_in_single_buffer" => {
+                super::command::flag(d)?;
+            }
             "client_body_in_file_only" => {
                 // Mirrors ngx_conf_set_enum_slot() with nginx's three values.
                 once(&loc.client_body_in_file_only, d)?;

@@ -20,6 +20,14 @@ const CACHELINE_SIZE: usize = 64;
 /// README's "Directives with no effect" table), with the reason `-T` gives.
 const NO_EFFECT: &[(&str, &str)] = &[
     (
+        "client_body_in_single_buffer",
+        "holdfast keeps a request body in memory in one buffer always, up to client_body_buffer_size",
+    ),
+    (
+        "proxy_busy_buffers_size",
+        "holdfast bounds a response's memory ahead of the client by proxy_buffers as a whole; the size is checked against them as nginx does",
+    ),
+    (
         "types_hash_max_size",
         "holdfast's hash maps size themselves",
     ),

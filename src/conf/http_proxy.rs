@@ -95,9 +95,10 @@ pub struct ProxyBuffering {
     /// `proxy_buffers NUMBER SIZE`: the response memory ahead of the
     /// client before a temp file takes the rest.
     pub buffers: (usize, usize),
-    /// `proxy_busy_buffers_size`: bytes gathered before one write to the
-    /// temp file, at most (nginx: the buffers busy sending to the client
-    /// while the rest fill).
+    /// `proxy_busy_buffers_size`: checked against the other sizes as nginx
+    /// does; no effect at run time (nginx: the buffers busy sending to the
+    /// client while the rest fill; holdfast bounds the memory ahead of the
+    /// client by `proxy_buffers` as a whole — `-T` says so).
     pub busy_buffers_size: usize,
     /// `proxy_temp_file_write_size`: bytes written to the temp file at a
     /// time, at least.

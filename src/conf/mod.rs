@@ -649,10 +649,6 @@ pub struct ClientBodyConf {
     pub buffer_size: usize,
     /// `client_body_in_file_only`.
     pub in_file_only: InFileOnly,
-    /// `client_body_in_single_buffer`: a body that fits the buffer is kept
-    /// whole in memory (holdfast's in-memory body is always one buffer; the
-    /// flag keeps nginx's rule that such a body is never split to a file).
-    pub in_single_buffer: bool,
 }
 
 /// One `location` block.

@@ -132,6 +132,9 @@ pub struct Cycle<S> {
     /// The buffer peer responses are read into (proxy relay and upgraded
     /// connections), allocated on first use and shared by every exchange.
     pub relay_buf: Vec<u8>,
+    /// The decoded body bytes of one peer read (event_pipe::relay_body),
+    /// reused by every exchange.
+    pub pipe_buf: Vec<u8>,
     /// The upstream blocks' round-robin state, by block index.
     pub upstream_peers: crate::http::upstream_round_robin::PeerSets,
     /// The resolvers in use (`resolver`), their sockets, caches and timers.
@@ -195,6 +198,7 @@ impl<S: Transport> Cycle<S> {
             upstream_peers: Default::default(),
             resolvers: Default::default(),
             relay_buf: Vec::new(),
+            pipe_buf: Vec::new(),
             scratch: vec![0u8; 4096].into_boxed_slice(),
             connection_n,
             connection_counter: 1,
@@ -395,6 +399,7 @@ impl<S: Transport> Cycle<S> {
         self.hc_pool = Vec::new();
         self.request_pool = Vec::new();
         self.relay_buf = Vec::new();
+        self.pipe_buf = Vec::new();
         if self.conns.is_empty() {
             self.conns = Slab::new();
         }

@@ -304,6 +304,24 @@ pub(crate) fn relay_body<S: Transport>(
     data: &[u8],
     eof: bool,
 ) -> bool {
+    // One buffer for the decoded bytes, reused by every read of every
+    // exchange (no allocation per read).
+    let mut relayed = std::mem::take(&mut cy.pipe_buf);
+    relayed.clear();
+    let go_on = relay_body_with(cy, key, ck, data, eof, &mut relayed);
+    relayed.clear();
+    cy.pipe_buf = relayed;
+    go_on
+}
+
+fn relay_body_with<S: Transport>(
+    cy: &mut Cycle<S>,
+    key: usize,
+    ck: usize,
+    data: &[u8],
+    eof: bool,
+    relayed: &mut Vec<u8>,
+) -> bool {
     let Some(u) = up_mut(cy, key) else {
         return false;
     };
@@ -311,7 +329,6 @@ pub(crate) fn relay_body<S: Transport>(
     let Some(body) = u.body.as_mut() else {
         return false;
     };
-    let mut relayed = Vec::new();
     let done = if eof {
         match body.finish_at_eof() {
             Ok(()) => true,
@@ -340,7 +357,7 @@ pub(crate) fn relay_body<S: Transport>(
         None => true,
     };
     if !header_only {
-        if !crate::http::event_pipe::pipe_write_to_downstream(cy, key, ck, &relayed, done) {
+        if !pipe_write_to_downstream(cy, key, ck, relayed, done) {
             close_peer(cy, key, false);
             send_unfinished(cy, ck);
             return false;

@@ -142,7 +142,7 @@ pub(crate) fn proxy_start<S: Transport>(
             // proxy_request_buffering off: the body bytes that came with
             // the head follow it at once.
             request.extend_from_slice(&r.body_preread);
-            r.upstream_name = Some(format!("http://{addr}{}", String::from_utf8_lossy(&uri)));
+            r.upstream_uri = Some(uri);
         }
         let client = cy.conns[key].token(key);
         let reused =

@@ -250,8 +250,10 @@ pub struct Request {
     /// `r->limit_rate_set`: the rate was set for this request (by the
     /// peer's X-Accel-Limit-Rate); a location change keeps it.
     pub limit_rate_set: bool,
-    /// `http://PEER/URI` of the proxied request, for the error-log context.
-    pub upstream_name: Option<String>,
+    /// The URI the proxied request went to the peer with; with the peer's
+    /// address it is the error-log context's `upstream: "http://PEER/URI"`
+    /// (formatted only when a line is logged).
+    pub upstream_uri: Option<Vec<u8>>,
     /// A `proxy_pass` with variables, evaluated: where it goes, the
     /// resolver wait, the request's own peer set (`u->resolved`).
     pub resolved: Option<Box<crate::http::upstream_resolve::Resolved>>,
@@ -319,6 +321,12 @@ impl Request {
         );
         let mut captures_data = std::mem::take(&mut self.captures_data);
         let mut location = std::mem::take(&mut self.location);
+        // A proxied request's per-try records and the peer's head keep
+        // their memory for the next request (no allocation per request).
+        let mut upstream_tries = std::mem::take(&mut self.upstream_tries);
+        let mut upstream_head = std::mem::take(&mut self.upstream_head);
+        upstream_tries.clear();
+        upstream_head.clear();
         location.clear();
         host.clear();
         uri.clear();
@@ -329,6 +337,8 @@ impl Request {
         *self = Request {
             host,
             uri,
+            upstream_tries,
+            upstream_head,
             captures,
             captures_data,
             location,
@@ -375,7 +385,7 @@ fn header_conf<S>(cy: &Cycle<S>, key: usize) -> &Rc<ServerConf> {
 }
 
 /// nginx's log context: `, client: ADDR, server: NAME, request: "LINE", host: "HOST"`.
-pub fn log_ctx<S>(cy: &Cycle<S>, key: usize) -> String {
+pub fn log_ctx<S: Transport>(cy: &Cycle<S>, key: usize) -> String {
     let c = &cy.conns[key];
     let mut s = format!(", client: {}", c.addr_text());
     // With a request, nginx names its server (`server: ,` when the first
@@ -414,8 +424,28 @@ pub fn log_ctx<S>(cy: &Cycle<S>, key: usize) -> String {
             s.push_str(&format!(", request: \"{}\"", String::from_utf8_lossy(line)));
         }
         // ngx_http_log_error_handler: the upstream after the request.
-        if let Some(up) = &r.upstream_name {
-            s.push_str(&format!(", upstream: \"{up}\""));
+        if let Some(uri) = &r.upstream_uri {
+            // The peer working for the request now, else the last tried.
+            let current = r.upstream.and_then(|t| cy.lookup(t)).and_then(|k| {
+                match cy.conns[k].data.as_deref() {
+                    Some(crate::core::connection::ConnData::Upstream(u)) => {
+                        Some(u.peer.to_string())
+                    }
+                    _ => None,
+                }
+            });
+            let peer = current.or_else(|| {
+                r.upstream_tries.last().map(|t| match &t.addr {
+                    TryAddr::Peer(a) => a.to_string(),
+                    TryAddr::Name(n) => n.clone(),
+                })
+            });
+            if let Some(peer) = peer {
+                s.push_str(&format!(
+                    ", upstream: \"http://{peer}{}\"",
+                    String::from_utf8_lossy(uri)
+                ));
+            }
         }
         let fields = match r.log_fields {
             f if f.host.is_none() && f.referer.is_none() && r.line_len > 0 => {
