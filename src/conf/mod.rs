@@ -20,6 +20,7 @@ mod http_access;
 mod http_core;
 mod http_core_loc;
 mod http_core_sizes;
+pub mod http_gzip;
 pub mod http_headers;
 mod http_log;
 mod http_map;
@@ -534,6 +535,9 @@ pub struct LocConf {
     pub if_modified_since: IfModifiedSince,
     /// `etag on|off` (default on): static responses carry an ETag.
     pub etag: bool,
+    /// The compression modules' settings (gzip, gzip_static, gunzip,
+    /// brotli_static).
+    pub gzip: Rc<http_gzip::GzipConf>,
     /// `expires` (None: off, nothing added).
     pub expires: Option<Rc<http_headers::Expires>>,
     /// `max_ranges N` (None: no limit; 0: ranges off).
