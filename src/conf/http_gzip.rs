@@ -228,7 +228,7 @@ fn static_mode(d: &Directive) -> Result<StaticMode, ConfError> {
 
 /// The modules' directives at any http level; `Ok(false)` when `d` is not one.
 pub(super) fn directive(d: &Directive, raw: &mut RawGzip) -> Result<bool, ConfError> {
-    let arg = d.args[0].as_str();
+    let arg = d.args.first().map_or("", String::as_str);
     match d.name.as_str() {
         "gzip" => set(&mut raw.enable, d, flag(d)?)?,
         "gunzip" => set(&mut raw.gunzip, d, flag(d)?)?,

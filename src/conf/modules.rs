@@ -691,7 +691,7 @@ mod tests {
     fn configure_arguments_tell_what_is_there() {
         let a = configure_arguments();
         assert!(a.starts_with("--with-http_stub_status_module "), "{a}");
-        for without in ["--without-http_gzip_module", "--without-http-cache"] {
+        for without in ["--without-http_ssi_module", "--without-http-cache"] {
             assert!(a.contains(without), "{without}");
         }
         for with in [
@@ -701,9 +701,12 @@ mod tests {
             "--without-http_map_module",
             "--without-http_access_module",
             "--without-pcre",
+            "--without-http_gzip_module",
         ] {
             assert!(!a.contains(with), "{with}");
         }
+        assert!(a.contains("--with-http_gzip_static_module"));
+        assert!(a.contains("--with-http_gunzip_module"));
         assert!(!a.contains("--with-http_ssl_module"));
         // Test::Nginx's has('http') looks for a bare `--without-http`.
         assert!(!a.split(' ').any(|w| w == "--without-http"));
@@ -711,7 +714,11 @@ mod tests {
 
     #[test]
     fn missing_directives_name_their_module() {
-        assert_eq!(module_of("gzip").as_deref(), Some("ngx_http_gzip_module"));
+        assert_eq!(module_of("gzip"), None);
+        assert_eq!(
+            module_of("gzip_hash").as_deref(),
+            Some("ngx_http_gzip_module's gzip_hash yet")
+        );
         assert_eq!(
             module_of("ssl_protocols").as_deref(),
             Some("ngx_http_ssl_module")

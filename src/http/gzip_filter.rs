@@ -564,9 +564,12 @@ fn is_msie6(ua: &[u8]) -> bool {
     if rest.len() < 2 || ua.windows(5).any(|w| w == b"Opera") {
         return false;
     }
+    if rest.get(1) != Some(&b'.') {
+        return false;
+    }
     match rest[0] {
         b'4' | b'5' => true,
-        b'6' => !ua.windows(4).any(|w| w == b"SV1"),
+        b'6' => !rest.windows(3).any(|w| w == b"SV1"),
         _ => false,
     }
 }
