@@ -565,3 +565,42 @@ fn configuration_errors_name_the_file_and_line() {
         );
     }
 }
+
+#[test]
+fn gzip_ratio_is_logged_for_compressed_responses_only() {
+    let p = Prefix::new("gzip-ratio");
+    p.mkdir("logs");
+    let body = text(50_000);
+    p.write("html/r.html", &body);
+    let log = p.path().join("logs/r.log");
+    let s = Server::start_with(
+        p,
+        64,
+        "log_format r \"$request_uri $gzip_ratio\";\n\
+         access_log logs/r.log r;\n\
+         server {\n    listen 127.0.0.1:0;\n    root html;\n    gzip on;\n}",
+    );
+    let g = exchange(s.addr(), &gz_get("/r.html?z"));
+    let out_len = gunzip(&g.body).len();
+    assert_eq!(out_len, body.len());
+    exchange(s.addr(), &get("/r.html?plain"));
+    let deadline = Instant::now() + WITHIN;
+    let text = loop {
+        let t = std::fs::read_to_string(&log).unwrap_or_default();
+        if t.lines().count() >= 2 || Instant::now() > deadline {
+            break t;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    // nginx's ratio: bytes in / deflate bytes out (header and trailer
+    // included), two decimals.
+    let ratio: f64 = lines[0]
+        .strip_prefix("/r.html?z ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let expect = body.len() as f64 / g.body.len() as f64;
+    assert!((ratio - expect).abs() < 0.02, "{ratio} vs {expect}");
+    assert_eq!(lines[1], "/r.html?plain -");
+}
