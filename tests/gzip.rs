@@ -604,3 +604,34 @@ fn gzip_ratio_is_logged_for_compressed_responses_only() {
     assert!((ratio - expect).abs() < 0.02, "{ratio} vs {expect}");
     assert_eq!(lines[1], "/r.html?plain -");
 }
+
+#[test]
+fn a_compressed_access_log_is_a_series_of_gzip_members() {
+    let p = Prefix::new("gzip-log");
+    p.mkdir("logs");
+    let log = p.path().join("logs/z.log");
+    let mut s = Server::start_with(
+        p,
+        64,
+        "log_format z \"$request_uri $status\";\n\
+         access_log logs/z.log z gzip=6 buffer=200;\n\
+         server {\n    listen 127.0.0.1:0;\n    location / { return 200 ok; }\n}",
+    );
+    // 20 lines of ~14 bytes: the 200-byte buffer is written (one member
+    // each time) when the next line would not fit; the rest at the stop.
+    for i in 0..20 {
+        assert_eq!(
+            exchange(s.addr(), &get(&format!("/line{i:02}"))).body,
+            b"ok"
+        );
+    }
+    s.signal(libc::SIGQUIT);
+    s.assert_exits(WITHIN);
+    let data = std::fs::read(&log).unwrap();
+    let text = String::from_utf8(gunzip(&data)).unwrap();
+    let want: String = (0..20).map(|i| format!("/line{i:02} 200\n")).collect();
+    assert_eq!(text, want);
+    // More than one member: the buffer was written before the end.
+    let members = data.windows(3).filter(|w| *w == [0x1f, 0x8b, 0x08]).count();
+    assert!(members >= 2, "{members} gzip members");
+}

@@ -457,6 +457,9 @@ pub struct AccessLogConf {
     pub flush_ms: Option<u64>,
     /// `if=CONDITION`: the line is written unless the value is empty or `0`.
     pub condition: Option<Vec<Segment>>,
+    /// `gzip[=LEVEL]`: each write of the buffer is one gzip member (the
+    /// file reads with `zcat`); level 1 by default.
+    pub gzip: Option<u32>,
 }
 
 /// `open_file_cache max=N [inactive=T]` and its companions.
