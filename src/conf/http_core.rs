@@ -95,6 +95,7 @@ pub(super) static COMMANDS: &[Command] = &[
     cmd("open_file_cache_valid", ANY_HTTP, false, 1, 1),
     cmd("open_file_cache_min_uses", ANY_HTTP, false, 1, 1),
     cmd("open_file_cache_errors", ANY_HTTP, false, 1, 1),
+    cmd("disable_symlinks", ANY_HTTP, false, 1, 2),
 ];
 
 // keepalive_disable bits (nginx's NGX_HTTP_KEEPALIVE_DISABLE_*).
@@ -148,6 +149,7 @@ pub(super) struct RawLoc {
     open_file_cache_valid_s: Option<u64>,
     open_file_cache_min_uses: Option<u64>,
     open_file_cache_errors: Option<bool>,
+    disable_symlinks: Option<super::DisableSymlinksConf>,
     types_hash: HashSizes,
     error_log: Vec<ErrorLog>,
     /// ngx_http_log_module's part.
@@ -265,6 +267,7 @@ fn defaults(b: &Builder<'_>) -> LocConf {
         limit_rate_vars: None,
         limit_rate_after_vars: None,
         open_file_cache: None,
+        disable_symlinks: Default::default(),
         error_log: b.main_error_log.borrow().clone(),
         stub_status: false,
         add_headers: Rc::from([]),
@@ -458,6 +461,9 @@ fn merge_loc_values(mut raw: RawLoc, parent: &LocConf) -> LocConf {
             None => parent.limit_rate_after_vars.clone(),
         },
         open_file_cache,
+        disable_symlinks: raw
+            .disable_symlinks
+            .unwrap_or_else(|| parent.disable_symlinks.clone()),
         error_log: if raw.error_log.is_empty() {
             parent.error_log.clone()
         } else {
@@ -818,6 +824,9 @@ impl Builder<'_> {
                 loc.open_file_cache_min_uses = Some(n);
             }
             "open_file_cache_errors" => flag_slot(&mut loc.open_file_cache_errors, d)?,
+            "disable_symlinks" => {
+                super::http_core_symlinks::disable_symlinks(d, &mut loc.disable_symlinks)?
+            }
             "types_hash_max_size" => hash_max_size(d, &mut loc.types_hash)?,
             "types_hash_bucket_size" => hash_bucket_size(d, &mut loc.types_hash)?,
             "error_log" => loc.error_log.push(self.error_log(d)?),

@@ -564,10 +564,6 @@ static NOT_YET: &[(&str, &str)] = &[
     ("satisfy", "ngx_http_core_module's satisfy"),
     ("auth_delay", "ngx_http_core_module's auth_delay"),
     ("post_action", "ngx_http_core_module's post_action"),
-    (
-        "disable_symlinks",
-        "ngx_http_core_module's disable_symlinks",
-    ),
     ("aio", "ngx_http_core_module's aio"),
     ("aio_write", "ngx_http_core_module's aio_write"),
     ("directio", "ngx_http_core_module's directio"),
