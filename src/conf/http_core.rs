@@ -166,6 +166,8 @@ pub(super) struct RawLoc {
     resolver: super::resolver::RawResolver,
     /// ngx_http_stub_status_module's part.
     pub(super) stub_status: bool,
+    /// ngx_http_charset_module's part.
+    pub(super) charset: super::http_charset::RawCharset,
     /// The temp-path directives (see `http_temp.rs`).
     pub(super) temp: http_temp::RawTemp,
     client_body_buffer_size: Option<usize>,
@@ -268,6 +270,7 @@ fn defaults(b: &Builder<'_>) -> LocConf {
         limit_rate_after_vars: None,
         open_file_cache: None,
         disable_symlinks: Default::default(),
+        charset: super::http_charset::default_conf(),
         error_log: b.main_error_log.borrow().clone(),
         stub_status: false,
         add_headers: Rc::from([]),
@@ -464,6 +467,7 @@ fn merge_loc_values(mut raw: RawLoc, parent: &LocConf) -> LocConf {
         disable_symlinks: raw
             .disable_symlinks
             .unwrap_or_else(|| parent.disable_symlinks.clone()),
+        charset: super::http_charset::merge(raw.charset, &parent.charset),
         error_log: if raw.error_log.is_empty() {
             parent.error_log.clone()
         } else {
@@ -512,6 +516,7 @@ pub(super) fn builtin_types() -> Types {
 impl Builder<'_> {
     /// Mirrors ngx_http_block(): reads the servers, then merges every level.
     pub(super) fn http(&self, d: &Directive) -> Result<HttpConf, ConfError> {
+        super::http_charset::start();
         let mut loc = RawLoc::default();
         let mut srv = RawSrv::default();
         let mut main = RawHttpMain::default();
@@ -561,6 +566,7 @@ impl Builder<'_> {
         let defaults = defaults(self);
         // A failed merge of an earlier configuration test left nothing.
         let _ = super::http_proxy::take_merge_error();
+        let _ = super::http_charset::take_merge_error();
         let http_loc = merge_loc(loc, &defaults);
         let servers = servers
             .into_iter()
@@ -604,6 +610,9 @@ impl Builder<'_> {
             .iter()
             .any(|s| s.all_confs().into_iter().any(uses_sent_http));
         if let Some(e) = super::http_proxy::take_merge_error() {
+            return Err(e);
+        }
+        if let Some(e) = super::http_charset::take_merge_error() {
             return Err(e);
         }
         Ok(HttpConf {
@@ -667,6 +676,7 @@ impl Builder<'_> {
             || self.proxy_directive(d, &mut loc.proxy)?
             || super::resolver::directive(d, &mut loc.resolver)?
             || http_stub_status::directive(d, &mut loc.stub_status)?
+            || super::http_charset::directive(d, &mut loc.charset)?
             || self.temp_directive(d, &mut loc.temp)?
         {
             return Ok(());

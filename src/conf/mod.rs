@@ -17,6 +17,7 @@ mod build;
 mod command;
 mod core;
 mod http_access;
+pub mod http_charset;
 mod http_core;
 mod http_core_loc;
 mod http_core_sizes;
@@ -591,6 +592,8 @@ pub struct LocConf {
     pub open_file_cache: Option<Rc<OpenFileCacheConf>>,
     /// `disable_symlinks` (off).
     pub disable_symlinks: DisableSymlinksConf,
+    /// ngx_http_charset_module's settings (`charset` and its kin).
+    pub charset: Rc<http_charset::CharsetConf>,
     /// `error_log` of this level (several allowed); a level without one
     /// inherits its parent's, the http level the main one.
     pub error_log: Rc<[ErrorLog]>,

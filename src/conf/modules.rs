@@ -62,16 +62,10 @@ pub static MODULES: &[Module] = &[
         "--with-http_stub_status_module",
         "",
     ),
-    absent(
+    present(
         "ngx_http_charset_module",
         "--without-http_charset_module",
-        &[
-            "charset",
-            "source_charset",
-            "override_charset",
-            "charset_types",
-            "charset_map",
-        ],
+        "charset_map",
     ),
     absent(
         "ngx_http_gzip_module",
@@ -559,6 +553,10 @@ static NOT_YET: &[(&str, &str)] = &[
     (
         "pcre_jit",
         "ngx_regex_module's pcre_jit (the regex crate has no JIT switch)",
+    ),
+    (
+        "charset_map",
+        "ngx_http_charset_module's charset_map (recoding)",
     ),
     ("limit_except", "ngx_http_core_module's limit_except"),
     ("satisfy", "ngx_http_core_module's satisfy"),
