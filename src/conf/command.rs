@@ -66,7 +66,7 @@ pub(super) const fn cmd(
 }
 
 /// Every module's table, in nginx's module order.
-fn tables() -> [&'static [Command]; 13] {
+fn tables() -> [&'static [Command]; 14] {
     [
         super::core::COMMANDS,
         super::http_core::COMMANDS,
@@ -80,6 +80,7 @@ fn tables() -> [&'static [Command]; 13] {
         super::http_proxy::COMMANDS,
         super::http_upstream::COMMANDS,
         super::http_stub_status::COMMANDS,
+        super::http_charset::COMMANDS,
         super::http_temp::COMMANDS,
     ]
 }

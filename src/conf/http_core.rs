@@ -95,6 +95,7 @@ pub(super) static COMMANDS: &[Command] = &[
     cmd("open_file_cache_valid", ANY_HTTP, false, 1, 1),
     cmd("open_file_cache_min_uses", ANY_HTTP, false, 1, 1),
     cmd("open_file_cache_errors", ANY_HTTP, false, 1, 1),
+    cmd("disable_symlinks", ANY_HTTP, false, 1, 2),
 ];
 
 // keepalive_disable bits (nginx's NGX_HTTP_KEEPALIVE_DISABLE_*).
@@ -148,6 +149,7 @@ pub(super) struct RawLoc {
     open_file_cache_valid_s: Option<u64>,
     open_file_cache_min_uses: Option<u64>,
     open_file_cache_errors: Option<bool>,
+    disable_symlinks: Option<super::DisableSymlinksConf>,
     types_hash: HashSizes,
     error_log: Vec<ErrorLog>,
     /// ngx_http_log_module's part.
@@ -166,6 +168,8 @@ pub(super) struct RawLoc {
     resolver: super::resolver::RawResolver,
     /// ngx_http_stub_status_module's part.
     pub(super) stub_status: bool,
+    /// ngx_http_charset_module's part.
+    pub(super) charset: super::http_charset::RawCharset,
     /// The temp-path directives (see `http_temp.rs`).
     pub(super) temp: http_temp::RawTemp,
     client_body_buffer_size: Option<usize>,
@@ -267,6 +271,8 @@ fn defaults(b: &Builder<'_>) -> LocConf {
         limit_rate_vars: None,
         limit_rate_after_vars: None,
         open_file_cache: None,
+        disable_symlinks: Default::default(),
+        charset: super::http_charset::default_conf(),
         error_log: b.main_error_log.borrow().clone(),
         stub_status: false,
         add_headers: Rc::from([]),
@@ -461,6 +467,10 @@ fn merge_loc_values(mut raw: RawLoc, parent: &LocConf) -> LocConf {
             None => parent.limit_rate_after_vars.clone(),
         },
         open_file_cache,
+        disable_symlinks: raw
+            .disable_symlinks
+            .unwrap_or_else(|| parent.disable_symlinks.clone()),
+        charset: super::http_charset::merge(raw.charset, &parent.charset),
         error_log: if raw.error_log.is_empty() {
             parent.error_log.clone()
         } else {
@@ -510,6 +520,7 @@ pub(super) fn builtin_types() -> Types {
 impl Builder<'_> {
     /// Mirrors ngx_http_block(): reads the servers, then merges every level.
     pub(super) fn http(&self, d: &Directive) -> Result<HttpConf, ConfError> {
+        super::http_charset::start();
         let mut loc = RawLoc::default();
         let mut srv = RawSrv::default();
         let mut main = RawHttpMain::default();
@@ -559,6 +570,7 @@ impl Builder<'_> {
         let defaults = defaults(self);
         // A failed merge of an earlier configuration test left nothing.
         let _ = super::http_proxy::take_merge_error();
+        let _ = super::http_charset::take_merge_error();
         let http_loc = merge_loc(loc, &defaults);
         let servers = servers
             .into_iter()
@@ -602,6 +614,9 @@ impl Builder<'_> {
             .iter()
             .any(|s| s.all_confs().into_iter().any(uses_sent_http));
         if let Some(e) = super::http_proxy::take_merge_error() {
+            return Err(e);
+        }
+        if let Some(e) = super::http_charset::take_merge_error() {
             return Err(e);
         }
         Ok(HttpConf {
@@ -666,6 +681,7 @@ impl Builder<'_> {
             || self.proxy_directive(d, &mut loc.proxy)?
             || super::resolver::directive(d, &mut loc.resolver)?
             || http_stub_status::directive(d, &mut loc.stub_status)?
+            || super::http_charset::directive(d, &mut loc.charset)?
             || self.temp_directive(d, &mut loc.temp)?
         {
             return Ok(());
@@ -823,6 +839,9 @@ impl Builder<'_> {
                 loc.open_file_cache_min_uses = Some(n);
             }
             "open_file_cache_errors" => flag_slot(&mut loc.open_file_cache_errors, d)?,
+            "disable_symlinks" => {
+                super::http_core_symlinks::disable_symlinks(d, &mut loc.disable_symlinks)?
+            }
             "types_hash_max_size" => hash_max_size(d, &mut loc.types_hash)?,
             "types_hash_bucket_size" => hash_bucket_size(d, &mut loc.types_hash)?,
             "error_log" => loc.error_log.push(self.error_log(d)?),

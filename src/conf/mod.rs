@@ -17,9 +17,11 @@ mod build;
 mod command;
 mod core;
 mod http_access;
+pub mod http_charset;
 mod http_core;
 mod http_core_loc;
 mod http_core_sizes;
+mod http_core_symlinks;
 pub mod http_gzip;
 pub mod http_headers;
 mod http_log;
@@ -48,6 +50,7 @@ use crate::conf::variables::{Escape, Segment};
 pub use build::COMMAND_LINE;
 pub use http_access::{AccessMatch, AccessRule};
 pub use http_core_loc::{Alias, ErrorPage, PrefixTree, RegexExec, TryFile, TryFiles, TryLast};
+pub use http_core_symlinks::DisableSymlinksConf;
 pub use http_map::{MapConf, MapWildcard};
 pub use http_rewrite::{Code, Condition, FileTest, If, Rewrite, RewriteFlag};
 pub use values::{parse_size, parse_time_ms};
@@ -594,6 +597,10 @@ pub struct LocConf {
     pub limit_rate_after_vars: Option<Rc<[variables::Segment]>>,
     /// `open_file_cache`; None (the default, as nginx) is `off`.
     pub open_file_cache: Option<Rc<OpenFileCacheConf>>,
+    /// `disable_symlinks` (off).
+    pub disable_symlinks: DisableSymlinksConf,
+    /// ngx_http_charset_module's settings (`charset` and its kin).
+    pub charset: Rc<http_charset::CharsetConf>,
     /// `error_log` of this level (several allowed); a level without one
     /// inherits its parent's, the http level the main one.
     pub error_log: Rc<[ErrorLog]>,

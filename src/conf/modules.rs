@@ -62,16 +62,10 @@ pub static MODULES: &[Module] = &[
         "--with-http_stub_status_module",
         "",
     ),
-    absent(
+    present(
         "ngx_http_charset_module",
         "--without-http_charset_module",
-        &[
-            "charset",
-            "source_charset",
-            "override_charset",
-            "charset_types",
-            "charset_map",
-        ],
+        "charset_map",
     ),
     present(
         "ngx_http_gzip_module",
@@ -570,14 +564,14 @@ static NOT_YET: &[(&str, &str)] = &[
         "pcre_jit",
         "ngx_regex_module's pcre_jit (the regex crate has no JIT switch)",
     ),
+    (
+        "charset_map",
+        "ngx_http_charset_module's charset_map (recoding)",
+    ),
     ("limit_except", "ngx_http_core_module's limit_except"),
     ("satisfy", "ngx_http_core_module's satisfy"),
     ("auth_delay", "ngx_http_core_module's auth_delay"),
     ("post_action", "ngx_http_core_module's post_action"),
-    (
-        "disable_symlinks",
-        "ngx_http_core_module's disable_symlinks",
-    ),
     ("aio", "ngx_http_core_module's aio"),
     ("aio_write", "ngx_http_core_module's aio_write"),
     ("directio", "ngx_http_core_module's directio"),

@@ -1,7 +1,8 @@
 //! The request's phases after the header: nginx's `ngx_http_core_module.c`
 //! (ngx_http_handler, ngx_http_core_run_phases and the phase checkers,
 //! ngx_http_internal_redirect, ngx_http_named_location,
-//! ngx_http_map_uri_to_path, ngx_http_update_location_config).
+//! ngx_http_map_uri_to_path, ngx_http_set_disable_symlinks,
+//! ngx_http_update_location_config).
 //!
 //! holdfast runs the phases nginx has handlers for in its build, in nginx's
 //! order: server rewrite → find config → rewrite → post rewrite → access →
@@ -14,6 +15,7 @@ use std::rc::Rc;
 use crate::conf::{Alias, LocConf, ServerConf};
 use crate::core::connection::{buf_req, req_in};
 use crate::core::cycle::Cycle;
+use crate::core::open_file_cache::{DisableSymlinks, Symlinks};
 use crate::http::parse::{self, ConnectionType, Method, Version};
 use crate::http::request::{Finalize, Request, finalize_request, http_error};
 use crate::http::{body, rewrite_module, static_module};
@@ -477,6 +479,38 @@ pub fn map_uri_to_path<S: Transport>(
         Alias::Regex => {}
     }
     Some(root_len)
+}
+
+/// Mirrors ngx_http_set_disable_symlinks(): how a lookup of `path` treats
+/// symbolic links under `loc`'s `disable_symlinks`. `from=` (evaluated
+/// now) counts only when it is a directory prefix of the path: then the
+/// links up to it are followed; when it is the whole path the check is off.
+pub fn set_disable_symlinks<S: Transport>(
+    cy: &Cycle<S>,
+    key: usize,
+    loc: &LocConf,
+    path: &[u8],
+) -> Symlinks {
+    let mut of = Symlinks {
+        mode: loc.disable_symlinks.mode,
+        from: 0,
+    };
+    let Some(segs) = &loc.disable_symlinks.from else {
+        return of;
+    };
+    let mut from = Vec::new();
+    crate::http::variables::complex_value(cy, key, segs, &mut from);
+    if from.is_empty() || !path.starts_with(&from) {
+        return of;
+    }
+    if from.len() == path.len() {
+        of.mode = DisableSymlinks::Off;
+    } else if path[from.len()] == b'/' {
+        of.from = from.len();
+    } else if from.ends_with(b"/") {
+        of.from = from.len() - 1;
+    }
+    of
 }
 
 /// Mirrors ngx_http_update_location_config(): the location's rate limits

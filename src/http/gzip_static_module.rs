@@ -82,26 +82,40 @@ fn try_variant<S: Transport>(
         cy.conns[key].number,
         String::from_utf8_lossy(path)
     );
-    let ofc = cy.conns[key]
-        .req()
-        .and_then(|r| r.loc.as_ref())
-        .and_then(|l| l.open_file_cache.clone());
-    let found = cy.open_files.open(path, cy.clock.now_ms, ofc.as_deref());
+    let Some(loc) = cy.conns[key].req().and_then(|r| r.loc.clone()) else {
+        path.truncate(base);
+        return None;
+    };
+    let of = crate::http::core_module::set_disable_symlinks(cy, key, &loc, path);
+    let found = cy
+        .open_files
+        .open(path, cy.clock.now_ms, loc.open_file_cache.as_deref(), of);
     let found = match found {
         Ok(e) => Some(!e.is_dir),
         Err(e) => {
-            let quiet = matches!(
-                e.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-            ) || e.raw_os_error() == Some(libc::ENAMETOOLONG);
-            if !quiet {
-                let shown = String::from_utf8_lossy(path).into_owned();
-                crate::http::request::http_error!(
-                    cy,
-                    key,
-                    "open() \"{shown}\" failed ({})",
-                    crate::os::io::OsErr(&e)
-                );
+            // ngx_http_gzip_static_handler: a missing variant is quiet; a
+            // refused one (access, a symlink) is an error, anything else
+            // critical; the plain file is served either way.
+            match e.errno {
+                libc::ENOENT | libc::ENOTDIR | libc::ENAMETOOLONG => {}
+                libc::EACCES | libc::EMLINK | libc::ELOOP => {
+                    let shown = String::from_utf8_lossy(path).into_owned();
+                    crate::http::request::http_error!(
+                        cy,
+                        key,
+                        "{} \"{shown}\" failed ({e})",
+                        e.failed
+                    );
+                }
+                _ => {
+                    let shown = String::from_utf8_lossy(path).into_owned();
+                    crate::http::request::http_crit!(
+                        cy,
+                        key,
+                        "{} \"{shown}\" failed ({e})",
+                        e.failed
+                    );
+                }
             }
             None
         }

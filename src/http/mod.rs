@@ -20,6 +20,7 @@
 //! calls: one `match` on the connection's handler enum.
 
 pub mod body;
+pub mod charset_filter;
 pub mod chunked;
 pub mod core_module;
 pub mod event_pipe;

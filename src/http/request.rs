@@ -245,6 +245,9 @@ pub struct Request {
     /// The peer's Content-Type kept across an X-Accel-Redirect: it wins
     /// over the type the redirected response would have.
     pub content_type_out: Option<Vec<u8>>,
+    /// The peer's X-Accel-Charset (nginx's headers_out.override_charset):
+    /// the charset the charset filter names, if the configuration knows it.
+    pub override_charset: Option<Vec<u8>>,
     /// The method became GET for an X-Accel-Redirect (`$request_method`).
     pub method_rewritten: bool,
     /// `r->limit_rate_set`: the rate was set for this request (by the

@@ -110,6 +110,19 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
         }
     });
     let expires = crate::http::headers_filter::expires_lines(cy, key, status_now, h.last_modified);
+    // ngx_http_charset_header_filter (a peer's type kept across its
+    // X-Accel-Redirect keeps its own charset parameter).
+    let charset = cy.conns[key].req().and_then(|r| {
+        let ct = r.content_type_out.as_deref().or(h.content_type)?;
+        let peer = r
+            .content_type_out
+            .is_some()
+            .then_some(crate::http::charset_filter::Peer {
+                encoded: false,
+                reading: false,
+            });
+        crate::http::charset_filter::charset_header_filter(cy, key, status_now, ct, peer)
+    });
     // The gzip and gunzip header filters (they run before nginx's header
     // filter, as here).
     let content_type = cy.conns[key].req().and_then(|r| r.content_type_out.clone());
@@ -191,7 +204,7 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
     let content_type = r.content_type_out.as_deref().or(h.content_type);
     if let Some(ct) = content_type.filter(|_| !no_content) {
         out.extend_from_slice(b"\r\nContent-Type: ");
-        out.extend_from_slice(ct);
+        crate::http::charset_filter::write_content_type(out, ct, charset.as_ref());
     }
     if let Some(len) = h.content_length.filter(|_| !no_content && !coded) {
         out.extend_from_slice(b"\r\nContent-Length: ");

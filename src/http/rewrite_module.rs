@@ -413,14 +413,31 @@ fn test<S: Transport>(cy: &mut Cycle<S>, key: usize, cond: &Condition) -> bool {
                 test,
                 path.display()
             );
-            let held = match std::fs::metadata(path) {
+            // ngx_http_script_file_code: under the location's
+            // disable_symlinks; an error other than "not there" is logged.
+            let of = match cy.conns[key].req().and_then(|r| r.loc.as_ref()) {
+                Some(loc) => crate::http::core_module::set_disable_symlinks(cy, key, loc, &p),
+                None => Default::default(),
+            };
+            let held = match crate::core::open_file_cache::file_info_wrapper(&p, of) {
                 Ok(m) => match test {
                     FileTest::Plain => m.is_file(),
                     FileTest::Dir => m.is_dir(),
                     FileTest::Exists => true,
                     FileTest::Exec => m.mode() & 0o100 != 0,
                 },
-                Err(_) => false,
+                Err(e) => {
+                    if !matches!(e.errno, libc::ENOENT | libc::ENOTDIR | libc::ENAMETOOLONG) {
+                        crate::http::request::http_crit!(
+                            cy,
+                            key,
+                            "{} \"{}\" failed ({e})",
+                            e.failed,
+                            path.display()
+                        );
+                    }
+                    false
+                }
             };
             held != *negate
         }

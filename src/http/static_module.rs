@@ -4,7 +4,8 @@
 //! The file is `root` + the decoded, normalised URI (see
 //! [`parse_target`](crate::http::parse::parse_target)), so no request can name
 //! a file outside the root (symbolic links inside it are followed, as nginx
-//! does by default).
+//! does by default, unless `disable_symlinks` says otherwise: every lookup
+//! here goes through [`set_disable_symlinks`]).
 
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -14,7 +15,10 @@ use std::path::Path;
 use crate::conf::{Alias, TryFiles, TryLast};
 use crate::core::connection::req_in;
 use crate::core::cycle::Cycle;
-use crate::http::core_module::{internal_redirect, map_uri_to_path, named_location, root_path};
+use crate::core::open_file_cache::{OpenError, file_info_wrapper};
+use crate::http::core_module::{
+    internal_redirect, map_uri_to_path, named_location, root_path, set_disable_symlinks,
+};
 use crate::http::parse::Method;
 use crate::http::request::{Finalize, http_error};
 use crate::http::response::{self, ResponseHead};
@@ -102,9 +106,10 @@ fn index_handler<S: Transport>(
                 cy.conns[key].number,
                 String::from_utf8_lossy(path)
             );
+            let of = set_disable_symlinks(cy, key, loc, path);
             match cy
                 .open_files
-                .open(path, now, loc.open_file_cache.as_deref())
+                .open(path, now, loc.open_file_cache.as_deref(), of)
             {
                 Ok(e) if !e.is_dir => {
                     let Some(r) = cy.conns[key].req() else {
@@ -114,21 +119,20 @@ fn index_handler<S: Transport>(
                     uri.extend_from_slice(name);
                     return internal_redirect(cy, key, uri, None);
                 }
-                // ngx_http_index_handler: an index the worker may not read
-                // is 403, not a reason to try the next.
-                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-                    let shown = String::from_utf8_lossy(path).into_owned();
-                    http_error!(cy, key, "\"{shown}\" is forbidden ({})", errno_text(&e));
-                    return Finalize::Status(403);
+                Ok(_) => {}
+                Err(e) => {
+                    if let Some(rc) = index_error(cy, key, loc, path, e) {
+                        return rc;
+                    }
                 }
-                _ => {}
             }
         }
         path.truncate(base);
         let shown = String::from_utf8_lossy(path).into_owned();
+        let of = set_disable_symlinks(cy, key, loc, path);
         let found = cy
             .open_files
-            .open(path, now, loc.open_file_cache.as_deref())
+            .open(path, now, loc.open_file_cache.as_deref(), of)
             .map(|e| e.is_dir);
         match found {
             Ok(true) => {
@@ -136,14 +140,54 @@ fn index_handler<S: Transport>(
                 Finalize::Status(403)
             }
             Ok(false) => Finalize::Status(404),
+            // ngx_http_index_test_dir: a link where none may be.
+            Err(e) if matches!(e.errno, libc::ELOOP | libc::EMLINK) => Finalize::Status(403),
             Err(e) => {
                 if loc.log_not_found {
-                    http_error!(cy, key, "\"{shown}\" is not found ({})", errno_text(&e));
+                    http_error!(cy, key, "\"{shown}\" is not found ({e})");
                 }
                 Finalize::Status(404)
             }
         }
     }
+}
+
+/// How ngx_http_index_handler() takes an index that could not be opened:
+/// None to try the next (it does not exist), else the answer: 403 for a
+/// link `disable_symlinks` refuses (no log line beyond debug, as nginx) or
+/// an index the worker may not read, 404 when the directory is no
+/// directory, 500 for anything else.
+fn index_error<S: Transport>(
+    cy: &Cycle<S>,
+    key: usize,
+    loc: &crate::conf::LocConf,
+    path: &[u8],
+    e: OpenError,
+) -> Option<Finalize> {
+    let shown = String::from_utf8_lossy(path).into_owned();
+    log::debug!(
+        "*{} {} \"{shown}\" failed ({e})",
+        cy.conns[key].number,
+        e.failed
+    );
+    Some(match e.errno {
+        libc::ENOENT => return None,
+        libc::ELOOP | libc::EMLINK => Finalize::Status(403),
+        libc::EACCES => {
+            http_error!(cy, key, "\"{shown}\" is forbidden ({e})");
+            Finalize::Status(403)
+        }
+        libc::ENOTDIR | libc::ENAMETOOLONG => {
+            if loc.log_not_found {
+                http_error!(cy, key, "\"{shown}\" is not found ({e})");
+            }
+            Finalize::Status(404)
+        }
+        _ => {
+            crate::http::request::http_crit!(cy, key, "{} \"{shown}\" failed ({e})", e.failed);
+            Finalize::Status(500)
+        }
+    })
 }
 
 /// The file tests of ngx_http_core_try_files_phase(): the first candidate
@@ -174,23 +218,18 @@ pub fn try_files<S: Transport>(cy: &mut Cycle<S>, key: usize, tf: &TryFiles) -> 
             String::from_utf8_lossy(&name),
             String::from_utf8_lossy(&path)
         );
-        let meta = std::fs::metadata(std::ffi::OsStr::from_bytes(&path));
-        let is_dir = match meta {
+        let of = set_disable_symlinks(cy, key, &loc, &path);
+        let is_dir = match file_info_wrapper(&path, of) {
             Ok(m) => m.is_dir(),
             Err(e) => {
-                let quiet = matches!(
-                    e.kind(),
-                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-                ) || e.raw_os_error() == Some(libc::ENAMETOOLONG);
+                let quiet = matches!(e.errno, libc::ENOENT | libc::ENOTDIR | libc::ENAMETOOLONG);
                 if !quiet {
                     let shown = String::from_utf8_lossy(&path).into_owned();
-                    crate::http::request::http_log!(
-                        log::Level::Error,
-                        "holdfast::crit",
+                    crate::http::request::http_crit!(
                         cy,
                         key,
-                        "stat() \"{shown}\" failed ({})",
-                        errno_text(&e)
+                        "{} \"{shown}\" failed ({e})",
+                        e.failed
                     );
                 }
                 continue;
@@ -253,6 +292,13 @@ pub fn split_args(mut uri: Vec<u8>) -> (Vec<u8>, Option<Vec<u8>>) {
 
 /// Opens the file in the request's scratch path and queues the response.
 fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
+    let of = match cy.conns[key].req() {
+        Some(r) => match &r.loc {
+            Some(loc) => set_disable_symlinks(cy, key, loc, &r.scratch),
+            None => Default::default(),
+        },
+        None => return Finalize::Close,
+    };
     let c = &mut cy.conns[key];
     let Some(r) = req_in(&mut c.data) else {
         return Finalize::Close;
@@ -268,18 +314,32 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
     let ofc = r.loc.as_ref().and_then(|l| l.open_file_cache.clone());
     let f = match cy
         .open_files
-        .open(&r.scratch, cy.clock.now_ms, ofc.as_deref())
+        .open(&r.scratch, cy.clock.now_ms, ofc.as_deref(), of)
     {
         Ok(e) => (e.file, e.size, e.mtime, e.is_dir, e.is_file, e.content),
         Err(e) => {
-            let status = match e.kind() {
-                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => 404,
-                io::ErrorKind::PermissionDenied => 403,
+            // ngx_http_static_handler: a link disable_symlinks refuses is
+            // 403, as an unreadable file.
+            let status = match e.errno {
+                libc::ENOENT | libc::ENOTDIR | libc::ENAMETOOLONG => 404,
+                libc::EACCES | libc::ELOOP | libc::EMLINK => 403,
                 _ => 500,
             };
             let shown = path.display().to_string();
             if status != 404 || r.loc.as_ref().is_none_or(|l| l.log_not_found) {
-                http_error!(cy, key, "open() \"{shown}\" failed ({})", errno_text(&e));
+                let level = if status == 500 {
+                    "holdfast::crit"
+                } else {
+                    "holdfast"
+                };
+                crate::http::request::http_log!(
+                    log::Level::Error,
+                    level,
+                    cy,
+                    key,
+                    "{} \"{shown}\" failed ({e})",
+                    e.failed
+                );
             }
             return Finalize::Status(status);
         }

@@ -1,7 +1,8 @@
 //! The peer's response head, once it is whole: nginx's
 //! ngx_http_upstream_process_header() after parsing (next_upstream on a
 //! status, intercept_errors), ngx_http_upstream_process_headers()
-//! (X-Accel-Redirect, X-Accel-Buffering, X-Accel-Limit-Rate) and
+//! (X-Accel-Redirect, X-Accel-Buffering, X-Accel-Limit-Rate,
+//! X-Accel-Charset) and
 //! ngx_http_upstream_send_response() (the client's head, with the proxy's
 //! header filtering and proxy_redirect).
 
@@ -176,6 +177,13 @@ fn process_headers<S: Transport>(
         r.limit_rate = n;
         r.limit_rate_set = true;
     }
+    // ngx_http_upstream_process_charset.
+    if ignored & ignore::XA_CHARSET == 0
+        && let Some(v) = find(b"x-accel-charset").filter(|v| !v.is_empty())
+        && let Some(r) = cy.conns[ck].req_mut()
+    {
+        r.override_charset = Some(v);
+    }
     if ignored & ignore::XA_REDIRECT != 0 {
         return false;
     }
@@ -283,6 +291,20 @@ pub(crate) fn send_client_head<S: Transport>(
         .find(|(n, _)| n.eq_ignore_ascii_case(b"last-modified"))
         .and_then(|(_, v)| crate::core::time::parse_http_time(v));
     let expires = crate::http::headers_filter::expires_lines(cy, ck, h.status, peer_lm);
+    // ngx_http_charset_header_filter on the peer's type.
+    let charset = h
+        .header_lines(data)
+        .find(|(n, _)| n.eq_ignore_ascii_case(b"content-type"))
+        .and_then(|(_, ct)| {
+            let encoded = h
+                .header_lines(data)
+                .any(|(n, v)| n.eq_ignore_ascii_case(b"content-encoding") && !v.is_empty());
+            let peer = crate::http::charset_filter::Peer {
+                encoded,
+                reading: true,
+            };
+            crate::http::charset_filter::charset_header_filter(cy, ck, h.status, ct, Some(peer))
+        });
     // The gunzip and gzip header filters on the peer's response.
     let peer = |name: &[u8]| {
         h.header_lines(data)
@@ -426,6 +448,9 @@ pub(crate) fn send_client_head<S: Transport>(
             }
             (Some(l), _) if name.eq_ignore_ascii_case(b"location") => out.extend_from_slice(l),
             (_, Some(r)) if name.eq_ignore_ascii_case(b"refresh") => out.extend_from_slice(r),
+            _ if name.eq_ignore_ascii_case(b"content-type") => {
+                crate::http::charset_filter::write_content_type(out, value, charset.as_ref())
+            }
             _ => out.extend_from_slice(value),
         }
         out.extend_from_slice(b"\r\n");
