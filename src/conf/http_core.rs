@@ -164,6 +164,8 @@ pub(super) struct RawLoc {
     resolver: super::resolver::RawResolver,
     /// ngx_http_stub_status_module's part.
     pub(super) stub_status: bool,
+    /// ngx_http_autoindex_module's part.
+    autoindex: super::http_autoindex::RawAutoindex,
     /// The temp-path directives (see `http_temp.rs`).
     pub(super) temp: http_temp::RawTemp,
     client_body_buffer_size: Option<usize>,
@@ -275,6 +277,7 @@ fn defaults(b: &Builder<'_>) -> LocConf {
             in_file_only: InFileOnly::Off,
         }),
         access_log: Rc::from([]),
+        autoindex: Default::default(),
     }
 }
 
@@ -469,6 +472,7 @@ fn merge_loc_values(mut raw: RawLoc, parent: &LocConf) -> LocConf {
         add_headers: http_headers::merge(raw.headers, &parent.add_headers),
         access_log: http_log::merge(raw.log, &parent.access_log),
         client_body,
+        autoindex: super::http_autoindex::merge(raw.autoindex, &parent.autoindex),
     }
 }
 
@@ -662,6 +666,7 @@ impl Builder<'_> {
             || super::resolver::directive(d, &mut loc.resolver)?
             || http_stub_status::directive(d, &mut loc.stub_status)?
             || self.temp_directive(d, &mut loc.temp)?
+            || super::http_autoindex::directive(d, &mut loc.autoindex)?
         {
             return Ok(());
         }
