@@ -221,10 +221,11 @@ fn jsonp_callback<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Option<Vec<u8>
 
 /// Whether the html listing measures names in UTF-8 characters: nginx's
 /// test of `r->headers_out.charset` being `utf-8`, which the charset
-/// filter sets while the header is sent (`charset utf-8` on a type in
-/// `charset_types`). holdfast renders before the header, so this asks the
-/// location instead; without a charset module the response has no charset
-/// and names are measured in bytes, as nginx does then.
+/// filter sets while the header is sent (`charset utf-8`, text/html in
+/// `charset_types`). holdfast renders before the header, so the charset
+/// module has to answer here, from the location; until holdfast has one,
+/// a response has no charset and names are measured in bytes, as nginx
+/// measures them then.
 fn charset_is_utf8<S: Transport>(_cy: &Cycle<S>, _key: usize) -> bool {
     false
 }
