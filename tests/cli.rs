@@ -81,7 +81,7 @@ fn version_help_and_configure_arguments() {
     // rewrite, map, access, pcre, proxy, upstream_keepalive and autoindex are not
     // excluded, the modules holdfast lacks are.
     assert!(args.contains("--with-http_stub_status_module"), "{args}");
-    for missing in ["--without-http_gzip_module", "--without-http-cache"] {
+    for missing in ["--without-http_ssi_module", "--without-http-cache"] {
         assert!(args.split(' ').any(|a| a == missing), "{missing}: {args}");
     }
     for there in [
@@ -154,15 +154,15 @@ fn test_quiet_and_dump() {
     }
 
     // A failed test: the error, then nginx's "test failed" line, exit 1.
-    let bad = prefix_with("cli-bad", "events { }\nhttp {\n  gzip on;\n}\n");
+    let bad = prefix_with("cli-bad", "events { }\nhttp {\n  ssi on;\n}\n");
     let conf = bad.conf_file();
     let out = run_holdfast(["-t".as_ref(), "-c".as_ref(), conf.as_os_str()], WITHIN);
     assert_eq!(out.code, Some(1));
     assert_eq!(
         out.stderr,
         format!(
-            "holdfast: [emerg] unknown directive \"gzip\": holdfast has no \
-             ngx_http_gzip_module (see README, \"nginx modules\") in {}:3\n\
+            "holdfast: [emerg] unknown directive \"ssi\": holdfast has no \
+             ngx_http_ssi_module (see README, \"nginx modules\") in {}:3\n\
              holdfast: configuration file {} test failed\n",
             conf.display(),
             conf.display()

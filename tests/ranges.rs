@@ -176,3 +176,52 @@ fn an_added_last_modified_is_what_if_range_compares() {
         Some("Mon, 28 Sep 1970 06:00:00 GMT")
     );
 }
+
+#[test]
+fn a_file_over_4_gib_is_served_from_its_offsets_in_constant_memory() {
+    // A sparse 5 GiB file (no disk used) with marks written near the end.
+    let s = Server::with_server("    sendfile on;\n    location / { }\n");
+    let path = s.prefix().write("html/huge.bin", b"");
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    let size: u64 = 5 << 30;
+    f.set_len(size).unwrap();
+    use std::os::unix::fs::FileExt;
+    let mark_at = size - 100;
+    f.write_all_at(b"holdfast-large-file-mark", mark_at)
+        .unwrap();
+    drop(f);
+    let pid = s.pid();
+    let rss = || {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap()
+    };
+    let before = rss();
+    let mut c = s.connect();
+    // HEAD: the length past 32 bits.
+    c.send("HEAD /huge.bin HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    let h = c.read_head_response();
+    h.assert_status(200);
+    assert_eq!(h.header("Content-Length"), Some("5368709120"));
+    // The last 100 bytes, from their offset.
+    let r = c.request(req("/huge.bin", "Range: bytes=-100\r\n"));
+    r.assert_status(206).assert_keepalive();
+    assert_eq!(
+        r.header("Content-Range"),
+        Some(format!("bytes {mark_at}-{}/{size}", size - 1).as_str())
+    );
+    assert!(r.body.starts_with(b"holdfast-large-file-mark"));
+    assert_eq!(r.body.len(), 100);
+    // A part that straddles 4 GiB.
+    let at: u64 = 4 << 30;
+    let r = c.request(req(
+        "/huge.bin",
+        &format!("Range: bytes={}-{}\r\n", at - 10, at + 9),
+    ));
+    r.assert_status(206);
+    assert_eq!(r.body, vec![0u8; 20]);
+    assert!(rss() < before + 2048, "RSS grew by more than 2 MiB");
+}

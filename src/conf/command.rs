@@ -66,13 +66,14 @@ pub(super) const fn cmd(
 }
 
 /// Every module's table, in nginx's module order.
-fn tables() -> [&'static [Command]; 13] {
+fn tables() -> [&'static [Command]; 14] {
     [
         super::core::COMMANDS,
         super::http_core::COMMANDS,
         super::resolver::COMMANDS,
         super::http_log::COMMANDS,
         super::http_headers::COMMANDS,
+        super::http_gzip::COMMANDS,
         super::http_rewrite::COMMANDS,
         super::http_access::COMMANDS,
         super::http_autoindex::COMMANDS,

@@ -154,6 +154,8 @@ pub(super) struct RawLoc {
     pub(super) log: http_log::RawAccessLog,
     /// ngx_http_headers_filter_module's part.
     pub(super) headers: http_headers::RawHeaders,
+    /// The compression modules' part.
+    pub(super) gzip: super::http_gzip::RawGzip,
     /// ngx_http_rewrite_module's part.
     pub(super) rewrite: http_rewrite::RawRewrite,
     /// ngx_http_access_module's part.
@@ -271,6 +273,7 @@ fn defaults(b: &Builder<'_>) -> LocConf {
         stub_status: false,
         add_headers: Rc::from([]),
         expires: None,
+        gzip: Rc::new(super::http_gzip::GzipConf::default()),
         client_body: Rc::new(ClientBodyConf {
             temp_path: TempPath::new(b.path("client_body_temp")),
             buffer_size: CLIENT_BODY_BUFFER_SIZE,
@@ -468,6 +471,7 @@ fn merge_loc_values(mut raw: RawLoc, parent: &LocConf) -> LocConf {
         },
         // Not inherited: nginx sets the level's content handler.
         stub_status: raw.stub_status,
+        gzip: super::http_gzip::merge(std::mem::take(&mut raw.gzip), &parent.gzip),
         expires: http_headers::merge_expires(raw.headers.expires.take(), &parent.expires),
         add_headers: http_headers::merge(raw.headers, &parent.add_headers),
         access_log: http_log::merge(raw.log, &parent.access_log),
@@ -660,6 +664,7 @@ impl Builder<'_> {
         if self.core_loc_directive(d, loc)?
             || self.log_directive(d, &mut loc.log)?
             || http_headers::directive(d, &mut loc.headers)?
+            || super::http_gzip::directive(d, &mut loc.gzip)?
             || http_rewrite::directive(d, &mut loc.rewrite)?
             || super::http_access::directive(d, &mut loc.access)?
             || self.proxy_directive(d, &mut loc.proxy)?

@@ -131,9 +131,8 @@ impl Builder<'_> {
     /// [FORMAT [buffer=SIZE] [flush=TIME] [if=CONDITION]]`, the format
     /// defaulting to `combined`.
     ///
-    /// Not supported by holdfast (each refused by name): syslog targets,
-    /// variables in the path and `gzip` (compressed logs). Anything else is
-    /// `invalid parameter`.
+    /// Not supported by holdfast (each refused by name): syslog targets and
+    /// variables in the path. Anything else is `invalid parameter`.
     fn access_log(&self, d: &Directive, raw: &mut RawAccessLog) -> Result<(), ConfError> {
         let target = &d.args[0];
         if target == "off" {
@@ -164,6 +163,7 @@ impl Builder<'_> {
             buffer: None,
             flush_ms: None,
             condition: None,
+            gzip: None,
         };
         for p in d.args.iter().skip(2) {
             if let Some(v) = p.strip_prefix("buffer=") {
@@ -180,16 +180,21 @@ impl Builder<'_> {
                 log.flush_ms = Some(ms);
             } else if let Some(v) = p.strip_prefix("if=") {
                 log.condition = Some(variables::compile(v).map_err(|e| d.error(e))?);
-            } else if p == "gzip" || p.starts_with("gzip=") {
-                return Err(d.error(format!(
-                    "\"{p}\" is not supported by holdfast (no compressed logs)"
-                )));
+            } else if p == "gzip" {
+                log.gzip = Some(1);
+            } else if let Some(v) = p.strip_prefix("gzip=") {
+                // ngx_http_log_set_log: a level from 1 to 9.
+                let level = parse_size(v)
+                    .ok()
+                    .filter(|n| (1..=9).contains(n))
+                    .ok_or_else(|| d.error(format!("invalid compression level \"{v}\"")))?;
+                log.gzip = Some(level as u32);
             } else {
                 return Err(d.error(format!("invalid parameter \"{p}\"")));
             }
         }
-        if log.flush_ms.is_some() && log.buffer.is_none() {
-            // nginx: flush= implies a buffer of 64k.
+        if (log.flush_ms.is_some() || log.gzip.is_some()) && log.buffer.is_none() {
+            // nginx: flush= and gzip imply a buffer of 64k.
             log.buffer = Some(64 * 1024);
         }
         raw.logs.push(log);
@@ -431,10 +436,10 @@ mod tests {
             "invalid parameter \"x\"",
             3,
         );
-        for p in ["gzip", "gzip=5"] {
+        for v in ["0", "10", "x"] {
             assert_err(
-                &wrap(&format!("access_log a.log combined {p};")),
-                &format!("\"{p}\" is not supported by holdfast (no compressed logs)"),
+                &wrap(&format!("access_log a.log combined gzip={v};")),
+                &format!("invalid compression level \"{v}\""),
                 3,
             );
         }

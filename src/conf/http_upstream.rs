@@ -717,8 +717,8 @@ mod tests {
             3,
         );
         assert_err(
-            &wrap("gzip on;"),
-            "unknown directive \"gzip\": holdfast has no ngx_http_gzip_module \
+            &wrap("ssi on;"),
+            "unknown directive \"ssi\": holdfast has no ngx_http_ssi_module \
              (see README, \"nginx modules\")",
             3,
         );

@@ -21,6 +21,7 @@ pub mod http_autoindex;
 mod http_core;
 mod http_core_loc;
 mod http_core_sizes;
+pub mod http_gzip;
 pub mod http_headers;
 mod http_log;
 mod http_map;
@@ -457,6 +458,9 @@ pub struct AccessLogConf {
     pub flush_ms: Option<u64>,
     /// `if=CONDITION`: the line is written unless the value is empty or `0`.
     pub condition: Option<Vec<Segment>>,
+    /// `gzip[=LEVEL]`: each write of the buffer is one gzip member (the
+    /// file reads with `zcat`); level 1 by default.
+    pub gzip: Option<u32>,
 }
 
 /// `open_file_cache max=N [inactive=T]` and its companions.
@@ -535,6 +539,9 @@ pub struct LocConf {
     pub if_modified_since: IfModifiedSince,
     /// `etag on|off` (default on): static responses carry an ETag.
     pub etag: bool,
+    /// The compression modules' settings (gzip, gzip_static, gunzip,
+    /// brotli_static).
+    pub gzip: Rc<http_gzip::GzipConf>,
     /// `expires` (None: off, nothing added).
     pub expires: Option<Rc<http_headers::Expires>>,
     /// `max_ranges N` (None: no limit; 0: ranges off).

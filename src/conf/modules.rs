@@ -73,24 +73,10 @@ pub static MODULES: &[Module] = &[
             "charset_map",
         ],
     ),
-    absent(
+    present(
         "ngx_http_gzip_module",
         "--without-http_gzip_module",
-        &[
-            "gzip",
-            "gzip_buffers",
-            "gzip_types",
-            "gzip_comp_level",
-            "gzip_window",
-            "gzip_hash",
-            "postpone_gzipping",
-            "gzip_no_buffer",
-            "gzip_min_length",
-            "gzip_vary",
-            "gzip_http_version",
-            "gzip_proxied",
-            "gzip_disable",
-        ],
+        "gzip_hash, postpone_gzipping, gzip_no_buffer",
     ),
     absent(
         "ngx_http_ssi_module",
@@ -423,12 +409,28 @@ pub static MODULES: &[Module] = &[
             "dav_access",
         ],
     ),
-    absent(
+    present(
         "ngx_http_gunzip_filter_module",
+        "--with-http_gunzip_module",
         "",
-        &["gunzip", "gunzip_buffers"],
     ),
-    absent("ngx_http_gzip_static_module", "", &["gzip_static"]),
+    present(
+        "ngx_http_gzip_static_module",
+        "--with-http_gzip_static_module",
+        "",
+    ),
+    absent(
+        "google/ngx_brotli's filter module (brotli_static is built in)",
+        "",
+        &[
+            "brotli",
+            "brotli_types",
+            "brotli_comp_level",
+            "brotli_buffers",
+            "brotli_window",
+            "brotli_min_length",
+        ],
+    ),
     absent(
         "ngx_http_auth_request_module",
         "",
@@ -478,6 +480,14 @@ pub static MODULES: &[Module] = &[
 /// The directives of ngx_http_core_module (and of the other modules holdfast
 /// has) that holdfast does not implement yet, with the issue that adds them.
 static NOT_YET: &[(&str, &str)] = &[
+    // zlib's memLevel is not reachable through flate2; holdfast compresses
+    // as soon as data comes and always sends what deflate produced.
+    ("gzip_hash", "ngx_http_gzip_module's gzip_hash"),
+    (
+        "postpone_gzipping",
+        "ngx_http_gzip_module's postpone_gzipping",
+    ),
+    ("gzip_no_buffer", "ngx_http_gzip_module's gzip_no_buffer"),
     (
         "proxy_cookie_domain",
         "ngx_http_proxy_module's proxy_cookie_domain",
@@ -676,7 +686,7 @@ mod tests {
     fn configure_arguments_tell_what_is_there() {
         let a = configure_arguments();
         assert!(a.starts_with("--with-http_stub_status_module "), "{a}");
-        for without in ["--without-http_gzip_module", "--without-http-cache"] {
+        for without in ["--without-http_ssi_module", "--without-http-cache"] {
             assert!(a.contains(without), "{without}");
         }
         for with in [
@@ -687,9 +697,12 @@ mod tests {
             "--without-http_access_module",
             "--without-pcre",
             "--without-http_autoindex_module",
+            "--without-http_gzip_module",
         ] {
             assert!(!a.contains(with), "{with}");
         }
+        assert!(a.contains("--with-http_gzip_static_module"));
+        assert!(a.contains("--with-http_gunzip_module"));
         assert!(!a.contains("--with-http_ssl_module"));
         // Test::Nginx's has('http') looks for a bare `--without-http`.
         assert!(!a.split(' ').any(|w| w == "--without-http"));
@@ -697,7 +710,11 @@ mod tests {
 
     #[test]
     fn missing_directives_name_their_module() {
-        assert_eq!(module_of("gzip").as_deref(), Some("ngx_http_gzip_module"));
+        assert_eq!(module_of("gzip"), None);
+        assert_eq!(
+            module_of("gzip_hash").as_deref(),
+            Some("ngx_http_gzip_module's gzip_hash yet")
+        );
         assert_eq!(
             module_of("ssl_protocols").as_deref(),
             Some("ngx_http_ssl_module")

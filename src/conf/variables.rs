@@ -61,6 +61,9 @@ pub enum Variable {
     ConnectionsWaiting,
     /// `$pipe`: `p` for a pipelined request, else `.`.
     Pipe,
+    /// `$gzip_ratio`: bytes before over bytes after compression (not found
+    /// for a response that was not compressed).
+    GzipRatio,
     /// `$msec`: the current time in seconds with millisecond resolution.
     Msec,
     /// `$host`: Host header (lower-cased, port stripped), else the server name.
@@ -187,6 +190,7 @@ const NAMES: &[(&str, Variable)] = &[
     ("connections_writing", Variable::ConnectionsWriting),
     ("connections_waiting", Variable::ConnectionsWaiting),
     ("pipe", Variable::Pipe),
+    ("gzip_ratio", Variable::GzipRatio),
     ("msec", Variable::Msec),
     ("host", Variable::Host),
     ("server_name", Variable::ServerName),

@@ -453,7 +453,14 @@ impl<S> Connection<S> {
 
     /// Output is queued.
     pub fn has_output(&self) -> bool {
-        self.hc().is_some_and(|hc| !hc.out.is_empty())
+        self.hc().is_some_and(|hc| {
+            !hc.out.is_empty()
+                || hc
+                    .request
+                    .as_deref()
+                    .and_then(|r| r.body_filter.as_deref())
+                    .is_some_and(|f| f.has_work())
+        })
     }
 
     /// Mirrors ngx_unix_recv(): one read into `buf`, keeping `ready` and `eof`.

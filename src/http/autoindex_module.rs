@@ -362,15 +362,18 @@ impl Listing {
 /// Mirrors the ngx_http_output_filter() call that ends
 /// ngx_http_autoindex_handler(): queues the listing after the header, from
 /// memory or as a file region (sent with sendfile). Every listing's body
-/// passes here and only here: a body filter (gzip) takes it at this point.
+/// passes here and only here: into the gzip filter's input when the header
+/// filter chose to compress (`gzip on` and a matching `gzip_types`), else
+/// straight to the connection's output.
 fn output_filter<S: Transport>(cy: &mut Cycle<S>, key: usize, body: Listing) -> Finalize {
     let Some(hc) = cy.conns[key].hc_mut() else {
         return Finalize::Close;
     };
     let len = body.len();
+    let out = crate::http::gzip_filter::body_chain(hc);
     match body {
-        Listing::Mem(b) => hc.out.mem.extend_from_slice(&b),
-        Listing::File(f) => hc.out.push_file(f.file.clone(), 0, f.len),
+        Listing::Mem(b) => out.mem.extend_from_slice(&b),
+        Listing::File(f) => out.push_file(f.file.clone(), 0, f.len),
     }
     if let Some(r) = hc.request.as_deref_mut() {
         r.body_bytes += len;

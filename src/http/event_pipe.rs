@@ -74,7 +74,9 @@ pub fn pipe_read_upstream_allowed<S: Transport>(cy: &mut Cycle<S>, key: usize, c
     }
     let over = u.pipe.as_ref().and_then(|p| p.buffering);
     let b = buffering(cy, client, over);
-    let pending = cy.conns[ck].hc().map_or(0, |hc| hc.out.pending());
+    let pending = cy.conns[ck]
+        .hc()
+        .map_or(0, crate::http::gzip_filter::out_pending);
     if !b.on {
         return pending < b.buffer_size as u64;
     }
@@ -119,7 +121,7 @@ fn flush_staged<S: Transport>(cy: &mut Cycle<S>, key: usize, ck: usize) {
         return;
     }
     if let Some(hc) = cy.conns[ck].hc_mut() {
-        queue_mem(&mut hc.out, &staged, chunked);
+        queue_mem(crate::http::gzip_filter::body_chain(hc), &staged, chunked);
     }
     staged.clear();
     if let Some(p) = up_mut(cy, key).and_then(|u| u.pipe.as_mut()) {
@@ -140,7 +142,7 @@ fn flush_staged_quiet<S: Transport>(cy: &mut Cycle<S>, key: usize, ck: usize, ch
         None => return,
     };
     if let Some(hc) = cy.conns[ck].hc_mut() {
-        queue_mem(&mut hc.out, &staged, chunked);
+        queue_mem(crate::http::gzip_filter::body_chain(hc), &staged, chunked);
     }
 }
 
@@ -187,7 +189,9 @@ pub fn pipe_write_to_downstream<S: Transport>(
     }
     let over = u.pipe.as_ref().and_then(|p| p.buffering);
     let b = buffering(cy, client, over);
-    let pending = cy.conns[ck].hc().map_or(0, |hc| hc.out.pending());
+    let pending = cy.conns[ck]
+        .hc()
+        .map_or(0, crate::http::gzip_filter::out_pending);
     let (spilling, file_full) =
         up_mut(cy, key)
             .and_then(|u| u.pipe.as_ref())
@@ -206,7 +210,7 @@ pub fn pipe_write_to_downstream<S: Transport>(
         || (!spilling && pending + data.len() as u64 <= b.memory());
     if to_memory {
         if let Some(hc) = cy.conns[ck].hc_mut() {
-            queue_mem(&mut hc.out, data, chunked);
+            queue_mem(crate::http::gzip_filter::body_chain(hc), data, chunked);
         }
         return true;
     }
@@ -280,7 +284,7 @@ fn write_chain_to_temp_file<S: Transport>(
     let (file, end, n) = (temp.file.clone(), temp.len, p.staged.len());
     p.staged.clear();
     if let Some(hc) = cy.conns[ck].hc_mut() {
-        let out = &mut hc.out;
+        let out = crate::http::gzip_filter::body_chain(hc);
         out.compact();
         if chunked {
             out.mem.extend_from_slice(format!("{n:x}\r\n").as_bytes());
@@ -435,6 +439,10 @@ fn send_unfinished<S: Transport>(cy: &mut Cycle<S>, ck: usize) {
     if let Some(r) = cy.conns[ck].req_mut() {
         r.keepalive = false;
         r.upstream = None;
+        // A coded body is cut short too: what was coded goes, no trailer.
+        if let Some(f) = r.body_filter.as_deref_mut() {
+            f.abort = true;
+        }
     }
     cy.conns[ck].read.handler = crate::core::connection::ReadHandler::BlockReading;
     crate::http::request::finalize_request(cy, ck, Finalize::Done);

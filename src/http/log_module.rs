@@ -35,6 +35,8 @@ struct LogFile {
     flush_ms: Option<u64>,
     /// When the oldest buffered line was added (cycle ms).
     since_ms: u64,
+    /// `gzip=LEVEL`: each write is one gzip member.
+    gzip: Option<u32>,
 }
 
 /// The open access log files, by path.
@@ -74,6 +76,7 @@ impl AccessLogs {
                 // A reload may change the buffering of a file kept open.
                 f.buffer = log.buffer;
                 f.flush_ms = log.flush_ms;
+                f.gzip = log.gzip;
                 continue;
             }
             let file = open_append(&log.path).map_err(|e| {
@@ -90,6 +93,7 @@ impl AccessLogs {
                 buffer: log.buffer,
                 flush_ms: log.flush_ms,
                 since_ms: 0,
+                gzip: log.gzip,
             });
         }
         Ok(())
@@ -116,9 +120,23 @@ impl AccessLogs {
         }
     }
 
+    /// Mirrors ngx_http_log_flush() (and ngx_http_log_gzip() for a
+    /// compressed log: the buffer as one gzip member).
     fn write_out(f: &mut LogFile) {
         if !f.buf.is_empty() {
-            if let Err(e) = f.file.write_all(&f.buf) {
+            let written = match f.gzip {
+                None => f.file.write_all(&f.buf),
+                Some(level) => {
+                    let mut z = flate2::write::GzEncoder::new(
+                        Vec::with_capacity(f.buf.len() / 4 + 64),
+                        flate2::Compression::new(level),
+                    );
+                    z.write_all(&f.buf)
+                        .and_then(|()| z.finish())
+                        .and_then(|member| f.file.write_all(&member))
+                }
+            };
+            if let Err(e) = written {
                 crate::alert!(
                     "write() to \"{}\" failed ({})",
                     f.path.display(),

@@ -25,6 +25,8 @@ pub mod body;
 pub mod chunked;
 pub mod core_module;
 pub mod event_pipe;
+pub mod gzip_filter;
+pub mod gzip_static_module;
 pub mod headers;
 pub mod headers_filter;
 pub mod keepalive;

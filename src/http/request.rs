@@ -299,6 +299,15 @@ pub struct Request {
     /// Bytes written to the socket for this request (nginx's `c->sent`,
     /// which it resets per request), for `limit_rate`.
     pub sent: u64,
+    /// `r->gzip_tested`, `r->gzip_ok`, `r->gzip_vary` (see
+    /// [`gzip_filter::flags`](crate::http::gzip_filter::flags)).
+    pub gzip_flags: u8,
+    /// The coding the header filters chose for the response.
+    pub coding: crate::http::gzip_filter::Coding,
+    /// The gzip or gunzip body filter coding this response (made by the
+    /// header filter, dropped with the request: its deflate state goes
+    /// back to the free list).
+    pub body_filter: Option<Box<crate::http::gzip_filter::BodyFilter>>,
 }
 
 impl Request {
@@ -1026,6 +1035,13 @@ pub fn finalize_request<S: Transport>(cy: &mut Cycle<S>, key: usize, rc: Finaliz
     if trace {
         log_finalize(cy, key, "0");
     }
+    // The handler queued all of the body: a body filter may finish it.
+    if let Some(f) = cy.conns[key]
+        .req_mut()
+        .and_then(|r| r.body_filter.as_deref_mut())
+    {
+        f.last = true;
+    }
     let c = &cy.conns[key];
     let Some(r) = c.req() else { return };
     let pipelined = c.buf().is_some_and(|b| b.pos + r.consumed < b.last);
@@ -1033,6 +1049,7 @@ pub fn finalize_request<S: Transport>(cy: &mut Cycle<S>, key: usize, rc: Finaliz
         && !cy.retiring(key)
         && pipelined
         && r.body.is_done()
+        && r.body_filter.is_none()
         && c.hc().map_or(0, |hc| hc.out.pending()) < response::PIPELINE_BATCH_BYTES as u64;
     if !batch {
         match response::send_out(cy, key) {
@@ -1144,6 +1161,7 @@ pub fn free_request<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     // `client_body_in_file_only on`), not when the pooled object is reused.
     r.request_body = None;
     r.request_body_file = None;
+    r.body_filter = None;
     let c = &mut cy.conns[key];
     log::debug!("*{} http close request", c.number);
     log::debug!("*{} http log handler", c.number);

@@ -40,6 +40,8 @@ pub struct ResponseHead<'a> {
     pub etag: Option<&'a [u8]>,
     /// The response can take ranges: `Accept-Ranges: bytes`.
     pub accept_ranges: bool,
+    /// `Content-Encoding` (a precompressed file of gzip_static).
+    pub content_encoding: Option<&'a [u8]>,
 }
 
 /// An ETag made on the stack (no allocation per static response).
@@ -108,6 +110,26 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
         }
     });
     let expires = crate::http::headers_filter::expires_lines(cy, key, status_now, h.last_modified);
+    // The gzip and gunzip header filters (they run before nginx's header
+    // filter, as here).
+    let content_type = cy.conns[key].req().and_then(|r| r.content_type_out.clone());
+    let coding = crate::http::gzip_filter::header_filter(
+        cy,
+        key,
+        &crate::http::gzip_filter::HeadInfo {
+            status: status_now,
+            content_type: content_type.as_deref().or(h.content_type),
+            content_length: h.content_length,
+            content_encoding: h.content_encoding,
+            resp: crate::http::gzip_filter::RespHeaders {
+                expires: None,
+                date: None,
+                cache_control: None,
+                last_modified: h.last_modified.is_some(),
+                etag: h.etag.is_some(),
+            },
+        },
+    );
     let date = cy.clock.http_date;
     let Some(hc) = cy.conns[key].hc_mut() else {
         return;
@@ -132,10 +154,17 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
     if no_content {
         r.header_only = true;
     }
-    let (tokens, ka_header) = r
-        .loc
-        .as_ref()
-        .map_or((true, None), |l| (l.server_tokens, l.keepalive_header_s));
+    let (tokens, ka_header, vary) = r.loc.as_ref().map_or((true, None, false), |l| {
+        (l.server_tokens, l.keepalive_header_s, l.gzip.vary)
+    });
+    // A coded body has no known length: chunked for HTTP/1.1, the
+    // connection's end for HTTP/1.0 (ngx_http_chunked_header_filter).
+    let coded = coding != crate::http::gzip_filter::Coding::Identity;
+    let chunked =
+        coded && !no_content && !r.header_only && r.version == crate::http::parse::Version::Http11;
+    if coded && !no_content && !r.header_only && !chunked {
+        r.keepalive = false;
+    }
     // add_header Last-Modified / ETag replace (or, empty, remove) the ones
     // holdfast makes, as nginx's special setters for them do.
     let (own_lm, own_etag) = r.loc.as_ref().map_or((false, false), |l| {
@@ -164,7 +193,7 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
         out.extend_from_slice(b"\r\nContent-Type: ");
         out.extend_from_slice(ct);
     }
-    if let Some(len) = h.content_length.filter(|_| !no_content) {
+    if let Some(len) = h.content_length.filter(|_| !no_content && !coded) {
         out.extend_from_slice(b"\r\nContent-Length: ");
         push_u64(out, len);
     }
@@ -178,6 +207,9 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
         out.extend_from_slice(b"\r\nLocation: ");
         out.extend_from_slice(&r.location);
     }
+    if chunked {
+        out.extend_from_slice(b"\r\nTransfer-Encoding: chunked");
+    }
     if r.keepalive {
         out.extend_from_slice(b"\r\nConnection: keep-alive");
         if let Some(secs) = ka_header {
@@ -188,12 +220,31 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
         out.extend_from_slice(b"\r\nConnection: close");
     }
     // ngx_http_range_header_filter: a response that can take ranges says so.
-    if h.accept_ranges && status == 200 {
+    if h.accept_ranges && status == 200 && !coded {
         out.extend_from_slice(b"\r\nAccept-Ranges: bytes");
+    }
+    // ngx_http_gzip_filter / gunzip: Content-Encoding, and the validator
+    // becomes weak (ngx_http_weak_etag).
+    let encoding = match coding {
+        crate::http::gzip_filter::Coding::Gzip => Some(&b"gzip"[..]),
+        crate::http::gzip_filter::Coding::Gunzip => None,
+        crate::http::gzip_filter::Coding::Identity => h.content_encoding,
+    };
+    if let Some(e) = encoding.filter(|_| !no_content) {
+        out.extend_from_slice(b"\r\nContent-Encoding: ");
+        out.extend_from_slice(e);
     }
     if let Some(etag) = h.etag.filter(|_| !own_etag) {
         out.extend_from_slice(b"\r\nETag: ");
+        if coded && !etag.starts_with(b"W/") {
+            out.extend_from_slice(b"W/");
+        }
         out.extend_from_slice(etag);
+    }
+    // ngx_http_header_filter: `gzip_vary on` where a compression module
+    // looked at the response.
+    if vary && r.gzip_flags & crate::http::gzip_filter::flags::VARY != 0 {
+        out.extend_from_slice(b"\r\nVary: Accept-Encoding");
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(&expires);
@@ -280,7 +331,9 @@ pub fn send_body<S: Transport>(cy: &mut Cycle<S>, key: usize, body: &[u8]) {
     };
     if let Some(r) = hc.request.as_deref_mut().filter(|r| !r.header_only) {
         r.body_bytes += body.len() as u64;
-        hc.out.mem.extend_from_slice(body);
+        crate::http::gzip_filter::body_chain(hc)
+            .mem
+            .extend_from_slice(body);
     }
 }
 
@@ -496,7 +549,19 @@ pub fn send_out<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Sent {
         return Sent::Done;
     };
     let mut sent_now: u64 = 0;
+    let mut filter_error = None;
     let res = loop {
+        // The gzip/gunzip body filter codes more while little waits.
+        if let Some(f) = hc
+            .request
+            .as_deref_mut()
+            .and_then(|r| r.body_filter.as_deref_mut())
+            .filter(|f| f.has_work())
+            && let Err(e) = f.pump(&mut hc.out, &mut file_buf)
+        {
+            filter_error = Some(e);
+            break Sent::Error;
+        }
         if hc.out.is_empty() {
             hc.out.reset();
             break Sent::Done;
@@ -589,6 +654,9 @@ pub fn send_out<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Sent {
     cy.file_buf = file_buf;
     if let Some(r) = cy.conns[key].req_mut() {
         r.sent += sent_now;
+    }
+    if let Some(e) = filter_error {
+        crate::http::request::http_error!(cy, key, "{e}");
     }
     if res != Sent::Again {
         return res;

@@ -199,6 +199,7 @@ pub fn special_response_handler<S: Transport>(cy: &mut Cycle<S>, key: usize, cod
         last_modified: None,
         etag: None,
         accept_ranges: false,
+        content_encoding: None,
     };
     response::send_header(cy, key, &head);
     if has_page(code) {

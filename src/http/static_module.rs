@@ -275,6 +275,13 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
     let Some(r) = req_in(&mut c.data) else {
         return Finalize::Close;
     };
+    // gzip_static / brotli_static may answer with a precompressed file.
+    let mut scratch = std::mem::take(&mut r.scratch);
+    let encoding = crate::http::gzip_static_module::precompressed(cy, key, &mut scratch);
+    let Some(r) = cy.conns[key].req_mut() else {
+        return Finalize::Close;
+    };
+    r.scratch = scratch;
     let path = Path::new(std::ffi::OsStr::from_bytes(&r.scratch));
     let ofc = r.loc.as_ref().and_then(|l| l.open_file_cache.clone());
     let f = match cy
@@ -342,6 +349,7 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
         last_modified: Some(mtime),
         etag: etag.as_ref().map(response::Etag::as_bytes),
         accept_ranges: true,
+        content_encoding: encoding,
     };
     // add_header Last-Modified replaces the file's time for the filters
     // too (nginx's headers filter sets last_modified_time before them).
@@ -368,7 +376,25 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
     // The parts to send and the multipart boundary (empty for one part).
     let mut parts: Option<(Vec<ByteRange>, Vec<u8>)> = None;
     let mut multipart_type = Vec::new();
-    if head.status == 200 {
+    // The gzip / gunzip header filters run before the range filter: a
+    // coded response takes no ranges.
+    let coded = head.status == 200
+        && crate::http::gzip_filter::header_filter(
+            cy,
+            key,
+            &crate::http::gzip_filter::HeadInfo {
+                status: 200,
+                content_type: head.content_type,
+                content_length: head.content_length,
+                content_encoding: head.content_encoding,
+                resp: crate::http::gzip_filter::RespHeaders {
+                    last_modified: true,
+                    etag: head.etag.is_some(),
+                    ..Default::default()
+                },
+            },
+        ) != crate::http::gzip_filter::Coding::Identity;
+    if head.status == 200 && !coded {
         use crate::http::range_filter::{Ranges, range_filter};
         let etag_bytes = etag.as_ref().map(response::Etag::as_bytes);
         match range_filter(cy, key, size, mtime_seen, etag_bytes) {
@@ -442,7 +468,7 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
     if let Some(r) = hc.request.as_deref_mut() {
         r.body_bytes += size;
     }
-    let out = &mut hc.out;
+    let out = crate::http::gzip_filter::body_chain(hc);
     if let Some(bytes) = content {
         out.mem.extend_from_slice(&bytes);
         return Finalize::Done;

@@ -283,14 +283,47 @@ pub(crate) fn send_client_head<S: Transport>(
         .find(|(n, _)| n.eq_ignore_ascii_case(b"last-modified"))
         .and_then(|(_, v)| crate::core::time::parse_http_time(v));
     let expires = crate::http::headers_filter::expires_lines(cy, ck, h.status, peer_lm);
+    // The gunzip and gzip header filters on the peer's response.
+    let peer = |name: &[u8]| {
+        h.header_lines(data)
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    };
+    let content_length = match framing {
+        Framing::Length(n) => Some(n),
+        _ => None,
+    };
+    let coding = crate::http::gzip_filter::header_filter(
+        cy,
+        ck,
+        &crate::http::gzip_filter::HeadInfo {
+            status: h.status,
+            content_type: peer(b"content-type"),
+            content_length,
+            content_encoding: peer(b"content-encoding"),
+            resp: crate::http::gzip_filter::RespHeaders {
+                expires: peer(b"expires"),
+                date: peer(b"date"),
+                cache_control: peer(b"cache-control"),
+                last_modified: peer(b"last-modified").is_some(),
+                etag: peer(b"etag").is_some(),
+            },
+        },
+    );
+    let coded = coding != crate::http::gzip_filter::Coding::Identity;
     let Some(hc) = cy.conns[ck].hc_mut() else {
         return false;
     };
     let Some(r) = hc.request.as_deref_mut() else {
         return false;
     };
-    let unknown_length = matches!(framing, Framing::UntilClose | Framing::Chunked);
+    let unknown_length = (coded && framing != Framing::None)
+        || matches!(framing, Framing::UntilClose | Framing::Chunked);
     let chunked_out = unknown_length && r.version == crate::http::parse::Version::Http11;
+    // A body filter frames its own output; the pipe hands it plain bytes.
+    let filtered = r.body_filter.is_some();
+    let vary = r.loc.as_ref().is_some_and(|l| l.gzip.vary)
+        && r.gzip_flags & crate::http::gzip_filter::flags::VARY != 0;
     if exiting || (unknown_length && !chunked_out) || h.status == 101 {
         r.keepalive = false;
     }
@@ -353,6 +386,15 @@ pub(crate) fn send_client_head<S: Transport>(
         if hop.iter().any(|n| name.eq_ignore_ascii_case(n)) || hide(name) {
             continue;
         }
+        // ngx_http_clear_content_length / clear_accept_ranges of a coded
+        // response; gunzip also takes the Content-Encoding away.
+        if coded
+            && (name.eq_ignore_ascii_case(b"content-length")
+                || name.eq_ignore_ascii_case(b"accept-ranges")
+                || name.eq_ignore_ascii_case(b"content-encoding"))
+        {
+            continue;
+        }
         if !expires.is_empty()
             && (name.eq_ignore_ascii_case(b"expires")
                 || name.eq_ignore_ascii_case(b"cache-control"))
@@ -377,6 +419,11 @@ pub(crate) fn send_client_head<S: Transport>(
         out.extend_from_slice(name);
         out.extend_from_slice(b": ");
         match (&location, &refresh) {
+            _ if coded && name.eq_ignore_ascii_case(b"etag") && !value.starts_with(b"W/") => {
+                // ngx_http_weak_etag.
+                out.extend_from_slice(b"W/");
+                out.extend_from_slice(value);
+            }
             (Some(l), _) if name.eq_ignore_ascii_case(b"location") => out.extend_from_slice(l),
             (_, Some(r)) if name.eq_ignore_ascii_case(b"refresh") => out.extend_from_slice(r),
             _ => out.extend_from_slice(value),
@@ -384,6 +431,12 @@ pub(crate) fn send_client_head<S: Transport>(
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(&expires);
+    if coding == crate::http::gzip_filter::Coding::Gzip {
+        out.extend_from_slice(b"Content-Encoding: gzip\r\n");
+    }
+    if vary {
+        out.extend_from_slice(b"Vary: Accept-Encoding\r\n");
+    }
     if chunked_out {
         out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
     }
@@ -397,7 +450,7 @@ pub(crate) fn send_client_head<S: Transport>(
     }
     // The headers filter (add_header) and the end of the head, counted.
     response::add_headers(cy, ck, h.status, start);
-    chunked_out
+    chunked_out && !filtered
 }
 
 /// Mirrors ngx_http_proxy_rewrite_redirect(): the first `proxy_redirect`

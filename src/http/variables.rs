@@ -256,6 +256,16 @@ fn request_variable<S: Transport>(
         Variable::RequestLength => push_num(out, r.request_length),
         Variable::RequestTime => push_secs_ms(out, now.saturating_sub(r.start_ms)),
         Variable::Pipe => out.push(if r.pipeline { b'p' } else { b'.' }),
+        Variable::GzipRatio => {
+            match r
+                .body_filter
+                .as_deref()
+                .and_then(crate::http::gzip_filter::gzip_ratio)
+            {
+                Some(v) => out.extend_from_slice(v.as_bytes()),
+                None => return false,
+            }
+        }
         Variable::Host => {
             if r.has_host {
                 out.extend_from_slice(&r.host);

@@ -1,0 +1,756 @@
+//! Response compression: nginx's ngx_http_gzip_filter_module and
+//! ngx_http_gunzip_filter_module (body filters), and ngx_http_gzip_ok() of
+//! the core module (may this client get gzip?).
+//!
+//! The header filter decides; when a body must be coded, the request gets a
+//! [`BodyFilter`] and the content handlers (static files, error pages,
+//! `return`, the proxy's pipe) queue the body into its `raw` chain instead
+//! of the connection's output (see [`body_chain`]). The write filter
+//! ([`send_out`](crate::http::response::send_out)) runs [`BodyFilter::pump`]
+//! whenever less than `gzip_buffers` of coded output waits for the client:
+//! a file is read 32 KiB at a time, coded, and framed as chunks for an
+//! HTTP/1.1 client, so a GB file is compressed in constant memory and a
+//! slow client holds back the reading.
+//!
+//! The deflate state (flate2 on zlib-rs, about 270 KB at level 1) is
+//! taken from a free list when a response starts and given back when the
+//! request is freed: an idle keep-alive connection holds none of it.
+
+use std::cell::RefCell;
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+
+use flate2::{Compress, Compression, FlushCompress, Status};
+
+use crate::conf::http_gzip::{GzipConf, proxied};
+use crate::core::buf::OutChain;
+use crate::core::cycle::Cycle;
+use crate::http::parse::Version;
+use crate::os::io::Transport;
+
+/// Input coded per step of the pump (nginx's default `output_buffers`
+/// size, 32k).
+pub const INPUT_STEP: usize = 32 * 1024;
+
+/// Input given to the gunzip decoder at a time, so one step's output stays
+/// bounded (deflate expands at most ~1032:1).
+const GUNZIP_STEP: usize = 1024;
+
+/// Deflate states kept for reuse, at most.
+const POOL_MAX: usize = 16;
+
+/// `r->gzip_tested`, `r->gzip_ok`, `r->gzip_vary` as bits of
+/// [`Request::gzip_flags`](crate::http::request::Request::gzip_flags).
+pub mod flags {
+    /// ngx_http_gzip_ok() ran.
+    pub const TESTED: u8 = 0x01;
+    /// ...and said yes.
+    pub const OK: u8 = 0x02;
+    /// A compression module looked at this response: `Vary: Accept-Encoding`
+    /// with `gzip_vary on`.
+    pub const VARY: u8 = 0x04;
+}
+
+thread_local! {
+    /// Free deflate states by (level, window bits). holdfast serves from one
+    /// thread; a thread-local list lets the state go back from the
+    /// request's Drop wherever the request is freed.
+    static DEFLATE_POOL: RefCell<Vec<(u32, u8, Compress)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn take_deflate(level: u32, bits: u8) -> Compress {
+    let reused = DEFLATE_POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        let i = p.iter().position(|(l, b, _)| *l == level && *b == bits)?;
+        Some(p.swap_remove(i).2)
+    });
+    match reused {
+        Some(mut c) => {
+            c.reset();
+            c
+        }
+        None => Compress::new_gzip(Compression::new(level), bits),
+    }
+}
+
+fn give_deflate(level: u32, bits: u8, c: Compress) {
+    DEFLATE_POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < POOL_MAX {
+            p.push((level, bits, c));
+        }
+    });
+}
+
+/// Deflate states in the free list (for tests and the status pages).
+pub fn pooled_deflate_states() -> usize {
+    DEFLATE_POOL.with(|p| p.borrow().len())
+}
+
+/// What codes the body.
+enum Coder {
+    Gzip {
+        level: u32,
+        bits: u8,
+        z: Option<Compress>,
+    },
+    Gunzip(Box<flate2::write::MultiGzDecoder<Vec<u8>>>),
+}
+
+impl std::fmt::Debug for Coder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Coder::Gzip { .. } => "Gzip",
+            Coder::Gunzip(_) => "Gunzip",
+        })
+    }
+}
+
+/// A response body on its way through gzip or gunzip (nginx's
+/// ngx_http_gzip_ctx_t / ngx_http_gunzip_ctx_t).
+#[derive(Debug)]
+pub struct BodyFilter {
+    coder: Coder,
+    /// The body as the content handler queued it, not yet coded.
+    pub raw: OutChain,
+    /// The handler queued all of the body (nginx's last_buf).
+    pub last: bool,
+    /// The coded stream is complete (trailer and last chunk queued).
+    pub done: bool,
+    /// The body was cut short (the peer failed): what is coded goes out,
+    /// the stream is not finished, so the client sees it incomplete.
+    pub abort: bool,
+    /// Coded output goes out as chunks (HTTP/1.1 client).
+    chunked: bool,
+    /// Coded output that may wait for the client before more is coded.
+    window: u64,
+    /// Bytes in and out of the coder (`$gzip_ratio`).
+    pub bytes_in: u64,
+    /// See `bytes_in`.
+    pub bytes_out: u64,
+    /// The coder's output before it is framed.
+    obuf: Vec<u8>,
+}
+
+impl Drop for BodyFilter {
+    fn drop(&mut self) {
+        if let Coder::Gzip { level, bits, z } = &mut self.coder
+            && let Some(z) = z.take()
+        {
+            give_deflate(*level, *bits, z);
+        }
+    }
+}
+
+impl BodyFilter {
+    /// A gzip body filter (ngx_http_gzip_filter_deflate_start).
+    pub fn gzip(conf: &GzipConf, chunked: bool) -> Box<BodyFilter> {
+        let z = take_deflate(conf.comp_level, conf.window_bits);
+        Box::new(BodyFilter {
+            coder: Coder::Gzip {
+                level: conf.comp_level,
+                bits: conf.window_bits,
+                z: Some(z),
+            },
+            raw: OutChain::default(),
+            last: false,
+            done: false,
+            abort: false,
+            chunked,
+            window: (conf.buffers.0 * conf.buffers.1) as u64,
+            bytes_in: 0,
+            bytes_out: 0,
+            obuf: Vec::new(),
+        })
+    }
+
+    /// A gunzip body filter (ngx_http_gunzip_filter_inflate_start).
+    pub fn gunzip(conf: &GzipConf, chunked: bool) -> Box<BodyFilter> {
+        Box::new(BodyFilter {
+            coder: Coder::Gunzip(Box::new(flate2::write::MultiGzDecoder::new(Vec::new()))),
+            raw: OutChain::default(),
+            last: false,
+            done: false,
+            abort: false,
+            chunked,
+            window: (conf.gunzip_buffers.0 * conf.gunzip_buffers.1) as u64,
+            bytes_in: 0,
+            bytes_out: 0,
+            obuf: Vec::new(),
+        })
+    }
+
+    /// Something is left to code or to finish.
+    pub fn has_work(&self) -> bool {
+        !self.done && (!self.raw.is_empty() || self.last)
+    }
+
+    /// Bytes queued by the handler and not coded yet.
+    pub fn pending(&self) -> u64 {
+        self.raw.pending()
+    }
+
+    /// Mirrors ngx_http_gzip_body_filter() / ngx_http_gunzip_body_filter():
+    /// codes queued input into `out` until `gzip_buffers` of output wait
+    /// for the client, the input runs out, or the stream is finished.
+    /// Files are read through `file_buf` (the cycle's reused buffer).
+    pub fn pump(&mut self, out: &mut OutChain, file_buf: &mut Vec<u8>) -> io::Result<()> {
+        while !self.done && out.pending() < self.window {
+            let raw = &mut self.raw;
+            let next_file_at = raw.files.get(raw.file_idx).map_or(raw.mem.len(), |f| f.at);
+            if raw.sent < next_file_at {
+                let end = (raw.sent + INPUT_STEP).min(next_file_at);
+                let input = std::mem::take(&mut raw.mem);
+                let r = self.feed(&input[self.raw.sent..end], false, out);
+                self.raw.mem = input;
+                self.raw.sent = end;
+                r?;
+            } else if raw.file_idx < raw.files.len() {
+                let f = &mut raw.files[raw.file_idx];
+                let want = usize::try_from(f.end - f.pos)
+                    .unwrap_or(usize::MAX)
+                    .min(INPUT_STEP);
+                if file_buf.len() < want {
+                    file_buf.resize(INPUT_STEP, 0);
+                }
+                let n = f.file.read_at(&mut file_buf[..want], f.pos)?;
+                if n == 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "file was truncated",
+                    ));
+                }
+                f.pos += n as u64;
+                if f.pos == f.end {
+                    raw.file_idx += 1;
+                }
+                self.feed(&file_buf[..n], false, out)?;
+            } else if self.last && self.abort {
+                self.done = true;
+            } else if self.last {
+                self.feed(&[], true, out)?;
+                self.done = true;
+                if self.chunked {
+                    out.mem.extend_from_slice(b"0\r\n\r\n");
+                }
+            } else {
+                break;
+            }
+            if self.raw.is_empty() {
+                self.raw.reset();
+            }
+        }
+        Ok(())
+    }
+
+    /// Codes `input` (and with `finish`, ends the stream) and queues the
+    /// output, as one chunk when chunked.
+    fn feed(&mut self, input: &[u8], finish: bool, out: &mut OutChain) -> io::Result<()> {
+        self.bytes_in += input.len() as u64;
+        self.obuf.clear();
+        match &mut self.coder {
+            Coder::Gzip { z: Some(z), .. } => deflate(z, input, finish, &mut self.obuf)?,
+            Coder::Gzip { z: None, .. } => {}
+            Coder::Gunzip(d) => {
+                for piece in input.chunks(GUNZIP_STEP) {
+                    d.write_all(piece).map_err(inflate_error)?;
+                    self.obuf.append(d.get_mut());
+                }
+                if finish {
+                    d.try_finish().map_err(inflate_error)?;
+                    self.obuf.append(d.get_mut());
+                }
+            }
+        }
+        if self.obuf.is_empty() {
+            return Ok(());
+        }
+        self.bytes_out += self.obuf.len() as u64;
+        out.compact();
+        if self.chunked {
+            out.mem
+                .extend_from_slice(format!("{:x}\r\n", self.obuf.len()).as_bytes());
+            out.mem.extend_from_slice(&self.obuf);
+            out.mem.extend_from_slice(b"\r\n");
+        } else {
+            out.mem.extend_from_slice(&self.obuf);
+        }
+        Ok(())
+    }
+}
+
+fn inflate_error(e: io::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("inflate() failed: {e}"))
+}
+
+/// Runs deflate over all of `input` into `obuf` (growing it as needed).
+fn deflate(z: &mut Compress, mut input: &[u8], finish: bool, obuf: &mut Vec<u8>) -> io::Result<()> {
+    let flush = if finish {
+        FlushCompress::Finish
+    } else {
+        FlushCompress::None
+    };
+    loop {
+        obuf.reserve((input.len() / 2).max(4096));
+        let before = z.total_in();
+        let st = z
+            .compress_vec(input, obuf, flush)
+            .map_err(|e| io::Error::other(format!("deflate() failed: {e}")))?;
+        input = &input[(z.total_in() - before) as usize..];
+        let room_left = obuf.len() < obuf.capacity();
+        match st {
+            Status::StreamEnd => return Ok(()),
+            _ if finish => {}
+            _ if input.is_empty() && room_left => return Ok(()),
+            _ => {}
+        }
+    }
+}
+
+/// The queue a content handler puts body bytes in: the body filter's raw
+/// chain while one codes the response, else the connection's output.
+pub fn body_chain(hc: &mut crate::core::connection::HttpConn) -> &mut OutChain {
+    match hc
+        .request
+        .as_deref_mut()
+        .and_then(|r| r.body_filter.as_deref_mut())
+    {
+        Some(f) => &mut f.raw,
+        None => &mut hc.out,
+    }
+}
+
+/// Bytes the client has still to get for the current response: queued
+/// output plus what the body filter has not coded yet.
+pub fn out_pending(hc: &crate::core::connection::HttpConn) -> u64 {
+    hc.out.pending()
+        + hc.request
+            .as_deref()
+            .and_then(|r| r.body_filter.as_deref())
+            .map_or(0, BodyFilter::pending)
+}
+
+/// The response headers ngx_http_gzip_ok() looks at for `gzip_proxied`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RespHeaders<'a> {
+    /// `Expires`.
+    pub expires: Option<&'a [u8]>,
+    /// `Date` (the peer's).
+    pub date: Option<&'a [u8]>,
+    /// `Cache-Control` (all lines joined).
+    pub cache_control: Option<&'a [u8]>,
+    /// A `Last-Modified` is sent.
+    pub last_modified: bool,
+    /// An `ETag` is sent.
+    pub etag: bool,
+}
+
+/// Mirrors ngx_http_gzip_accept_encoding(): `gzip` as a token of
+/// Accept-Encoding, with a quality that is not zero.
+pub fn accepts_gzip(ae: &[u8]) -> bool {
+    if ae.starts_with(b"gzip,") {
+        return true;
+    }
+    accepts_token(ae, b"gzip")
+}
+
+/// [`accepts_gzip`] for any coding (`br`): the token, at the start or
+/// after `,` or ` `, then `,`, the end, or `;q=` a quality above zero.
+pub fn accepts_token(ae: &[u8], token: &[u8]) -> bool {
+    let mut from = 0;
+    let at = loop {
+        let Some(i) = ae.get(from..).and_then(|s| {
+            s.windows(token.len())
+                .position(|w| w.eq_ignore_ascii_case(token))
+        }) else {
+            return false;
+        };
+        let at = from + i;
+        if at == 0 || matches!(ae[at - 1], b',' | b' ') {
+            break at;
+        }
+        from = at + token.len();
+    };
+    let mut p = &ae[at + token.len()..];
+    while let Some((&c, rest)) = p.split_first() {
+        p = rest;
+        match c {
+            b',' => return true,
+            b' ' => continue,
+            b';' => return quality_after_semicolon(p),
+            _ => return false,
+        }
+    }
+    true
+}
+
+fn quality_after_semicolon(mut p: &[u8]) -> bool {
+    while let Some((&c, rest)) = p.split_first() {
+        p = rest;
+        match c {
+            b'q' | b'Q' => {
+                let Some(rest) = p.strip_prefix(b"=") else {
+                    return false;
+                };
+                return !rest.is_empty() && quantity(rest) > 0;
+            }
+            b' ' => continue,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Mirrors ngx_http_gzip_quantity(): `q` × 1000 of `0`, `1`, `0.xyz`;
+/// 0 for anything malformed or above 1.
+fn quantity(p: &[u8]) -> u32 {
+    let mut it = p.iter();
+    let q = match it.next() {
+        Some(b'0') => 0,
+        Some(b'1') => 100,
+        _ => return 0,
+    };
+    match it.next() {
+        None | Some(b',') | Some(b' ') => return q,
+        Some(b'.') => {}
+        _ => return 0,
+    }
+    let (mut q, mut n) = (q, 0);
+    for &c in it {
+        match c {
+            b',' | b' ' => break,
+            b'0'..=b'9' => {
+                q += u32::from(c - b'0');
+                n += 1;
+            }
+            _ => return 0,
+        }
+    }
+    if q > 100 || n > 3 { 0 } else { q }
+}
+
+/// A request header's value into the cycle's scratch, or None.
+fn request_header<S>(cy: &Cycle<S>, key: usize, name: &[u8], v: &mut Vec<u8>) -> bool {
+    let c = &cy.conns[key];
+    let (Some(r), Some(b)) = (c.req(), c.buf()) else {
+        return false;
+    };
+    v.clear();
+    let head = b.data().get(..r.head_len).unwrap_or_default();
+    crate::http::variables::http_header(head, r.line_len, name, v)
+}
+
+/// Mirrors ngx_http_gzip_ok(): the client takes gzip (Accept-Encoding), its
+/// HTTP version is at least `gzip_http_version`, `gzip_proxied` allows a
+/// request that came through a proxy (Via), and `gzip_disable` does not
+/// match its User-Agent. Remembered for the request (`r->gzip_tested`).
+pub fn gzip_ok<S: Transport>(cy: &mut Cycle<S>, key: usize, resp: &RespHeaders<'_>) -> bool {
+    if let Some(r) = cy.conns[key].req()
+        && r.gzip_flags & flags::TESTED != 0
+    {
+        return r.gzip_flags & flags::OK != 0;
+    }
+    let ok = test_gzip_ok(cy, key, resp);
+    if let Some(r) = cy.conns[key].req_mut() {
+        r.gzip_flags |= flags::TESTED | if ok { flags::OK } else { 0 };
+    }
+    ok
+}
+
+fn test_gzip_ok<S: Transport>(cy: &mut Cycle<S>, key: usize, resp: &RespHeaders<'_>) -> bool {
+    let Some(conf) = cy.conns[key]
+        .req()
+        .and_then(|r| r.loc.as_ref())
+        .map(|l| l.gzip.clone())
+    else {
+        return false;
+    };
+    let mut v = std::mem::take(&mut cy.var_buf);
+    let ok = (|| {
+        if !request_header(cy, key, b"accept-encoding", &mut v) || v.len() < 4 {
+            return false;
+        }
+        if !accepts_gzip(&v) {
+            return false;
+        }
+        let Some(r) = cy.conns[key].req() else {
+            return false;
+        };
+        if conf.http11_only && r.version != Version::Http11 {
+            return false;
+        }
+        let ua = if request_header(cy, key, b"user-agent", &mut v) {
+            Some(v.clone())
+        } else {
+            None
+        };
+        if conf.disable_msie6 && ua.as_deref().is_some_and(is_msie6) {
+            return false;
+        }
+        if request_header(cy, key, b"via", &mut v) && !proxied_ok(cy, key, &conf, resp, &mut v) {
+            return false;
+        }
+        if let (Some(list), Some(ua)) = (&conf.disable, &ua)
+            && list.iter().any(|re| re.0.is_match(ua))
+        {
+            return false;
+        }
+        true
+    })();
+    v.clear();
+    cy.var_buf = v;
+    ok
+}
+
+/// The `gzip_proxied` part of ngx_http_gzip_ok() for a request with Via.
+fn proxied_ok<S>(
+    cy: &Cycle<S>,
+    key: usize,
+    conf: &GzipConf,
+    resp: &RespHeaders<'_>,
+    v: &mut Vec<u8>,
+) -> bool {
+    let p = conf.proxied;
+    if p & proxied::OFF != 0 {
+        return false;
+    }
+    if p & proxied::ANY != 0 {
+        return true;
+    }
+    if p & proxied::AUTH != 0 && request_header(cy, key, b"authorization", v) {
+        return true;
+    }
+    if let Some(e) = resp.expires {
+        if p & proxied::EXPIRED == 0 {
+            return false;
+        }
+        let Some(expires) = crate::core::time::parse_http_time(e) else {
+            return false;
+        };
+        let date = match resp.date {
+            Some(d) => match crate::core::time::parse_http_time(d) {
+                Some(d) => d,
+                None => return false,
+            },
+            None => cy.clock.now_ms / 1000,
+        };
+        return expires < date;
+    }
+    if let Some(cc) = resp.cache_control {
+        let has = |w: &[u8]| {
+            cc.split(|&b| b == b',' || b == b';')
+                .any(|t| crate::http::parse::trim(t).eq_ignore_ascii_case(w))
+        };
+        return (p & proxied::NO_CACHE != 0 && has(b"no-cache"))
+            || (p & proxied::NO_STORE != 0 && has(b"no-store"))
+            || (p & proxied::PRIVATE != 0 && has(b"private"));
+    }
+    if p & proxied::NO_LM != 0 && resp.last_modified {
+        return false;
+    }
+    if p & proxied::NO_ETAG != 0 && resp.etag {
+        return false;
+    }
+    true
+}
+
+/// nginx's msie6 test (ngx_http_process_user_agent): "MSIE " before 7,
+/// not "Opera", and not SV1-patched MSIE 6.
+fn is_msie6(ua: &[u8]) -> bool {
+    let Some(at) = ua.windows(5).position(|w| w == b"MSIE ") else {
+        return false;
+    };
+    let rest = &ua[at + 5..];
+    if rest.len() < 2 || ua.windows(5).any(|w| w == b"Opera") {
+        return false;
+    }
+    if rest.get(1) != Some(&b'.') {
+        return false;
+    }
+    match rest[0] {
+        b'4' | b'5' => true,
+        b'6' => !rest.windows(3).any(|w| w == b"SV1"),
+        _ => false,
+    }
+}
+
+/// What the header filters decided for a response's coding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Coding {
+    /// As it is.
+    #[default]
+    Identity,
+    /// Compressed here: `Content-Encoding: gzip`, no length, no ranges, a
+    /// weak ETag.
+    Gzip,
+    /// A gzip body decompressed here for a client that does not take gzip:
+    /// no Content-Encoding, no length, no ranges, a weak ETag.
+    Gunzip,
+}
+
+/// The parts of a response the header filters look at.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadInfo<'a> {
+    /// Status.
+    pub status: u16,
+    /// Content-Type.
+    pub content_type: Option<&'a [u8]>,
+    /// Content-Length.
+    pub content_length: Option<u64>,
+    /// Content-Encoding (None or empty: none).
+    pub content_encoding: Option<&'a [u8]>,
+    /// For `gzip_proxied`.
+    pub resp: RespHeaders<'a>,
+}
+
+/// Mirrors ngx_http_gunzip_header_filter() then ngx_http_gzip_header_filter(),
+/// in nginx's filter order: decides the response's coding and, for a
+/// response with a body, gives the request its [`BodyFilter`]. Sets the
+/// request's vary flag as nginx does. `header_only`: HEAD (the headers
+/// change, no body filter is made).
+pub fn header_filter<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &HeadInfo<'_>) -> Coding {
+    let Some(r) = cy.conns[key].req() else {
+        return Coding::Identity;
+    };
+    if r.body_filter.is_some() {
+        return r.coding;
+    }
+    let Some(conf) = r.loc.as_ref().map(|l| l.gzip.clone()) else {
+        return Coding::Identity;
+    };
+    let header_only = r.header_only;
+    let http11 = r.version == Version::Http11;
+    let status_ok = matches!(h.status, 200 | 403 | 404);
+    let encoding = h.content_encoding.filter(|e| !e.is_empty());
+    let coding = if conf.gunzip && encoding.is_some_and(|e| e.eq_ignore_ascii_case(b"gzip")) {
+        // ngx_http_gunzip_header_filter: gunzip for a client without gzip.
+        if let Some(r) = cy.conns[key].req_mut() {
+            r.gzip_flags |= flags::VARY;
+        }
+        if gzip_ok(cy, key, &h.resp) {
+            Coding::Identity
+        } else {
+            Coding::Gunzip
+        }
+    } else if conf.enable
+        && status_ok
+        && encoding.is_none()
+        && h.content_length.is_none_or(|l| l >= conf.min_length)
+        && h.content_type.is_some_and(|t| conf.types.matches(t))
+    {
+        if let Some(r) = cy.conns[key].req_mut() {
+            r.gzip_flags |= flags::VARY;
+        }
+        if gzip_ok(cy, key, &h.resp) {
+            Coding::Gzip
+        } else {
+            Coding::Identity
+        }
+    } else {
+        Coding::Identity
+    };
+    let Some(r) = cy.conns[key].req_mut() else {
+        return Coding::Identity;
+    };
+    r.coding = coding;
+    if coding != Coding::Identity && !header_only {
+        r.body_filter = Some(match coding {
+            Coding::Gzip => BodyFilter::gzip(&conf, http11),
+            _ => BodyFilter::gunzip(&conf, http11),
+        });
+    }
+    coding
+}
+
+/// `$gzip_ratio` (ngx_http_gzip_ratio_variable): bytes in over bytes out,
+/// two decimals rounded as nginx; None before or without compression.
+pub fn gzip_ratio(f: &BodyFilter) -> Option<String> {
+    if !matches!(f.coder, Coder::Gzip { .. }) || f.bytes_out == 0 || !f.done {
+        return None;
+    }
+    let (zin, zout) = (f.bytes_in, f.bytes_out);
+    let mut int = zin / zout;
+    let mut frac = (zin * 100 / zout) % 100;
+    if (zin * 1000 / zout) % 10 > 4 {
+        frac += 1;
+        if frac > 99 {
+            int += 1;
+            frac = 0;
+        }
+    }
+    Some(format!("{int}.{frac:02}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_encoding_as_nginx_reads_it() {
+        for yes in [
+            &b"gzip"[..],
+            b"gzip, deflate",
+            b"deflate, gzip",
+            b"br,gzip;q=0.5",
+            b"gzip;q=1",
+            b"gzip; q=0.001",
+            b"GZIP",
+        ] {
+            assert!(accepts_gzip(yes), "{}", String::from_utf8_lossy(yes));
+        }
+        for no in [
+            &b"deflate"[..],
+            b"gzip;q=0",
+            b"gzip;q=0.000",
+            b"xgzip",
+            b"gzipx",
+            b"gzip;q=1.5",
+            b"gzip;q=0.0001",
+            b"identity",
+        ] {
+            assert!(!accepts_gzip(no), "{}", String::from_utf8_lossy(no));
+        }
+        assert!(accepts_token(b"gzip, deflate, br", b"br"));
+        assert!(!accepts_token(b"gzip, brotli", b"br"));
+        assert!(!accepts_token(b"br;q=0", b"br"));
+    }
+
+    #[test]
+    fn msie6_is_recognised() {
+        assert!(is_msie6(
+            b"Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1)"
+        ));
+        assert!(!is_msie6(
+            b"Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1; SV1)"
+        ));
+        assert!(!is_msie6(
+            b"Mozilla/4.0 (compatible; MSIE 7.0; Windows NT 6.0)"
+        ));
+    }
+
+    #[test]
+    fn deflate_round_trip_through_the_pump() {
+        use std::io::Read;
+        let conf = GzipConf::default();
+        let mut f = BodyFilter::gzip(&conf, false);
+        let body: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        f.raw.mem.extend_from_slice(&body);
+        f.last = true;
+        let mut out = OutChain::default();
+        let mut fb = Vec::new();
+        let mut got = Vec::new();
+        while f.has_work() {
+            f.pump(&mut out, &mut fb).unwrap();
+            got.extend_from_slice(&out.mem[out.sent..]);
+            out.sent = out.mem.len();
+        }
+        let mut d = flate2::read::GzDecoder::new(&got[..]);
+        let mut back = Vec::new();
+        d.read_to_end(&mut back).unwrap();
+        assert_eq!(back, body);
+        drop(f);
+        assert!(pooled_deflate_states() >= 1);
+    }
+}
