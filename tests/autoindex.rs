@@ -573,3 +573,63 @@ fn settings_are_inherited_and_overridden() {
     assert_eq!(r.header("Content-Type"), Some("application/json"));
     s.request(&get("/off/")).assert_status(403);
 }
+
+/// A response read to the close: its head and its body, de-chunked.
+fn head_and_dechunked_body(raw: &[u8]) -> (String, Vec<u8>) {
+    let end = common::find(raw, b"\r\n\r\n").expect("a head");
+    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+    let mut rest = &raw[end + 4..];
+    let mut body = Vec::new();
+    loop {
+        let eol = common::find(rest, b"\r\n").expect("a chunk size line");
+        let size = usize::from_str_radix(std::str::from_utf8(&rest[..eol]).unwrap(), 16)
+            .expect("a hex chunk size");
+        rest = &rest[eol + 2..];
+        if size == 0 {
+            assert_eq!(rest, b"\r\n", "the last chunk ends the body");
+            return (head, body);
+        }
+        body.extend_from_slice(&rest[..size]);
+        assert_eq!(&rest[size..size + 2], b"\r\n");
+        rest = &rest[size + 2..];
+    }
+}
+
+#[test]
+fn listings_go_through_the_gzip_filter() {
+    use std::io::Read;
+    let p = site();
+    p.mkdir("html/many");
+    let dir = p.path().join("html/many");
+    // Past 64 KiB of html: the listing comes from the temp file.
+    for i in 0..3000 {
+        File::create(dir.join(format!("entry-{i:05}"))).expect("create entry");
+    }
+    let s = Server::start_with(
+        p,
+        WORKER_CONNECTIONS,
+        &server_block(
+            "    autoindex on;\n    gzip on;\n    gzip_types application/json;\n\
+             location /json/ { alias html/list/; autoindex_format json; }",
+        ),
+    );
+    for uri in ["/list/", "/json/", "/many/"] {
+        let plain = s.request(&get(uri));
+        plain.assert_status(200);
+        assert_eq!(plain.header("Content-Encoding"), None);
+        let mut c = s.connect();
+        c.send(format!(
+            "GET {uri} HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"
+        ));
+        let raw = c.read_to_close(LONG);
+        let (head, body) = head_and_dechunked_body(&raw);
+        assert!(head.contains("\r\nContent-Encoding: gzip"), "{head}");
+        assert!(head.contains("\r\nTransfer-Encoding: chunked"), "{head}");
+        assert!(!head.contains("Content-Length"), "{head}");
+        let mut unzipped = Vec::new();
+        flate2::read::MultiGzDecoder::new(&body[..])
+            .read_to_end(&mut unzipped)
+            .expect("a gzip stream");
+        assert_eq!(unzipped, plain.body, "{uri}");
+    }
+}
