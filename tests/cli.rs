@@ -78,17 +78,20 @@ fn version_help_and_configure_arguments() {
         .strip_prefix("configure arguments: ")
         .unwrap_or_else(|| panic!("{}", out.stderr));
     // What Test::Nginx's has_module() looks for: stub_status is there,
-    // rewrite, map, access, pcre, proxy and upstream_keepalive are not
+    // rewrite, map, access, pcre, proxy, upstream_keepalive and autoindex are not
     // excluded, the modules holdfast lacks are.
     assert!(args.contains("--with-http_stub_status_module"), "{args}");
-    for missing in [
-        "--without-http_ssi_module",
-        "--without-http-cache",
-        "--without-http_autoindex_module",
-    ] {
+    for missing in ["--without-http_ssi_module", "--without-http-cache"] {
         assert!(args.split(' ').any(|a| a == missing), "{missing}: {args}");
     }
-    for there in ["map", "access", "pcre", "proxy", "upstream_keepalive"] {
+    for there in [
+        "map",
+        "access",
+        "pcre",
+        "proxy",
+        "upstream_keepalive",
+        "autoindex",
+    ] {
         assert!(!args.contains(there), "{there}: {args}");
     }
     assert!(!args.contains("rewrite"), "{args}");

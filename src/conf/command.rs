@@ -66,7 +66,7 @@ pub(super) const fn cmd(
 }
 
 /// Every module's table, in nginx's module order.
-fn tables() -> [&'static [Command]; 14] {
+fn tables() -> [&'static [Command]; 15] {
     [
         super::core::COMMANDS,
         super::http_core::COMMANDS,
@@ -76,6 +76,7 @@ fn tables() -> [&'static [Command]; 14] {
         super::http_gzip::COMMANDS,
         super::http_rewrite::COMMANDS,
         super::http_access::COMMANDS,
+        super::http_autoindex::COMMANDS,
         super::http_map::COMMANDS,
         super::http_proxy::COMMANDS,
         super::http_upstream::COMMANDS,

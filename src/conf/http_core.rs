@@ -170,6 +170,8 @@ pub(super) struct RawLoc {
     pub(super) stub_status: bool,
     /// ngx_http_charset_module's part.
     pub(super) charset: super::http_charset::RawCharset,
+    /// ngx_http_autoindex_module's part.
+    autoindex: super::http_autoindex::RawAutoindex,
     /// The temp-path directives (see `http_temp.rs`).
     pub(super) temp: http_temp::RawTemp,
     client_body_buffer_size: Option<usize>,
@@ -284,6 +286,7 @@ fn defaults(b: &Builder<'_>) -> LocConf {
             in_file_only: InFileOnly::Off,
         }),
         access_log: Rc::from([]),
+        autoindex: Default::default(),
     }
 }
 
@@ -483,6 +486,7 @@ fn merge_loc_values(mut raw: RawLoc, parent: &LocConf) -> LocConf {
         add_headers: http_headers::merge(raw.headers, &parent.add_headers),
         access_log: http_log::merge(raw.log, &parent.access_log),
         client_body,
+        autoindex: super::http_autoindex::merge(raw.autoindex, &parent.autoindex),
     }
 }
 
@@ -683,6 +687,7 @@ impl Builder<'_> {
             || http_stub_status::directive(d, &mut loc.stub_status)?
             || super::http_charset::directive(d, &mut loc.charset)?
             || self.temp_directive(d, &mut loc.temp)?
+            || super::http_autoindex::directive(d, &mut loc.autoindex)?
         {
             return Ok(());
         }

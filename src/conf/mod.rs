@@ -17,6 +17,7 @@ mod build;
 mod command;
 mod core;
 mod http_access;
+pub mod http_autoindex;
 pub mod http_charset;
 mod http_core;
 mod http_core_loc;
@@ -617,6 +618,8 @@ pub struct LocConf {
     pub access_log: Rc<[AccessLogConf]>,
     /// Where a request body read for the proxy goes (`client_body_*`).
     pub client_body: Rc<ClientBodyConf>,
+    /// ngx_http_autoindex_module's settings.
+    pub autoindex: http_autoindex::AutoindexConf,
 }
 
 /// An implicit upstream: what `proxy_pass http://HOST:PORT` (no

@@ -111,15 +111,10 @@ pub static MODULES: &[Module] = &[
         "--without-http_mirror_module",
         &["mirror", "mirror_request_body"],
     ),
-    absent(
+    present(
         "ngx_http_autoindex_module",
         "--without-http_autoindex_module",
-        &[
-            "autoindex",
-            "autoindex_format",
-            "autoindex_localtime",
-            "autoindex_exact_size",
-        ],
+        "",
     ),
     absent("ngx_http_geo_module", "--without-http_geo_module", &["geo"]),
     present(
@@ -695,6 +690,7 @@ mod tests {
             "--without-http_map_module",
             "--without-http_access_module",
             "--without-pcre",
+            "--without-http_autoindex_module",
             "--without-http_gzip_module",
         ] {
             assert!(!a.contains(with), "{with}");

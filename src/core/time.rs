@@ -238,6 +238,23 @@ pub fn log_time(secs: u64) -> String {
     format!("{y:04}/{m:02}/{d:02} {hh:02}:{mm:02}:{ss:02}")
 }
 
+/// The local time zone's offset from UTC at `secs`, in seconds: nginx's
+/// cached `gmtoff` (ngx_time_update's ngx_localtime, `tm_gmtoff`), as libc
+/// reads `TZ` or `/etc/localtime`. holdfast's own times are UTC; this is
+/// for what asks for local time (`autoindex_localtime`).
+pub fn local_gmtoff(secs: u64) -> i64 {
+    let t = libc::time_t::try_from(secs).unwrap_or(libc::time_t::MAX);
+    let mut tm = std::mem::MaybeUninit::<libc::tm>::uninit();
+    // SAFETY: both pointers are valid; localtime_r fills `tm` when it
+    // returns non-null.
+    let done = unsafe { libc::localtime_r(&t, tm.as_mut_ptr()) };
+    if done.is_null() {
+        return 0;
+    }
+    // SAFETY: localtime_r succeeded, so `tm` is filled.
+    unsafe { tm.assume_init() }.tm_gmtoff
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -36,7 +36,8 @@ pub enum Name {
 }
 
 impl Name {
-    fn as_bytes(&self) -> &[u8] {
+    /// The name's bytes as it is written out.
+    pub fn as_bytes(&self) -> &[u8] {
         match self {
             Name::Conf(n) => n.as_bytes(),
             Name::Value(v) => v,

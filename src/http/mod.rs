@@ -11,6 +11,7 @@
 //! | [`core_module`] | `ngx_http_core_module.c`: the phase engine, find_location, internal and named redirects, map_uri_to_path |
 //! | [`rewrite_module`] | `ngx_http_rewrite_module.c` + the script codes of `ngx_http_script.c` |
 //! | [`map_module`] | `ngx_http_map_module.c` (values) |
+//! | [`autoindex_module`] | `ngx_http_autoindex_module.c`: directory listings |
 //! | [`static_module`] | `ngx_http_static_module.c` + `ngx_http_index_module.c` + `ngx_http_try_files_module.c` |
 //! | [`parse`] | `ngx_http_parse.c` (with httparse) |
 //! | [`response_parse`] | `ngx_http_parse_status_line`, the upstream's header checks and body framing (for the proxy and holdfast-load) |
@@ -19,6 +20,7 @@
 //! [`run_read_handler`] and [`run_write_handler`] are the `ev->handler(ev)`
 //! calls: one `match` on the connection's handler enum.
 
+pub mod autoindex_module;
 pub mod body;
 pub mod charset_filter;
 pub mod chunked;

@@ -134,12 +134,21 @@ fn index_handler<S: Transport>(
             .open_files
             .open(path, now, loc.open_file_cache.as_deref(), of)
             .map(|e| e.is_dir);
+        let is_dir = match &found {
+            Ok(is_dir) => *is_dir,
+            // ngx_http_index_test_dir() stat()s: a directory the worker may
+            // not read is a directory too (a listing's opendir() then fails).
+            Err(e) => e.kind() == io::ErrorKind::PermissionDenied,
+        };
         match found {
-            Ok(true) => {
+            _ if is_dir && autoindex_applies(cy, key, loc) => {
+                crate::http::autoindex_module::autoindex_handler(cy, key, loc, path)
+            }
+            _ if is_dir => {
                 http_error!(cy, key, "directory index of \"{shown}\" is forbidden");
                 Finalize::Status(403)
             }
-            Ok(false) => Finalize::Status(404),
+            Ok(_) => Finalize::Status(404),
             // ngx_http_index_test_dir: a link where none may be.
             Err(e) if matches!(e.errno, libc::ELOOP | libc::EMLINK) => Finalize::Status(403),
             Err(e) => {
@@ -188,6 +197,15 @@ fn index_error<S: Transport>(
             Finalize::Status(500)
         }
     })
+}
+
+/// ngx_http_autoindex_handler() answers (rather than declining): `autoindex
+/// on`, GET or HEAD.
+fn autoindex_applies<S: Transport>(cy: &Cycle<S>, key: usize, loc: &crate::conf::LocConf) -> bool {
+    loc.autoindex.enable
+        && cy.conns[key]
+            .req()
+            .is_some_and(|r| matches!(r.method, Method::Get | Method::Head))
 }
 
 /// The file tests of ngx_http_core_try_files_phase(): the first candidate

@@ -467,7 +467,7 @@ fn request_id(slot: &Cell<Option<[u8; 16]>>) -> [u8; 16] {
 
 /// Mirrors ngx_http_arg(): the value of the first `NAME=VALUE` argument
 /// whose name matches (case-insensitive), as sent (not decoded).
-fn arg<'a>(args: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+pub fn arg<'a>(args: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     args.split(|&b| b == b'&').find_map(|pair| {
         let (k, v) = match parse::memchr(b'=', pair) {
             Some(eq) => (&pair[..eq], &pair[eq + 1..]),

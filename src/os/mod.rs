@@ -1,5 +1,6 @@
 //! The operating-system layer (nginx's `src/os/unix/`).
 
+pub mod dir;
 pub mod files;
 pub mod io;
 pub mod net;

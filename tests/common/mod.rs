@@ -194,8 +194,15 @@ impl Server {
     /// Writes `full_conf` as `PREFIX/conf/holdfast.conf` and starts the server
     /// on it; returns once it logged `listening on ADDR`.
     pub fn start_conf(prefix: Prefix, full_conf: &str) -> Server {
+        Server::start_conf_env(prefix, full_conf, &[])
+    }
+
+    /// [`Server::start_conf`] with `env` added to the server's environment
+    /// (`TZ` for local times).
+    pub fn start_conf_env(prefix: Prefix, full_conf: &str, env: &[(&str, &str)]) -> Server {
         let file = prefix.write_conf(full_conf);
         let mut child = Command::new(BIN)
+            .envs(env.iter().copied())
             .arg("-p")
             .arg(prefix.path())
             .arg("-c")
