@@ -457,7 +457,6 @@ pub enum Escape {
 }
 
 const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
-const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
 
 /// Mirrors ngx_http_log_escape() (`default`), ngx_escape_json() (`json`) and
 /// the plain copy (`none`): appends `value` to `out`, escaped.
@@ -485,27 +484,7 @@ pub fn escape_into(escape: Escape, value: &[u8], out: &mut Vec<u8>) {
                 }
             }
         }
-        Escape::Json => {
-            for &b in value {
-                match b {
-                    b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
-                    b'\n' => out.extend_from_slice(b"\\n"),
-                    b'\r' => out.extend_from_slice(b"\\r"),
-                    b'\t' => out.extend_from_slice(b"\\t"),
-                    0x08 => out.extend_from_slice(b"\\b"),
-                    0x0c => out.extend_from_slice(b"\\f"),
-                    0..0x20 => out.extend_from_slice(&[
-                        b'\\',
-                        b'u',
-                        b'0',
-                        b'0',
-                        HEX_LOWER[usize::from(b >> 4)],
-                        HEX_LOWER[usize::from(b & 0xf)],
-                    ]),
-                    _ => out.push(b),
-                }
-            }
-        }
+        Escape::Json => crate::http::parse::escape_json(value, out),
     }
 }
 
@@ -669,7 +648,7 @@ mod tests {
         assert_eq!(esc(Escape::Json, b"\n\r\t\x08\x0c"), "<\\n\\r\\t\\b\\f");
         assert_eq!(
             esc(Escape::Json, b"\x00\x01\x1b\x1f"),
-            "<\\u0000\\u0001\\u001b\\u001f"
+            "<\\u0000\\u0001\\u001B\\u001F"
         );
         // DEL and UTF-8 pass through.
         assert_eq!(esc(Escape::Json, "\x7fé".as_bytes()), "<\x7fé");

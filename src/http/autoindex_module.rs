@@ -585,7 +585,7 @@ fn autoindex_json(s: &mut Sink<'_>, entries: &Entries, callback: Option<&[u8]>) 
             b.push(b',');
         }
         b.extend_from_slice(b"\r\n{ \"name\":\"");
-        escape_json(entries.name(e), b);
+        crate::http::parse::escape_json(entries.name(e), b);
         b.extend_from_slice(b"\", \"type\":\"");
         b.extend_from_slice(kind(e).as_bytes());
         b.extend_from_slice(b"\", \"mtime\":\"");
@@ -647,32 +647,6 @@ fn escape_html(src: &[u8], out: &mut Vec<u8>) {
             b'>' => out.extend_from_slice(b"&gt;"),
             b'&' => out.extend_from_slice(b"&amp;"),
             b'"' => out.extend_from_slice(b"&quot;"),
-            _ => out.push(c),
-        }
-    }
-}
-
-/// Mirrors ngx_escape_json(): `"` and `\` behind a backslash, control
-/// bytes as `\n`-style escapes or `\u00XX` (upper-case hex); the rest,
-/// UTF-8 included, as it is.
-fn escape_json(src: &[u8], out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &c in src {
-        match c {
-            b'"' | b'\\' => out.extend_from_slice(&[b'\\', c]),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            0x08 => out.extend_from_slice(b"\\b"),
-            0x0c => out.extend_from_slice(b"\\f"),
-            0..0x20 => out.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[usize::from(c >> 4)],
-                HEX[usize::from(c & 0xf)],
-            ]),
             _ => out.push(c),
         }
     }

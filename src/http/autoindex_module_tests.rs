@@ -195,7 +195,7 @@ fn json_and_jsonp() {
         "/* callback */\r\ncb.x_1([\r\n]);"
     );
     let mut b = Vec::new();
-    escape_json(b"\x1f\x7f\n", &mut b);
+    crate::http::parse::escape_json(b"\x1f\x7f\n", &mut b);
     assert_eq!(b, b"\\u001F\x7f\\n");
 }
 

@@ -340,6 +340,32 @@ pub fn is_authority_form(target: &[u8]) -> bool {
         && validate_host(target, &mut scratch)
 }
 
+/// Mirrors ngx_escape_json(): `"` and `\` behind a backslash, control
+/// bytes as `\n`-style escapes or `\u00XX` (upper-case hex); the rest,
+/// UTF-8 included, as it is.
+pub fn escape_json(src: &[u8], out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &c in src {
+        match c {
+            b'"' | b'\\' => out.extend_from_slice(&[b'\\', c]),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            0..0x20 => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(c >> 4)],
+                HEX[usize::from(c & 0xf)],
+            ]),
+            _ => out.push(c),
+        }
+    }
+}
+
 /// Mirrors ngx_escape_uri(…, NGX_ESCAPE_URI): appends `uri` to `out` with
 /// the bytes a URI path may not carry as they are — controls, space, `"`,
 /// `#`, `%`, `<`, `>`, `?`, `\`, `^`, `` ` ``, `{`, `|`, `}` and bytes from
