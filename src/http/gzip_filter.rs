@@ -58,6 +58,15 @@ thread_local! {
     static DEFLATE_POOL: RefCell<Vec<(u32, u8, Compress)>> = const { RefCell::new(Vec::new()) };
 }
 
+/// The zlib-rs level for `gzip_comp_level`: the same number, except 1.
+/// zlib's level 1 (nginx's default) is its `deflate_fast`; zlib-rs's level 1
+/// is zlib-ng's `deflate_quick` (static Huffman codes only), whose output
+/// is ~30% bigger on text (docs/static-bench.md). zlib-rs's level 2 is
+/// `deflate_fast`: about zlib's level-1 output, still faster than zlib.
+pub fn zlib_rs_level(comp_level: u32) -> u32 {
+    if comp_level == 1 { 2 } else { comp_level }
+}
+
 fn take_deflate(level: u32, bits: u8) -> Compress {
     let reused = DEFLATE_POOL.with(|p| {
         let mut p = p.borrow_mut();
@@ -69,7 +78,7 @@ fn take_deflate(level: u32, bits: u8) -> Compress {
             c.reset();
             c
         }
-        None => Compress::new_gzip(Compression::new(level), bits),
+        None => Compress::new_gzip(Compression::new(zlib_rs_level(level)), bits),
     }
 }
 
@@ -429,15 +438,31 @@ fn quantity(p: &[u8]) -> u32 {
     if q > 100 || n > 3 { 0 } else { q }
 }
 
-/// A request header's value into the cycle's scratch, or None.
-fn request_header<S>(cy: &Cycle<S>, key: usize, name: &[u8], v: &mut Vec<u8>) -> bool {
+/// Which recorded request header (see
+/// [`FilterHeaders`](crate::http::headers::FilterHeaders)).
+#[derive(Clone, Copy)]
+enum In {
+    AcceptEncoding,
+    UserAgent,
+    Via,
+    Authorization,
+}
+
+/// A request header's value, found where the head parse recorded it.
+fn request_header<S>(cy: &Cycle<S>, key: usize, which: In) -> Option<&[u8]> {
+    use crate::http::headers::FilterHeaders;
     let c = &cy.conns[key];
-    let (Some(r), Some(b)) = (c.req(), c.buf()) else {
-        return false;
+    let (r, b) = (c.req()?, c.buf()?);
+    let h = &r.filter_headers;
+    let pos = match which {
+        In::AcceptEncoding => h.accept_encoding,
+        In::Via => h.via,
+        In::Authorization => h.authorization,
+        In::UserAgent => r
+            .user_agent
+            .and_then(|(o, l)| Some((u32::try_from(o).ok()?, u32::try_from(l).ok()?))),
     };
-    v.clear();
-    let head = b.data().get(..r.head_len).unwrap_or_default();
-    crate::http::variables::http_header(head, r.line_len, name, v)
+    FilterHeaders::value(b.data(), pos)
 }
 
 /// Mirrors ngx_http_gzip_ok(): the client takes gzip (Accept-Encoding), its
@@ -458,58 +483,36 @@ pub fn gzip_ok<S: Transport>(cy: &mut Cycle<S>, key: usize, resp: &RespHeaders<'
 }
 
 fn test_gzip_ok<S: Transport>(cy: &mut Cycle<S>, key: usize, resp: &RespHeaders<'_>) -> bool {
-    let Some(conf) = cy.conns[key]
-        .req()
-        .and_then(|r| r.loc.as_ref())
-        .map(|l| l.gzip.clone())
-    else {
+    let Some(r) = cy.conns[key].req() else {
         return false;
     };
-    let mut v = std::mem::take(&mut cy.var_buf);
-    let ok = (|| {
-        if !request_header(cy, key, b"accept-encoding", &mut v) || v.len() < 4 {
-            return false;
-        }
-        if !accepts_gzip(&v) {
-            return false;
-        }
-        let Some(r) = cy.conns[key].req() else {
-            return false;
-        };
-        if conf.http11_only && r.version != Version::Http11 {
-            return false;
-        }
-        let ua = if request_header(cy, key, b"user-agent", &mut v) {
-            Some(v.clone())
-        } else {
-            None
-        };
-        if conf.disable_msie6 && ua.as_deref().is_some_and(is_msie6) {
-            return false;
-        }
-        if request_header(cy, key, b"via", &mut v) && !proxied_ok(cy, key, &conf, resp, &mut v) {
-            return false;
-        }
-        if let (Some(list), Some(ua)) = (&conf.disable, &ua)
-            && list.iter().any(|re| re.0.is_match(ua))
-        {
-            return false;
-        }
-        true
-    })();
-    v.clear();
-    cy.var_buf = v;
-    ok
+    let Some(conf) = r.loc.as_ref().map(|l| l.gzip.clone()) else {
+        return false;
+    };
+    if conf.http11_only && r.version != Version::Http11 {
+        return false;
+    }
+    match request_header(cy, key, In::AcceptEncoding) {
+        Some(ae) if ae.len() >= 4 && accepts_gzip(ae) => {}
+        _ => return false,
+    }
+    let ua = request_header(cy, key, In::UserAgent);
+    if conf.disable_msie6 && ua.is_some_and(is_msie6) {
+        return false;
+    }
+    if request_header(cy, key, In::Via).is_some() && !proxied_ok(cy, key, &conf, resp) {
+        return false;
+    }
+    if let (Some(list), Some(ua)) = (&conf.disable, ua)
+        && list.iter().any(|re| re.0.is_match(ua))
+    {
+        return false;
+    }
+    true
 }
 
 /// The `gzip_proxied` part of ngx_http_gzip_ok() for a request with Via.
-fn proxied_ok<S>(
-    cy: &Cycle<S>,
-    key: usize,
-    conf: &GzipConf,
-    resp: &RespHeaders<'_>,
-    v: &mut Vec<u8>,
-) -> bool {
+fn proxied_ok<S>(cy: &Cycle<S>, key: usize, conf: &GzipConf, resp: &RespHeaders<'_>) -> bool {
     let p = conf.proxied;
     if p & proxied::OFF != 0 {
         return false;
@@ -517,7 +520,7 @@ fn proxied_ok<S>(
     if p & proxied::ANY != 0 {
         return true;
     }
-    if p & proxied::AUTH != 0 && request_header(cy, key, b"authorization", v) {
+    if p & proxied::AUTH != 0 && request_header(cy, key, In::Authorization).is_some() {
         return true;
     }
     if let Some(e) = resp.expires {

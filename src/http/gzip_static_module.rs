@@ -43,19 +43,13 @@ pub fn precompressed<S: Transport>(
     None
 }
 
-fn accepts_br<S>(cy: &mut Cycle<S>, key: usize) -> bool {
+fn accepts_br<S>(cy: &Cycle<S>, key: usize) -> bool {
     let c = &cy.conns[key];
     let (Some(r), Some(b)) = (c.req(), c.buf()) else {
         return false;
     };
-    let mut v = std::mem::take(&mut cy.var_buf);
-    v.clear();
-    let head = b.data().get(..r.head_len).unwrap_or_default();
-    let ok = crate::http::variables::http_header(head, r.line_len, b"accept-encoding", &mut v)
-        && gzip_filter::accepts_token(&v, b"br");
-    v.clear();
-    cy.var_buf = v;
-    ok
+    crate::http::headers::FilterHeaders::value(b.data(), r.filter_headers.accept_encoding)
+        .is_some_and(|ae| gzip_filter::accepts_token(ae, b"br"))
 }
 
 /// One variant: `ext` appended to `path`, opened through the open file

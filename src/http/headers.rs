@@ -21,6 +21,41 @@ pub(crate) struct HeadInfo {
     user_agent: Option<(usize, usize)>,
     referer: Option<(usize, usize)>,
     connection: ConnectionType,
+    filters: FilterHeaders,
+}
+
+/// Where the headers the response filters read are: the first line of
+/// each name, as (offset, length) of its value in the buffer's data
+/// (nginx's `r->headers_in` fields), so a filter finds its header without
+/// scanning the head again.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FilterHeaders {
+    /// `If-Modified-Since`.
+    pub if_modified_since: Option<(u32, u32)>,
+    /// `If-Unmodified-Since`.
+    pub if_unmodified_since: Option<(u32, u32)>,
+    /// `If-Match`.
+    pub if_match: Option<(u32, u32)>,
+    /// `If-None-Match`.
+    pub if_none_match: Option<(u32, u32)>,
+    /// `Range`.
+    pub range: Option<(u32, u32)>,
+    /// `If-Range`.
+    pub if_range: Option<(u32, u32)>,
+    /// `Accept-Encoding`.
+    pub accept_encoding: Option<(u32, u32)>,
+    /// `Via`.
+    pub via: Option<(u32, u32)>,
+    /// `Authorization`.
+    pub authorization: Option<(u32, u32)>,
+}
+
+impl FilterHeaders {
+    /// The value at `pos` in the request's buffer `data`.
+    pub fn value(data: &[u8], pos: Option<(u32, u32)>) -> Option<&[u8]> {
+        let (o, l) = pos?;
+        data.get(o as usize..o as usize + l as usize)
+    }
 }
 
 /// The raw header values the error-log context names (offset, length in the
@@ -111,7 +146,30 @@ impl HeadInfo {
             7 if name.eq_ignore_ascii_case(b"referer") => {
                 self.referer.get_or_insert(value);
             }
-            _ => {}
+            _ => self.record_filter_header(name, value),
+        }
+    }
+
+    /// The headers of [`FilterHeaders`] (the first of each name is kept;
+    /// nginx refuses a second of the unique ones, holdfast ignores it).
+    fn record_filter_header(&mut self, name: &[u8], value: (usize, usize)) {
+        let f = &mut self.filters;
+        let slot = match name.len() {
+            17 if name.eq_ignore_ascii_case(b"if-modified-since") => &mut f.if_modified_since,
+            19 if name.eq_ignore_ascii_case(b"if-unmodified-since") => &mut f.if_unmodified_since,
+            8 if name.eq_ignore_ascii_case(b"if-match") => &mut f.if_match,
+            13 if name.eq_ignore_ascii_case(b"if-none-match") => &mut f.if_none_match,
+            5 if name.eq_ignore_ascii_case(b"range") => &mut f.range,
+            8 if name.eq_ignore_ascii_case(b"if-range") => &mut f.if_range,
+            15 if name.eq_ignore_ascii_case(b"accept-encoding") => &mut f.accept_encoding,
+            3 if name.eq_ignore_ascii_case(b"via") => &mut f.via,
+            13 if name.eq_ignore_ascii_case(b"authorization") => &mut f.authorization,
+            _ => return,
+        };
+        if slot.is_none()
+            && let (Ok(o), Ok(l)) = (u32::try_from(value.0), u32::try_from(value.1))
+        {
+            *slot = Some((o, l));
         }
     }
 
@@ -262,6 +320,7 @@ pub(crate) fn process_request_header<S: Transport>(
     }
     r.expect_continue = info.expect_continue && r.version == Version::Http11;
     r.user_agent = info.user_agent;
+    r.filter_headers = info.filters;
     r.body = match (r.chunked, r.content_length) {
         (true, _) => body::RequestBody::Chunked(Default::default()),
         (false, Some(n)) if n > 0 => body::RequestBody::Length(n),

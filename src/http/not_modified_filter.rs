@@ -13,7 +13,7 @@
 use crate::conf::IfModifiedSince;
 use crate::core::cycle::Cycle;
 use crate::core::time::parse_http_time;
-use crate::http::variables::http_header;
+use crate::http::headers::FilterHeaders;
 use crate::os::io::Transport;
 
 /// What the client's preconditions say about a 200 response.
@@ -44,23 +44,19 @@ pub fn not_modified_filter<S: Transport>(
     if r.err_status != 0 {
         return Precondition::Pass;
     }
-    let head = b.data().get(..r.head_len).unwrap_or_default();
-    let mut v = Vec::new();
-    let mut header = |name: &[u8]| {
-        v.clear();
-        http_header(head, r.line_len, name, &mut v).then(|| v.clone())
-    };
-    let ius = header(b"if-unmodified-since");
-    let im = header(b"if-match");
-    let ims = header(b"if-modified-since");
-    let inm = header(b"if-none-match");
+    let data = b.data();
+    let h = &r.filter_headers;
+    let ius = FilterHeaders::value(data, h.if_unmodified_since);
+    let im = FilterHeaders::value(data, h.if_match);
+    let ims = FilterHeaders::value(data, h.if_modified_since);
+    let inm = FilterHeaders::value(data, h.if_none_match);
     if let Some(ius) = ius
-        && !test_if_unmodified(last_modified, &ius)
+        && !test_if_unmodified(last_modified, ius)
     {
         return Precondition::Failed;
     }
     if let Some(im) = im
-        && !test_if_match(etag, &im, false)
+        && !test_if_match(etag, im, false)
     {
         return Precondition::Failed;
     }
@@ -72,12 +68,12 @@ pub fn not_modified_filter<S: Transport>(
         .as_ref()
         .map_or(IfModifiedSince::Exact, |l| l.if_modified_since);
     if let Some(ims) = ims
-        && test_if_modified(last_modified, &ims, mode)
+        && test_if_modified(last_modified, ims, mode)
     {
         return Precondition::Pass;
     }
     if let Some(inm) = inm
-        && !test_if_match(etag, &inm, true)
+        && !test_if_match(etag, inm, true)
     {
         return Precondition::Pass;
     }

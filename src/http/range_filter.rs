@@ -12,7 +12,7 @@
 
 use crate::core::cycle::Cycle;
 use crate::core::time::parse_http_time;
-use crate::http::variables::http_header;
+use crate::http::headers::FilterHeaders;
 use crate::os::io::Transport;
 
 /// What the request's `Range` asks of a response of `size` bytes.
@@ -42,17 +42,16 @@ pub fn range_filter<S: Transport>(
     if r.err_status != 0 {
         return Ranges::Full;
     }
-    let head = b.data().get(..r.head_len).unwrap_or_default();
-    let mut range = Vec::new();
-    if !http_header(head, r.line_len, b"range", &mut range)
-        || range.len() < 7
-        || !range[..6].eq_ignore_ascii_case(b"bytes=")
-    {
+    let data = b.data();
+    let h = &r.filter_headers;
+    let Some(range) = FilterHeaders::value(data, h.range) else {
+        return Ranges::Full;
+    };
+    if range.len() < 7 || !range[..6].eq_ignore_ascii_case(b"bytes=") {
         return Ranges::Full;
     }
-    let mut if_range = Vec::new();
-    if http_header(head, r.line_len, b"if-range", &mut if_range)
-        && !if_range_matches(&if_range, last_modified, etag)
+    if let Some(if_range) = FilterHeaders::value(data, h.if_range)
+        && !if_range_matches(if_range, last_modified, etag)
     {
         return Ranges::Full;
     }

@@ -179,6 +179,9 @@ pub struct Request {
     pub log_fields: crate::http::headers::LogFields,
     /// The User-Agent value (offset, length), for keepalive_disable.
     pub user_agent: Option<(usize, usize)>,
+    /// The headers the response filters read (conditional requests,
+    /// ranges, gzip), found once while the head was parsed.
+    pub filter_headers: crate::http::headers::FilterHeaders,
     /// Keep the connection after this request (`r->keepalive`).
     pub keepalive: bool,
     /// Lingering close wanted (`r->lingering_close`).
