@@ -39,6 +39,17 @@ const GUNZIP_STEP: usize = 1024;
 /// Deflate states kept for reuse, at most.
 const POOL_MAX: usize = 16;
 
+/// Bodies of a known length up to this are deflated with miniz_oxide
+/// rather than zlib-rs: zlib-rs resets a fixed 128 KiB hash table (and
+/// clears its 48 KiB symbol buffer) per stream, which costs more than
+/// compressing 1 KiB (nginx shrinks zlib's hash for small bodies; flate2
+/// cannot). Measured crossover on text: ~8 KiB; at 4 KiB miniz's output is
+/// ~5% bigger.
+pub const SMALL_BODY: u64 = 4096;
+
+/// gzip's member header as nginx writes it: no name, no time, OS unix.
+const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
+
 /// `r->gzip_tested`, `r->gzip_ok`, `r->gzip_vary` as bits of
 /// [`Request::gzip_flags`](crate::http::request::Request::gzip_flags).
 pub mod flags {
@@ -82,6 +93,43 @@ fn take_deflate(level: u32, bits: u8) -> Compress {
     }
 }
 
+thread_local! {
+    /// Free miniz_oxide compressors by level (see [`SMALL_BODY`]).
+    static SMALL_POOL: RefCell<Vec<(u32, Box<miniz_oxide::deflate::core::CompressorOxide>)>> =
+        const { RefCell::new(Vec::new()) };
+}
+
+fn take_small(level: u32) -> Box<miniz_oxide::deflate::core::CompressorOxide> {
+    use miniz_oxide::deflate::core::{CompressorOxide, create_comp_flags_from_zip_params};
+    let reused = SMALL_POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        let i = p.iter().position(|(l, _)| *l == level)?;
+        Some(p.swap_remove(i).1)
+    });
+    match reused {
+        Some(mut c) => {
+            c.reset();
+            c
+        }
+        // Raw deflate (negative window bits): holdfast writes the gzip
+        // member's header and trailer.
+        None => Box::new(CompressorOxide::new(create_comp_flags_from_zip_params(
+            level as i32,
+            -15,
+            0,
+        ))),
+    }
+}
+
+fn give_small(level: u32, c: Box<miniz_oxide::deflate::core::CompressorOxide>) {
+    SMALL_POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < POOL_MAX {
+            p.push((level, c));
+        }
+    });
+}
+
 fn give_deflate(level: u32, bits: u8, c: Compress) {
     DEFLATE_POOL.with(|p| {
         let mut p = p.borrow_mut();
@@ -103,6 +151,14 @@ enum Coder {
         bits: u8,
         z: Option<Compress>,
     },
+    /// A body of at most [`SMALL_BODY`] (miniz_oxide, raw deflate, the
+    /// member's header and trailer written here).
+    GzipSmall {
+        level: u32,
+        z: Option<Box<miniz_oxide::deflate::core::CompressorOxide>>,
+        crc: flate2::Crc,
+        started: bool,
+    },
     Gunzip(Box<flate2::write::MultiGzDecoder<Vec<u8>>>),
 }
 
@@ -110,6 +166,7 @@ impl std::fmt::Debug for Coder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Coder::Gzip { .. } => "Gzip",
+            Coder::GzipSmall { .. } => "GzipSmall",
             Coder::Gunzip(_) => "Gunzip",
         })
     }
@@ -143,24 +200,42 @@ pub struct BodyFilter {
 
 impl Drop for BodyFilter {
     fn drop(&mut self) {
-        if let Coder::Gzip { level, bits, z } = &mut self.coder
-            && let Some(z) = z.take()
-        {
-            give_deflate(*level, *bits, z);
+        match &mut self.coder {
+            Coder::Gzip { level, bits, z } => {
+                if let Some(z) = z.take() {
+                    give_deflate(*level, *bits, z);
+                }
+            }
+            Coder::GzipSmall { level, z, .. } => {
+                if let Some(z) = z.take() {
+                    give_small(*level, z);
+                }
+            }
+            Coder::Gunzip(_) => {}
         }
     }
 }
 
 impl BodyFilter {
-    /// A gzip body filter (ngx_http_gzip_filter_deflate_start).
-    pub fn gzip(conf: &GzipConf, chunked: bool) -> Box<BodyFilter> {
-        let z = take_deflate(conf.comp_level, conf.window_bits);
-        Box::new(BodyFilter {
-            coder: Coder::Gzip {
+    /// A gzip body filter (ngx_http_gzip_filter_deflate_start); `length`:
+    /// the body's, when known.
+    pub fn gzip(conf: &GzipConf, chunked: bool, length: Option<u64>) -> Box<BodyFilter> {
+        let coder = if length.is_some_and(|l| l <= SMALL_BODY) {
+            Coder::GzipSmall {
+                level: conf.comp_level,
+                z: Some(take_small(conf.comp_level)),
+                crc: flate2::Crc::new(),
+                started: false,
+            }
+        } else {
+            Coder::Gzip {
                 level: conf.comp_level,
                 bits: conf.window_bits,
-                z: Some(z),
-            },
+                z: Some(take_deflate(conf.comp_level, conf.window_bits)),
+            }
+        };
+        Box::new(BodyFilter {
+            coder,
             raw: OutChain::default(),
             last: false,
             done: false,
@@ -260,6 +335,24 @@ impl BodyFilter {
         match &mut self.coder {
             Coder::Gzip { z: Some(z), .. } => deflate(z, input, finish, &mut self.obuf)?,
             Coder::Gzip { z: None, .. } => {}
+            Coder::GzipSmall {
+                z: Some(z),
+                crc,
+                started,
+                ..
+            } => {
+                if !*started {
+                    *started = true;
+                    self.obuf.extend_from_slice(&GZIP_HEADER);
+                }
+                crc.update(input);
+                deflate_small(z, input, finish, &mut self.obuf)?;
+                if finish {
+                    self.obuf.extend_from_slice(&crc.sum().to_le_bytes());
+                    self.obuf.extend_from_slice(&crc.amount().to_le_bytes());
+                }
+            }
+            Coder::GzipSmall { z: None, .. } => {}
             Coder::Gunzip(d) => {
                 for piece in input.chunks(GUNZIP_STEP) {
                     d.write_all(piece).map_err(inflate_error)?;
@@ -290,6 +383,29 @@ impl BodyFilter {
 
 fn inflate_error(e: io::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("inflate() failed: {e}"))
+}
+
+/// miniz_oxide's deflate over all of `input`, appended to `obuf`.
+fn deflate_small(
+    z: &mut miniz_oxide::deflate::core::CompressorOxide,
+    input: &[u8],
+    finish: bool,
+    obuf: &mut Vec<u8>,
+) -> io::Result<()> {
+    use miniz_oxide::deflate::core::{TDEFLFlush, TDEFLStatus, compress_to_output};
+    let flush = if finish {
+        TDEFLFlush::Finish
+    } else {
+        TDEFLFlush::None
+    };
+    let (st, used) = compress_to_output(z, input, flush, |out| {
+        obuf.extend_from_slice(out);
+        true
+    });
+    match st {
+        TDEFLStatus::Okay | TDEFLStatus::Done if used == input.len() => Ok(()),
+        _ => Err(io::Error::other(format!("deflate() failed: {st:?}"))),
+    }
 }
 
 /// Runs deflate over all of `input` into `obuf` (growing it as needed).
@@ -658,7 +774,7 @@ pub fn header_filter<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &HeadInfo<'
     r.coding = coding;
     if coding != Coding::Identity && !header_only {
         r.body_filter = Some(match coding {
-            Coding::Gzip => BodyFilter::gzip(&conf, http11),
+            Coding::Gzip => BodyFilter::gzip(&conf, http11, h.content_length),
             _ => BodyFilter::gunzip(&conf, http11),
         });
     }
@@ -668,7 +784,7 @@ pub fn header_filter<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &HeadInfo<'
 /// `$gzip_ratio` (ngx_http_gzip_ratio_variable): bytes in over bytes out,
 /// two decimals rounded as nginx; None before or without compression.
 pub fn gzip_ratio(f: &BodyFilter) -> Option<String> {
-    if !matches!(f.coder, Coder::Gzip { .. }) || f.bytes_out == 0 || !f.done {
+    if matches!(f.coder, Coder::Gunzip(_)) || f.bytes_out == 0 || !f.done {
         return None;
     }
     let (zin, zout) = (f.bytes_in, f.bytes_out);
@@ -732,10 +848,36 @@ mod tests {
     }
 
     #[test]
+    fn small_bodies_are_one_gzip_member_of_their_own() {
+        use std::io::Read;
+        let conf = GzipConf::default();
+        for len in [0usize, 1, 1000, SMALL_BODY as usize] {
+            let body: Vec<u8> = (0..len).map(|i| b"holdfast "[i % 9]).collect();
+            let mut f = BodyFilter::gzip(&conf, false, Some(len as u64));
+            assert!(matches!(f.coder, Coder::GzipSmall { .. }));
+            // Queued in two pieces, coded in two feeds.
+            f.raw.mem.extend_from_slice(&body[..len / 2]);
+            let mut out = OutChain::default();
+            let mut fb = Vec::new();
+            f.pump(&mut out, &mut fb).unwrap();
+            f.raw.mem.extend_from_slice(&body[len / 2..]);
+            f.last = true;
+            while f.has_work() {
+                f.pump(&mut out, &mut fb).unwrap();
+            }
+            let mut back = Vec::new();
+            flate2::read::GzDecoder::new(&out.mem[..])
+                .read_to_end(&mut back)
+                .unwrap();
+            assert_eq!(back, body, "{len}");
+        }
+    }
+
+    #[test]
     fn deflate_round_trip_through_the_pump() {
         use std::io::Read;
         let conf = GzipConf::default();
-        let mut f = BodyFilter::gzip(&conf, false);
+        let mut f = BodyFilter::gzip(&conf, false, None);
         let body: Vec<u8> = (0..200_000u32)
             .flat_map(|i| (i % 251).to_le_bytes())
             .collect();
