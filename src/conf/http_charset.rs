@@ -1,10 +1,11 @@
 //! ngx_http_charset_module's configuration (`ngx_http_charset_filter_module.c`):
-//! `charset`, `source_charset`, `override_charset`, `charset_types`.
+//! `charset`, `source_charset`, `override_charset`, `charset_types`, and the
+//! recoding tables of `charset_map` (`http_charset_map.rs`).
 //!
-//! `charset_map` is refused by name (`modules.rs`): holdfast has no recoding
-//! tables. So a level whose `source_charset` and `charset` are two different
-//! names is refused when the http block ends, as nginx refuses one for which
-//! no `charset_map` exists (ngx_http_charset_postconfiguration: `no
+//! A level whose `source_charset` and `charset` are two different names
+//! needs a `charset_map` between them (either way round), written anywhere
+//! in the http block: without one the configuration is refused when the
+//! block ends, as nginx's ngx_http_charset_postconfiguration refuses it (`no
 //! "charset_map" between the charsets "A" and "B"`, with no file or line);
 //! names that only variables give are checked per request, as nginx does
 //! (`http/charset_filter.rs`).
@@ -13,9 +14,13 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::ConfError;
-use super::command::{ANY_HTTP, Command, LIF, MANY, bad, cmd, flag_slot};
+use super::command::{ANY_HTTP, Command, HTTP, LIF, MANY, bad, cmd, flag_slot};
 use super::parser::Directive;
 use super::variables::{self, Segment};
+
+pub use super::http_charset_map::{
+    CharsetMap, MapTables, UTF_LEN, UTF8_ERROR, UTF8_INCOMPLETE, utf8_decode,
+};
 
 /// The module's directives.
 pub(super) static COMMANDS: &[Command] = &[
@@ -23,6 +28,7 @@ pub(super) static COMMANDS: &[Command] = &[
     cmd("source_charset", ANY_HTTP | LIF, false, 1, 1),
     cmd("override_charset", ANY_HTTP | LIF, false, 1, 1),
     cmd("charset_types", ANY_HTTP, false, 1, MANY),
+    cmd("charset_map", HTTP, true, 2, 2),
 ];
 
 /// nginx's ngx_http_charset_default_types: what `charset` applies to when
@@ -85,6 +91,8 @@ pub struct CharsetConf {
     /// peer's Content-Type or X-Accel-Charset gives is known only if it is
     /// one of them.
     pub known: Rc<[Rc<str>]>,
+    /// The http block's `charset_map` tables (nginx's main conf `tables`).
+    pub maps: Rc<[Rc<CharsetMap>]>,
 }
 
 impl CharsetConf {
@@ -94,6 +102,26 @@ impl CharsetConf {
             .iter()
             .any(|k| k.as_bytes().eq_ignore_ascii_case(name))
     }
+
+    /// The table that recodes `src` into `dst` (nginx's
+    /// `charsets[src].tables[dst]`): a `charset_map src dst` read forwards,
+    /// or a `charset_map dst src` read backwards (true).
+    pub fn find_map(&self, src: &[u8], dst: &[u8]) -> Option<(Rc<CharsetMap>, bool)> {
+        find_map(&self.maps, src, dst)
+    }
+}
+
+fn find_map(maps: &[Rc<CharsetMap>], src: &[u8], dst: &[u8]) -> Option<(Rc<CharsetMap>, bool)> {
+    let eq = |a: &Rc<str>, b: &[u8]| a.as_bytes().eq_ignore_ascii_case(b);
+    maps.iter().find_map(|m| {
+        if eq(&m.src, src) && eq(&m.dst, dst) {
+            Some((m.clone(), false))
+        } else if eq(&m.dst, src) && eq(&m.src, dst) {
+            Some((m.clone(), true))
+        } else {
+            None
+        }
+    })
 }
 
 /// One level's settings as written.
@@ -109,6 +137,8 @@ pub(super) struct RawCharset {
 thread_local! {
     /// The names of the http block being read (see [`CharsetConf::known`]).
     static CHARSETS: RefCell<Rc<[Rc<str>]>> = RefCell::new(Rc::from([]));
+    /// The `charset_map` tables of the http block being read.
+    static MAPS: RefCell<Rc<[Rc<CharsetMap>]>> = RefCell::new(Rc::from([]));
     /// The first level whose recoding has no table.
     static MERGE_ERROR: RefCell<Option<ConfError>> = const { RefCell::new(None) };
 }
@@ -116,6 +146,7 @@ thread_local! {
 /// An http block starts: no names yet, no error.
 pub(super) fn start() {
     CHARSETS.with(|c| *c.borrow_mut() = Rc::from([]));
+    MAPS.with(|m| *m.borrow_mut() = Rc::from([]));
     MERGE_ERROR.with(|m| m.borrow_mut().take());
 }
 
@@ -127,7 +158,7 @@ pub(super) fn take_merge_error() -> Option<ConfError> {
 
 /// Mirrors ngx_http_add_charset(): the name as the list has it (the first
 /// spelling written), added if new.
-fn add_charset(name: &str) -> Rc<str> {
+pub(super) fn add_charset(name: &str) -> Rc<str> {
     CHARSETS.with(|c| {
         let mut list = c.borrow_mut();
         if let Some(k) = list.iter().find(|k| k.eq_ignore_ascii_case(name)) {
@@ -137,6 +168,19 @@ fn add_charset(name: &str) -> Rc<str> {
         *list = list.iter().cloned().chain([k.clone()]).collect();
         k
     })
+}
+
+/// The tables read so far (for `charset_map`'s duplicate check).
+pub(super) fn maps() -> Rc<[Rc<CharsetMap>]> {
+    MAPS.with(|m| m.borrow().clone())
+}
+
+/// Adds a `charset_map`'s tables.
+pub(super) fn add_map(map: CharsetMap) {
+    MAPS.with(|m| {
+        let mut list = m.borrow_mut();
+        *list = list.iter().cloned().chain([Rc::new(map)]).collect();
+    });
 }
 
 /// The charset module's directives; `Ok(false)` when `d` is not one of
@@ -222,12 +266,14 @@ pub(super) fn default_conf() -> Rc<CharsetConf> {
         override_charset: false,
         types: CharsetTypes::List(CHARSET_DEFAULT_TYPES.iter().map(|t| (*t).into()).collect()),
         known: CHARSETS.with(|c| c.borrow().clone()),
+        maps: maps(),
     })
 }
 
-/// Mirrors ngx_http_charset_merge_loc_conf(): unset values come from the
-/// parent; a level that recodes between two written names needs a table
-/// holdfast cannot have (the error waits for [`take_merge_error`]).
+/// Mirrors ngx_http_charset_merge_loc_conf() and the check of
+/// ngx_http_charset_postconfiguration(): unset values come from the
+/// parent; a level that recodes between two written names needs a
+/// `charset_map` between them (the error waits for [`take_merge_error`]).
 pub(super) fn merge(raw: RawCharset, parent: &Rc<CharsetConf>) -> Rc<CharsetConf> {
     if raw.charset.is_none()
         && raw.source_charset.is_none()
@@ -248,9 +294,11 @@ pub(super) fn merge(raw: RawCharset, parent: &Rc<CharsetConf>) -> Rc<CharsetConf
             Some(Some(l)) => CharsetTypes::List(l.into_iter().map(Box::from).collect()),
         },
         known: CHARSETS.with(|c| c.borrow().clone()),
+        maps: maps(),
     };
     if let (CharsetName::Name(dst), CharsetName::Name(src)) = (&conf.charset, &conf.source_charset)
         && !Rc::ptr_eq(dst, src)
+        && conf.find_map(src.as_bytes(), dst.as_bytes()).is_none()
     {
         MERGE_ERROR.with(|m| {
             m.borrow_mut().get_or_insert_with(|| ConfError {

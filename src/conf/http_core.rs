@@ -546,6 +546,8 @@ impl Builder<'_> {
                 servers.push(self.server(c)?);
             } else if c.name == "map" {
                 maps.push(Rc::new(super::http_map::map_block(c)?));
+            } else if c.name == "charset_map" {
+                super::http_charset_map::charset_map_block(c)?;
             } else if !http_main_directive(c, &mut main)? && !srv_directive(c, &mut srv)? {
                 self.loc_directive(c, &mut loc)?;
             }

@@ -19,6 +19,7 @@ mod core;
 mod http_access;
 pub mod http_autoindex;
 pub mod http_charset;
+mod http_charset_map;
 mod http_core;
 mod http_core_loc;
 mod http_core_sizes;

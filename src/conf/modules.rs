@@ -65,7 +65,7 @@ pub static MODULES: &[Module] = &[
     present(
         "ngx_http_charset_module",
         "--without-http_charset_module",
-        "charset_map",
+        "",
     ),
     present(
         "ngx_http_gzip_module",
@@ -558,10 +558,6 @@ static NOT_YET: &[(&str, &str)] = &[
     (
         "pcre_jit",
         "ngx_regex_module's pcre_jit (the regex crate has no JIT switch)",
-    ),
-    (
-        "charset_map",
-        "ngx_http_charset_module's charset_map (recoding)",
     ),
     ("limit_except", "ngx_http_core_module's limit_except"),
     ("satisfy", "ngx_http_core_module's satisfy"),

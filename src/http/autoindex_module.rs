@@ -225,7 +225,7 @@ fn jsonp_callback<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Option<Vec<u8>
 /// `charset_types`). holdfast renders before the header, so the charset
 /// filter is asked here, for the listing's type, from the location.
 fn charset_is_utf8<S: Transport>(cy: &Cycle<S>, key: usize) -> bool {
-    crate::http::charset_filter::charset_header_filter(cy, key, 200, b"text/html", None)
+    crate::http::charset_filter::charset_header_filter(cy, key, 200, b"text/html", None, false)
         .and_then(|o| o.charset)
         .is_some_and(|n| n.as_bytes().eq_ignore_ascii_case(b"utf-8"))
 }

@@ -2,8 +2,10 @@
 //! ngx_http_gunzip_filter_module (body filters), and ngx_http_gzip_ok() of
 //! the core module (may this client get gzip?).
 //!
-//! The header filter decides; when a body must be coded, the request gets a
-//! [`BodyFilter`] and the content handlers (static files, error pages,
+//! The header filter decides; when a body must be coded (or recoded by the
+//! charset filter, whose stage sits between gunzip and gzip as in nginx's
+//! body filter order), the request gets a [`BodyFilter`] and the content
+//! handlers (static files, error pages,
 //! `return`, the proxy's pipe) queue the body into its `raw` chain instead
 //! of the connection's output (see [`body_chain`]). The write filter
 //! ([`send_out`](crate::http::response::send_out)) runs [`BodyFilter::pump`]
@@ -25,6 +27,7 @@ use flate2::{Compress, Compression, FlushCompress, Status};
 use crate::conf::http_gzip::{GzipConf, proxied};
 use crate::core::buf::OutChain;
 use crate::core::cycle::Cycle;
+use crate::http::charset_filter::{Recode, RecodeCtx};
 use crate::http::parse::Version;
 use crate::os::io::Transport;
 
@@ -49,6 +52,9 @@ pub const SMALL_BODY: u64 = 4096;
 
 /// gzip's member header as nginx writes it: no name, no time, OS unix.
 const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
+/// Output that may wait for the client before a body filter without gzip
+/// or gunzip recodes more (nginx's default `output_buffers`, 2 × 32k).
+const RECODE_WINDOW: u64 = 2 * INPUT_STEP as u64;
 
 /// `r->gzip_tested`, `r->gzip_ok`, `r->gzip_vary` as bits of
 /// [`Request::gzip_flags`](crate::http::request::Request::gzip_flags).
@@ -144,7 +150,7 @@ pub fn pooled_deflate_states() -> usize {
     DEFLATE_POOL.with(|p| p.borrow().len())
 }
 
-/// What codes the body.
+/// One stage of a body filter.
 enum Coder {
     Gzip {
         level: u32,
@@ -160,6 +166,8 @@ enum Coder {
         started: bool,
     },
     Gunzip(Box<flate2::write::MultiGzDecoder<Vec<u8>>>),
+    /// The charset filter's recoding.
+    Recode(RecodeCtx),
 }
 
 impl std::fmt::Debug for Coder {
@@ -168,15 +176,58 @@ impl std::fmt::Debug for Coder {
             Coder::Gzip { .. } => "Gzip",
             Coder::GzipSmall { .. } => "GzipSmall",
             Coder::Gunzip(_) => "Gunzip",
+            Coder::Recode(_) => "Recode",
         })
     }
 }
 
-/// A response body on its way through gzip or gunzip (nginx's
-/// ngx_http_gzip_ctx_t / ngx_http_gunzip_ctx_t).
+impl Coder {
+    /// Codes `input` (with `finish`, ends the stream), appending to `out`.
+    fn code(&mut self, input: &[u8], finish: bool, out: &mut Vec<u8>) -> io::Result<()> {
+        match self {
+            Coder::Gzip { z: Some(z), .. } => deflate(z, input, finish, out)?,
+            Coder::Gzip { z: None, .. } => {}
+            Coder::GzipSmall {
+                z: Some(z),
+                crc,
+                started,
+                ..
+            } => {
+                if !*started {
+                    *started = true;
+                    out.extend_from_slice(&GZIP_HEADER);
+                }
+                crc.update(input);
+                deflate_small(z, input, finish, out)?;
+                if finish {
+                    out.extend_from_slice(&crc.sum().to_le_bytes());
+                    out.extend_from_slice(&crc.amount().to_le_bytes());
+                }
+            }
+            Coder::GzipSmall { z: None, .. } => {}
+            Coder::Gunzip(d) => {
+                for piece in input.chunks(GUNZIP_STEP) {
+                    d.write_all(piece).map_err(inflate_error)?;
+                    out.append(d.get_mut());
+                }
+                if finish {
+                    d.try_finish().map_err(inflate_error)?;
+                    out.append(d.get_mut());
+                }
+            }
+            Coder::Recode(ctx) => ctx.recode(input, out),
+        }
+        Ok(())
+    }
+}
+
+/// A response body on its way through gunzip, the charset filter's
+/// recoding and gzip, those of them the header filters chose (nginx's
+/// ngx_http_gunzip_ctx_t, ngx_http_charset_ctx_t, ngx_http_gzip_ctx_t).
 #[derive(Debug)]
 pub struct BodyFilter {
-    coder: Coder,
+    /// The stages, in nginx's body filter order: gunzip, recode, gzip.
+    stages: Vec<Coder>,
     /// The body as the content handler queued it, not yet coded.
     pub raw: OutChain,
     /// The handler queued all of the body (nginx's last_buf).
@@ -186,81 +237,96 @@ pub struct BodyFilter {
     /// The body was cut short (the peer failed): what is coded goes out,
     /// the stream is not finished, so the client sees it incomplete.
     pub abort: bool,
-    /// Coded output goes out as chunks (HTTP/1.1 client).
-    chunked: bool,
+    /// Coded output goes out as chunks (set by the header that is sent:
+    /// HTTP/1.1 client, a length the filters cleared or the peer did not
+    /// give).
+    pub chunked: bool,
     /// Coded output that may wait for the client before more is coded.
     window: u64,
-    /// Bytes in and out of the coder (`$gzip_ratio`).
+    /// Bytes in and out of the last stage (`$gzip_ratio`).
     pub bytes_in: u64,
     /// See `bytes_in`.
     pub bytes_out: u64,
-    /// The coder's output before it is framed.
+    /// The last stage's output before it is framed.
     obuf: Vec<u8>,
+    /// An earlier stage's output (the next one's input).
+    mid: Vec<u8>,
 }
 
 impl Drop for BodyFilter {
     fn drop(&mut self) {
-        match &mut self.coder {
-            Coder::Gzip { level, bits, z } => {
-                if let Some(z) = z.take() {
-                    give_deflate(*level, *bits, z);
+        for stage in &mut self.stages {
+            match stage {
+                Coder::Gzip { level, bits, z } => {
+                    if let Some(z) = z.take() {
+                        give_deflate(*level, *bits, z);
+                    }
                 }
-            }
-            Coder::GzipSmall { level, z, .. } => {
-                if let Some(z) = z.take() {
-                    give_small(*level, z);
+                Coder::GzipSmall { level, z, .. } => {
+                    if let Some(z) = z.take() {
+                        give_small(*level, z);
+                    }
                 }
+                Coder::Gunzip(_) | Coder::Recode(_) => {}
             }
-            Coder::Gunzip(_) => {}
         }
     }
 }
 
 impl BodyFilter {
-    /// A gzip body filter (ngx_http_gzip_filter_deflate_start); `length`:
-    /// the body's, when known.
-    pub fn gzip(conf: &GzipConf, chunked: bool, length: Option<u64>) -> Box<BodyFilter> {
-        let coder = if length.is_some_and(|l| l <= SMALL_BODY) {
-            Coder::GzipSmall {
-                level: conf.comp_level,
-                z: Some(take_small(conf.comp_level)),
-                crc: flate2::Crc::new(),
-                started: false,
-            }
-        } else {
-            Coder::Gzip {
-                level: conf.comp_level,
-                bits: conf.window_bits,
-                z: Some(take_deflate(conf.comp_level, conf.window_bits)),
-            }
-        };
+    /// The body filter for a response the header filters chose `coding`
+    /// and `recode` for: ngx_http_gunzip_filter_inflate_start, the
+    /// charset filter's ctx, ngx_http_gzip_filter_deflate_start. Output
+    /// may wait up to `gzip_buffers` (`gunzip_buffers`; 64k for a
+    /// recoding alone). `length`: the body's, when known (a small one is
+    /// deflated by miniz_oxide, see [`SMALL_BODY`]).
+    pub fn new(
+        coding: Coding,
+        recode: Option<&Recode>,
+        conf: &GzipConf,
+        chunked: bool,
+        length: Option<u64>,
+    ) -> Box<BodyFilter> {
+        let mut stages = Vec::with_capacity(2);
+        let mut window = RECODE_WINDOW;
+        if coding == Coding::Gunzip {
+            stages.push(Coder::Gunzip(Box::new(flate2::write::MultiGzDecoder::new(
+                Vec::new(),
+            ))));
+            window = (conf.gunzip_buffers.0 * conf.gunzip_buffers.1) as u64;
+        }
+        if let Some(r) = recode {
+            stages.push(Coder::Recode(r.start()));
+        }
+        if coding == Coding::Gzip {
+            stages.push(if length.is_some_and(|l| l <= SMALL_BODY) {
+                Coder::GzipSmall {
+                    level: conf.comp_level,
+                    z: Some(take_small(conf.comp_level)),
+                    crc: flate2::Crc::new(),
+                    started: false,
+                }
+            } else {
+                Coder::Gzip {
+                    level: conf.comp_level,
+                    bits: conf.window_bits,
+                    z: Some(take_deflate(conf.comp_level, conf.window_bits)),
+                }
+            });
+            window = (conf.buffers.0 * conf.buffers.1) as u64;
+        }
         Box::new(BodyFilter {
-            coder,
+            stages,
             raw: OutChain::default(),
             last: false,
             done: false,
             abort: false,
             chunked,
-            window: (conf.buffers.0 * conf.buffers.1) as u64,
+            window,
             bytes_in: 0,
             bytes_out: 0,
             obuf: Vec::new(),
-        })
-    }
-
-    /// A gunzip body filter (ngx_http_gunzip_filter_inflate_start).
-    pub fn gunzip(conf: &GzipConf, chunked: bool) -> Box<BodyFilter> {
-        Box::new(BodyFilter {
-            coder: Coder::Gunzip(Box::new(flate2::write::MultiGzDecoder::new(Vec::new()))),
-            raw: OutChain::default(),
-            last: false,
-            done: false,
-            abort: false,
-            chunked,
-            window: (conf.gunzip_buffers.0 * conf.gunzip_buffers.1) as u64,
-            bytes_in: 0,
-            bytes_out: 0,
-            obuf: Vec::new(),
+            mid: Vec::new(),
         })
     }
 
@@ -274,9 +340,10 @@ impl BodyFilter {
         self.raw.pending()
     }
 
-    /// Mirrors ngx_http_gzip_body_filter() / ngx_http_gunzip_body_filter():
-    /// codes queued input into `out` until `gzip_buffers` of output wait
-    /// for the client, the input runs out, or the stream is finished.
+    /// Mirrors ngx_http_gzip_body_filter() / ngx_http_gunzip_body_filter()
+    /// / ngx_http_charset_body_filter(): codes queued input into `out`
+    /// until a window of output waits for the client, the input runs out,
+    /// or the stream is finished.
     /// Files are read through `file_buf` (the cycle's reused buffer).
     pub fn pump(&mut self, out: &mut OutChain, file_buf: &mut Vec<u8>) -> io::Result<()> {
         while !self.done && out.pending() < self.window {
@@ -327,43 +394,30 @@ impl BodyFilter {
         Ok(())
     }
 
-    /// Codes `input` (and with `finish`, ends the stream) and queues the
-    /// output, as one chunk when chunked.
+    /// Codes `input` through every stage (and with `finish`, ends the
+    /// streams) and queues the output, as one chunk when chunked.
     fn feed(&mut self, input: &[u8], finish: bool, out: &mut OutChain) -> io::Result<()> {
-        self.bytes_in += input.len() as u64;
-        self.obuf.clear();
-        match &mut self.coder {
-            Coder::Gzip { z: Some(z), .. } => deflate(z, input, finish, &mut self.obuf)?,
-            Coder::Gzip { z: None, .. } => {}
-            Coder::GzipSmall {
-                z: Some(z),
-                crc,
-                started,
-                ..
-            } => {
-                if !*started {
-                    *started = true;
-                    self.obuf.extend_from_slice(&GZIP_HEADER);
-                }
-                crc.update(input);
-                deflate_small(z, input, finish, &mut self.obuf)?;
-                if finish {
-                    self.obuf.extend_from_slice(&crc.sum().to_le_bytes());
-                    self.obuf.extend_from_slice(&crc.amount().to_le_bytes());
-                }
+        // Each stage writes into `next`, which becomes the next one's input.
+        let mut data = std::mem::take(&mut self.obuf);
+        let mut next = std::mem::take(&mut self.mid);
+        data.clear();
+        let last = self.stages.len().saturating_sub(1);
+        let mut res = Ok(());
+        for (i, stage) in self.stages.iter_mut().enumerate() {
+            let src: &[u8] = if i == 0 { input } else { &data };
+            if i == last {
+                self.bytes_in += src.len() as u64;
             }
-            Coder::GzipSmall { z: None, .. } => {}
-            Coder::Gunzip(d) => {
-                for piece in input.chunks(GUNZIP_STEP) {
-                    d.write_all(piece).map_err(inflate_error)?;
-                    self.obuf.append(d.get_mut());
-                }
-                if finish {
-                    d.try_finish().map_err(inflate_error)?;
-                    self.obuf.append(d.get_mut());
-                }
+            next.clear();
+            res = stage.code(src, finish, &mut next);
+            std::mem::swap(&mut data, &mut next);
+            if res.is_err() {
+                break;
             }
         }
+        self.obuf = data;
+        self.mid = next;
+        res?;
         if self.obuf.is_empty() {
             return Ok(());
         }
@@ -720,6 +774,9 @@ pub struct HeadInfo<'a> {
     pub content_encoding: Option<&'a [u8]>,
     /// For `gzip_proxied`.
     pub resp: RespHeaders<'a>,
+    /// The charset filter recodes the body (it runs between gunzip and
+    /// gzip: a recoding to or from UTF-8 leaves gzip no length).
+    pub recode: Option<&'a Recode>,
 }
 
 /// Mirrors ngx_http_gunzip_header_filter() then ngx_http_gzip_header_filter(),
@@ -741,6 +798,9 @@ pub fn header_filter<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &HeadInfo<'
     let http11 = r.version == Version::Http11;
     let status_ok = matches!(h.status, 200 | 403 | 404);
     let encoding = h.content_encoding.filter(|e| !e.is_empty());
+    let length = h
+        .content_length
+        .filter(|_| h.recode.is_none_or(Recode::keeps_length));
     let coding = if conf.gunzip && encoding.is_some_and(|e| e.eq_ignore_ascii_case(b"gzip")) {
         // ngx_http_gunzip_header_filter: gunzip for a client without gzip.
         if let Some(r) = cy.conns[key].req_mut() {
@@ -754,7 +814,7 @@ pub fn header_filter<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &HeadInfo<'
     } else if conf.enable
         && status_ok
         && encoding.is_none()
-        && h.content_length.is_none_or(|l| l >= conf.min_length)
+        && length.is_none_or(|l| l >= conf.min_length)
         && h.content_type.is_some_and(|t| conf.types.matches(t))
     {
         if let Some(r) = cy.conns[key].req_mut() {
@@ -772,19 +832,46 @@ pub fn header_filter<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &HeadInfo<'
         return Coding::Identity;
     };
     r.coding = coding;
-    if coding != Coding::Identity && !header_only {
-        r.body_filter = Some(match coding {
-            Coding::Gzip => BodyFilter::gzip(&conf, http11, h.content_length),
-            _ => BodyFilter::gunzip(&conf, http11),
-        });
+    if (coding != Coding::Identity || h.recode.is_some()) && !header_only {
+        r.body_filter = Some(BodyFilter::new(
+            coding,
+            h.recode,
+            &conf,
+            http11,
+            h.content_length,
+        ));
     }
     coding
+}
+
+/// The test of ngx_http_gunzip_header_filter(): is a body with this
+/// Content-Encoding decompressed for the client? No: it keeps a coding,
+/// and the charset filter (which runs after gunzip) leaves it alone.
+pub fn still_encoded<S: Transport>(
+    cy: &mut Cycle<S>,
+    key: usize,
+    encoding: Option<&[u8]>,
+    resp: &RespHeaders<'_>,
+) -> bool {
+    let Some(e) = encoding.filter(|e| !e.is_empty()) else {
+        return false;
+    };
+    let gunzip = cy.conns[key]
+        .req()
+        .and_then(|r| r.loc.as_ref())
+        .is_some_and(|l| l.gzip.gunzip);
+    !(gunzip && e.eq_ignore_ascii_case(b"gzip") && !gzip_ok(cy, key, resp))
 }
 
 /// `$gzip_ratio` (ngx_http_gzip_ratio_variable): bytes in over bytes out,
 /// two decimals rounded as nginx; None before or without compression.
 pub fn gzip_ratio(f: &BodyFilter) -> Option<String> {
-    if matches!(f.coder, Coder::Gunzip(_)) || f.bytes_out == 0 || !f.done {
+    if !matches!(
+        f.stages.last(),
+        Some(Coder::Gzip { .. } | Coder::GzipSmall { .. })
+    ) || f.bytes_out == 0
+        || !f.done
+    {
         return None;
     }
     let (zin, zout) = (f.bytes_in, f.bytes_out);
@@ -853,8 +940,8 @@ mod tests {
         let conf = GzipConf::default();
         for len in [0usize, 1, 1000, SMALL_BODY as usize] {
             let body: Vec<u8> = (0..len).map(|i| b"holdfast "[i % 9]).collect();
-            let mut f = BodyFilter::gzip(&conf, false, Some(len as u64));
-            assert!(matches!(f.coder, Coder::GzipSmall { .. }));
+            let mut f = BodyFilter::new(Coding::Gzip, None, &conf, false, Some(len as u64));
+            assert!(matches!(f.stages.last(), Some(Coder::GzipSmall { .. })));
             // Queued in two pieces, coded in two feeds.
             f.raw.mem.extend_from_slice(&body[..len / 2]);
             let mut out = OutChain::default();
@@ -877,7 +964,7 @@ mod tests {
     fn deflate_round_trip_through_the_pump() {
         use std::io::Read;
         let conf = GzipConf::default();
-        let mut f = BodyFilter::gzip(&conf, false, None);
+        let mut f = BodyFilter::new(Coding::Gzip, None, &conf, false, None);
         let body: Vec<u8> = (0..200_000u32)
             .flat_map(|i| (i % 251).to_le_bytes())
             .collect();

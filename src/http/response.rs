@@ -42,6 +42,10 @@ pub struct ResponseHead<'a> {
     pub accept_ranges: bool,
     /// `Content-Encoding` (a precompressed file of gzip_static).
     pub content_encoding: Option<&'a [u8]>,
+    /// The charset filter's answer when the handler asked before the
+    /// header (the static module, whose ranges depend on a recoding);
+    /// None: send_header asks.
+    pub charset: Option<Option<crate::http::charset_filter::ContentTypeOut>>,
 }
 
 /// An ETag made on the stack (no allocation per static response).
@@ -110,19 +114,11 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
         }
     });
     let expires = crate::http::headers_filter::expires_lines(cy, key, status_now, h.last_modified);
-    // ngx_http_charset_header_filter (a peer's type kept across its
-    // X-Accel-Redirect keeps its own charset parameter).
-    let charset = cy.conns[key].req().and_then(|r| {
-        let ct = r.content_type_out.as_deref().or(h.content_type)?;
-        let peer = r
-            .content_type_out
-            .is_some()
-            .then_some(crate::http::charset_filter::Peer {
-                encoded: false,
-                reading: false,
-            });
-        crate::http::charset_filter::charset_header_filter(cy, key, status_now, ct, peer)
-    });
+    let charset = match &h.charset {
+        Some(c) => c.clone(),
+        None => crate::http::charset_filter::response_charset(cy, key, status_now, h),
+    };
+    let recode = charset.as_ref().and_then(|c| c.recode.as_ref());
     // The gzip and gunzip header filters (they run before nginx's header
     // filter, as here).
     let content_type = cy.conns[key].req().and_then(|r| r.content_type_out.clone());
@@ -141,6 +137,7 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
                 last_modified: h.last_modified.is_some(),
                 etag: h.etag.is_some(),
             },
+            recode,
         },
     );
     let date = cy.clock.http_date;
@@ -170,13 +167,20 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
     let (tokens, ka_header, vary) = r.loc.as_ref().map_or((true, None, false), |l| {
         (l.server_tokens, l.keepalive_header_s, l.gzip.vary)
     });
-    // A coded body has no known length: chunked for HTTP/1.1, the
-    // connection's end for HTTP/1.0 (ngx_http_chunked_header_filter).
+    // A coded body has no known length (nor one recoded to or from UTF-8,
+    // ngx_http_charset_ctx): chunked for HTTP/1.1, the connection's end
+    // for HTTP/1.0 (ngx_http_chunked_header_filter).
     let coded = coding != crate::http::gzip_filter::Coding::Identity;
-    let chunked =
-        coded && !no_content && !r.header_only && r.version == crate::http::parse::Version::Http11;
-    if coded && !no_content && !r.header_only && !chunked {
+    let cleared = coded || recode.is_some_and(|c| !c.keeps_length());
+    let chunked = cleared
+        && !no_content
+        && !r.header_only
+        && r.version == crate::http::parse::Version::Http11;
+    if cleared && !no_content && !r.header_only && !chunked {
         r.keepalive = false;
+    }
+    if let Some(f) = r.body_filter.as_deref_mut() {
+        f.chunked = chunked;
     }
     // add_header Last-Modified / ETag replace (or, empty, remove) the ones
     // holdfast makes, as nginx's special setters for them do.
@@ -206,7 +210,7 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
         out.extend_from_slice(b"\r\nContent-Type: ");
         crate::http::charset_filter::write_content_type(out, ct, charset.as_ref());
     }
-    if let Some(len) = h.content_length.filter(|_| !no_content && !coded) {
+    if let Some(len) = h.content_length.filter(|_| !no_content && !cleared) {
         out.extend_from_slice(b"\r\nContent-Length: ");
         push_u64(out, len);
     }
@@ -233,7 +237,7 @@ pub fn send_header<S: Transport>(cy: &mut Cycle<S>, key: usize, h: &ResponseHead
         out.extend_from_slice(b"\r\nConnection: close");
     }
     // ngx_http_range_header_filter: a response that can take ranges says so.
-    if h.accept_ranges && status == 200 && !coded {
+    if h.accept_ranges && status == 200 && !cleared {
         out.extend_from_slice(b"\r\nAccept-Ranges: bytes");
     }
     // ngx_http_gzip_filter / gunzip: Content-Encoding, and the validator

@@ -200,6 +200,7 @@ pub fn special_response_handler<S: Transport>(cy: &mut Cycle<S>, key: usize, cod
         etag: None,
         accept_ranges: false,
         content_encoding: None,
+        charset: None,
     };
     response::send_header(cy, key, &head);
     if has_page(code) {

@@ -410,6 +410,7 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
         etag: etag.as_ref().map(response::Etag::as_bytes),
         accept_ranges: true,
         content_encoding: encoding,
+        charset: None,
     };
     // add_header Last-Modified replaces the file's time for the filters
     // too (nginx's headers filter sets last_modified_time before them).
@@ -436,8 +437,18 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
     // The parts to send and the multipart boundary (empty for one part).
     let mut parts: Option<(Vec<ByteRange>, Vec<u8>)> = None;
     let mut multipart_type = Vec::new();
-    // The gzip / gunzip header filters run before the range filter: a
-    // coded response takes no ranges.
+    // The charset, gzip and gunzip header filters run before the range
+    // filter: a coded response, or one recoded to or from UTF-8, has no
+    // length left to take ranges of.
+    // (With the status an error page answers with, as send_header.)
+    let status_now = cy.conns[key]
+        .req()
+        .map_or(head.status, |r| match r.err_status {
+            0 => head.status,
+            s => s,
+        });
+    let charset = crate::http::charset_filter::response_charset(cy, key, status_now, &head);
+    let recode = charset.as_ref().and_then(|c| c.recode.clone());
     let coded = head.status == 200
         && crate::http::gzip_filter::header_filter(
             cy,
@@ -452,9 +463,13 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
                     etag: head.etag.is_some(),
                     ..Default::default()
                 },
+                recode: recode.as_ref(),
             },
         ) != crate::http::gzip_filter::Coding::Identity;
-    if head.status == 200 && !coded {
+    let cleared = coded || recode.as_ref().is_some_and(|r| !r.keeps_length());
+    // The parts' Content-Type of a multipart response.
+    let mut part_type = Vec::new();
+    if head.status == 200 && !cleared {
         use crate::http::range_filter::{Ranges, range_filter};
         let etag_bytes = etag.as_ref().map(response::Etag::as_bytes);
         match range_filter(cy, key, size, mtime_seen, etag_bytes) {
@@ -481,10 +496,15 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
                 // ngx_http_range_multipart_header: a boundary of ten digits.
                 let boundary =
                     format!("{:010}", crate::core::file::next_temp_number()).into_bytes();
-                let ctype = head.content_type.unwrap_or(b"application/octet-stream");
+                // With the charset (ngx_http_range_multipart_header).
+                crate::http::charset_filter::write_content_type(
+                    &mut part_type,
+                    head.content_type.unwrap_or(b"application/octet-stream"),
+                    charset.as_ref(),
+                );
                 let mut len = 0u64;
                 for &(s, e) in &p {
-                    len += crate::http::range_filter::part_head(&boundary, ctype, (s, e), size)
+                    len += crate::http::range_filter::part_head(&boundary, &part_type, (s, e), size)
                         .len() as u64
                         + (e - s);
                 }
@@ -500,6 +520,17 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
     if !multipart_type.is_empty() {
         head.content_type = Some(&multipart_type);
     }
+    head.charset = Some(if multipart_type.is_empty() {
+        charset
+    } else {
+        // The whole response's type has no charset (the range filter
+        // clears it); a recoding stays.
+        recode.map(|recode| crate::http::charset_filter::ContentTypeOut {
+            keep: multipart_type.len(),
+            charset: None,
+            recode: Some(recode),
+        })
+    });
     let Some(r) = cy.conns[key].req() else {
         return Finalize::Close;
     };
@@ -511,16 +542,7 @@ fn serve_file<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
         return Finalize::Done;
     }
     if let Some((p, boundary)) = parts {
-        return send_parts(
-            cy,
-            key,
-            &p,
-            &boundary,
-            ctype.as_deref(),
-            size,
-            content,
-            file,
-        );
+        return send_parts(cy, key, &p, &boundary, &part_type, size, content, file);
     }
     let Some(hc) = cy.conns[key].hc_mut() else {
         return Finalize::Close;
@@ -568,24 +590,25 @@ type ByteRange = (u64, u64);
 
 /// The body of a 206 (ngx_http_range_body_filter): each part from the
 /// file at its offset (sendfile, no copy) or from the cached bytes, with
-/// the multipart heads around them when there is a `boundary`.
+/// the multipart heads around them when there is a `boundary`. The range
+/// body filter runs before the charset filter: an 8-bit recoding recodes
+/// all of it (the body filter's input).
 #[allow(clippy::too_many_arguments)]
 fn send_parts<S: Transport>(
     cy: &mut Cycle<S>,
     key: usize,
     parts: &[(u64, u64)],
     boundary: &[u8],
-    ctype: Option<&str>,
+    ctype: &[u8],
     size: u64,
     content: Option<std::rc::Rc<[u8]>>,
     file: std::rc::Rc<std::fs::File>,
 ) -> Finalize {
     use crate::http::range_filter::{multipart_end, part_head};
-    let ctype = ctype.map_or(&b"application/octet-stream"[..], str::as_bytes);
     let Some(hc) = cy.conns[key].hc_mut() else {
         return Finalize::Close;
     };
-    let out = &mut hc.out;
+    let out = crate::http::gzip_filter::body_chain(hc);
     let mut body = 0u64;
     for &(s, e) in parts {
         if !boundary.is_empty() {

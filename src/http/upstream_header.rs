@@ -291,26 +291,34 @@ pub(crate) fn send_client_head<S: Transport>(
         .find(|(n, _)| n.eq_ignore_ascii_case(b"last-modified"))
         .and_then(|(_, v)| crate::core::time::parse_http_time(v));
     let expires = crate::http::headers_filter::expires_lines(cy, ck, h.status, peer_lm);
-    // ngx_http_charset_header_filter on the peer's type.
-    let charset = h
-        .header_lines(data)
-        .find(|(n, _)| n.eq_ignore_ascii_case(b"content-type"))
-        .and_then(|(_, ct)| {
-            let encoded = h
-                .header_lines(data)
-                .any(|(n, v)| n.eq_ignore_ascii_case(b"content-encoding") && !v.is_empty());
-            let peer = crate::http::charset_filter::Peer {
-                encoded,
-                reading: true,
-            };
-            crate::http::charset_filter::charset_header_filter(cy, ck, h.status, ct, Some(peer))
-        });
     // The gunzip and gzip header filters on the peer's response.
     let peer = |name: &[u8]| {
         h.header_lines(data)
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v)
     };
+    let resp = crate::http::gzip_filter::RespHeaders {
+        expires: peer(b"expires"),
+        date: peer(b"date"),
+        cache_control: peer(b"cache-control"),
+        last_modified: peer(b"last-modified").is_some(),
+        etag: peer(b"etag").is_some(),
+    };
+    // ngx_http_charset_header_filter on the peer's type (after gunzip: a
+    // body it decompresses has no Content-Encoding left).
+    let encoded = crate::http::gzip_filter::still_encoded(cy, ck, peer(b"content-encoding"), &resp);
+    let charset = peer(b"content-type").and_then(|ct| {
+        let peer = crate::http::charset_filter::Peer { reading: true };
+        crate::http::charset_filter::charset_header_filter(
+            cy,
+            ck,
+            h.status,
+            ct,
+            Some(peer),
+            encoded,
+        )
+    });
+    let recode = charset.as_ref().and_then(|c| c.recode.as_ref());
     let content_length = match framing {
         Framing::Length(n) => Some(n),
         _ => None,
@@ -323,27 +331,27 @@ pub(crate) fn send_client_head<S: Transport>(
             content_type: peer(b"content-type"),
             content_length,
             content_encoding: peer(b"content-encoding"),
-            resp: crate::http::gzip_filter::RespHeaders {
-                expires: peer(b"expires"),
-                date: peer(b"date"),
-                cache_control: peer(b"cache-control"),
-                last_modified: peer(b"last-modified").is_some(),
-                etag: peer(b"etag").is_some(),
-            },
+            resp,
+            recode,
         },
     );
     let coded = coding != crate::http::gzip_filter::Coding::Identity;
+    // A recoding to or from UTF-8 clears the length too (ngx_http_charset_ctx).
+    let cleared = coded || recode.is_some_and(|c| !c.keeps_length());
     let Some(hc) = cy.conns[ck].hc_mut() else {
         return false;
     };
     let Some(r) = hc.request.as_deref_mut() else {
         return false;
     };
-    let unknown_length = (coded && framing != Framing::None)
+    let unknown_length = (cleared && framing != Framing::None)
         || matches!(framing, Framing::UntilClose | Framing::Chunked);
     let chunked_out = unknown_length && r.version == crate::http::parse::Version::Http11;
     // A body filter frames its own output; the pipe hands it plain bytes.
     let filtered = r.body_filter.is_some();
+    if let Some(f) = r.body_filter.as_deref_mut() {
+        f.chunked = chunked_out;
+    }
     let vary = r.loc.as_ref().is_some_and(|l| l.gzip.vary)
         && r.gzip_flags & crate::http::gzip_filter::flags::VARY != 0;
     if exiting || (unknown_length && !chunked_out) || h.status == 101 {
@@ -409,11 +417,13 @@ pub(crate) fn send_client_head<S: Transport>(
             continue;
         }
         // ngx_http_clear_content_length / clear_accept_ranges of a coded
-        // response; gunzip also takes the Content-Encoding away.
-        if coded
+        // response; gunzip also takes the Content-Encoding away. A
+        // recoding to or from UTF-8 clears the length only.
+        if (coded
             && (name.eq_ignore_ascii_case(b"content-length")
                 || name.eq_ignore_ascii_case(b"accept-ranges")
-                || name.eq_ignore_ascii_case(b"content-encoding"))
+                || name.eq_ignore_ascii_case(b"content-encoding")))
+            || (cleared && name.eq_ignore_ascii_case(b"content-length"))
         {
             continue;
         }
