@@ -463,9 +463,8 @@ impl<S> Connection<S> {
         })
     }
 
-    /// Mirrors ngx_unix_recv(): one read into `buf`, keeping `ready` and `eof`.
-    /// A short read clears `ready` (the socket is drained; with EPOLLET a new
-    /// edge comes with new data), unless EPOLLRDHUP said EOF is pending.
+    /// One read into `buf` through the transport's `c->recv` (see
+    /// [`Transport::recv`]: the transport keeps `ready` and `eof`).
     pub fn recv_into(
         stream: &mut S,
         read_ready: &mut bool,
@@ -476,30 +475,7 @@ impl<S> Connection<S> {
     where
         S: Transport,
     {
-        loop {
-            match stream.read(buf) {
-                Ok(0) => {
-                    *read_ready = false;
-                    *eof = true;
-                    return Recv::Eof;
-                }
-                Ok(n) => {
-                    if n < buf.len() && !pending_eof {
-                        *read_ready = false;
-                    }
-                    return Recv::Data(n);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    *read_ready = false;
-                    return Recv::Again;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    *read_ready = false;
-                    return Recv::Error(e);
-                }
-            }
-        }
+        stream.recv(buf, read_ready, eof, pending_eof)
     }
 
     /// [`Connection::recv_into`] the free space of the header buffer; the

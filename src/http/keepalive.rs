@@ -119,6 +119,7 @@ pub fn set_keepalive<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     }
     cy.free_http_conn(key);
     let c = &mut cy.conns[key];
+    c.stream.free_buffers();
     c.read.handler = ReadHandler::Keepalive;
     c.action = Action::Keepalive;
     if c.corked {

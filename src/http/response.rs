@@ -581,6 +581,29 @@ pub fn send_out<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Sent {
         }
         if hc.out.is_empty() {
             hc.out.reset();
+            // What the transport still holds (TLS records) goes before
+            // the response counts as sent.
+            if c.stream.wants_write() {
+                match c.stream.flush() {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        c.write.ready = false;
+                        break Sent::Again;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        c.write.ready = false;
+                        break Sent::Again;
+                    }
+                    Err(e) => {
+                        log::info!(
+                            "*{} flush failed ({}) while sending response to client",
+                            c.number,
+                            crate::os::io::OsErr(&e)
+                        );
+                        break Sent::Error;
+                    }
+                }
+            }
             break Sent::Done;
         }
         if !c.write.ready {
@@ -648,7 +671,9 @@ pub fn send_out<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Sent {
         match res {
             Ok((n, short)) => {
                 sent_now += n as u64;
-                if short {
+                // A short write means the socket is full; a transport that
+                // took everything but holds some of it back says so too.
+                if short || c.stream.wants_write() {
                     c.write.ready = false;
                     break Sent::Again;
                 }

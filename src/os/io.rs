@@ -46,6 +46,63 @@ pub enum Recv {
 pub trait Transport {
     /// Reads into `buf` (`recv(2)`).
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+
+    /// Mirrors ngx_unix_recv() (`c->recv`): one read into `buf`, keeping the
+    /// read event's `ready` and `eof`. The readiness rule belongs to the
+    /// transport: for a socket, a short read means it is drained (with
+    /// EPOLLET a new edge comes with new data), unless EPOLLRDHUP said EOF
+    /// is pending. A transport that buffers (TLS) keeps `ready` while it
+    /// still holds input.
+    fn recv(
+        &mut self,
+        buf: &mut [u8],
+        ready: &mut bool,
+        eof: &mut bool,
+        pending_eof: bool,
+    ) -> Recv {
+        loop {
+            match self.read(buf) {
+                Ok(0) => {
+                    *ready = false;
+                    *eof = true;
+                    return Recv::Eof;
+                }
+                Ok(n) => {
+                    if n < buf.len() && !pending_eof {
+                        *ready = false;
+                    }
+                    return Recv::Data(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    *ready = false;
+                    return Recv::Again;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    *ready = false;
+                    return Recv::Error(e);
+                }
+            }
+        }
+    }
+
+    /// Output the transport holds beyond what the caller handed it (TLS
+    /// records not on the socket yet): the connection is not done writing,
+    /// and the socket is full. A socket holds nothing: always false.
+    fn wants_write(&self) -> bool {
+        false
+    }
+
+    /// Sends what the transport holds (see [`Transport::wants_write`]);
+    /// Ok(true) once it holds nothing.
+    fn flush(&mut self) -> io::Result<bool> {
+        Ok(true)
+    }
+
+    /// The connection goes idle (ngx_http_set_keepalive's
+    /// ngx_ssl_free_buffer): a transport gives back the memory it needs only
+    /// while working. A socket has none.
+    fn free_buffers(&mut self) {}
     /// Writes a gather list (`writev(2)`).
     fn writev(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
     /// Sends `len` bytes of `file` from `offset` (`sendfile(2)`).
