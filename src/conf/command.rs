@@ -66,7 +66,7 @@ pub(super) const fn cmd(
 }
 
 /// Every module's table, in nginx's module order.
-fn tables() -> [&'static [Command]; 15] {
+fn tables() -> [&'static [Command]; 16] {
     [
         super::core::COMMANDS,
         super::http_core::COMMANDS,
@@ -74,6 +74,7 @@ fn tables() -> [&'static [Command]; 15] {
         super::http_log::COMMANDS,
         super::http_headers::COMMANDS,
         super::http_gzip::COMMANDS,
+        super::http_ssl::COMMANDS,
         super::http_rewrite::COMMANDS,
         super::http_access::COMMANDS,
         super::http_autoindex::COMMANDS,

@@ -158,6 +158,8 @@ pub(super) struct RawLoc {
     pub(super) headers: http_headers::RawHeaders,
     /// The compression modules' part.
     pub(super) gzip: super::http_gzip::RawGzip,
+    /// ngx_http_ssl_module's part.
+    pub(super) ssl: super::http_ssl::RawSsl,
     /// ngx_http_rewrite_module's part.
     pub(super) rewrite: http_rewrite::RawRewrite,
     /// ngx_http_access_module's part.
@@ -280,6 +282,7 @@ fn defaults(b: &Builder<'_>) -> LocConf {
         add_headers: Rc::from([]),
         expires: None,
         gzip: Rc::new(super::http_gzip::GzipConf::default()),
+        ssl: None,
         client_body: Rc::new(ClientBodyConf {
             temp_path: TempPath::new(b.path("client_body_temp")),
             buffer_size: CLIENT_BODY_BUFFER_SIZE,
@@ -482,6 +485,7 @@ fn merge_loc_values(mut raw: RawLoc, parent: &LocConf) -> LocConf {
         // Not inherited: nginx sets the level's content handler.
         stub_status: raw.stub_status,
         gzip: super::http_gzip::merge(std::mem::take(&mut raw.gzip), &parent.gzip),
+        ssl: super::http_ssl::merge(std::mem::take(&mut raw.ssl), &parent.ssl),
         expires: http_headers::merge_expires(raw.headers.expires.take(), &parent.expires),
         add_headers: http_headers::merge(raw.headers, &parent.add_headers),
         access_log: http_log::merge(raw.log, &parent.access_log),
@@ -578,11 +582,35 @@ impl Builder<'_> {
         let _ = super::http_proxy::take_merge_error();
         let _ = super::http_charset::take_merge_error();
         let http_loc = merge_loc(loc, &defaults);
+        let mut ssl_error = None;
         let servers = servers
             .into_iter()
             .zip(listens)
             .map(|(raw, listens)| {
                 let conf = Rc::new(merge_loc(raw.loc, &http_loc));
+                // ngx_http_ssl_init: an `ssl` listener's servers need a
+                // certificate (and each certificate its key).
+                if ssl_error.is_none()
+                    && let Some(l) = listens.iter().find(|l| l.listen.ssl)
+                {
+                    let ssl = conf.ssl.as_deref();
+                    if let Some((file, line)) = ssl.and_then(|s| s.unpaired.clone()) {
+                        ssl_error = Some(ConfError {
+                            msg: "no \"ssl_certificate_key\" is defined for certificate \
+                                  (or no \"ssl_certificate\" for a key)"
+                                .to_string(),
+                            file: Some(file.to_path_buf()),
+                            line,
+                        });
+                    } else if ssl.is_none_or(|s| s.keys.is_empty()) {
+                        ssl_error = Some(ConfError {
+                            msg: "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive"
+                                .to_string(),
+                            file: Some(l.file.to_path_buf()),
+                            line: l.line,
+                        });
+                    }
+                }
                 let locations: Vec<Location> = raw
                     .locations
                     .into_iter()
@@ -616,6 +644,9 @@ impl Builder<'_> {
                 })
             })
             .collect::<Vec<Rc<ServerConf>>>();
+        if let Some(e) = ssl_error {
+            return Err(e);
+        }
         let keep_sent_head = servers
             .iter()
             .any(|s| s.all_confs().into_iter().any(uses_sent_http));
@@ -682,6 +713,7 @@ impl Builder<'_> {
             || self.log_directive(d, &mut loc.log)?
             || http_headers::directive(d, &mut loc.headers)?
             || super::http_gzip::directive(d, &mut loc.gzip)?
+            || super::http_ssl::directive(d, &mut loc.ssl, |v| self.path(v))?
             || http_rewrite::directive(d, &mut loc.rewrite)?
             || super::http_access::directive(d, &mut loc.access)?
             || self.proxy_directive(d, &mut loc.proxy)?

@@ -630,7 +630,12 @@ fn listen_errors() {
     e("unix:", "no path in the unix domain socket");
     assert_err(
         &wrap("listen 80 ssl;"),
-        "the \"ssl\" parameter of \"listen\" is not supported by holdfast yet",
+        "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive",
+        3,
+    );
+    assert_err(
+        &wrap("listen 80 http2;"),
+        "the \"http2\" parameter of \"listen\" is not supported by holdfast yet",
         3,
     );
     assert_err(&wrap("listen 80 bogus;"), "invalid parameter \"bogus\"", 3);

@@ -19,8 +19,8 @@ pub(super) struct ListenAt {
     /// Socket options given (nginx's `lsopt.set`): only one server may set
     /// them for an address.
     opts_set: bool,
-    file: Rc<Path>,
-    line: usize,
+    pub(super) file: Rc<Path>,
+    pub(super) line: usize,
 }
 
 impl ListenAt {
@@ -39,6 +39,7 @@ struct Opts {
     backlog: i32,
     reuseport: bool,
     deferred: bool,
+    ssl: bool,
     bind: bool,
     ipv6only: bool,
     rcvbuf: Option<usize>,
@@ -53,6 +54,7 @@ impl Default for Opts {
             backlog: LISTEN_BACKLOG,
             reuseport: false,
             deferred: false,
+            ssl: false,
             bind: false,
             ipv6only: true,
             rcvbuf: None,
@@ -128,7 +130,13 @@ pub(super) fn listen(d: &Directive) -> Result<Vec<ListenAt>, ConfError> {
                 }
             }
             ("so_keepalive", Some(v)) => o.so_keepalive = so_keepalive(d, v)?,
-            ("ssl" | "http2" | "quic" | "proxy_protocol", None) => {
+            ("ssl", None) => {
+                // Not a socket option: it neither implies `bind` nor counts
+                // as options set twice (nginx's lsopt.set).
+                o.ssl = true;
+                continue;
+            }
+            ("http2" | "quic" | "proxy_protocol", None) => {
                 return Err(d.error(format!(
                     "the \"{name}\" parameter of \"listen\" is not supported by holdfast yet"
                 )));
@@ -149,6 +157,7 @@ pub(super) fn listen(d: &Directive) -> Result<Vec<ListenAt>, ConfError> {
                 backlog: o.backlog,
                 reuseport: o.reuseport,
                 deferred: o.deferred,
+                ssl: o.ssl,
                 ipv6only: o.ipv6only,
                 rcvbuf: o.rcvbuf,
                 sndbuf: o.sndbuf,
@@ -338,6 +347,7 @@ impl ListenAt {
                 sndbuf: None,
                 so_keepalive: SoKeepalive::Unset,
                 fastopen: None,
+                ssl: false,
             },
             opts_set: false,
             file: server.file.clone(),

@@ -30,6 +30,7 @@ mod http_log;
 mod http_map;
 pub mod http_proxy;
 mod http_rewrite;
+pub mod http_ssl;
 mod http_stub_status;
 mod http_temp;
 pub mod http_upstream;
@@ -307,6 +308,8 @@ pub struct Listen {
     pub so_keepalive: SoKeepalive,
     /// `fastopen=N` (TCP_FASTOPEN queue length).
     pub fastopen: Option<u32>,
+    /// `ssl`: connections accepted here speak TLS.
+    pub ssl: bool,
 }
 
 /// How a `location` matches the URI.
@@ -546,6 +549,8 @@ pub struct LocConf {
     /// The compression modules' settings (gzip, gzip_static, gunzip,
     /// brotli_static).
     pub gzip: Rc<http_gzip::GzipConf>,
+    /// ngx_http_ssl_module's settings (http and server levels only).
+    pub ssl: Option<Rc<http_ssl::SslConf>>,
     /// `expires` (None: off, nothing added).
     pub expires: Option<Rc<http_headers::Expires>>,
     /// `max_ranges N` (None: no limit; 0: ranges off).

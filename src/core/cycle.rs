@@ -59,6 +59,9 @@ pub struct Listening {
     /// Served by another listening's socket (a wildcard on the same port):
     /// its index. None: this address has a socket of its own.
     pub via: Option<usize>,
+    /// `listen … ssl`: the TLS configuration its connections start with
+    /// (certificates chosen by SNI among its servers).
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 impl Listening {

@@ -70,9 +70,20 @@ pub fn listening_from_conf(conf: &Config) -> Vec<(Listen, Listening)> {
                         servers: vec![srv],
                         default_server: 0,
                         via: None,
+                        tls: None,
                     },
                 )),
             }
+        }
+    }
+    // ngx_http_ssl_init: an address any `listen … ssl` names speaks TLS.
+    for (l, ls) in out.iter_mut() {
+        let ssl = ls
+            .servers
+            .iter()
+            .any(|s| s.listen.iter().any(|x| x.addr == l.addr && x.ssl));
+        if ssl {
+            ls.tls = crate::http::ssl_module::listening_tls(&ls.servers, ls.default_server);
         }
     }
     let wildcards: Vec<(usize, std::net::SocketAddr)> = out

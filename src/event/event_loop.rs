@@ -633,6 +633,18 @@ impl EventLoop {
             };
             let cy = &mut self.cycle;
             let li = find_addr_conf(cy, li, &stream);
+            // ngx_http_init_connection → ngx_ssl_create_connection: a TLS
+            // session over the socket for an `ssl` address.
+            let stream = match cy.listening[li].tls.clone() {
+                None => stream,
+                Some(config) => match crate::os::tls::TlsStream::new(stream, config) {
+                    Ok(t) => Stream::Tls(Box::new(t)),
+                    Err(e) => {
+                        log::error!("SSL_new() failed ({e})");
+                        continue;
+                    }
+                },
+            };
             let Some(key) = accept::accept_connection(cy, stream, peer.addr, peer.unix, li) else {
                 continue; // dropping the stream closes it
             };

@@ -7,4 +7,5 @@ pub mod net;
 pub mod process_cycle;
 pub mod signals;
 pub mod socket;
+pub mod tls;
 pub mod user;

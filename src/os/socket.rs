@@ -128,6 +128,8 @@ pub enum Stream {
     Tcp(mio::net::TcpStream),
     /// Unix domain.
     Unix(mio::net::UnixStream),
+    /// TLS over one of the above (`listen … ssl`).
+    Tls(Box<crate::os::tls::TlsStream>),
 }
 
 impl Stream {
@@ -135,6 +137,15 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.as_raw_fd(),
             Stream::Unix(s) => s.as_raw_fd(),
+            Stream::Tls(t) => t.sock.raw_fd(),
+        }
+    }
+
+    /// The TLS session, for a connection on an `ssl` listener.
+    pub fn tls(&self) -> Option<&crate::os::tls::TlsStream> {
+        match self {
+            Stream::Tls(t) => Some(t),
+            _ => None,
         }
     }
 }
@@ -144,6 +155,7 @@ impl Source for Stream {
         match self {
             Stream::Tcp(s) => s.register(r, t, i),
             Stream::Unix(s) => s.register(r, t, i),
+            Stream::Tls(s) => s.sock.register(r, t, i),
         }
     }
 
@@ -151,6 +163,7 @@ impl Source for Stream {
         match self {
             Stream::Tcp(s) => s.reregister(r, t, i),
             Stream::Unix(s) => s.reregister(r, t, i),
+            Stream::Tls(s) => s.sock.reregister(r, t, i),
         }
     }
 
@@ -158,6 +171,7 @@ impl Source for Stream {
         match self {
             Stream::Tcp(s) => s.deregister(r),
             Stream::Unix(s) => s.deregister(r),
+            Stream::Tls(s) => s.sock.deregister(r),
         }
     }
 }
@@ -182,6 +196,7 @@ impl Transport for Stream {
         match self {
             Stream::Tcp(s) => s.take_error(),
             Stream::Unix(s) => s.take_error(),
+            Stream::Tls(s) => s.take_error(),
         }
     }
 
@@ -189,6 +204,7 @@ impl Transport for Stream {
         match self {
             Stream::Tcp(s) => Read::read(s, buf),
             Stream::Unix(s) => Read::read(s, buf),
+            Stream::Tls(s) => s.read(buf),
         }
     }
 
@@ -198,17 +214,42 @@ impl Transport for Stream {
             (Stream::Tcp(s), _) => Write::write_vectored(s, bufs),
             (Stream::Unix(s), [one]) => Write::write(s, one),
             (Stream::Unix(s), _) => Write::write_vectored(s, bufs),
+            (Stream::Tls(s), _) => s.writev(bufs),
         }
     }
 
     fn sendfile(&mut self, file: &File, offset: u64, len: usize) -> io::Result<usize> {
-        crate::os::io::sendfile(self.raw_fd(), file, offset, len)
+        match self {
+            Stream::Tls(s) => s.sendfile(file, offset, len),
+            _ => crate::os::io::sendfile(self.raw_fd(), file, offset, len),
+        }
+    }
+
+    fn wants_write(&self) -> bool {
+        match self {
+            Stream::Tls(s) => s.wants_write(),
+            _ => false,
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<bool> {
+        match self {
+            Stream::Tls(s) => s.flush(),
+            _ => Ok(true),
+        }
+    }
+
+    fn free_buffers(&mut self) {
+        if let Stream::Tls(s) = self {
+            s.free_buffers();
+        }
     }
 
     fn set_nodelay(&mut self) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => mio::net::TcpStream::set_nodelay(s, true),
             Stream::Unix(_) => Err(io::Error::from(io::ErrorKind::Unsupported)),
+            Stream::Tls(s) => s.set_nodelay(),
         }
     }
 
@@ -221,6 +262,7 @@ impl Transport for Stream {
                 on.into(),
             ),
             Stream::Unix(_) => Err(io::Error::from(io::ErrorKind::Unsupported)),
+            Stream::Tls(s) => s.set_cork(on),
         }
     }
 
@@ -228,6 +270,7 @@ impl Transport for Stream {
         match self {
             Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
             Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+            Stream::Tls(s) => s.shutdown_write(),
         }
     }
 

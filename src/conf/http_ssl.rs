@@ -1,0 +1,189 @@
+//! ngx_http_ssl_module's configuration, as far as holdfast has it:
+//! `ssl_certificate`, `ssl_certificate_key` (several pairs: one per key
+//! type, chosen by the client's signature algorithms) and `ssl_protocols`,
+//! at http and server level. Certificates are read and checked while the
+//! configuration is read (nginx's ngx_ssl_certificates), so a bad file is
+//! refused at its directive's file:line and a reload keeps the old
+//! configuration.
+
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::ConfError;
+use super::command::{Command, HTTP, MANY, SRV, cmd};
+use super::parser::Directive;
+
+/// The module's directives.
+pub(super) static COMMANDS: &[Command] = &[
+    cmd("ssl_certificate", HTTP | SRV, false, 1, 1),
+    cmd("ssl_certificate_key", HTTP | SRV, false, 1, 1),
+    cmd("ssl_protocols", HTTP | SRV, false, 1, MANY),
+];
+
+/// `ssl_protocols` bits.
+pub mod protocols {
+    /// `TLSv1.2`.
+    pub const TLS12: u8 = 0x01;
+    /// `TLSv1.3`.
+    pub const TLS13: u8 = 0x02;
+}
+
+/// One level's settings as written: the certificate and key paths, and
+/// each pair loaded as soon as both halves are known (so a bad file is
+/// refused at the directive that completed the pair).
+#[derive(Debug, Default)]
+pub(super) struct RawSsl {
+    certificates: Vec<PathBuf>,
+    keys: Vec<PathBuf>,
+    loaded: Vec<Arc<rustls::sign::CertifiedKey>>,
+    protocols: Option<u8>,
+    first_at: Option<(Rc<std::path::Path>, usize)>,
+}
+
+/// A server's merged TLS settings.
+#[derive(Debug, Clone)]
+pub struct SslConf {
+    /// The loaded certificate/key pairs, in configuration order.
+    pub keys: Vec<Arc<rustls::sign::CertifiedKey>>,
+    /// `ssl_protocols` bits (default TLSv1.2 TLSv1.3: all rustls has).
+    pub protocols: u8,
+    /// A certificate without its key (or the reverse): where it was
+    /// written, refused when a `listen … ssl` needs the server.
+    pub unpaired: Option<(Rc<std::path::Path>, usize)>,
+}
+
+impl PartialEq for SslConf {
+    fn eq(&self, other: &Self) -> bool {
+        self.protocols == other.protocols
+            && self.keys.len() == other.keys.len()
+            && self
+                .keys
+                .iter()
+                .zip(&other.keys)
+                .all(|(a, b)| Arc::ptr_eq(a, b))
+    }
+}
+
+impl Default for SslConf {
+    fn default() -> Self {
+        SslConf {
+            keys: Vec::new(),
+            protocols: protocols::TLS12 | protocols::TLS13,
+            unpaired: None,
+        }
+    }
+}
+
+/// The module's directives at the http and server levels; `Ok(false)` when
+/// `d` is not one. `path` resolves a file name against the prefix.
+pub(super) fn directive(
+    d: &Directive,
+    raw: &mut RawSsl,
+    path: impl Fn(&str) -> PathBuf,
+) -> Result<bool, ConfError> {
+    match d.name.as_str() {
+        "ssl_certificate" | "ssl_certificate_key" => {
+            if d.args[0].contains('$') {
+                return Err(d.error(format!(
+                    "variables in \"{}\" are not supported by holdfast",
+                    d.name
+                )));
+            }
+            if d.name == "ssl_certificate" {
+                raw.certificates.push(path(&d.args[0]));
+            } else {
+                raw.keys.push(path(&d.args[0]));
+            }
+            raw.first_at.get_or_insert((d.file.clone(), d.line));
+            let i = raw.loaded.len();
+            if let (Some(c), Some(k)) = (raw.certificates.get(i), raw.keys.get(i)) {
+                let ck = load(c, k).map_err(|e| d.error(e))?;
+                raw.loaded.push(Arc::new(ck));
+            }
+        }
+        "ssl_protocols" => {
+            super::command::once(&raw.protocols, d)?;
+            let mut bits = 0;
+            for p in &d.args {
+                bits |= match p.as_str() {
+                    "TLSv1.2" => protocols::TLS12,
+                    "TLSv1.3" => protocols::TLS13,
+                    // Debian's stock nginx.conf lists these: rustls has
+                    // neither (and neither is safe); they are left out,
+                    // with a warning.
+                    "SSLv2" | "SSLv3" | "TLSv1" | "TLSv1.1" => {
+                        log::warn!(
+                            "{p} in \"ssl_protocols\" is not supported by holdfast (rustls has TLSv1.2 and TLSv1.3), ignored in {}:{}",
+                            d.file.display(),
+                            d.line
+                        );
+                        0
+                    }
+                    _ => return Err(d.error(format!("invalid value \"{p}\""))),
+                };
+            }
+            if bits == 0 {
+                return Err(d.error(
+                    "no protocol holdfast supports (TLSv1.2, TLSv1.3) in \"ssl_protocols\"",
+                ));
+            }
+            raw.protocols = Some(bits);
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// The crypto provider holdfast uses (aws-lc-rs).
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// Mirrors ngx_http_ssl_merge_srv_conf(): the level's own certificates
+/// (all of them: a level with any does not inherit) or the parent's, the
+/// level's protocols or the parent's.
+pub(super) fn merge(raw: RawSsl, parent: &Option<Rc<SslConf>>) -> Option<Rc<SslConf>> {
+    let own_certs = !raw.certificates.is_empty() || !raw.keys.is_empty();
+    if !own_certs && raw.protocols.is_none() {
+        return parent.clone();
+    }
+    let mut conf = parent.as_deref().cloned().unwrap_or_default();
+    if let Some(p) = raw.protocols {
+        conf.protocols = p;
+    }
+    if own_certs {
+        conf.unpaired = (raw.certificates.len() != raw.keys.len())
+            .then_some(raw.first_at)
+            .flatten();
+        conf.keys = raw.loaded;
+    }
+    Some(Rc::new(conf))
+}
+
+/// Reads a PEM chain and its key (nginx's ngx_ssl_certificate).
+fn load(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<rustls::sign::CertifiedKey, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("cannot load certificate \"{}\": {e}", cert.display()))?;
+    if chain.is_empty() {
+        return Err(format!(
+            "cannot load certificate \"{}\": no certificate in it",
+            cert.display()
+        ));
+    }
+    let k = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("cannot load certificate key \"{}\": {e}", key.display()))?;
+    rustls::sign::CertifiedKey::from_der(chain, k, &provider()).map_err(|e| {
+        format!(
+            "cannot load certificate \"{}\" with key \"{}\": {e}",
+            cert.display(),
+            key.display()
+        )
+    })
+}

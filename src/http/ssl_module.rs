@@ -1,0 +1,142 @@
+//! The TLS side of a listening socket: nginx's ngx_http_ssl_module
+//! (ngx_http_ssl_init, ngx_http_ssl_servername) on rustls.
+//!
+//! Each `listen … ssl` address gets one rustls server configuration whose
+//! certificate resolver plays nginx's SNI callback: the client's server
+//! name picks the virtual server among those on the address (exact name,
+//! then leading and trailing wildcards, as nginx), else the default server;
+//! among that server's certificates, the first whose key can sign with one
+//! of the client's signature schemes (an ECDSA and an RSA pair serve
+//! clients of either kind).
+
+use std::sync::Arc;
+
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+
+use crate::conf::ServerConf;
+use crate::conf::http_ssl::{SslConf, protocols};
+
+/// A server's names and keys, as the resolver needs them (no `Rc`: rustls
+/// wants `Send + Sync`).
+#[derive(Debug)]
+struct SniServer {
+    /// Exact names, lower case.
+    exact: Vec<String>,
+    /// `*.example.com` / `.example.com` as `.example.com`.
+    leading: Vec<String>,
+    /// `www.example.*` as `www.example.`.
+    trailing: Vec<String>,
+    keys: Vec<Arc<CertifiedKey>>,
+}
+
+/// nginx's SNI callback as a rustls certificate resolver.
+#[derive(Debug)]
+pub struct SniResolver {
+    servers: Vec<SniServer>,
+    default_server: usize,
+}
+
+impl SniResolver {
+    fn server_for(&self, name: Option<&str>) -> &SniServer {
+        let found = name.and_then(|n| {
+            let n = n.to_ascii_lowercase();
+            self.servers
+                .iter()
+                .find(|s| s.exact.contains(&n))
+                .or_else(|| {
+                    self.servers
+                        .iter()
+                        .filter_map(|s| {
+                            let best = s
+                                .leading
+                                .iter()
+                                .filter(|w| n.ends_with(w.as_str()) || n == w[1..])
+                                .map(String::len)
+                                .max()?;
+                            Some((best, s))
+                        })
+                        .max_by_key(|(len, _)| *len)
+                        .map(|(_, s)| s)
+                })
+                .or_else(|| {
+                    self.servers
+                        .iter()
+                        .find(|s| s.trailing.iter().any(|w| n.starts_with(w.as_str())))
+                })
+        });
+        found.unwrap_or(&self.servers[self.default_server])
+    }
+}
+
+impl ResolvesServerCert for SniResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let name = hello.server_name();
+        let server = self.server_for(name);
+        log::debug!("SSL server name: \"{}\"", name.unwrap_or(""));
+        let schemes = hello.signature_schemes();
+        server
+            .keys
+            .iter()
+            .find(|k| k.key.choose_scheme(schemes).is_some())
+            .or_else(|| server.keys.first())
+            .cloned()
+    }
+}
+
+/// Mirrors ngx_http_ssl_init() for one listening address: the rustls
+/// configuration its connections are made with, or None when no server of
+/// it says `listen … ssl` (checked when the configuration was read: every
+/// server of an ssl address has a certificate).
+pub fn listening_tls(
+    servers: &[std::rc::Rc<ServerConf>],
+    default_server: usize,
+) -> Option<Arc<rustls::ServerConfig>> {
+    let ssl = |s: &ServerConf| s.conf.ssl.clone();
+    let mut sni = Vec::with_capacity(servers.len());
+    for s in servers {
+        let keys = ssl(s).map(|c| c.keys.clone()).unwrap_or_default();
+        let (mut exact, mut leading, mut trailing) = (Vec::new(), Vec::new(), Vec::new());
+        for n in &s.server_names {
+            let n = n.to_ascii_lowercase();
+            if let Some(rest) = n.strip_prefix('*') {
+                leading.push(rest.to_string());
+            } else if n.starts_with('.') {
+                leading.push(n);
+            } else if let Some(rest) = n.strip_suffix('*') {
+                trailing.push(rest.to_string());
+            } else if !n.starts_with('~') && !n.is_empty() {
+                exact.push(n);
+            }
+        }
+        sni.push(SniServer {
+            exact,
+            leading,
+            trailing,
+            keys,
+        });
+    }
+    let default = servers.get(default_server)?;
+    let conf: SslConf = ssl(default).as_deref().cloned().unwrap_or_default();
+    if conf.keys.is_empty() {
+        return None;
+    }
+    let mut versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
+    if conf.protocols & protocols::TLS13 != 0 {
+        versions.push(&rustls::version::TLS13);
+    }
+    if conf.protocols & protocols::TLS12 != 0 {
+        versions.push(&rustls::version::TLS12);
+    }
+    let builder = rustls::ServerConfig::builder_with_provider(crate::conf::http_ssl::provider())
+        .with_protocol_versions(&versions)
+        .ok()?;
+    let mut config = builder
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(SniResolver {
+            servers: sni,
+            default_server,
+        }));
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Some(Arc::new(config))
+}

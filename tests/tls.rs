@@ -1,0 +1,261 @@
+//! TLS over real TCP (issue 13) with a rustls client: handshake and
+//! keep-alive, SNI choosing the server block and its certificate, pipelined
+//! requests split at every byte, a large file, a client sending plain HTTP
+//! or garbage to the TLS port, and certificates refused at file:line.
+//! Certificates are generated here (rcgen); no key material is committed.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{Prefix, Server};
+
+const WITHIN: Duration = Duration::from_secs(10);
+
+/// A self-signed certificate for `names` (ECDSA P-256), written as
+/// `NAME.crt` / `NAME.key` under the prefix; returns its DER.
+fn cert(p: &Prefix, file: &str, names: &[&str]) -> Vec<u8> {
+    let c =
+        rcgen::generate_simple_self_signed(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .expect("a certificate");
+    p.write(&format!("{file}.crt"), c.cert.pem());
+    p.write(&format!("{file}.key"), c.key_pair.serialize_pem());
+    c.cert.der().to_vec()
+}
+
+/// A rustls client trusting `roots` (DER).
+fn client_config(roots: &[Vec<u8>]) -> Arc<rustls::ClientConfig> {
+    let mut store = rustls::RootCertStore::empty();
+    for r in roots {
+        store
+            .add(rustls::pki_types::CertificateDer::from(r.clone()))
+            .unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(store)
+            .with_no_client_auth(),
+    )
+}
+
+type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+fn connect(s: &Server, config: &Arc<rustls::ClientConfig>, name: &str) -> Tls {
+    let tcp = TcpStream::connect(s.addr()).unwrap();
+    tcp.set_read_timeout(Some(WITHIN)).unwrap();
+    let conn = rustls::ClientConnection::new(
+        config.clone(),
+        rustls::pki_types::ServerName::try_from(name.to_string()).unwrap(),
+    )
+    .unwrap();
+    rustls::StreamOwned::new(conn, tcp)
+}
+
+/// Reads one response with a Content-Length body; returns (head, body).
+fn read_response(t: &mut Tls, buf: &mut Vec<u8>) -> (String, Vec<u8>) {
+    let deadline = Instant::now() + WITHIN;
+    let mut tmp = [0u8; 16384];
+    let end = loop {
+        if let Some(p) = common::find(buf, b"\r\n\r\n") {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "no head");
+        let n = t.read(&mut tmp).expect("read");
+        assert!(
+            n > 0,
+            "closed before the head: {:?}",
+            String::from_utf8_lossy(buf)
+        );
+        buf.extend_from_slice(&tmp[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    while buf.len() < end + 4 + len {
+        let n = t.read(&mut tmp).expect("read body");
+        assert!(n > 0, "closed inside the body");
+        buf.extend_from_slice(&tmp[..n]);
+    }
+    let body = buf[end + 4..end + 4 + len].to_vec();
+    buf.drain(..end + 4 + len);
+    (head, body)
+}
+
+fn tls_server(p: Prefix, servers: &str) -> Server {
+    Server::start_with(p, 64, servers)
+}
+
+#[test]
+fn handshake_keepalive_and_sni_choose_the_server_and_its_certificate() {
+    let p = Prefix::new("tls-sni");
+    let a = cert(&p, "a", &["a.test"]);
+    let b = cert(&p, "b", &["b.test"]);
+    p.write("html/index.html", "default\n");
+    let s = tls_server(
+        p,
+        "server {\n    listen 127.0.0.1:0 ssl;\n    server_name a.test;\n\
+         \x20   ssl_certificate a.crt;\n    ssl_certificate_key a.key;\n\
+         \x20   location / { return 200 \"A $server_name\\n\"; }\n}\n\
+         server {\n    listen 127.0.0.1:0 ssl;\n    server_name b.test;\n\
+         \x20   ssl_certificate b.crt;\n    ssl_certificate_key b.key;\n\
+         \x20   location / { return 200 \"B $server_name\\n\"; }\n}",
+    );
+    // Both names on one address (the first listen's); each gets its own
+    // certificate: a client trusting only that one completes the handshake.
+    for (name, root, want) in [("a.test", &a, "A a.test\n"), ("b.test", &b, "B b.test\n")] {
+        let config = client_config(std::slice::from_ref(root));
+        let mut t = connect(&s, &config, name);
+        let mut buf = Vec::new();
+        for i in 0..3 {
+            t.write_all(format!("GET /{i} HTTP/1.1\r\nHost: {name}\r\n\r\n").as_bytes())
+                .unwrap();
+            let (head, body) = read_response(&mut t, &mut buf);
+            assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+            assert!(head.contains("Connection: keep-alive"), "{head}");
+            assert_eq!(body, want.as_bytes());
+        }
+        assert_eq!(
+            t.conn.protocol_version(),
+            Some(rustls::ProtocolVersion::TLSv1_3)
+        );
+        assert_eq!(t.conn.alpn_protocol(), None);
+    }
+    // A client that trusts only b's certificate but asks for a.test is
+    // given a's: the handshake fails on its side.
+    let config = client_config(std::slice::from_ref(&b));
+    let mut t = connect(&s, &config, "a.test");
+    assert!(
+        t.write_all(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
+            .is_err()
+            || {
+                let mut x = [0u8; 16];
+                t.read(&mut x).is_err()
+            }
+    );
+}
+
+#[test]
+fn pipelined_requests_split_at_every_byte_and_a_large_file() {
+    let p = Prefix::new("tls-pipe");
+    let root = cert(&p, "c", &["localhost"]);
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    p.write("html/big.bin", &big);
+    p.write("html/small.txt", "small\n");
+    let s = tls_server(
+        p,
+        "server {\n    listen 127.0.0.1:0 ssl;\n    sendfile on;\n\
+         \x20   ssl_certificate c.crt;\n    ssl_certificate_key c.key;\n    root html;\n}",
+    );
+    let config = client_config(&[root]);
+    let two =
+        "GET /small.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /small.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut t = connect(&s, &config, "localhost");
+    let mut buf = Vec::new();
+    for at in 1..two.len() {
+        t.write_all(&two.as_bytes()[..at]).unwrap();
+        t.flush().unwrap();
+        t.write_all(&two.as_bytes()[at..]).unwrap();
+        for _ in 0..2 {
+            let (head, body) = read_response(&mut t, &mut buf);
+            assert!(head.starts_with("HTTP/1.1 200"), "split at {at}: {head}");
+            assert_eq!(body, b"small\n", "split at {at}");
+        }
+    }
+    // 3 MB through TLS records (the file is read and encrypted, not
+    // sendfile'd), then the connection still serves.
+    t.write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let (head, body) = read_response(&mut t, &mut buf);
+    assert!(head.contains("Content-Length: 3000000"), "{head}");
+    assert!(body == big, "the large body differs");
+    t.write_all(b"GET /small.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let (_, body) = read_response(&mut t, &mut buf);
+    assert_eq!(body, b"small\n");
+}
+
+#[test]
+fn plain_http_and_garbage_to_the_tls_port_are_closed_and_cost_nothing_else() {
+    let p = Prefix::new("tls-bad");
+    let root = cert(&p, "c", &["localhost"]);
+    let s = tls_server(
+        p,
+        "server {\n    listen 127.0.0.1:0 ssl;\n\
+         \x20   ssl_certificate c.crt;\n    ssl_certificate_key c.key;\n\
+         \x20   location / { return 200 ok; }\n}",
+    );
+    for bytes in [
+        &b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+        b"\x16\x03\x01\x00\x05hello",
+        b"\x16\x03\x01\xff\xff",
+        &[0u8; 300][..],
+    ] {
+        let mut t = TcpStream::connect(s.addr()).unwrap();
+        t.set_read_timeout(Some(WITHIN)).unwrap();
+        t.write_all(bytes).unwrap();
+        let mut out = Vec::new();
+        // Closed (an alert may come first), never a plaintext answer.
+        let _ = t.read_to_end(&mut out);
+        assert!(
+            !out.starts_with(b"HTTP/"),
+            "{:?}",
+            String::from_utf8_lossy(&out)
+        );
+    }
+    // The server is fine: a real client is served.
+    let config = client_config(&[root]);
+    let mut t = connect(&s, &config, "localhost");
+    t.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let (head, body) = read_response(&mut t, &mut Vec::new());
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body, b"ok");
+}
+
+#[test]
+fn certificates_are_checked_when_the_configuration_is_read() {
+    let p = Prefix::new("tls-conf");
+    cert(&p, "c", &["localhost"]);
+    cert(&p, "d", &["localhost"]);
+    p.write("bad.crt", "not a certificate");
+    for (server, msg) in [
+        (
+            "listen 127.0.0.1:0 ssl;",
+            "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive",
+        ),
+        (
+            "listen 127.0.0.1:0 ssl; ssl_certificate bad.crt; ssl_certificate_key c.key;",
+            "cannot load certificate",
+        ),
+        (
+            "listen 127.0.0.1:0 ssl; ssl_certificate c.crt; ssl_certificate_key missing.key;",
+            "cannot load certificate key",
+        ),
+        (
+            "listen 127.0.0.1:0 ssl; ssl_certificate c.crt; ssl_certificate_key d.key;",
+            "cannot load certificate",
+        ),
+        (
+            "ssl_protocols TLSv1 TLSv1.1;",
+            "no protocol holdfast supports",
+        ),
+        ("ssl_protocols TLSv9;", "invalid value \"TLSv9\""),
+    ] {
+        let file = p.write_conf(&common::conf(16, &format!("server {{ {server} }}")));
+        let out = common::test_config(&p, &file, WITHIN);
+        assert_eq!(out.code, Some(1), "{server}: {}", out.stderr);
+        assert!(out.stderr.contains(msg), "{server}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("holdfast.conf:"),
+            "{server}: {}",
+            out.stderr
+        );
+    }
+}
