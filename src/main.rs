@@ -126,8 +126,10 @@ fn show_version_info(args: &Args) {
         out.push('\n');
     }
     if args.show_configure {
+        // nginx says which TLS library it was built with and whether it
+        // does SNI (Test::Nginx's has('sni') reads that line).
         out.push_str(&format!(
-            "built by {}\nconfigure arguments: {}\n",
+            "built by {}\nbuilt with rustls (aws-lc-rs)\nTLS SNI support enabled\nconfigure arguments: {}\n",
             env!("HOLDFAST_RUSTC_VERSION"),
             holdfast::conf::modules::configure_arguments()
         ));

@@ -74,7 +74,11 @@ fn version_help_and_configure_arguments() {
         out.stderr
     );
     assert!(lines[1].starts_with("built by rustc "), "{}", out.stderr);
-    let args = lines[2]
+    // nginx's order: version, built by, built with (the TLS library), TLS
+    // SNI, configure arguments.
+    assert_eq!(lines[2], "built with rustls (aws-lc-rs)", "{}", out.stderr);
+    assert_eq!(lines[3], "TLS SNI support enabled", "{}", out.stderr);
+    let args = lines[4]
         .strip_prefix("configure arguments: ")
         .unwrap_or_else(|| panic!("{}", out.stderr));
     // What Test::Nginx's has_module() looks for: stub_status is there,

@@ -19,7 +19,27 @@ pub(super) static COMMANDS: &[Command] = &[
     cmd("ssl_certificate", HTTP | SRV, false, 1, 1),
     cmd("ssl_certificate_key", HTTP | SRV, false, 1, 1),
     cmd("ssl_protocols", HTTP | SRV, false, 1, MANY),
+    cmd("ssl_session_cache", HTTP | SRV, false, 1, 2),
+    cmd("ssl_session_timeout", HTTP | SRV, false, 1, 1),
+    cmd("ssl_session_tickets", HTTP | SRV, false, 1, 1),
 ];
+
+/// `ssl_session_timeout` default (5m).
+pub const SSL_SESSION_TIMEOUT_S: u64 = 300;
+
+/// Sessions a `shared:NAME:SIZE` cache holds per byte of SIZE (nginx: about
+/// 4000 sessions in 1 MB).
+const SESSION_BYTES: usize = 256;
+
+/// `ssl_session_cache`: sessions kept for resumption by session ID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionCache {
+    /// `off` / `none` (nginx's default `none`): no sessions stored.
+    Off,
+    /// `builtin[:N]` / `shared:NAME:SIZE`: at most this many sessions
+    /// (per worker process: holdfast's workers share nothing).
+    Sessions(usize),
+}
 
 /// `ssl_protocols` bits.
 pub mod protocols {
@@ -39,6 +59,9 @@ pub(super) struct RawSsl {
     loaded: Vec<Arc<rustls::sign::CertifiedKey>>,
     protocols: Option<u8>,
     first_at: Option<(Rc<std::path::Path>, usize)>,
+    session_cache: Option<SessionCache>,
+    session_timeout_s: Option<u64>,
+    session_tickets: Option<bool>,
 }
 
 /// A server's merged TLS settings.
@@ -51,11 +74,21 @@ pub struct SslConf {
     /// A certificate without its key (or the reverse): where it was
     /// written, refused when a `listen … ssl` needs the server.
     pub unpaired: Option<(Rc<std::path::Path>, usize)>,
+    /// `ssl_session_cache` (default `none`).
+    pub session_cache: SessionCache,
+    /// `ssl_session_timeout` in seconds (default 5m): how long a cached
+    /// session may be resumed.
+    pub session_timeout_s: u64,
+    /// `ssl_session_tickets on|off` (default on).
+    pub session_tickets: bool,
 }
 
 impl PartialEq for SslConf {
     fn eq(&self, other: &Self) -> bool {
         self.protocols == other.protocols
+            && self.session_cache == other.session_cache
+            && self.session_timeout_s == other.session_timeout_s
+            && self.session_tickets == other.session_tickets
             && self.keys.len() == other.keys.len()
             && self
                 .keys
@@ -71,6 +104,9 @@ impl Default for SslConf {
             keys: Vec::new(),
             protocols: protocols::TLS12 | protocols::TLS13,
             unpaired: None,
+            session_cache: SessionCache::Off,
+            session_timeout_s: SSL_SESSION_TIMEOUT_S,
+            session_tickets: true,
         }
     }
 }
@@ -130,6 +166,49 @@ pub(super) fn directive(
             }
             raw.protocols = Some(bits);
         }
+        "ssl_session_cache" => {
+            // Mirrors ngx_http_ssl_session_cache().
+            super::command::once(&raw.session_cache, d)?;
+            let mut sessions = None;
+            let mut off = false;
+            for a in &d.args {
+                if a == "off" || a == "none" {
+                    off = true;
+                } else if a == "builtin" {
+                    sessions = Some(sessions.unwrap_or(0) + 20480);
+                } else if let Some(n) = a.strip_prefix("builtin:") {
+                    let n = super::values::parse_number(n)
+                        .map_err(|_| d.error(format!("invalid session cache \"{a}\"")))?;
+                    sessions = Some(sessions.unwrap_or(0) + n as usize);
+                } else if let Some(rest) = a.strip_prefix("shared:") {
+                    let size = rest
+                        .rsplit_once(':')
+                        .and_then(|(name, size)| (!name.is_empty()).then_some(size))
+                        .and_then(|s| super::values::parse_size(s).ok())
+                        .filter(|s| *s >= 8 * 4096)
+                        .ok_or_else(|| d.error(format!("invalid session cache \"{a}\"")))?;
+                    sessions = Some(sessions.unwrap_or(0) + size / SESSION_BYTES);
+                } else {
+                    return Err(d.error(format!("invalid session cache \"{a}\"")));
+                }
+            }
+            if off && sessions.is_some() {
+                return Err(d.error(format!("invalid session cache \"{}\"", d.args.join(" "))));
+            }
+            raw.session_cache = Some(match sessions {
+                Some(n) if n > 0 => SessionCache::Sessions(n),
+                _ => SessionCache::Off,
+            });
+        }
+        "ssl_session_timeout" => {
+            super::command::once(&raw.session_timeout_s, d)?;
+            let s = super::values::parse_time_s(&d.args[0])
+                .map_err(|_| d.error(format!("invalid value \"{}\"", d.args[0])))?;
+            raw.session_timeout_s = Some(s);
+        }
+        "ssl_session_tickets" => {
+            super::command::flag_slot(&mut raw.session_tickets, d)?;
+        }
         _ => return Ok(false),
     }
     Ok(true)
@@ -145,12 +224,26 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 /// level's protocols or the parent's.
 pub(super) fn merge(raw: RawSsl, parent: &Option<Rc<SslConf>>) -> Option<Rc<SslConf>> {
     let own_certs = !raw.certificates.is_empty() || !raw.keys.is_empty();
-    if !own_certs && raw.protocols.is_none() {
+    if !own_certs
+        && raw.protocols.is_none()
+        && raw.session_cache.is_none()
+        && raw.session_timeout_s.is_none()
+        && raw.session_tickets.is_none()
+    {
         return parent.clone();
     }
     let mut conf = parent.as_deref().cloned().unwrap_or_default();
     if let Some(p) = raw.protocols {
         conf.protocols = p;
+    }
+    if let Some(c) = raw.session_cache {
+        conf.session_cache = c;
+    }
+    if let Some(t) = raw.session_timeout_s {
+        conf.session_timeout_s = t;
+    }
+    if let Some(t) = raw.session_tickets {
+        conf.session_tickets = t;
     }
     if own_certs {
         conf.unpaired = (raw.certificates.len() != raw.keys.len())
@@ -179,11 +272,23 @@ fn load(
     }
     let k = PrivateKeyDer::from_pem_file(key)
         .map_err(|e| format!("cannot load certificate key \"{}\": {e}", key.display()))?;
-    rustls::sign::CertifiedKey::from_der(chain, k, &provider()).map_err(|e| {
-        format!(
-            "cannot load certificate \"{}\" with key \"{}\": {e}",
-            cert.display(),
-            key.display()
-        )
-    })
+    // Not CertifiedKey::from_der: its consistency check parses the
+    // certificate with webpki, which refuses X.509 v1 certificates that
+    // OpenSSL (and so nginx) serves; a key that does not match the
+    // certificate is still refused, a certificate webpki cannot read is not.
+    let signing = provider()
+        .key_provider
+        .load_private_key(k)
+        .map_err(|e| format!("cannot load certificate key \"{}\": {e}", key.display()))?;
+    let ck = rustls::sign::CertifiedKey::new(chain, signing);
+    match ck.keys_match() {
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
+            Err(format!(
+                "cannot load certificate \"{}\" with key \"{}\": the key does not match the certificate",
+                cert.display(),
+                key.display()
+            ))
+        }
+        _ => Ok(ck),
+    }
 }

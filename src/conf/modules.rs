@@ -340,7 +340,7 @@ pub static MODULES: &[Module] = &[
         "ngx_http_ssl_module",
         "--with-http_ssl_module",
         "ssl_certificate, ssl_certificate_key, ssl_protocols, listen ... ssl and SNI are there; \
-         the session cache and tickets, ciphers, client certificates, early data, \
+         ssl_session_cache/timeout/tickets; ciphers, ticket keys, client certificates, early data, \
          ssl_reject_handshake and the $ssl_* variables are not yet (issue 13)",
     ),
     absent(
@@ -476,20 +476,8 @@ static NOT_YET: &[(&str, &str)] = &[
         "ngx_http_ssl_module's ssl_prefer_server_ciphers",
     ),
     (
-        "ssl_session_cache",
-        "ngx_http_ssl_module's ssl_session_cache",
-    ),
-    (
-        "ssl_session_tickets",
-        "ngx_http_ssl_module's ssl_session_tickets",
-    ),
-    (
         "ssl_session_ticket_key",
         "ngx_http_ssl_module's ssl_session_ticket_key",
-    ),
-    (
-        "ssl_session_timeout",
-        "ngx_http_ssl_module's ssl_session_timeout",
     ),
     ("ssl_crl", "ngx_http_ssl_module's ssl_crl"),
     ("ssl_ocsp", "ngx_http_ssl_module's ssl_ocsp"),

@@ -64,6 +64,14 @@ pub enum Variable {
     /// `$gzip_ratio`: bytes before over bytes after compression (not found
     /// for a response that was not compressed).
     GzipRatio,
+    /// `$ssl_protocol` (`TLSv1.3`).
+    SslProtocol,
+    /// `$ssl_cipher` (OpenSSL's name of the suite).
+    SslCipher,
+    /// `$ssl_server_name` (SNI).
+    SslServerName,
+    /// `$ssl_session_reused`: `r` for a resumed session, else `.`.
+    SslSessionReused,
     /// `$msec`: the current time in seconds with millisecond resolution.
     Msec,
     /// `$host`: Host header (lower-cased, port stripped), else the server name.
@@ -191,6 +199,10 @@ const NAMES: &[(&str, Variable)] = &[
     ("connections_waiting", Variable::ConnectionsWaiting),
     ("pipe", Variable::Pipe),
     ("gzip_ratio", Variable::GzipRatio),
+    ("ssl_protocol", Variable::SslProtocol),
+    ("ssl_cipher", Variable::SslCipher),
+    ("ssl_server_name", Variable::SslServerName),
+    ("ssl_session_reused", Variable::SslSessionReused),
     ("msec", Variable::Msec),
     ("host", Variable::Host),
     ("server_name", Variable::ServerName),

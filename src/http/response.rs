@@ -371,6 +371,7 @@ pub fn set_location<S: Transport>(cy: &mut Cycle<S>, key: usize, target: &[u8]) 
         Some(a) if !a.ip().is_unspecified() => Some(a),
         _ => crate::os::net::local_addr(c.stream.fd()).or(listen),
     };
+    let https = c.stream.ssl().is_some();
     let Some(r) = req_in(&mut c.data) else { return };
     let (absolute, name_in_redirect, port_in_redirect) =
         r.loc.as_ref().map_or((true, false, true), |l| {
@@ -383,7 +384,7 @@ pub fn set_location<S: Transport>(cy: &mut Cycle<S>, key: usize, target: &[u8]) 
     let mut loc = std::mem::take(&mut r.location);
     loc.clear();
     if absolute && target.starts_with(b"/") {
-        loc.extend_from_slice(b"http://");
+        loc.extend_from_slice(if https { b"https://" } else { b"http://" });
         if name_in_redirect {
             let name = r.server.as_ref().map_or("", |s| s.server_name());
             loc.extend_from_slice(name.as_bytes());
@@ -393,8 +394,9 @@ pub fn set_location<S: Transport>(cy: &mut Cycle<S>, key: usize, target: &[u8]) 
             let ip = local.map_or_else(String::new, |a| a.ip().to_string());
             loc.extend_from_slice(ip.as_bytes());
         }
-        let port = local.map_or(80, |a| a.port());
-        if port_in_redirect && port != 80 {
+        let default_port = if https { 443 } else { 80 };
+        let port = local.map_or(default_port, |a| a.port());
+        if port_in_redirect && port != default_port {
             loc.push(b':');
             push_u64(&mut loc, u64::from(port));
         }

@@ -15,7 +15,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
 use crate::conf::ServerConf;
-use crate::conf::http_ssl::{SslConf, protocols};
+use crate::conf::http_ssl::{SessionCache, SslConf, protocols};
 
 /// A server's names and keys, as the resolver needs them (no `Rc`: rustls
 /// wants `Send + Sync`).
@@ -138,5 +138,79 @@ pub fn listening_tls(
             default_server,
         }));
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // ngx_ssl_session_cache / ssl_session_tickets (the default server's,
+    // for every server of the address: one rustls configuration per
+    // listening socket).
+    config.session_storage = match conf.session_cache {
+        SessionCache::Off => Arc::new(rustls::server::NoServerSessionStorage {}),
+        SessionCache::Sessions(n) => Arc::new(SessionStore::new(n, conf.session_timeout_s)),
+    };
+    if conf.session_tickets {
+        match rustls::crypto::aws_lc_rs::Ticketer::new() {
+            Ok(t) => config.ticketer = t,
+            Err(e) => log::error!("SSL session tickets unavailable: {e}"),
+        }
+    } else if conf.session_cache == SessionCache::Off {
+        // Nothing to resume from: TLS 1.3 announces nothing. With a cache,
+        // TLS 1.3's tickets are IDs into it (stateful, as nginx's session
+        // cache serves TLS 1.3 with tickets off).
+        config.send_tls13_tickets = 0;
+    }
     Some(Arc::new(config))
+}
+
+/// A cached session: its ID, rustls's encoding of it, when it was made.
+type Session = (Vec<u8>, Vec<u8>, std::time::Instant);
+
+/// nginx's session cache (ngx_ssl_new_session / ngx_ssl_get_cached_session)
+/// as a rustls session store: at most `max` sessions, the oldest dropped
+/// first, none resumed after `ssl_session_timeout`.
+#[derive(Debug)]
+pub struct SessionStore {
+    max: usize,
+    timeout: std::time::Duration,
+    sessions: std::sync::Mutex<std::collections::VecDeque<Session>>,
+}
+
+impl SessionStore {
+    fn new(max: usize, timeout_s: u64) -> SessionStore {
+        SessionStore {
+            max,
+            timeout: std::time::Duration::from_secs(timeout_s),
+            sessions: std::sync::Mutex::new(std::collections::VecDeque::new()),
+        }
+    }
+}
+
+impl rustls::server::StoresServerSessions for SessionStore {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        let Ok(mut s) = self.sessions.lock() else {
+            return false;
+        };
+        log::debug!("ssl new session");
+        s.retain(|(k, _, _)| *k != key);
+        if s.len() >= self.max {
+            s.pop_front();
+        }
+        s.push_back((key, value, std::time::Instant::now()));
+        true
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let s = self.sessions.lock().ok()?;
+        s.iter()
+            .find(|(k, _, at)| k == key && at.elapsed() < self.timeout)
+            .map(|(_, v, _)| v.clone())
+    }
+
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let mut s = self.sessions.lock().ok()?;
+        let i = s.iter().position(|(k, _, _)| k == key)?;
+        let (_, v, at) = s.remove(i)?;
+        (at.elapsed() < self.timeout).then_some(v)
+    }
+
+    fn can_cache(&self) -> bool {
+        true
+    }
 }

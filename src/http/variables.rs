@@ -130,8 +130,33 @@ pub fn variable_value<S: Transport>(
         Variable::ConnectionsReading => push_num(out, cy.stats.reading),
         Variable::ConnectionsWriting => push_num(out, cy.stats.writing),
         Variable::ConnectionsWaiting => push_num(out, cy.stats.waiting),
-        Variable::Scheme => out.extend_from_slice(b"http"),
-        Variable::Https => {}
+        Variable::Scheme => out.extend_from_slice(if c.stream.ssl().is_some() {
+            b"https"
+        } else {
+            b"http"
+        }),
+        Variable::Https => {
+            if c.stream.ssl().is_some() {
+                out.extend_from_slice(b"on");
+            }
+        }
+        // ngx_http_ssl_module's variables: not found without TLS.
+        Variable::SslProtocol => match c.stream.ssl().and_then(|t| t.protocol()) {
+            Some(p) => out.extend_from_slice(p.as_bytes()),
+            None => return false,
+        },
+        Variable::SslCipher => match c.stream.ssl().and_then(|t| t.cipher()) {
+            Some(p) => out.extend_from_slice(p.as_bytes()),
+            None => return false,
+        },
+        Variable::SslServerName => match c.stream.ssl().and_then(|t| t.server_name()) {
+            Some(p) => out.extend_from_slice(p.as_bytes()),
+            None => return false,
+        },
+        Variable::SslSessionReused => match c.stream.ssl() {
+            Some(t) => out.push(if t.reused() { b'r' } else { b'.' }),
+            None => return false,
+        },
         Variable::Hostname => out.extend_from_slice(hostname()),
         Variable::Pid => push_num(out, u64::from(std::process::id())),
         Variable::NginxVersion => out.extend_from_slice(NGINX_VERSION.as_bytes()),

@@ -99,6 +99,11 @@ pub trait Transport {
         Ok(true)
     }
 
+    /// The TLS session, when the connection has one (`c->ssl`).
+    fn ssl(&self) -> Option<&crate::os::tls::TlsStream> {
+        None
+    }
+
     /// The connection goes idle (ngx_http_set_keepalive's
     /// ngx_ssl_free_buffer): a transport gives back the memory it needs only
     /// while working. A socket has none.

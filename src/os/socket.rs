@@ -245,6 +245,10 @@ impl Transport for Stream {
         }
     }
 
+    fn ssl(&self) -> Option<&crate::os::tls::TlsStream> {
+        self.tls()
+    }
+
     fn set_nodelay(&mut self) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => mio::net::TcpStream::set_nodelay(s, true),

@@ -88,6 +88,33 @@ impl TlsStream {
         }
     }
 
+    /// `$ssl_cipher`: the suite as OpenSSL (and so nginx) names it.
+    pub fn cipher(&self) -> Option<&'static str> {
+        use rustls::CipherSuite as C;
+        Some(match self.tls.negotiated_cipher_suite()?.suite() {
+            C::TLS13_AES_128_GCM_SHA256 => "TLS_AES_128_GCM_SHA256",
+            C::TLS13_AES_256_GCM_SHA384 => "TLS_AES_256_GCM_SHA384",
+            C::TLS13_CHACHA20_POLY1305_SHA256 => "TLS_CHACHA20_POLY1305_SHA256",
+            C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 => "ECDHE-ECDSA-AES128-GCM-SHA256",
+            C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 => "ECDHE-ECDSA-AES256-GCM-SHA384",
+            C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-ECDSA-CHACHA20-POLY1305",
+            C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => "ECDHE-RSA-AES128-GCM-SHA256",
+            C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => "ECDHE-RSA-AES256-GCM-SHA384",
+            C::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-RSA-CHACHA20-POLY1305",
+            _ => "UNKNOWN",
+        })
+    }
+
+    /// `$ssl_session_reused`: the handshake resumed a session.
+    pub fn reused(&self) -> bool {
+        self.tls.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+    }
+
+    /// `$ssl_server_name`: the name the client asked for (SNI).
+    pub fn server_name(&self) -> Option<&str> {
+        self.tls.server_name()
+    }
+
     /// The negotiated protocol as nginx names it (`TLSv1.3`), once known.
     pub fn protocol(&self) -> Option<&'static str> {
         match self.tls.protocol_version()? {
