@@ -259,3 +259,70 @@ fn certificates_are_checked_when_the_configuration_is_read() {
         );
     }
 }
+
+#[test]
+fn variables_and_session_resumption_by_ticket_and_by_cache() {
+    let p = Prefix::new("tls-resume");
+    let root = cert(&p, "c", &["localhost"]);
+    let ports = [
+        common::free_port(),
+        common::free_port(),
+        common::free_port(),
+    ];
+    let s = tls_server(
+        p,
+        &format!(
+            "server {{\n    listen 127.0.0.1:{} ssl;\n\
+         \x20   ssl_certificate c.crt;\n    ssl_certificate_key c.key;\n\
+         \x20   location / {{ return 200 \"$ssl_protocol $ssl_cipher $ssl_server_name $ssl_session_reused $https $scheme\"; }}\n\
+         \x20   location /redirect {{ return 301 /there; }}\n}}\n\
+         server {{\n    listen 127.0.0.1:{} ssl;\n\
+         \x20   ssl_certificate c.crt;\n    ssl_certificate_key c.key;\n\
+         \x20   ssl_session_tickets off;\n    ssl_session_cache shared:SSL:1m;\n    ssl_session_timeout 1h;\n\
+         \x20   location / {{ return 200 \"$ssl_session_reused\"; }}\n}}\n\
+         server {{\n    listen 127.0.0.1:{} ssl;\n\
+         \x20   ssl_certificate c.crt;\n    ssl_certificate_key c.key;\n\
+         \x20   ssl_session_tickets off;\n\
+         \x20   location / {{ return 200 \"$ssl_session_reused\"; }}\n}}",
+            ports[0], ports[1], ports[2]
+        ),
+    );
+    let config = client_config(&[root]);
+    let get = |addr: std::net::SocketAddr, path: &str| {
+        let tcp = TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(WITHIN)).unwrap();
+        let conn = rustls::ClientConnection::new(
+            config.clone(),
+            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+        )
+        .unwrap();
+        let mut t = rustls::StreamOwned::new(conn, tcp);
+        t.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
+            .unwrap();
+        let (head, body) = read_response(&mut t, &mut Vec::new());
+        (head, String::from_utf8(body).unwrap())
+    };
+    let addrs: Vec<std::net::SocketAddr> = ports
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}").parse().unwrap())
+        .collect();
+    // Tickets (the default): the second connection resumes.
+    let (_, first) = get(addrs[0], "/");
+    assert_eq!(
+        first, "TLSv1.3 TLS_AES_256_GCM_SHA384 localhost . on https",
+        "{first}"
+    );
+    let (_, second) = get(addrs[0], "/");
+    assert!(second.contains(" r on https"), "{second}");
+    // An absolute redirect says https.
+    let (head, _) = get(addrs[0], "/redirect");
+    assert!(head.contains("Location: https://localhost:"), "{head}");
+    // Tickets off, a session cache: resumed from the cache.
+    let (_, a) = get(addrs[1], "/");
+    let (_, b) = get(addrs[1], "/");
+    assert_eq!((a.as_str(), b.as_str()), (".", "r"));
+    // Neither: never resumed.
+    let (_, a) = get(addrs[2], "/");
+    let (_, b) = get(addrs[2], "/");
+    assert_eq!((a.as_str(), b.as_str()), (".", "."));
+}
