@@ -269,7 +269,8 @@ fn variables_and_session_resumption_by_ticket_and_by_cache() {
         common::free_port(),
         common::free_port(),
     ];
-    let s = tls_server(
+    // Kept to the end: dropping it stops the server.
+    let _server = tls_server(
         p,
         &format!(
             "server {{\n    listen 127.0.0.1:{} ssl;\n\
