@@ -637,7 +637,12 @@ impl<S: Transport> Cycle<S> {
         // nginx leaves the queue unconditionally (and traces it).
         self.reusable_connection(key, false);
         self.free_http_conn(key);
-        let c = self.conns.remove(key);
+        let mut c = self.conns.remove(key);
+        // ngx_close_connection → ngx_ssl_shutdown: close_notify, except for
+        // a connection that timed out (nginx's no_send_shutdown).
+        if !c.timedout {
+            c.stream.ssl_shutdown();
+        }
         debug_assert!(c.read.timer.is_none() && c.write.timer.is_none());
     }
 

@@ -99,6 +99,11 @@ pub trait Transport {
         Ok(true)
     }
 
+    /// Mirrors ngx_ssl_shutdown() before a close: a TLS transport sends
+    /// close_notify (as far as the socket takes it). A socket has nothing
+    /// to say.
+    fn ssl_shutdown(&mut self) {}
+
     /// The TLS session, when the connection has one (`c->ssl`).
     fn ssl(&self) -> Option<&crate::os::tls::TlsStream> {
         None

@@ -249,6 +249,12 @@ impl Transport for Stream {
         self.tls()
     }
 
+    fn ssl_shutdown(&mut self) {
+        if let Stream::Tls(s) = self {
+            s.ssl_shutdown();
+        }
+    }
+
     fn set_nodelay(&mut self) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => mio::net::TcpStream::set_nodelay(s, true),

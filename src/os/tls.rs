@@ -255,6 +255,13 @@ impl Transport for TlsStream {
         self.tls.wants_write()
     }
 
+    fn ssl_shutdown(&mut self) {
+        if !self.tls.is_handshaking() {
+            self.tls.send_close_notify();
+            let _ = self.write_records_quiet();
+        }
+    }
+
     fn flush(&mut self) -> io::Result<bool> {
         self.write_records()?;
         Ok(!self.tls.wants_write())
