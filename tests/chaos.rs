@@ -178,15 +178,6 @@ fn fd_count(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 /// Waits (without sleeping blindly past the deadline) until `f` holds.
 fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + within;
@@ -238,7 +229,7 @@ fn chaos_leaves_no_leaked_descriptors_or_memory() {
         "descriptors after round 1: {} (baseline {fds})",
         fd_count(pid)
     );
-    let rss1 = rss_kib(pid);
+    let rss1 = common::rss_kib(pid);
 
     round(s.addr(), secs, 2);
     assert!(
@@ -246,7 +237,7 @@ fn chaos_leaves_no_leaked_descriptors_or_memory() {
         "descriptors after round 2: {} (baseline {fds})",
         fd_count(pid)
     );
-    let rss2 = rss_kib(pid);
+    let rss2 = common::rss_kib(pid);
     // Pools are bounded: a second round of the same chaos must not grow the
     // process (a few hundred KiB of allocator noise allowed).
     assert!(rss2 <= rss1 + 512, "RSS grew from {rss1} KiB to {rss2} KiB");
@@ -272,7 +263,7 @@ fn memory_is_given_back_after_a_burst() {
     let pid = s.pid();
     s.connect().request(get("/r")).assert_status(200);
     let fds = fd_count(pid);
-    let base = rss_kib(pid);
+    let base = common::rss_kib(pid);
     // 1,500 connections stuck in their header, closed by client_header_timeout.
     let mut held = Vec::new();
     for _ in 0..1500 {
@@ -284,7 +275,7 @@ fn memory_is_given_back_after_a_burst() {
         held.push(c);
     }
     assert!(held.len() >= 1000, "opened {}", held.len());
-    let peak = rss_kib(pid);
+    let peak = common::rss_kib(pid);
     assert!(
         eventually(Duration::from_secs(10), || fd_count(pid) <= fds),
         "descriptors: {} (baseline {fds})",
@@ -292,9 +283,10 @@ fn memory_is_given_back_after_a_burst() {
     );
     drop(held);
     assert!(
-        eventually(Duration::from_secs(5), || rss_kib(pid) <= base + 512),
+        eventually(Duration::from_secs(5), || common::rss_kib(pid)
+            <= base + 512),
         "RSS {} KiB after the burst (baseline {base} KiB, peak {peak} KiB)",
-        rss_kib(pid)
+        common::rss_kib(pid)
     );
     s.connect().request(get("/r")).assert_status(200);
 }

@@ -334,9 +334,9 @@ fn a_big_file_to_a_client_that_does_not_read_costs_bounded_memory() {
     t.write_all(gz_get("/huge.html").as_bytes()).unwrap();
     // The client reads nothing for a while: the server codes up to
     // gzip_buffers ahead, then waits.
-    let before = rss_kib(s.pid());
+    let before = common::rss_kib(s.pid());
     std::thread::sleep(Duration::from_millis(300));
-    let stalled = rss_kib(s.pid());
+    let stalled = common::rss_kib(s.pid());
     assert!(
         stalled < before + 8 * 1024,
         "RSS grew from {before} to {stalled} KiB while the client did not read"
@@ -344,15 +344,6 @@ fn a_big_file_to_a_client_that_does_not_read_costs_bounded_memory() {
     let g = read_response(&mut t, &mut Vec::new(), false);
     assert_eq!(gunzip(&g.body).len(), body.len());
     assert!(gunzip(&g.body) == body);
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
 }
 
 #[test]

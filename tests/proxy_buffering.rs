@@ -65,15 +65,6 @@ fn dechunk(mut s: &[u8]) -> Vec<u8> {
     }
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
 /// Is the receive queue of every socket connected to `port` on 127.0.0.1
 /// empty (/proc/net/tcp's rx_queue)? The peer side of a proxy's upstream
 /// connection: empty once the proxy has read what the peer sent.
@@ -128,7 +119,7 @@ fn buffering_on_takes_a_large_response_whole_while_the_client_does_not_read() {
         "    location / {{ proxy_pass http://{}; }}\n",
         b.addr()
     ));
-    let before = rss_kib(s.pid());
+    let before = common::rss_kib(s.pid());
     let mut c = stalled_client(&s, "/big");
     // The backend is done although the client has read nothing, and the
     // server's memory did not take the response.
@@ -137,7 +128,7 @@ fn buffering_on_takes_a_large_response_whole_while_the_client_does_not_read() {
         "an upstream response is buffered to a temporary file",
         WITHIN,
     );
-    let grown = rss_kib(s.pid()).saturating_sub(before);
+    let grown = common::rss_kib(s.pid()).saturating_sub(before);
     assert!(
         grown < 2048,
         "RSS grew by {grown} KiB for a {LARGE}-byte response"

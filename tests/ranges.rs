@@ -191,14 +191,7 @@ fn a_file_over_4_gib_is_served_from_its_offsets_in_constant_memory() {
         .unwrap();
     drop(f);
     let pid = s.pid();
-    let rss = || {
-        std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .unwrap()
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .unwrap()
-    };
+    let rss = || common::rss_kib(pid);
     let before = rss();
     let mut c = s.connect();
     // HEAD: the length past 32 bits.

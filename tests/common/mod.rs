@@ -561,6 +561,17 @@ impl fmt::Debug for Response {
     }
 }
 
+/// The resident set of process `pid` in KiB (VmRSS), 0 when it is gone.
+#[allow(dead_code)]
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// `GET PATH HTTP/1.1` with `Host: localhost`.
 pub fn get(path: &str) -> String {
     format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n")
