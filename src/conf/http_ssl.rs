@@ -22,6 +22,7 @@ pub(super) static COMMANDS: &[Command] = &[
     cmd("ssl_session_cache", HTTP | SRV, false, 1, 2),
     cmd("ssl_session_timeout", HTTP | SRV, false, 1, 1),
     cmd("ssl_session_tickets", HTTP | SRV, false, 1, 1),
+    cmd("ssl_prefer_server_ciphers", HTTP | SRV, false, 1, 1),
 ];
 
 /// `ssl_session_timeout` default (5m).
@@ -62,6 +63,7 @@ pub(super) struct RawSsl {
     session_cache: Option<SessionCache>,
     session_timeout_s: Option<u64>,
     session_tickets: Option<bool>,
+    prefer_server_ciphers: Option<bool>,
 }
 
 /// A server's merged TLS settings.
@@ -81,6 +83,10 @@ pub struct SslConf {
     pub session_timeout_s: u64,
     /// `ssl_session_tickets on|off` (default on).
     pub session_tickets: bool,
+    /// `ssl_prefer_server_ciphers on|off` (default off): the server's
+    /// order of cipher suites wins over the client's (rustls's
+    /// `ignore_client_order`).
+    pub prefer_server_ciphers: bool,
 }
 
 impl PartialEq for SslConf {
@@ -89,6 +95,7 @@ impl PartialEq for SslConf {
             && self.session_cache == other.session_cache
             && self.session_timeout_s == other.session_timeout_s
             && self.session_tickets == other.session_tickets
+            && self.prefer_server_ciphers == other.prefer_server_ciphers
             && self.keys.len() == other.keys.len()
             && self
                 .keys
@@ -107,6 +114,7 @@ impl Default for SslConf {
             session_cache: SessionCache::Off,
             session_timeout_s: SSL_SESSION_TIMEOUT_S,
             session_tickets: true,
+            prefer_server_ciphers: false,
         }
     }
 }
@@ -209,6 +217,9 @@ pub(super) fn directive(
         "ssl_session_tickets" => {
             super::command::flag_slot(&mut raw.session_tickets, d)?;
         }
+        "ssl_prefer_server_ciphers" => {
+            super::command::flag_slot(&mut raw.prefer_server_ciphers, d)?;
+        }
         _ => return Ok(false),
     }
     Ok(true)
@@ -229,6 +240,7 @@ pub(super) fn merge(raw: RawSsl, parent: &Option<Rc<SslConf>>) -> Option<Rc<SslC
         && raw.session_cache.is_none()
         && raw.session_timeout_s.is_none()
         && raw.session_tickets.is_none()
+        && raw.prefer_server_ciphers.is_none()
     {
         return parent.clone();
     }
@@ -244,6 +256,9 @@ pub(super) fn merge(raw: RawSsl, parent: &Option<Rc<SslConf>>) -> Option<Rc<SslC
     }
     if let Some(t) = raw.session_tickets {
         conf.session_tickets = t;
+    }
+    if let Some(t) = raw.prefer_server_ciphers {
+        conf.prefer_server_ciphers = t;
     }
     if own_certs {
         conf.unpaired = (raw.certificates.len() != raw.keys.len())

@@ -472,10 +472,6 @@ static NOT_YET: &[(&str, &str)] = &[
         "ngx_http_ssl_module's ssl_trusted_certificate",
     ),
     (
-        "ssl_prefer_server_ciphers",
-        "ngx_http_ssl_module's ssl_prefer_server_ciphers",
-    ),
-    (
         "ssl_session_ticket_key",
         "ngx_http_ssl_module's ssl_session_ticket_key",
     ),

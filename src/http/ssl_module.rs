@@ -138,6 +138,7 @@ pub fn listening_tls(
             default_server,
         }));
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.ignore_client_order = conf.prefer_server_ciphers;
     // ngx_ssl_session_cache / ssl_session_tickets (the default server's,
     // for every server of the address: one rustls configuration per
     // listening socket).
