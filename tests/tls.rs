@@ -190,19 +190,38 @@ fn plain_http_and_garbage_to_the_tls_port_are_closed_and_cost_nothing_else() {
         p,
         "server {\n    listen 127.0.0.1:0 ssl;\n\
          \x20   ssl_certificate c.crt;\n    ssl_certificate_key c.key;\n\
+         \x20   error_page 497 https://$host:$server_port$request_uri;\n\
          \x20   location / { return 200 ok; }\n}",
     );
+    // nginx's idiom (at server level: the check runs before the location
+    // is found): error_page 497 sends a plain client to https.
+    let mut t = TcpStream::connect(s.addr()).unwrap();
+    t.set_read_timeout(Some(WITHIN)).unwrap();
+    t.write_all(b"GET /r/x?a=1 HTTP/1.1\r\nHost: h.test\r\n\r\n")
+        .unwrap();
+    let mut out = Vec::new();
+    t.read_to_end(&mut out).expect("closed by the server");
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 302 "), "{text}");
+    assert!(
+        text.contains(&format!(
+            "Location: https://h.test:{}/r/x?a=1\r\n",
+            s.addr().port()
+        )),
+        "{text}"
+    );
+    // Broken ClientHellos (a record header, then garbage or a length
+    // beyond the record limit): closed, an alert at most, never HTTP.
     for bytes in [
-        &b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..],
-        b"\x16\x03\x01\x00\x05hello",
+        &b"\x16\x03\x01\x00\x05hello"[..],
         b"\x16\x03\x01\xff\xff",
-        &[0u8; 300][..],
+        b"\x16\x03\x01\x00\x02\x01\x00",
     ] {
         let mut t = TcpStream::connect(s.addr()).unwrap();
         t.set_read_timeout(Some(WITHIN)).unwrap();
         t.write_all(bytes).unwrap();
+        let _ = t.shutdown(std::net::Shutdown::Write);
         let mut out = Vec::new();
-        // Closed (an alert may come first), never a plaintext answer.
         let _ = t.read_to_end(&mut out);
         assert!(
             !out.starts_with(b"HTTP/"),
@@ -210,6 +229,18 @@ fn plain_http_and_garbage_to_the_tls_port_are_closed_and_cost_nothing_else() {
             String::from_utf8_lossy(&out)
         );
     }
+    // Bytes that are no TLS record at all are plain HTTP to nginx: NULs
+    // are a bad request line, 400.
+    let mut t = TcpStream::connect(s.addr()).unwrap();
+    t.set_read_timeout(Some(WITHIN)).unwrap();
+    t.write_all(&[0u8; 300]).unwrap();
+    let mut out = Vec::new();
+    let _ = t.read_to_end(&mut out);
+    assert!(
+        out.starts_with(b"HTTP/1.1 400 "),
+        "{:?}",
+        String::from_utf8_lossy(&out)
+    );
     // The server is fine: a real client is served.
     let config = client_config(&[root]);
     let mut t = connect(&s, &config, "localhost");
@@ -326,4 +357,41 @@ fn variables_and_session_resumption_by_ticket_and_by_cache() {
     let (_, a) = get(addrs[2], "/");
     let (_, b) = get(addrs[2], "/");
     assert_eq!((a.as_str(), b.as_str()), (".", "."));
+}
+
+#[test]
+fn plain_http_to_the_tls_port_is_answered_400_as_nginx() {
+    let p = Prefix::new("tls-plain");
+    cert(&p, "c", &["localhost"]);
+    let s = tls_server(
+        p,
+        "server {\n    listen 127.0.0.1:0 ssl;\n\
+         \x20   ssl_certificate c.crt;\n    ssl_certificate_key c.key;\n\
+         \x20   location / { return 200 ok; }\n}",
+    );
+    // nginx's 400 "The plain HTTP request was sent to HTTPS port" (497),
+    // then the close; the request split in two reads changes nothing.
+    for split in [None, Some(5)] {
+        let mut t = TcpStream::connect(s.addr()).unwrap();
+        t.set_read_timeout(Some(WITHIN)).unwrap();
+        let req = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        match split {
+            None => t.write_all(req).unwrap(),
+            Some(at) => {
+                t.write_all(&req[..at]).unwrap();
+                std::thread::sleep(Duration::from_millis(20));
+                t.write_all(&req[at..]).unwrap();
+            }
+        }
+        let mut out = Vec::new();
+        t.read_to_end(&mut out).expect("closed by the server");
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
+        assert!(text.contains("Connection: close"), "{text}");
+        assert!(
+            text.contains("<title>400 The plain HTTP request was sent to HTTPS port</title>"),
+            "{text}"
+        );
+    }
+    assert!(s.log_contains("client sent plain HTTP request to HTTPS port", WITHIN));
 }

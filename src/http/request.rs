@@ -945,6 +945,11 @@ pub fn process_request<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     c.read.handler = ReadHandler::BlockReading;
     c.write.handler = WriteHandler::Empty;
     c.action = Action::ProcessingRequest;
+    if c.stream.plain_on_ssl_port() {
+        client_info!(cy, key, "client sent plain HTTP request to HTTPS port");
+        finalize_request(cy, key, Finalize::Status(special::TO_HTTPS));
+        return;
+    }
     http_handler(cy, key);
 }
 

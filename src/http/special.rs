@@ -10,6 +10,10 @@ use crate::os::io::Transport;
 /// nginx's internal "request header too large" code; sent as 400.
 pub const REQUEST_HEADER_TOO_LARGE: u16 = 494;
 
+/// nginx's NGX_HTTP_TO_HTTPS: a plain HTTP request on an `ssl` port,
+/// answered 400 (an `error_page 497` may take it).
+pub const TO_HTTPS: u16 = 497;
+
 /// The status line text after `HTTP/1.1 ` (nginx's reason phrases; an
 /// unknown code gets no phrase, as in nginx).
 pub fn status_line(code: u16) -> &'static [u8] {
@@ -27,7 +31,7 @@ pub fn status_line(code: u16) -> &'static [u8] {
         304 => b"304 Not Modified",
         307 => b"307 Temporary Redirect",
         308 => b"308 Permanent Redirect",
-        400 | REQUEST_HEADER_TOO_LARGE => b"400 Bad Request",
+        400 | REQUEST_HEADER_TOO_LARGE | TO_HTTPS => b"400 Bad Request",
         401 => b"401 Unauthorized",
         402 => b"402 Payment Required",
         403 => b"403 Forbidden",
@@ -78,6 +82,9 @@ fn unknown_status(code: u16) -> &'static [u8] {
 fn title(code: u16) -> &'static [u8] {
     if code == REQUEST_HEADER_TOO_LARGE {
         return b"400 Request Header Or Cookie Too Large";
+    }
+    if code == TO_HTTPS {
+        return b"400 The plain HTTP request was sent to HTTPS port";
     }
     if code == 302 {
         // nginx's page says "Found" where its status line says "Moved
@@ -173,7 +180,7 @@ pub fn special_response_handler<S: Transport>(cy: &mut Cycle<S>, key: usize, cod
 
         if matches!(
             code,
-            400 | 413 | 414 | REQUEST_HEADER_TOO_LARGE | 500 | 501 | 505
+            400 | 413 | 414 | REQUEST_HEADER_TOO_LARGE | TO_HTTPS | 500 | 501 | 505
         ) {
             r.keepalive = false;
         }

@@ -104,6 +104,12 @@ pub trait Transport {
     /// to say.
     fn ssl_shutdown(&mut self) {}
 
+    /// A plain HTTP client on a `listen … ssl` port (nginx's
+    /// `c->ssl == NULL` on an ssl address).
+    fn plain_on_ssl_port(&self) -> bool {
+        false
+    }
+
     /// The TLS session, when the connection has one (`c->ssl`).
     fn ssl(&self) -> Option<&crate::os::tls::TlsStream> {
         None

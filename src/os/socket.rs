@@ -144,7 +144,7 @@ impl Stream {
     /// The TLS session, for a connection on an `ssl` listener.
     pub fn tls(&self) -> Option<&crate::os::tls::TlsStream> {
         match self {
-            Stream::Tls(t) => Some(t),
+            Stream::Tls(t) if !t.plain => Some(t),
             _ => None,
         }
     }
@@ -253,6 +253,10 @@ impl Transport for Stream {
         if let Stream::Tls(s) = self {
             s.ssl_shutdown();
         }
+    }
+
+    fn plain_on_ssl_port(&self) -> bool {
+        matches!(self, Stream::Tls(t) if t.plain)
     }
 
     fn set_nodelay(&mut self) -> io::Result<()> {

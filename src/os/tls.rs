@@ -42,6 +42,12 @@ pub struct TlsStream {
     pub sock: crate::os::socket::Stream,
     /// The rustls session.
     pub tls: rustls::ServerConnection,
+    /// The first bytes were looked at (ngx_http_ssl_handshake's peek).
+    peeked: bool,
+    /// They were not a TLS record: a plain HTTP client on an `ssl` port.
+    /// Bytes then pass through untouched, and the request is answered
+    /// nginx's 400 "The plain HTTP request was sent to HTTPS port" (497).
+    pub plain: bool,
 }
 
 impl std::fmt::Debug for TlsStream {
@@ -64,7 +70,12 @@ impl TlsStream {
         config: Arc<rustls::ServerConfig>,
     ) -> io::Result<TlsStream> {
         let tls = rustls::ServerConnection::new(config).map_err(tls_error)?;
-        Ok(TlsStream { sock, tls })
+        Ok(TlsStream {
+            sock,
+            tls,
+            peeked: false,
+            plain: false,
+        })
     }
 
     /// Sends queued records until none are left or the socket is full.
@@ -145,6 +156,28 @@ impl Transport for TlsStream {
     /// it is full or the socket is drained (a short return means EAGAIN was
     /// seen). The peer's close_notify or the socket's end is 0.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.peeked {
+            // ngx_http_ssl_handshake: one byte peeked; a TLS handshake
+            // record starts with 0x16 (0x80: an SSLv2-style hello).
+            let mut b = [0u8; 1];
+            // SAFETY: recv(2) writes at most 1 byte into `b`, which lives
+            // across the call; the descriptor is the stream's own.
+            let n = unsafe { libc::recv(self.sock.fd(), b.as_mut_ptr().cast(), 1, libc::MSG_PEEK) };
+            match n {
+                1 => {
+                    self.peeked = true;
+                    if b[0] != 0x16 && b[0] != 0x80 {
+                        log::debug!("plain http");
+                        self.plain = true;
+                    }
+                }
+                0 => return Ok(0),
+                _ => return Err(io::Error::last_os_error()),
+            }
+        }
+        if self.plain {
+            return Transport::read(&mut self.sock, buf);
+        }
         let mut got = 0;
         loop {
             match self.tls.reader().read(&mut buf[got..]) {
@@ -189,6 +222,9 @@ impl Transport for TlsStream {
     /// rule the write filter relies on; records left over make
     /// `wants_write` true.
     fn writev(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        if self.plain {
+            return self.sock.writev(bufs);
+        }
         if self.tls.is_handshaking() {
             // A response before the session is up (nothing was read):
             // there is no one to send it to.
@@ -224,6 +260,9 @@ impl Transport for TlsStream {
     /// `ssl_buffer_size` at a time) and written as records, until `len` is
     /// taken or the socket is full (the same short-means-full rule).
     fn sendfile(&mut self, file: &File, offset: u64, len: usize) -> io::Result<usize> {
+        if self.plain {
+            return self.sock.sendfile(file, offset, len);
+        }
         FILE_SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
             if s.len() < SSL_BUFFER_SIZE {
@@ -252,17 +291,20 @@ impl Transport for TlsStream {
     }
 
     fn wants_write(&self) -> bool {
-        self.tls.wants_write()
+        !self.plain && self.tls.wants_write()
     }
 
     fn ssl_shutdown(&mut self) {
-        if !self.tls.is_handshaking() {
+        if !self.plain && !self.tls.is_handshaking() {
             self.tls.send_close_notify();
             let _ = self.write_records_quiet();
         }
     }
 
     fn flush(&mut self) -> io::Result<bool> {
+        if self.plain {
+            return Ok(true);
+        }
         self.write_records()?;
         Ok(!self.tls.wants_write())
     }
@@ -282,8 +324,10 @@ impl Transport for TlsStream {
 
     /// Mirrors ngx_ssl_shutdown(): close_notify, then the socket's write side.
     fn shutdown_write(&mut self) -> io::Result<()> {
-        self.tls.send_close_notify();
-        let _ = self.write_records_quiet();
+        if !self.plain {
+            self.tls.send_close_notify();
+            let _ = self.write_records_quiet();
+        }
         self.sock.shutdown_write()
     }
 
