@@ -395,3 +395,111 @@ fn plain_http_to_the_tls_port_is_answered_400_as_nginx() {
     }
     assert!(s.log_contains("client sent plain HTTP request to HTTPS port", WITHIN));
 }
+
+/// A reader that keeps every byte the server sent (the raw TLS records).
+struct Tap {
+    inner: TcpStream,
+    seen: Vec<u8>,
+}
+
+impl Read for Tap {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.seen.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl Write for Tap {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[test]
+fn reject_handshake_and_buffer_size() {
+    let p = Prefix::new("tls-reject");
+    let root = cert(&p, "c", &["localhost", "small", "other"]);
+    p.write("html/big.bin", vec![b'x'; 50_000]);
+    let s = tls_server(
+        p,
+        "server {\n    listen 127.0.0.1:0 ssl;\n    server_name localhost;\n\
+         \x20   ssl_certificate c.crt;\n    ssl_certificate_key c.key;\n    root html;\n}\n\
+         server {\n    listen 127.0.0.1:0;\n    server_name small;\n\
+         \x20   ssl_buffer_size 1k;\n    root html;\n}\n\
+         server {\n    listen 127.0.0.1:0;\n    server_name closed.test;\n\
+         \x20   ssl_reject_handshake on;\n}",
+    );
+    let config = client_config(&[root]);
+    // A name whose server says ssl_reject_handshake: no handshake.
+    let mut t = connect(&s, &config, "closed.test");
+    let failed = t
+        .write_all(b"GET / HTTP/1.1\r\nHost: closed.test\r\n\r\n")
+        .and_then(|()| {
+            let mut x = [0u8; 16];
+            t.read(&mut x).map(|_| ())
+        });
+    assert!(failed.is_err(), "the handshake should have been refused");
+    // A server without certificates of its own keeps the default
+    // server's (nginx's SNI switch). (Its ssl_buffer_size does not apply:
+    // holdfast takes the TLS settings of the address's default server, a
+    // documented difference; the record size is checked below on a server
+    // of its own.)
+    let mut t = connect(&s, &config, "small");
+    t.write_all(b"GET /big.bin HTTP/1.1\r\nHost: small\r\n\r\n")
+        .unwrap();
+    let (head, body) = read_response(&mut t, &mut Vec::new());
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body.len(), 50_000);
+
+    // ssl_buffer_size on the address's default server: every record the
+    // server sends after the handshake holds at most 1k of plaintext.
+    let p = Prefix::new("tls-bufsize");
+    let root = cert(&p, "c", &["localhost"]);
+    p.write("html/big.bin", vec![b'y'; 50_000]);
+    let s = tls_server(
+        p,
+        "server {\n    listen 127.0.0.1:0 ssl;\n    ssl_buffer_size 1k;\n\
+         \x20   ssl_certificate c.crt;\n    ssl_certificate_key c.key;\n    root html;\n}",
+    );
+    let config = client_config(&[root]);
+    let tcp = TcpStream::connect(s.addr()).unwrap();
+    tcp.set_read_timeout(Some(WITHIN)).unwrap();
+    let conn = rustls::ClientConnection::new(
+        config,
+        rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+    )
+    .unwrap();
+    let mut t = rustls::StreamOwned::new(
+        conn,
+        Tap {
+            inner: tcp,
+            seen: Vec::new(),
+        },
+    );
+    t.write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    let mut tmp = [0u8; 65536];
+    while common::find(&got, b"\r\n\r\n").is_none_or(|h| got.len() < h + 4 + 50_000) {
+        let n = t.read(&mut tmp).unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&tmp[..n]);
+    }
+    let raw = &t.sock.seen;
+    let (mut at, mut app_records, mut largest) = (0, 0, 0);
+    while at + 5 <= raw.len() {
+        let len = usize::from(u16::from_be_bytes([raw[at + 3], raw[at + 4]]));
+        if raw[at] == 0x17 {
+            app_records += 1;
+            largest = largest.max(len);
+        }
+        at += 5 + len;
+    }
+    // 50,000 bytes in records of 1k plaintext (+ the record overhead).
+    assert!(app_records >= 49, "{app_records} records");
+    assert!(largest <= 1024 + 256, "a record of {largest} bytes");
+}

@@ -602,7 +602,7 @@ impl Builder<'_> {
                             file: Some(file.to_path_buf()),
                             line,
                         });
-                    } else if ssl.is_none_or(|s| s.keys.is_empty()) {
+                    } else if ssl.is_none_or(|s| s.keys.is_empty() && !s.reject_handshake) {
                         ssl_error = Some(ConfError {
                             msg: "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive"
                                 .to_string(),

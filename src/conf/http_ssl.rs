@@ -23,7 +23,12 @@ pub(super) static COMMANDS: &[Command] = &[
     cmd("ssl_session_timeout", HTTP | SRV, false, 1, 1),
     cmd("ssl_session_tickets", HTTP | SRV, false, 1, 1),
     cmd("ssl_prefer_server_ciphers", HTTP | SRV, false, 1, 1),
+    cmd("ssl_reject_handshake", HTTP | SRV, false, 1, 1),
+    cmd("ssl_buffer_size", HTTP | SRV, false, 1, 1),
 ];
+
+/// `ssl_buffer_size` default: a full TLS record (16k).
+pub const SSL_BUFFER_SIZE: usize = 16 * 1024;
 
 /// `ssl_session_timeout` default (5m).
 pub const SSL_SESSION_TIMEOUT_S: u64 = 300;
@@ -64,6 +69,8 @@ pub(super) struct RawSsl {
     session_timeout_s: Option<u64>,
     session_tickets: Option<bool>,
     prefer_server_ciphers: Option<bool>,
+    reject_handshake: Option<bool>,
+    buffer_size: Option<usize>,
 }
 
 /// A server's merged TLS settings.
@@ -87,6 +94,12 @@ pub struct SslConf {
     /// order of cipher suites wins over the client's (rustls's
     /// `ignore_client_order`).
     pub prefer_server_ciphers: bool,
+    /// `ssl_reject_handshake on`: a handshake that picks this server (by
+    /// SNI, or as the default) is refused; no certificate is needed.
+    pub reject_handshake: bool,
+    /// `ssl_buffer_size`: the largest record holdfast sends (smaller
+    /// records get the first bytes of a response out sooner).
+    pub buffer_size: usize,
 }
 
 impl PartialEq for SslConf {
@@ -96,6 +109,8 @@ impl PartialEq for SslConf {
             && self.session_timeout_s == other.session_timeout_s
             && self.session_tickets == other.session_tickets
             && self.prefer_server_ciphers == other.prefer_server_ciphers
+            && self.reject_handshake == other.reject_handshake
+            && self.buffer_size == other.buffer_size
             && self.keys.len() == other.keys.len()
             && self
                 .keys
@@ -115,6 +130,8 @@ impl Default for SslConf {
             session_timeout_s: SSL_SESSION_TIMEOUT_S,
             session_tickets: true,
             prefer_server_ciphers: false,
+            reject_handshake: false,
+            buffer_size: SSL_BUFFER_SIZE,
         }
     }
 }
@@ -220,6 +237,13 @@ pub(super) fn directive(
         "ssl_prefer_server_ciphers" => {
             super::command::flag_slot(&mut raw.prefer_server_ciphers, d)?;
         }
+        "ssl_reject_handshake" => {
+            super::command::flag_slot(&mut raw.reject_handshake, d)?;
+        }
+        "ssl_buffer_size" => {
+            super::command::once(&raw.buffer_size, d)?;
+            raw.buffer_size = Some(super::command::size(d, 0)?);
+        }
         _ => return Ok(false),
     }
     Ok(true)
@@ -241,6 +265,8 @@ pub(super) fn merge(raw: RawSsl, parent: &Option<Rc<SslConf>>) -> Option<Rc<SslC
         && raw.session_timeout_s.is_none()
         && raw.session_tickets.is_none()
         && raw.prefer_server_ciphers.is_none()
+        && raw.reject_handshake.is_none()
+        && raw.buffer_size.is_none()
     {
         return parent.clone();
     }
@@ -259,6 +285,12 @@ pub(super) fn merge(raw: RawSsl, parent: &Option<Rc<SslConf>>) -> Option<Rc<SslC
     }
     if let Some(t) = raw.prefer_server_ciphers {
         conf.prefer_server_ciphers = t;
+    }
+    if let Some(t) = raw.reject_handshake {
+        conf.reject_handshake = t;
+    }
+    if let Some(t) = raw.buffer_size {
+        conf.buffer_size = t;
     }
     if own_certs {
         conf.unpaired = (raw.certificates.len() != raw.keys.len())

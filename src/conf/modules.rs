@@ -339,9 +339,10 @@ pub static MODULES: &[Module] = &[
     present(
         "ngx_http_ssl_module",
         "--with-http_ssl_module",
-        "ssl_certificate, ssl_certificate_key, ssl_protocols, listen ... ssl and SNI are there; \
-         ssl_session_cache/timeout/tickets; ciphers, ticket keys, client certificates, early data, \
-         ssl_reject_handshake and the $ssl_* variables are not yet (issue 13)",
+        "listen ... ssl, SNI, ssl_certificate(_key), ssl_protocols, ssl_session_cache/timeout/tickets, \
+         ssl_prefer_server_ciphers, ssl_reject_handshake, ssl_buffer_size and four $ssl_* variables \
+         are there; ssl_ciphers, ticket key files, client certificates and early data are not yet \
+         (issue 13)",
     ),
     absent(
         "ngx_http_v2_module",
@@ -457,7 +458,6 @@ static NOT_YET: &[(&str, &str)] = &[
     ("ssl_dhparam", "ngx_http_ssl_module's ssl_dhparam"),
     ("ssl_ecdh_curve", "ngx_http_ssl_module's ssl_ecdh_curve"),
     ("ssl_ciphers", "ngx_http_ssl_module's ssl_ciphers"),
-    ("ssl_buffer_size", "ngx_http_ssl_module's ssl_buffer_size"),
     (
         "ssl_verify_client",
         "ngx_http_ssl_module's ssl_verify_client",
@@ -484,10 +484,6 @@ static NOT_YET: &[(&str, &str)] = &[
     ),
     ("ssl_early_data", "ngx_http_ssl_module's ssl_early_data"),
     ("ssl_conf_command", "ngx_http_ssl_module's ssl_conf_command"),
-    (
-        "ssl_reject_handshake",
-        "ngx_http_ssl_module's ssl_reject_handshake",
-    ),
     ("ssl", "ngx_http_ssl_module's ssl"),
     (
         "ssl_handshake_timeout",

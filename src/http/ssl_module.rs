@@ -28,6 +28,8 @@ struct SniServer {
     /// `www.example.*` as `www.example.`.
     trailing: Vec<String>,
     keys: Vec<Arc<CertifiedKey>>,
+    /// `ssl_reject_handshake on`.
+    reject: bool,
 }
 
 /// nginx's SNI callback as a rustls certificate resolver.
@@ -74,6 +76,19 @@ impl ResolvesServerCert for SniResolver {
         let name = hello.server_name();
         let server = self.server_for(name);
         log::debug!("SSL server name: \"{}\"", name.unwrap_or(""));
+        if server.reject {
+            // ngx_http_ssl_servername with ssl_reject_handshake: the
+            // handshake ends with an alert.
+            log::info!("SSL handshake rejected for \"{}\"", name.unwrap_or(""));
+            return None;
+        }
+        // ngx_http_ssl_servername switches to the server's certificates
+        // only when it has some: one without keeps the default server's.
+        let server = if server.keys.is_empty() {
+            &self.servers[self.default_server]
+        } else {
+            server
+        };
         let schemes = hello.signature_schemes();
         server
             .keys
@@ -96,6 +111,7 @@ pub fn listening_tls(
     let mut sni = Vec::with_capacity(servers.len());
     for s in servers {
         let keys = ssl(s).map(|c| c.keys.clone()).unwrap_or_default();
+        let reject = ssl(s).is_some_and(|c| c.reject_handshake);
         let (mut exact, mut leading, mut trailing) = (Vec::new(), Vec::new(), Vec::new());
         for n in &s.server_names {
             let n = n.to_ascii_lowercase();
@@ -114,11 +130,12 @@ pub fn listening_tls(
             leading,
             trailing,
             keys,
+            reject,
         });
     }
     let default = servers.get(default_server)?;
     let conf: SslConf = ssl(default).as_deref().cloned().unwrap_or_default();
-    if conf.keys.is_empty() {
+    if sni.iter().all(|s| s.keys.is_empty()) && !conf.reject_handshake {
         return None;
     }
     let mut versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
@@ -139,6 +156,11 @@ pub fn listening_tls(
         }));
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     config.ignore_client_order = conf.prefer_server_ciphers;
+    // ssl_buffer_size: smaller records (rustls takes 32 bytes up to the
+    // protocol's 16k; 16k, the default, is rustls's own default).
+    if conf.buffer_size < crate::conf::http_ssl::SSL_BUFFER_SIZE {
+        config.max_fragment_size = Some(conf.buffer_size.max(32));
+    }
     // ngx_ssl_session_cache / ssl_session_tickets (the default server's,
     // for every server of the address: one rustls configuration per
     // listening socket).
