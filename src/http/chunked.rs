@@ -292,6 +292,14 @@ impl ChunkedDecoder {
     }
 }
 
+/// The chunk-size line of ngx_http_chunked_body_filter: `SIZE-IN-HEX CRLF`
+/// appended to `out` (no allocation: the chunk headers of relayed and
+/// compressed bodies are written per chunk).
+pub fn push_chunk_size(out: &mut Vec<u8>, n: usize) {
+    use std::io::Write;
+    let _ = write!(out, "{n:x}\r\n");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -157,8 +157,7 @@ fn queue_mem(out: &mut crate::core::buf::OutChain, data: &[u8], chunked: bool) {
     // never quite catches up would otherwise keep the sent ones).
     out.compact();
     if chunked {
-        out.mem
-            .extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+        crate::http::chunked::push_chunk_size(&mut out.mem, data.len());
         out.mem.extend_from_slice(data);
         out.mem.extend_from_slice(b"\r\n");
     } else {
@@ -287,7 +286,7 @@ fn write_chain_to_temp_file<S: Transport>(
         let out = crate::http::gzip_filter::body_chain(hc);
         out.compact();
         if chunked {
-            out.mem.extend_from_slice(format!("{n:x}\r\n").as_bytes());
+            crate::http::chunked::push_chunk_size(&mut out.mem, n);
         }
         out.push_file(file, start, end);
         if chunked {

@@ -424,8 +424,7 @@ impl BodyFilter {
         self.bytes_out += self.obuf.len() as u64;
         out.compact();
         if self.chunked {
-            out.mem
-                .extend_from_slice(format!("{:x}\r\n", self.obuf.len()).as_bytes());
+            crate::http::chunked::push_chunk_size(&mut out.mem, self.obuf.len());
             out.mem.extend_from_slice(&self.obuf);
             out.mem.extend_from_slice(b"\r\n");
         } else {

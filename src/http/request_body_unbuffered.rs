@@ -110,7 +110,7 @@ fn frame<S: Transport>(cy: &mut Cycle<S>, key: usize, data: &[u8], out: &mut Vec
     let done = r.body.is_done();
     if r.chunked {
         if !data.is_empty() {
-            out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+            crate::http::chunked::push_chunk_size(out, data.len());
             out.extend_from_slice(data);
             out.extend_from_slice(b"\r\n");
         }

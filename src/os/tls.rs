@@ -27,9 +27,9 @@ use std::sync::Arc;
 
 use crate::os::io::Transport;
 
-/// Plaintext of a file read per record batch when a file is sent over TLS
-/// (nginx's `ssl_buffer_size` default, 16k).
-pub const SSL_BUFFER_SIZE: usize = 16 * 1024;
+// A file sent over TLS is read and encrypted SSL_BUFFER_SIZE (nginx's
+// `ssl_buffer_size` default) at a time.
+use crate::conf::http_ssl::SSL_BUFFER_SIZE;
 
 thread_local! {
     /// The file data being encrypted (one buffer for every connection).
