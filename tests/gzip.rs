@@ -7,6 +7,9 @@
 #[allow(dead_code)]
 mod backend;
 mod common;
+#[path = "common/raw.rs"]
+#[allow(dead_code)]
+mod raw;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -14,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use backend::{Backend, Reply};
 use common::{Prefix, Server, get};
+use raw::{Client, Got, gunzip};
 
 const WITHIN: Duration = Duration::from_secs(10);
 
@@ -30,121 +34,14 @@ fn text(len: usize) -> Vec<u8> {
     out
 }
 
-fn gunzip(data: &[u8]) -> Vec<u8> {
-    let mut d = flate2::read::MultiGzDecoder::new(data);
-    let mut out = Vec::new();
-    d.read_to_end(&mut out).expect("a valid gzip stream");
-    out
-}
-
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     e.write_all(data).unwrap();
     e.finish().unwrap()
 }
 
-/// A response read off a raw stream: head lines and the body, de-chunked
-/// when chunked (strictly: bad framing panics), by Content-Length, or to
-/// the close.
-struct Got {
-    head: String,
-    body: Vec<u8>,
-}
-
-impl Got {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.head.split("\r\n").skip(1).find_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            n.eq_ignore_ascii_case(name).then(|| v.trim())
-        })
-    }
-    fn status(&self) -> u16 {
-        self.head[9..12].parse().unwrap()
-    }
-}
-
-/// Reads one response from `t` (`buf` keeps what follows it).
-fn read_response(t: &mut TcpStream, buf: &mut Vec<u8>, head_only: bool) -> Got {
-    let deadline = Instant::now() + WITHIN;
-    let fill = |t: &mut TcpStream, buf: &mut Vec<u8>| -> bool {
-        let mut tmp = [0u8; 65536];
-        t.set_read_timeout(Some(
-            deadline
-                .saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(1)),
-        ))
-        .unwrap();
-        match t.read(&mut tmp) {
-            Ok(0) => false,
-            Ok(n) => {
-                buf.extend_from_slice(&tmp[..n]);
-                true
-            }
-            Err(e) => panic!("read failed: {e}; got {:?}", String::from_utf8_lossy(buf)),
-        }
-    };
-    let end = loop {
-        if let Some(p) = common::find(buf, b"\r\n\r\n") {
-            break p;
-        }
-        assert!(
-            fill(t, buf),
-            "closed before the head: {:?}",
-            String::from_utf8_lossy(buf)
-        );
-    };
-    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-    buf.drain(..end + 4);
-    let mut got = Got {
-        head,
-        body: Vec::new(),
-    };
-    let status = got.status();
-    if head_only || status == 304 || status == 204 {
-        return got;
-    }
-    if got.header("Transfer-Encoding") == Some("chunked") {
-        assert!(got.header("Content-Length").is_none(), "{}", got.head);
-        loop {
-            let line_end = loop {
-                if let Some(p) = common::find(buf, b"\r\n") {
-                    break p;
-                }
-                assert!(fill(t, buf), "closed inside a chunk size");
-            };
-            let size = std::str::from_utf8(&buf[..line_end]).unwrap();
-            let n = usize::from_str_radix(size, 16).expect("a hex chunk size");
-            while buf.len() < line_end + 2 + n + 2 {
-                assert!(fill(t, buf), "closed inside a chunk");
-            }
-            assert_eq!(&buf[line_end + 2 + n..line_end + 4 + n], b"\r\n");
-            if n == 0 {
-                buf.drain(..line_end + 4);
-                return got;
-            }
-            assert!(n > 0);
-            got.body
-                .extend_from_slice(&buf[line_end + 2..line_end + 2 + n]);
-            buf.drain(..line_end + 4 + n);
-        }
-    }
-    if let Some(len) = got.header("Content-Length") {
-        let len: usize = len.parse().unwrap();
-        while buf.len() < len {
-            assert!(fill(t, buf), "closed inside the body");
-        }
-        got.body = buf.drain(..len).collect();
-        return got;
-    }
-    while fill(t, buf) {}
-    got.body = std::mem::take(buf);
-    got
-}
-
 fn exchange(addr: std::net::SocketAddr, req: &str) -> Got {
-    let mut t = TcpStream::connect(addr).unwrap();
-    t.write_all(req.as_bytes()).unwrap();
-    read_response(&mut t, &mut Vec::new(), req.starts_with("HEAD"))
+    Client::connect(addr).exchange(req)
 }
 
 fn gz_get(path: &str) -> String {
@@ -200,8 +97,7 @@ fn several_compressed_responses_on_one_connection_and_pipelined() {
     let (s, files) = static_server("");
     let small = &files[0].1;
     let big = &files[2].1;
-    let mut t = TcpStream::connect(s.addr()).unwrap();
-    let mut buf = Vec::new();
+    let mut c = Client::connect(s.addr());
     // Pipelined: compressed, plain, compressed, in one write.
     let reqs = format!(
         "{}{}{}",
@@ -209,16 +105,16 @@ fn several_compressed_responses_on_one_connection_and_pipelined() {
         get("/small.html"),
         gz_get("/small.html")
     );
-    t.write_all(reqs.as_bytes()).unwrap();
-    let a = read_response(&mut t, &mut buf, false);
+    c.t.write_all(reqs.as_bytes()).unwrap();
+    let a = c.read(false);
     assert_eq!(gunzip(&a.body), *big);
-    let b = read_response(&mut t, &mut buf, false);
+    let b = c.read(false);
     assert_eq!(b.header("Content-Encoding"), None);
     assert_eq!(b.header("Vary"), Some("Accept-Encoding"));
     assert_eq!(b.body, *small);
-    let c = read_response(&mut t, &mut buf, false);
-    assert_eq!(gunzip(&c.body), *small);
-    assert!(buf.is_empty());
+    let third = c.read(false);
+    assert_eq!(gunzip(&third.body), *small);
+    assert!(c.buf.is_empty());
 }
 
 #[test]
@@ -226,15 +122,14 @@ fn a_request_split_at_every_offset_gets_the_same_compressed_response() {
     let (s, files) = static_server("");
     let req = gz_get("/small.html");
     let want = &files[0].1;
-    let mut t = TcpStream::connect(s.addr()).unwrap();
-    let mut buf = Vec::new();
-    t.set_nodelay(true).unwrap();
+    let mut c = Client::connect(s.addr());
+    c.t.set_nodelay(true).unwrap();
     for at in 1..req.len() {
-        t.write_all(&req.as_bytes()[..at]).unwrap();
-        t.flush().unwrap();
+        c.t.write_all(&req.as_bytes()[..at]).unwrap();
+        c.t.flush().unwrap();
         std::thread::yield_now();
-        t.write_all(&req.as_bytes()[at..]).unwrap();
-        let g = read_response(&mut t, &mut buf, false);
+        c.t.write_all(&req.as_bytes()[at..]).unwrap();
+        let g = c.read(false);
         assert_eq!(gunzip(&g.body), *want, "split at {at}");
     }
 }
@@ -330,8 +225,8 @@ fn a_big_file_to_a_client_that_does_not_read_costs_bounded_memory() {
     let body = text(48 << 20);
     p.write("html/huge.html", &body);
     let s = Server::start_with(p, 64, &common::server_block("    gzip on;\n"));
-    let mut t = TcpStream::connect(s.addr()).unwrap();
-    t.write_all(gz_get("/huge.html").as_bytes()).unwrap();
+    let mut c = Client::connect(s.addr());
+    c.t.write_all(gz_get("/huge.html").as_bytes()).unwrap();
     // The client reads nothing for a while: the server codes up to
     // gzip_buffers ahead, then waits.
     let before = common::rss_kib(s.pid());
@@ -341,7 +236,7 @@ fn a_big_file_to_a_client_that_does_not_read_costs_bounded_memory() {
         stalled < before + 8 * 1024,
         "RSS grew from {before} to {stalled} KiB while the client did not read"
     );
-    let g = read_response(&mut t, &mut Vec::new(), false);
+    let g = c.read(false);
     assert_eq!(gunzip(&g.body).len(), body.len());
     assert!(gunzip(&g.body) == body);
 }
