@@ -503,3 +503,251 @@ fn reject_handshake_and_buffer_size() {
     assert!(app_records >= 49, "{app_records} records");
     assert!(largest <= 1024 + 256, "a record of {largest} bytes");
 }
+
+/// The first `n` bytes a rustls client sends (its ClientHello).
+fn client_hello(config: &Arc<rustls::ClientConfig>, n: usize) -> Vec<u8> {
+    let mut c = rustls::ClientConnection::new(
+        config.clone(),
+        rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    c.write_tls(&mut out).unwrap();
+    out.truncate(n);
+    out
+}
+
+/// The server closes `t` (EOF or reset) within `within`; returns when.
+fn closed_within(t: &mut TcpStream, within: Duration) -> Duration {
+    let t0 = Instant::now();
+    t.set_read_timeout(Some(within)).unwrap();
+    let mut b = [0u8; 4096];
+    loop {
+        match t.read(&mut b) {
+            Ok(0) => return t0.elapsed(),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return t0.elapsed(),
+            Err(e) => panic!("not closed within {within:?}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn handshake_handler_runs_under_client_header_timeout_with_nginx_trace() {
+    let p = Prefix::new("tls-hs");
+    let root = cert(&p, "c", &["localhost"]);
+    p.mkdir("logs");
+    let text = common::conf_at_level(
+        "debug",
+        64,
+        "    client_header_timeout 1s;\n\
+         server {\n    listen 127.0.0.1:0 ssl;\n\
+         \x20   ssl_certificate c.crt;\n    ssl_certificate_key c.key;\n\
+         \x20   location / { return 200 ok; }\n}",
+    );
+    let s = Server::start_conf(p, &text);
+    let config = client_config(&[root]);
+    // Silent after connect, and stalled inside the ClientHello: both cut
+    // by client_header_timeout, logged as nginx logs them.
+    let mut silent = TcpStream::connect(s.addr()).unwrap();
+    let mut stalled = TcpStream::connect(s.addr()).unwrap();
+    stalled.write_all(&client_hello(&config, 40)).unwrap();
+    // A complete handshake meanwhile is not disturbed.
+    let mut t = connect(&s, &config, "localhost");
+    t.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let (head, body) = read_response(&mut t, &mut Vec::new());
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    assert_eq!(body, b"ok");
+    let waited = closed_within(&mut silent, Duration::from_secs(5));
+    assert!(waited >= Duration::from_millis(500), "{waited:?}");
+    closed_within(&mut stalled, Duration::from_secs(5));
+    assert!(
+        s.wait_log_count(
+            "client timed out (110: Connection timed out) while SSL handshaking, client: 127.0.0.1",
+            2,
+            WITHIN
+        ),
+        "{}",
+        s.log_text()
+    );
+    // The handshake's trace, in nginx's order, for the connection that
+    // completed it.
+    let port = t.sock.local_addr().unwrap().port();
+    let lines = s.log_lines();
+    let accept = lines
+        .iter()
+        .find(|l| l.contains(&format!(" accept: 127.0.0.1:{port} ")))
+        .expect("accept line");
+    let at = accept.find(" *").unwrap();
+    let n = format!("{} ", accept[at + 1..].split(' ').next().unwrap());
+    let mine: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.find(&n).map(|i| &l[i + n.len()..]))
+        .collect();
+    let mut from = 0;
+    for want in [
+        "http check ssl handshake",
+        "https ssl handshake: 0x16",
+        "reusable connection: 0",
+        "SSL_do_handshake: -1",
+        "SSL_get_error: 2",
+        "SSL handshake handler: 0",
+        "SSL_do_handshake: 1",
+        "SSL: TLSv1.3, cipher: \"TLS_",
+        "reusable connection: 1",
+        "http wait request handler",
+        "http process request line",
+    ] {
+        let Some(i) = mine[from..].iter().position(|l| l.starts_with(want)) else {
+            panic!("no {want:?} after line {from} of\n{}", mine.join("\n"));
+        };
+        from += i + 1;
+    }
+}
+
+#[test]
+fn a_tls_client_that_stops_reading_costs_bounded_memory_and_gets_everything() {
+    let p = Prefix::new("tls-slow");
+    let root = cert(&p, "c", &["localhost"]);
+    let big: Vec<u8> = (0..8 * 1024 * 1024u32)
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
+    p.write("html/big.bin", &big);
+    p.write("html/small.txt", "small\n");
+    let s = tls_server(
+        p,
+        "server {\n    listen 127.0.0.1:0 ssl;\n    root html;\n\
+         \x20   ssl_certificate c.crt;\n    ssl_certificate_key c.key;\n}",
+    );
+    let config = client_config(&[root]);
+    let rss0 = common::rss_kib(s.pid());
+    let mut slow = connect(&s, &config, "localhost");
+    slow.write_all(b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    // Read a little, then stop: the server fills the socket and waits.
+    let mut buf = vec![0u8; 1024];
+    let n = slow.read(&mut buf).unwrap();
+    assert!(n > 0);
+    // Others are served meanwhile.
+    for _ in 0..3 {
+        let mut t = connect(&s, &config, "localhost");
+        t.write_all(b"GET /small.txt HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let (head, body) = read_response(&mut t, &mut Vec::new());
+        assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+        assert_eq!(body, b"small\n");
+    }
+    // What the server holds for the stalled client is records it could not
+    // send yet (one round), not the file.
+    let grown = common::rss_kib(s.pid()).saturating_sub(rss0);
+    assert!(grown < 4 * 1024, "RSS grew {grown} KiB");
+    // Then it reads on, and gets every byte.
+    let mut got = buf[..n].to_vec();
+    let (head, body) = read_response(&mut slow, &mut got);
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    assert!(body == big, "body differs ({} bytes)", body.len());
+}
+
+#[test]
+fn lingering_close_sends_close_notify_first() {
+    let p = Prefix::new("tls-linger");
+    let root = cert(&p, "c", &["localhost"]);
+    let s = tls_server(
+        p,
+        "server {\n    listen 127.0.0.1:0 ssl;\n\
+         \x20   ssl_certificate c.crt;\n    ssl_certificate_key c.key;\n\
+         \x20   client_max_body_size 1k;\n    location / { return 200 ok; }\n}",
+    );
+    let config = client_config(&[root]);
+    let mut t = connect(&s, &config, "localhost");
+    // A body the server refuses (413) while the client is still sending:
+    // nginx answers, then closes lingering.
+    t.write_all(b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\n\r\n")
+        .unwrap();
+    t.write_all(&[b'x'; 8192]).unwrap();
+    let mut all = Vec::new();
+    // rustls says Ok(0) only for a close_notify; a bare TCP close is an
+    // UnexpectedEof error.
+    let r = t.read_to_end(&mut all);
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.starts_with("HTTP/1.1 413 "), "{text}");
+    assert!(text.contains("Connection: close\r\n"), "{text}");
+    assert!(r.is_ok(), "no close_notify: {r:?}");
+}
+
+#[test]
+fn reload_picks_up_new_certificates_and_open_connections_keep_theirs() {
+    let p = Prefix::new("tls-reload");
+    let old = cert(&p, "c", &["localhost"]);
+    let s = tls_server(
+        p,
+        "server {\n    listen 127.0.0.1:0 ssl;\n\
+         \x20   ssl_certificate c.crt;\n    ssl_certificate_key c.key;\n\
+         \x20   location / { return 200 ok; }\n}",
+    );
+    let trust_old = client_config(std::slice::from_ref(&old));
+    // A connection in the middle of a request when the reload comes.
+    let mut busy = connect(&s, &trust_old, "localhost");
+    busy.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n")
+        .unwrap();
+    busy.flush().unwrap();
+    // Make sure its handshake is done before the files change.
+    while busy.conn.is_handshaking() {
+        busy.conn.complete_io(&mut busy.sock).unwrap();
+    }
+    let new = cert(s.prefix(), "c", &["localhost"]);
+    let trust_new = client_config(std::slice::from_ref(&new));
+    s.signal(libc::SIGHUP);
+    assert!(
+        s.wait_log_count("listening on", 2, WITHIN) || s.log_contains("reconfigur", WITHIN),
+        "{}",
+        s.log_text()
+    );
+    // The open connection keeps its session.
+    busy.write_all(b"\r\n").unwrap();
+    let (head, body) = read_response(&mut busy, &mut Vec::new());
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    assert_eq!(body, b"ok");
+    // New connections get the new certificate: a client trusting only the
+    // old one fails, one trusting the new one is served.
+    let deadline = Instant::now() + WITHIN;
+    let served_new = loop {
+        let mut t = connect(&s, &trust_new, "localhost");
+        if t.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .and_then(|_| t.flush())
+            .is_ok()
+        {
+            let mut b = [0u8; 64];
+            if t.read(&mut b).is_ok_and(|n| n > 0) {
+                break true;
+            }
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(served_new, "{}", s.log_text());
+    let mut t = connect(&s, &trust_old, "localhost");
+    assert!(
+        t.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .is_err()
+            || t.read(&mut [0u8; 64]).is_err(),
+        "the old certificate is still served"
+    );
+    // A broken certificate at reload keeps the running configuration.
+    s.prefix()
+        .write("c.crt", "-----BEGIN CERTIFICATE-----\nnot base64\n");
+    s.signal(libc::SIGHUP);
+    assert!(
+        s.log_contains("c.crt", WITHIN),
+        "the bad file is named: {}",
+        s.log_text()
+    );
+    let mut t = connect(&s, &trust_new, "localhost");
+    t.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let (head, _) = read_response(&mut t, &mut Vec::new());
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+}

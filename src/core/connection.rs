@@ -105,6 +105,11 @@ pub enum ReadHandler {
     /// ngx_http_upstream_upgraded_read_downstream: a client connection
     /// relayed to its peer after a 101.
     Upgraded,
+    /// ngx_http_ssl_handshake: accepted on an `ssl` address, waiting for
+    /// the first byte to tell TLS from plain HTTP.
+    SslHandshake,
+    /// ngx_ssl_handshake_handler: the TLS handshake is under way.
+    SslHandshakeHandler,
 }
 
 /// The write handler (`c->write->handler`).
@@ -122,6 +127,9 @@ pub enum WriteHandler {
     /// client, ngx_http_upstream_process_downstream (a relayed body waits
     /// for the client).
     Upstream,
+    /// ngx_ssl_handshake_handler: the TLS handshake waits for the socket to
+    /// take its records.
+    SslHandshakeHandler,
 }
 
 /// One event of a connection (the fields of `ngx_event_t` holdfast needs).
@@ -183,6 +191,8 @@ pub enum Action {
     Keepalive,
     /// Lingering close.
     LingeringClose,
+    /// The TLS handshake.
+    SslHandshaking,
 }
 
 impl Action {
@@ -200,6 +210,7 @@ impl Action {
             Action::ClosingRequest => "closing request",
             Action::Keepalive => "keepalive",
             Action::LingeringClose => "lingering close",
+            Action::SslHandshaking => "SSL handshaking",
         }
     }
 }

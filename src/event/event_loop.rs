@@ -364,6 +364,9 @@ impl EventLoop {
                     old.servers = ls.servers;
                     old.default_server = ls.default_server;
                     old.via = ls.via;
+                    // New connections get the new certificates and TLS
+                    // settings; open ones keep the session they have.
+                    old.tls = ls.tls;
                 }
                 None => {
                     if let Some(w) = ls.via

@@ -97,6 +97,8 @@ pub fn run_read_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
             request_body_unbuffered::read_unbuffered_request_body_handler(cy, key)
         }
         ReadHandler::Upgraded => upstream_upgrade::upgraded_client_handler(cy, key),
+        ReadHandler::SslHandshake => ssl_module::ssl_handshake(cy, key),
+        ReadHandler::SslHandshakeHandler => ssl_module::ssl_handshake_handler(cy, key, false),
     }
     #[cfg(debug_assertions)]
     cy.check_invariants(token);
@@ -116,6 +118,7 @@ pub fn run_write_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         WriteHandler::Upstream => {
             upstream::upstream_handler(cy, key, crate::core::connection::EvKind::Write)
         }
+        WriteHandler::SslHandshakeHandler => ssl_module::ssl_handshake_handler(cy, key, true),
     }
     #[cfg(debug_assertions)]
     cy.check_invariants(token);

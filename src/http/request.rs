@@ -394,7 +394,7 @@ fn trace_uri(number: u64, target: &[u8]) {
 /// The listening socket's default server: its header settings apply while
 /// the request header is read (nginx switches to the virtual server's once
 /// Host is known; holdfast keeps the default server's for the whole head).
-fn header_conf<S>(cy: &Cycle<S>, key: usize) -> &Rc<ServerConf> {
+pub(crate) fn header_conf<S>(cy: &Cycle<S>, key: usize) -> &Rc<ServerConf> {
     let l = &cy.listening[cy.conns[key].li()];
     &l.servers[l.default_server]
 }
@@ -490,11 +490,22 @@ pub fn log_ctx<S: Transport>(cy: &Cycle<S>, key: usize) -> String {
 pub fn init_connection<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     let timeout = header_conf(cy, key).client_header_timeout_ms;
     let c = &mut cy.conns[key];
-    c.read.handler = ReadHandler::WaitRequest;
     c.write.handler = WriteHandler::Empty;
     c.action = Action::WaitingForRequest;
+    // An `ssl` address: the first byte tells TLS from plain HTTP.
+    let ssl = c.stream.ssl_conn().is_some();
+    if ssl {
+        c.action = Action::SslHandshaking;
+        c.read.handler = ReadHandler::SslHandshake;
+    } else {
+        c.read.handler = ReadHandler::WaitRequest;
+    }
     if c.read.ready {
-        wait_request_handler(cy, key);
+        if ssl {
+            crate::http::ssl_module::ssl_handshake(cy, key);
+        } else {
+            wait_request_handler(cy, key);
+        }
         return;
     }
     cy.add_timer(key, EvKind::Read, timeout);
@@ -524,9 +535,11 @@ pub fn wait_request_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
                 cy.add_timer(key, EvKind::Read, timeout);
                 cy.reusable_connection(key, true);
             }
-            // Don't hold a buffer for a silent connection.
+            // Don't hold a buffer for a silent connection (nor TLS
+            // buffers: a handshake's flight went out, its input was read).
             if cy.conns[key].buf().is_some_and(|b| b.last == 0) {
                 cy.free_http_conn(key);
+                cy.conns[key].stream.free_buffers();
             }
         }
         Recv::Eof => {

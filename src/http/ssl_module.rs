@@ -16,6 +16,186 @@ use rustls::sign::CertifiedKey;
 
 use crate::conf::ServerConf;
 use crate::conf::http_ssl::{SessionCache, SslConf, protocols};
+use crate::core::connection::{Action, EvKind, ReadHandler, WriteHandler};
+use crate::core::cycle::Cycle;
+use crate::http::request::{self, client_info, close_connection};
+use crate::os::io::Transport;
+use crate::os::tls::{Handshake, Peek};
+
+/// Mirrors ngx_http_ssl_handshake(): the first read event of a connection
+/// on an `ssl` address. One byte is peeked: a TLS record starts the
+/// handshake (the connection is not reusable while it runs), anything else
+/// is a plain HTTP client, whose request is read as usual and answered 400
+/// (497). The client_header_timeout armed at accept covers the handshake.
+pub fn ssl_handshake<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    let c = &mut cy.conns[key];
+    log::debug!("*{} http check ssl handshake", c.number);
+    if c.read.timedout {
+        client_info!(cy, key, "client timed out (110: Connection timed out)");
+        close_connection(cy, key);
+        return;
+    }
+    if c.close {
+        close_connection(cy, key);
+        return;
+    }
+    let peek = match c.stream.ssl_conn() {
+        Some(t) => t.peek(),
+        None => Ok(Peek::Plain),
+    };
+    let c = &mut cy.conns[key];
+    match peek {
+        Ok(Peek::Again) => {
+            log::debug!("*{} http recv(): -1", c.number);
+            c.read.ready = false;
+            if c.read.timer.is_none() {
+                let timeout = request::header_conf(cy, key).client_header_timeout_ms;
+                cy.add_timer(key, EvKind::Read, timeout);
+                cy.reusable_connection(key, true);
+            }
+        }
+        Ok(Peek::Eof) => {
+            log::debug!("*{} http recv(): 0", c.number);
+            client_info!(cy, key, "client closed connection");
+            close_connection(cy, key);
+        }
+        Err(e) => {
+            client_info!(cy, key, "recv() failed ({})", crate::os::io::OsErr(&e));
+            close_connection(cy, key);
+        }
+        Ok(Peek::Plain) => {
+            log::debug!("*{} http recv(): 1", c.number);
+            log::debug!("*{} plain http", c.number);
+            c.action = Action::WaitingForRequest;
+            c.read.handler = ReadHandler::WaitRequest;
+            request::wait_request_handler(cy, key);
+        }
+        Ok(Peek::Tls(byte)) => {
+            log::debug!("*{} http recv(): 1", c.number);
+            log::debug!("*{} https ssl handshake: 0x{byte:02X}", c.number);
+            c.action = Action::SslHandshaking;
+            cy.reusable_connection(key, false);
+            match ssl_do_handshake(cy, key) {
+                Some(Handshake::Done) | None => http_ssl_handshake_handler(cy, key),
+                Some(_) => {
+                    if cy.conns[key].read.timer.is_none() {
+                        let timeout = request::header_conf(cy, key).client_header_timeout_ms;
+                        cy.add_timer(key, EvKind::Read, timeout);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Mirrors ngx_ssl_handshake(): one round of the handshake. On NGX_AGAIN
+/// both events get ngx_ssl_handshake_handler; None is NGX_ERROR (logged as
+/// nginx does: a client that went away, or the handshake's failure).
+fn ssl_do_handshake<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Option<Handshake> {
+    let c = &mut cy.conns[key];
+    let number = c.number;
+    let rc = match c.stream.ssl_conn() {
+        Some(t) => t.handshake(),
+        None => Ok(Handshake::Done),
+    };
+    match rc {
+        Ok(Handshake::Done) => {
+            log::debug!("*{number} SSL_do_handshake: 1");
+            if log::log_enabled!(log::Level::Debug)
+                && let Some(t) = cy.conns[key].stream.ssl()
+            {
+                log::debug!(
+                    "*{number} SSL: {}, cipher: \"{}\"",
+                    t.protocol().unwrap_or("unknown"),
+                    t.cipher().unwrap_or("")
+                );
+                if t.reused() {
+                    log::debug!("*{number} SSL reused session");
+                }
+            }
+            Some(Handshake::Done)
+        }
+        Ok(wait) => {
+            log::debug!("*{number} SSL_do_handshake: -1");
+            let (err, want_write) = match wait {
+                Handshake::WantWrite => (3, true),
+                _ => (2, false),
+            };
+            log::debug!("*{number} SSL_get_error: {err}");
+            c.read.handler = ReadHandler::SslHandshakeHandler;
+            c.write.handler = WriteHandler::SslHandshakeHandler;
+            if !want_write {
+                c.read.ready = false;
+            }
+            Some(wait)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            client_info!(cy, key, "peer closed connection in SSL handshake");
+            None
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            client_info!(cy, key, "SSL_do_handshake() failed (SSL: {e})");
+            None
+        }
+        Err(e) => {
+            client_info!(
+                cy,
+                key,
+                "SSL_do_handshake() failed ({})",
+                crate::os::io::OsErr(&e)
+            );
+            None
+        }
+    }
+}
+
+/// Mirrors ngx_ssl_handshake_handler(): a read or write event while the
+/// handshake runs; a timeout ends it.
+pub fn ssl_handshake_handler<S: Transport>(cy: &mut Cycle<S>, key: usize, write: bool) {
+    log::debug!(
+        "*{} SSL handshake handler: {}",
+        cy.conns[key].number,
+        u8::from(write)
+    );
+    if cy.conns[key].read.timedout || cy.conns[key].write.timedout {
+        http_ssl_handshake_handler(cy, key);
+        return;
+    }
+    // A write event while the handshake waits for the client (the first
+    // EPOLLOUT edge after accept): nothing to do, no read to try.
+    if write && !cy.conns[key].stream.wants_write() {
+        return;
+    }
+    if let Some(Handshake::WantRead | Handshake::WantWrite) = ssl_do_handshake(cy, key) {
+        return;
+    }
+    http_ssl_handshake_handler(cy, key);
+}
+
+/// Mirrors ngx_http_ssl_handshake_handler(): the session is up, and the
+/// connection waits for its first request (reusable again, as any
+/// connection waiting for one); else it is closed. Records that came with
+/// the client's last flight were read already: the wait-request handler
+/// reads them at once.
+fn http_ssl_handshake_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
+    let c = &mut cy.conns[key];
+    let handshaked = c.stream.ssl().is_some_and(|t| t.handshaked);
+    if !handshaked {
+        if c.read.timedout {
+            client_info!(cy, key, "client timed out (110: Connection timed out)");
+        }
+        close_connection(cy, key);
+        return;
+    }
+    c.action = Action::WaitingForRequest;
+    c.read.handler = ReadHandler::WaitRequest;
+    c.write.handler = WriteHandler::Empty;
+    if c.stream.ssl().is_some_and(|t| t.has_buffered_input()) {
+        c.read.ready = true;
+    }
+    cy.reusable_connection(key, true);
+    request::wait_request_handler(cy, key);
+}
 
 /// A server's names and keys, as the resolver needs them (no `Rc`: rustls
 /// wants `Send + Sync`).

@@ -115,6 +115,12 @@ pub trait Transport {
         None
     }
 
+    /// The TLS session to drive, whether or not the handshake started (the
+    /// handshake handlers' `c->ssl`).
+    fn ssl_conn(&mut self) -> Option<&mut crate::os::tls::TlsStream> {
+        None
+    }
+
     /// The connection goes idle (ngx_http_set_keepalive's
     /// ngx_ssl_free_buffer): a transport gives back the memory it needs only
     /// while working. A socket has none.

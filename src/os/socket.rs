@@ -249,6 +249,13 @@ impl Transport for Stream {
         self.tls()
     }
 
+    fn ssl_conn(&mut self) -> Option<&mut crate::os::tls::TlsStream> {
+        match self {
+            Stream::Tls(s) => Some(s),
+            _ => None,
+        }
+    }
+
     fn ssl_shutdown(&mut self) {
         if let Stream::Tls(s) = self {
             s.ssl_shutdown();

@@ -1,60 +1,205 @@
-//! TLS on a client connection: nginx's `ngx_ssl_recv`, `ngx_ssl_write` /
+//! TLS on a client connection: nginx's `ngx_ssl_handshake`, `ngx_ssl_recv`,
 //! `ngx_ssl_send_chain` and `ngx_ssl_shutdown` (event/ngx_event_openssl.c),
-//! on rustls.
+//! on rustls's unbuffered API.
 //!
 //! A [`TlsStream`] is a socket and a rustls server session; it is one of the
 //! [`Stream`](crate::os::socket::Stream) kinds, so the HTTP code reads and
 //! writes it through the same [`Transport`] calls as a plain socket. The
 //! transport keeps the socket rules the HTTP code relies on:
-//! - a read that returns less than asked saw the socket drained (it reads
-//!   records until the buffer is full or the socket says EAGAIN), so the
-//!   plain short-read rule of [`Transport::recv`] holds;
-//! - a write takes plaintext into TLS records and sends what the socket
-//!   takes; records left over make [`Transport::wants_write`] true, which
-//!   the write filter treats as a full socket;
-//! - a file is read into a scratch buffer and written as records (sendfile
-//!   cannot encrypt).
+//! - a read that returns less than asked saw the socket drained (records
+//!   are read and opened until the buffer is full or the socket says
+//!   EAGAIN), so the plain short-read rule of [`Transport::recv`] holds;
+//! - a write seals plaintext into records and sends them, round after
+//!   round, until everything is taken or the socket is full; records left
+//!   over make [`Transport::wants_write`] true, which the write filter
+//!   treats as a full socket;
+//! - a file is read into a scratch buffer and sealed (sendfile cannot
+//!   encrypt).
 //!
-//! The handshake happens inside the first reads, as OpenSSL's does inside
-//! SSL_read when nginx's handshake handler has not run it first (holdfast
-//! has no separate handshake handler yet).
+//! The buffers are the stream's own (rustls's unbuffered API), as nginx's
+//! are with OpenSSL's release-buffers mode: ciphertext in and out and
+//! plaintext opened beyond what a read asked for live only while they hold
+//! something, and [`Transport::free_buffers`] gives them back when the
+//! connection goes idle (`ngx_ssl_free_buffer`). An idle session keeps only
+//! rustls's state: its record keys and key schedule (docs/tls.md counts
+//! the bytes).
+//!
+//! The handshake is driven by [`TlsStream::handshake`], called from the
+//! HTTP handshake handlers (`http/ssl_module.rs`), as nginx's
+//! ngx_http_ssl_handshake calls ngx_ssl_handshake.
 
 use std::cell::RefCell;
 use std::fs::File;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice};
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
+use rustls::server::UnbufferedServerConnection;
+use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError};
+
 use crate::os::io::Transport;
 
-// A file sent over TLS is read and encrypted SSL_BUFFER_SIZE (nginx's
-// `ssl_buffer_size` default) at a time.
+// Plaintext is sealed SSL_BUFFER_SIZE (nginx's `ssl_buffer_size` default)
+// at a time.
 use crate::conf::http_ssl::SSL_BUFFER_SIZE;
 
+/// The largest TLS record on the wire (header, 16k of data, and the most a
+/// TLS 1.2 record may add): the input buffer holds at least one.
+const TLS_RECORD_MAX: usize = 5 + 16 * 1024 + 2048;
+
+/// The most ciphertext a handshake message may make the input buffer hold
+/// (rustls's own limit for its buffered API: 64k of handshake data).
+const TLS_HANDSHAKE_MAX: usize = 0xffff + TLS_RECORD_MAX;
+
 thread_local! {
-    /// The file data being encrypted (one buffer for every connection).
-    static FILE_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// Plaintext being sealed: file data, or small buffers gathered into
+    /// one record (one buffer for every connection).
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// What [`TlsStream::handshake`] came to (ngx_ssl_handshake's NGX_OK /
+/// NGX_AGAIN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handshake {
+    /// The session is up.
+    Done,
+    /// Waiting for the client's records (SSL_ERROR_WANT_READ).
+    WantRead,
+    /// Waiting for the socket to take our records (SSL_ERROR_WANT_WRITE).
+    WantWrite,
+}
+
+/// What ngx_http_ssl_handshake's one-byte peek saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peek {
+    /// A TLS record: the handshake starts.
+    Tls(u8),
+    /// Something else: a plain HTTP client on an `ssl` port.
+    Plain,
+    /// Nothing yet.
+    Again,
+    /// The client closed the connection.
+    Eof,
+}
+
+/// What one pass of rustls's state machine came to.
+enum Turn {
+    /// Something was done (a message processed, records encoded,
+    /// plaintext taken): go on.
+    Again,
+    /// rustls needs more records from the peer (the handshake waits for
+    /// them).
+    NeedInput,
+    /// Every complete record was processed and the session may send
+    /// application data (sealed now, if there was some to seal).
+    Writable,
+    /// The peer sent close_notify.
+    PeerClosed,
+}
+
+/// Where opened plaintext goes: the caller's buffer, the rest kept.
+struct Sink<'a> {
+    buf: &'a mut [u8],
+    got: usize,
+}
+
+/// A session's buffers.
+#[derive(Default)]
+struct Bufs {
+    /// Ciphertext read and not yet processed: `inbuf[..in_used]`.
+    inbuf: Vec<u8>,
+    in_used: usize,
+    /// Records not yet on the socket: `outbuf[out_sent..out_used]`.
+    outbuf: Vec<u8>,
+    out_sent: usize,
+    out_used: usize,
+    /// Plaintext opened beyond what the last read asked for.
+    rest: Vec<u8>,
+    rest_at: usize,
+}
+
+/// Idle connections' buffers kept for the next busy one (at most this
+/// many): a keep-alive request over TLS then costs no allocation and no
+/// clearing of 18k, and the heap does not fragment around the sessions'
+/// long-lived state.
+const TLS_BUFFERS_FREE_MAX: usize = 32;
+
+thread_local! {
+    /// The free list of [`Bufs`] (one per worker thread), boxed as the
+    /// connections hold them, so taking one moves no buffer.
+    #[allow(clippy::vec_box)]
+    static FREE_BUFS: RefCell<Vec<Box<Bufs>>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Bufs {
+    /// A set of buffers from the free list, or new ones.
+    fn get() -> Box<Bufs> {
+        FREE_BUFS.with(|f| f.borrow_mut().pop()).unwrap_or_default()
+    }
+
+    /// Gives empty buffers back to the free list (buffers grown past one
+    /// record, for a large handshake message, are dropped instead).
+    fn put(mut b: Box<Bufs>) {
+        if b.inbuf.len() > TLS_RECORD_MAX || b.outbuf.len() > 2 * TLS_RECORD_MAX {
+            return;
+        }
+        b.in_used = 0;
+        b.out_sent = 0;
+        b.out_used = 0;
+        b.rest.clear();
+        b.rest.shrink_to(SSL_BUFFER_SIZE);
+        b.rest_at = 0;
+        FREE_BUFS.with(|f| {
+            let mut f = f.borrow_mut();
+            if f.len() < TLS_BUFFERS_FREE_MAX {
+                f.push(b);
+            }
+        });
+    }
+
+    fn holds_input(&self) -> bool {
+        self.in_used > 0 || self.rest_at < self.rest.len()
+    }
+
+    fn holds_output(&self) -> bool {
+        self.out_sent < self.out_used
+    }
 }
 
 /// A TLS server session over a socket.
 pub struct TlsStream {
     /// The socket.
     pub sock: crate::os::socket::Stream,
-    /// The rustls session.
-    pub tls: rustls::ServerConnection,
+    /// The rustls session (state machine only: the buffers are below).
+    tls: UnbufferedServerConnection,
+    /// The buffers, while they hold something (nginx's SSL buffers with
+    /// SSL_MODE_RELEASE_BUFFERS): none on an idle connection.
+    io: Option<Box<Bufs>>,
+    /// The name the client asked for (SNI), read from its ClientHello.
+    sni: Option<Box<str>>,
     /// The first bytes were looked at (ngx_http_ssl_handshake's peek).
     peeked: bool,
     /// They were not a TLS record: a plain HTTP client on an `ssl` port.
     /// Bytes then pass through untouched, and the request is answered
     /// nginx's 400 "The plain HTTP request was sent to HTTPS port" (497).
     pub plain: bool,
+    /// The handshake is done (`c->ssl->handshaked`).
+    pub handshaked: bool,
+    /// The peer's close_notify was read: reads return 0 from now on.
+    peer_closed: bool,
+    /// close_notify was sealed.
+    sent_close_notify: bool,
+    /// rustls failed (a bad record, a failed handshake): it must not be
+    /// given the same input again; the alert it queued is all it sends.
+    failed: bool,
 }
 
 impl std::fmt::Debug for TlsStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsStream")
             .field("sock", &self.sock)
-            .field("handshaking", &self.tls.is_handshaking())
+            .field("handshaked", &self.handshaked)
+            .field("buffers", &self.io.is_some())
             .finish()
     }
 }
@@ -63,39 +208,401 @@ fn tls_error(e: rustls::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
+impl Sink<'_> {
+    /// Copies what fits into the caller's buffer; the rest is kept.
+    fn put(&mut self, data: &[u8], rest: &mut Vec<u8>) {
+        let n = data.len().min(self.buf.len() - self.got);
+        self.buf[self.got..self.got + n].copy_from_slice(&data[..n]);
+        self.got += n;
+        rest.extend_from_slice(&data[n..]);
+    }
+
+    fn full(&self) -> bool {
+        self.got == self.buf.len()
+    }
+}
+
 impl TlsStream {
     /// Mirrors ngx_ssl_create_connection(): a server session for `sock`.
     pub fn new(
         sock: crate::os::socket::Stream,
         config: Arc<rustls::ServerConfig>,
     ) -> io::Result<TlsStream> {
-        let tls = rustls::ServerConnection::new(config).map_err(tls_error)?;
+        let tls = UnbufferedServerConnection::new(config).map_err(tls_error)?;
         Ok(TlsStream {
             sock,
             tls,
+            io: None,
+            sni: None,
             peeked: false,
             plain: false,
+            handshaked: false,
+            peer_closed: false,
+            sent_close_notify: false,
+            failed: false,
         })
     }
 
-    /// Sends queued records until none are left or the socket is full.
-    fn write_records(&mut self) -> io::Result<()> {
-        while self.tls.wants_write() {
-            match self.tls.write_tls(&mut self.sock) {
-                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
-                Ok(_) => {}
+    /// ngx_http_ssl_handshake's `recv(…, MSG_PEEK)` of one byte: a TLS
+    /// handshake record starts with 0x16 (0x80: an SSLv2-style hello).
+    pub fn peek(&mut self) -> io::Result<Peek> {
+        if self.peeked {
+            return Ok(if self.plain {
+                Peek::Plain
+            } else {
+                Peek::Tls(0x16)
+            });
+        }
+        let mut b = [0u8; 1];
+        // SAFETY: recv(2) writes at most 1 byte into `b`, which lives
+        // across the call; the descriptor is the stream's own.
+        let n = unsafe { libc::recv(self.sock.fd(), b.as_mut_ptr().cast(), 1, libc::MSG_PEEK) };
+        match n {
+            1 => {
+                self.peeked = true;
+                if b[0] & 0x80 != 0 || b[0] == 0x16 {
+                    Ok(Peek::Tls(b[0]))
+                } else {
+                    self.plain = true;
+                    Ok(Peek::Plain)
+                }
+            }
+            0 => Ok(Peek::Eof),
+            _ => {
+                let e = io::Error::last_os_error();
+                match e.kind() {
+                    io::ErrorKind::WouldBlock => Ok(Peek::Again),
+                    io::ErrorKind::Interrupted => self.peek(),
+                    _ => Err(e),
+                }
+            }
+        }
+    }
+
+    /// One pass of rustls's state machine over the input buffer: encodes
+    /// what it wants to send into the output buffer, hands opened
+    /// plaintext to `sink` (what does not fit is kept for the next read),
+    /// and seals `seal` (or close_notify) once it may. rustls is always
+    /// given the whole input: a handshake message split over records is
+    /// kept as positions in it.
+    fn turn(
+        &mut self,
+        sink: &mut Sink<'_>,
+        seal: Option<&[u8]>,
+        close_notify: bool,
+    ) -> Result<Turn, rustls::Error> {
+        if self.failed {
+            return Err(rustls::Error::General("TLS session failed before".into()));
+        }
+        let r = self.process(sink, seal, close_notify);
+        self.failed = r.is_err();
+        r
+    }
+
+    /// The body of [`TlsStream::turn`].
+    fn process(
+        &mut self,
+        sink: &mut Sink<'_>,
+        seal: Option<&[u8]>,
+        close_notify: bool,
+    ) -> Result<Turn, rustls::Error> {
+        let Self {
+            tls,
+            io,
+            peer_closed,
+            sent_close_notify,
+            ..
+        } = self;
+        let Bufs {
+            inbuf,
+            in_used,
+            outbuf,
+            out_used,
+            rest,
+            ..
+        } = &mut **io.get_or_insert_with(Bufs::get);
+        let status = tls.process_tls_records(&mut inbuf[..*in_used]);
+        let discard = status.discard;
+        let turn = match status.state {
+            Err(e) => Err(e),
+            Ok(ConnectionState::ReadTraffic(mut rt)) => {
+                while let Some(rec) = rt.next_record() {
+                    sink.put(rec?.payload, rest);
+                }
+                Ok(Turn::Again)
+            }
+            Ok(ConnectionState::ReadEarlyData(mut ed)) => {
+                while let Some(rec) = ed.next_record() {
+                    sink.put(rec?.payload, rest);
+                }
+                Ok(Turn::Again)
+            }
+            Ok(ConnectionState::EncodeTlsData(mut enc)) => loop {
+                match enc.encode(&mut outbuf[*out_used..]) {
+                    Ok(n) => {
+                        *out_used += n;
+                        break Ok(Turn::Again);
+                    }
+                    Err(EncodeError::InsufficientSize(s)) => {
+                        outbuf.resize(*out_used + s.required_size, 0);
+                    }
+                    Err(EncodeError::AlreadyEncoded) => break Ok(Turn::Again),
+                }
+            },
+            Ok(ConnectionState::TransmitTlsData(t)) => {
+                // The records stay in the output buffer until the socket
+                // takes them (see `send_out`).
+                t.done();
+                Ok(Turn::Again)
+            }
+            Ok(ConnectionState::WriteTraffic(mut w)) => {
+                if close_notify && !*sent_close_notify {
+                    loop {
+                        match w.queue_close_notify(&mut outbuf[*out_used..]) {
+                            Ok(n) => {
+                                *out_used += n;
+                                *sent_close_notify = true;
+                                break;
+                            }
+                            Err(EncryptError::InsufficientSize(s)) => {
+                                outbuf.resize(*out_used + s.required_size, 0);
+                            }
+                            Err(EncryptError::EncryptExhausted) => break,
+                        }
+                    }
+                } else if let Some(data) = seal {
+                    // Room for the records, then seal (rustls splits the
+                    // data into records of max_fragment_size).
+                    let need = data.len() + 64 * (data.len() / 1024 + 1);
+                    if outbuf.len() < *out_used + need {
+                        outbuf.resize(*out_used + need, 0);
+                    }
+                    loop {
+                        match w.encrypt(data, &mut outbuf[*out_used..]) {
+                            Ok(n) => {
+                                *out_used += n;
+                                break;
+                            }
+                            Err(EncryptError::InsufficientSize(s)) => {
+                                outbuf.resize(*out_used + s.required_size, 0);
+                            }
+                            Err(EncryptError::EncryptExhausted) => {
+                                return Err(rustls::Error::EncryptError);
+                            }
+                        }
+                    }
+                }
+                Ok(Turn::Writable)
+            }
+            Ok(ConnectionState::BlockedHandshake) => Ok(Turn::NeedInput),
+            Ok(ConnectionState::PeerClosed | ConnectionState::Closed) => {
+                *peer_closed = true;
+                Ok(Turn::PeerClosed)
+            }
+            Ok(_) => Ok(Turn::NeedInput),
+        };
+        if discard > 0 {
+            inbuf.copy_within(discard..*in_used, 0);
+            *in_used -= discard;
+        }
+        turn
+    }
+
+    /// Reads ciphertext from the socket into the input buffer: Ok(false)
+    /// at EAGAIN, an error at the socket's end.
+    fn fill(&mut self) -> io::Result<bool> {
+        let Self { sock, io, .. } = self;
+        let b = io.get_or_insert_with(Bufs::get);
+        if b.inbuf.len() - b.in_used < 1024 {
+            let grow = if b.inbuf.is_empty() {
+                TLS_RECORD_MAX
+            } else {
+                b.inbuf.len() + TLS_RECORD_MAX
+            };
+            if grow > TLS_HANDSHAKE_MAX {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "TLS message buffer full",
+                ));
+            }
+            b.inbuf.resize(grow, 0);
+        }
+        loop {
+            match sock.read(&mut b.inbuf[b.in_used..]) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+                Ok(n) => {
+                    b.in_used += n;
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
-        Ok(())
     }
 
-    /// Records out, a full socket is not an error here.
-    fn write_records_quiet(&mut self) -> io::Result<()> {
-        match self.write_records() {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-            other => other,
+    /// Sends the records the output buffer holds: Ok(true) once none are
+    /// left, Ok(false) when the socket is full.
+    fn send_out(&mut self) -> io::Result<bool> {
+        let Self { sock, io, .. } = self;
+        let Some(b) = io else {
+            return Ok(true);
+        };
+        while b.out_sent < b.out_used {
+            match sock.writev(&[IoSlice::new(&b.outbuf[b.out_sent..b.out_used])]) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+                Ok(n) => b.out_sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        b.out_sent = 0;
+        b.out_used = 0;
+        Ok(true)
+    }
+
+    /// Records out as far as the socket takes them; a full socket is not an
+    /// error here.
+    fn send_out_quiet(&mut self) {
+        let _ = self.send_out();
+    }
+
+    /// After a failed turn: the alert rustls queued goes out (as far as the
+    /// socket takes it) before the connection is closed. rustls is given no
+    /// input again: only its queued messages are encoded.
+    fn send_alert(&mut self) {
+        let Self { tls, io, .. } = self;
+        let b = io.get_or_insert_with(Bufs::get);
+        while tls.wants_write() {
+            let status = tls.process_tls_records(&mut []);
+            let Ok(ConnectionState::EncodeTlsData(mut enc)) = status.state else {
+                break;
+            };
+            loop {
+                match enc.encode(&mut b.outbuf[b.out_used..]) {
+                    Ok(n) => {
+                        b.out_used += n;
+                        break;
+                    }
+                    Err(EncodeError::InsufficientSize(s)) => {
+                        b.outbuf.resize(b.out_used + s.required_size, 0);
+                    }
+                    Err(EncodeError::AlreadyEncoded) => break,
+                }
+            }
+        }
+        self.send_out_quiet();
+    }
+
+    /// Mirrors ngx_ssl_handshake() (SSL_do_handshake): processes the
+    /// client's records and sends ours until the session is up, the client
+    /// has nothing more for now, or the socket is full. Application data
+    /// that came with the client's last flight stays in the input buffer
+    /// for the first read.
+    pub fn handshake(&mut self) -> io::Result<Handshake> {
+        let mut sink = Sink {
+            buf: &mut [],
+            got: 0,
+        };
+        loop {
+            if self.sni.is_none()
+                && self.tls.is_handshaking()
+                && let Some(b) = &self.io
+            {
+                self.sni = client_hello_server_name(&b.inbuf[..b.in_used]).map(Box::from);
+            }
+            let turn = match self.turn(&mut sink, None, false) {
+                Ok(t) => t,
+                Err(e) => {
+                    self.send_alert();
+                    return Err(tls_error(e));
+                }
+            };
+            if !self.tls.is_handshaking() {
+                self.handshaked = true;
+                // The last flight (TLS 1.3 session tickets) goes out now
+                // or with the first response.
+                self.send_out_quiet();
+                return Ok(Handshake::Done);
+            }
+            match turn {
+                Turn::Again => {}
+                Turn::PeerClosed => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+                Turn::NeedInput | Turn::Writable => {
+                    if !self.send_out()? {
+                        return Ok(Handshake::WantWrite);
+                    }
+                    if !self.fill()? {
+                        return Ok(Handshake::WantRead);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Input is held here that the socket will not signal again: ciphertext
+    /// not processed yet or plaintext not read yet.
+    pub fn has_buffered_input(&self) -> bool {
+        self.io.as_ref().is_some_and(|b| b.holds_input())
+    }
+
+    /// Seals `bufs` (at most SSL_BUFFER_SIZE of them per round, small
+    /// buffers gathered into one record) and sends the records, round
+    /// after round, until everything is taken or the socket is full.
+    fn seal_and_send(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        let mut taken = 0;
+        let mut sink = Sink {
+            buf: &mut [],
+            got: 0,
+        };
+        while taken < total {
+            if !self.send_out()? {
+                break;
+            }
+            let round = SCRATCH.with(|s| -> Result<usize, rustls::Error> {
+                let mut s = s.borrow_mut();
+                s.clear();
+                let mut skip = taken;
+                for b in bufs {
+                    if skip >= b.len() {
+                        skip -= b.len();
+                        continue;
+                    }
+                    let want = (b.len() - skip).min(SSL_BUFFER_SIZE - s.len());
+                    s.extend_from_slice(&b[skip..skip + want]);
+                    skip = 0;
+                    if s.len() == SSL_BUFFER_SIZE {
+                        break;
+                    }
+                }
+                self.seal(&mut sink, &s)?;
+                Ok(s.len())
+            });
+            taken += round.map_err(tls_error)?;
+        }
+        self.send_out()?;
+        if taken == 0 && self.wants_write() {
+            return Err(io::Error::from(io::ErrorKind::WouldBlock));
+        }
+        Ok(taken)
+    }
+
+    /// Seals `data` into records in the output buffer, first encoding what
+    /// rustls itself has to send (a key update's answer) and opening the
+    /// complete records already read (their plaintext is kept for the next
+    /// read). Every turn before sealing consumes input or encodes output,
+    /// so this ends.
+    fn seal(&mut self, sink: &mut Sink<'_>, data: &[u8]) -> Result<(), rustls::Error> {
+        loop {
+            match self.turn(sink, Some(data), false)? {
+                Turn::Writable => return Ok(()),
+                Turn::Again | Turn::PeerClosed => {}
+                Turn::NeedInput => {
+                    return Err(rustls::Error::General("TLS session is not writable".into()));
+                }
+            }
         }
     }
 
@@ -123,7 +630,7 @@ impl TlsStream {
 
     /// `$ssl_server_name`: the name the client asked for (SNI).
     pub fn server_name(&self) -> Option<&str> {
-        self.tls.server_name()
+        self.sni.as_deref()
     }
 
     /// The negotiated protocol as nginx names it (`TLSv1.3`), once known.
@@ -136,96 +643,83 @@ impl TlsStream {
     }
 }
 
-impl Read for crate::os::socket::Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        Transport::read(self, buf)
-    }
-}
-
-impl Write for crate::os::socket::Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.writev(&[IoSlice::new(buf)])
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 impl Transport for TlsStream {
-    /// Mirrors ngx_ssl_recv(): plaintext into `buf`, reading records until
+    /// Mirrors ngx_ssl_recv(): plaintext into `buf`, opening records until
     /// it is full or the socket is drained (a short return means EAGAIN was
     /// seen). The peer's close_notify or the socket's end is 0.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if !self.peeked {
-            // ngx_http_ssl_handshake: one byte peeked; a TLS handshake
-            // record starts with 0x16 (0x80: an SSLv2-style hello).
-            let mut b = [0u8; 1];
-            // SAFETY: recv(2) writes at most 1 byte into `b`, which lives
-            // across the call; the descriptor is the stream's own.
-            let n = unsafe { libc::recv(self.sock.fd(), b.as_mut_ptr().cast(), 1, libc::MSG_PEEK) };
-            match n {
-                1 => {
-                    self.peeked = true;
-                    if b[0] != 0x16 && b[0] != 0x80 {
-                        log::debug!("plain http");
-                        self.plain = true;
-                    }
-                }
-                0 => return Ok(0),
-                _ => return Err(io::Error::last_os_error()),
-            }
-        }
         if self.plain {
             return Transport::read(&mut self.sock, buf);
         }
-        let mut got = 0;
-        loop {
-            match self.tls.reader().read(&mut buf[got..]) {
-                Ok(0) if got == 0 && !buf.is_empty() => return Ok(0),
-                Ok(n) => {
-                    got += n;
-                    if got == buf.len() {
-                        return Ok(got);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if got > 0 => {
-                    log::debug!("SSL_read: {e}");
-                    return Ok(got);
-                }
-                Err(e) => return Err(e),
+        if !self.handshaked {
+            match self.handshake()? {
+                Handshake::Done => {}
+                _ => return Err(io::Error::from(io::ErrorKind::WouldBlock)),
             }
-            match self.tls.read_tls(&mut self.sock) {
-                Ok(0) => return Ok(got),
-                Ok(_) => {
-                    if let Err(e) = self.tls.process_new_packets() {
-                        // The alert rustls queued goes out before the close.
-                        let _ = self.write_records_quiet();
-                        return Err(tls_error(e));
+        }
+        let mut sink = Sink { buf, got: 0 };
+        if let Some(b) = self.io.as_deref_mut()
+            && b.rest_at < b.rest.len()
+        {
+            let n = (b.rest.len() - b.rest_at).min(sink.buf.len());
+            sink.buf[..n].copy_from_slice(&b.rest[b.rest_at..b.rest_at + n]);
+            sink.got = n;
+            b.rest_at += n;
+            if b.rest_at == b.rest.len() {
+                b.rest.clear();
+                b.rest_at = 0;
+            }
+        }
+        loop {
+            if sink.full() || self.peer_closed {
+                return Ok(sink.got);
+            }
+            let turn = match self.turn(&mut sink, None, false) {
+                Ok(t) => t,
+                Err(e) if sink.got > 0 => {
+                    log::debug!("SSL_read: {e}");
+                    return Ok(sink.got);
+                }
+                Err(e) => {
+                    self.send_alert();
+                    return Err(tls_error(e));
+                }
+            };
+            match turn {
+                Turn::Again => {}
+                Turn::PeerClosed => return Ok(sink.got),
+                Turn::NeedInput | Turn::Writable => {
+                    // A key update's answer goes out with the reads.
+                    self.send_out_quiet();
+                    match self.fill() {
+                        Ok(true) => {}
+                        Ok(false) if sink.got > 0 => return Ok(sink.got),
+                        Ok(false) => return Err(io::Error::from(io::ErrorKind::WouldBlock)),
+                        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                            // The socket's end (without close_notify).
+                            self.peer_closed = true;
+                            return Ok(sink.got);
+                        }
+                        Err(e) if sink.got > 0 => {
+                            log::debug!("SSL_read: {e}");
+                            return Ok(sink.got);
+                        }
+                        Err(e) => return Err(e),
                     }
-                    // Handshake records (or a key update) answer at once.
-                    self.write_records_quiet()?;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    return if got > 0 { Ok(got) } else { Err(e) };
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
             }
         }
     }
 
     /// Mirrors ngx_ssl_send_chain() for memory: plaintext becomes records
-    /// and the records go out, round after round (rustls takes a bounded
-    /// amount of plaintext at a time) until everything is taken or the
-    /// socket is full. So a short return means the socket is full, the
-    /// rule the write filter relies on; records left over make
-    /// `wants_write` true.
+    /// and the records go out until everything is taken or the socket is
+    /// full. So a short return means the socket is full, the rule the
+    /// write filter relies on; records left over make `wants_write` true.
     fn writev(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         if self.plain {
             return self.sock.writev(bufs);
         }
-        if self.tls.is_handshaking() {
+        if !self.handshaked {
             // A response before the session is up (nothing was read):
             // there is no one to send it to.
             return Err(io::Error::new(
@@ -233,71 +727,67 @@ impl Transport for TlsStream {
                 "SSL handshake is not finished",
             ));
         }
-        let mut taken = 0;
-        'bufs: for b in bufs {
-            let mut at = 0;
-            while at < b.len() {
-                let n = self.tls.writer().write(&b[at..])?;
-                at += n;
-                taken += n;
-                self.write_records_quiet()?;
-                if self.tls.wants_write() {
-                    // The socket is full.
-                    break 'bufs;
-                }
-                if n == 0 {
-                    break 'bufs;
-                }
-            }
-        }
-        if taken == 0 && self.tls.wants_write() {
-            return Err(io::Error::from(io::ErrorKind::WouldBlock));
-        }
-        Ok(taken)
+        self.seal_and_send(bufs)
     }
 
     /// A file over TLS: read (into one shared scratch buffer,
-    /// `ssl_buffer_size` at a time) and written as records, until `len` is
-    /// taken or the socket is full (the same short-means-full rule).
+    /// `ssl_buffer_size` at a time) and sealed, until `len` is taken or the
+    /// socket is full (the same short-means-full rule).
     fn sendfile(&mut self, file: &File, offset: u64, len: usize) -> io::Result<usize> {
         if self.plain {
             return self.sock.sendfile(file, offset, len);
         }
-        FILE_SCRATCH.with(|s| {
-            let mut s = s.borrow_mut();
-            if s.len() < SSL_BUFFER_SIZE {
-                s.resize(SSL_BUFFER_SIZE, 0);
+        if !self.handshaked {
+            return Err(io::Error::from(io::ErrorKind::NotConnected));
+        }
+        let mut sink = Sink {
+            buf: &mut [],
+            got: 0,
+        };
+        let mut done = 0;
+        while done < len {
+            if !self.send_out()? {
+                break;
             }
-            let mut done = 0;
-            while done < len {
-                let want = (len - done).min(SSL_BUFFER_SIZE);
+            let want = (len - done).min(SSL_BUFFER_SIZE);
+            let n = SCRATCH.with(|s| -> io::Result<usize> {
+                let mut s = s.borrow_mut();
+                s.resize(want, 0);
                 let n = file.read_at(&mut s[..want], offset + done as u64)?;
-                if n == 0 {
-                    break;
+                if n > 0 {
+                    self.seal(&mut sink, &s[..n]).map_err(tls_error)?;
                 }
-                match self.writev(&[IoSlice::new(&s[..n])]) {
-                    Ok(k) => {
-                        done += k;
-                        if k < n || self.tls.wants_write() {
-                            break;
-                        }
-                    }
-                    Err(e) if done > 0 && e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) => return if done > 0 { Ok(done) } else { Err(e) },
-                }
+                Ok(n)
+            })?;
+            if n == 0 {
+                break;
             }
-            Ok(done)
-        })
+            done += n;
+        }
+        self.send_out()?;
+        if done == 0 && self.wants_write() {
+            return Err(io::Error::from(io::ErrorKind::WouldBlock));
+        }
+        Ok(done)
     }
 
     fn wants_write(&self) -> bool {
-        !self.plain && self.tls.wants_write()
+        !self.plain && self.io.as_ref().is_some_and(|b| b.holds_output())
     }
 
     fn ssl_shutdown(&mut self) {
-        if !self.plain && !self.tls.is_handshaking() {
-            self.tls.send_close_notify();
-            let _ = self.write_records_quiet();
+        if !self.plain && self.handshaked {
+            let mut sink = Sink {
+                buf: &mut [],
+                got: 0,
+            };
+            for _ in 0..16 {
+                match self.turn(&mut sink, None, true) {
+                    Ok(Turn::Again) => {}
+                    _ => break,
+                }
+            }
+            self.send_out_quiet();
         }
     }
 
@@ -305,13 +795,21 @@ impl Transport for TlsStream {
         if self.plain {
             return Ok(true);
         }
-        self.write_records()?;
-        Ok(!self.tls.wants_write())
+        self.send_out()
     }
 
+    /// ngx_ssl_free_buffer: an idle session keeps no buffer that holds
+    /// nothing (a partial record read ahead, or records the socket has not
+    /// taken, stay).
     fn free_buffers(&mut self) {
-        // rustls gives back the buffers of records it sent and read; what a
-        // session keeps while idle is measured in docs (issue 13).
+        if self
+            .io
+            .as_ref()
+            .is_some_and(|b| !b.holds_input() && !b.holds_output())
+            && let Some(b) = self.io.take()
+        {
+            Bufs::put(b);
+        }
     }
 
     fn set_nodelay(&mut self) -> io::Result<()> {
@@ -324,10 +822,7 @@ impl Transport for TlsStream {
 
     /// Mirrors ngx_ssl_shutdown(): close_notify, then the socket's write side.
     fn shutdown_write(&mut self) -> io::Result<()> {
-        if !self.plain {
-            self.tls.send_close_notify();
-            let _ = self.write_records_quiet();
-        }
+        self.ssl_shutdown();
         self.sock.shutdown_write()
     }
 
@@ -342,4 +837,71 @@ impl Transport for TlsStream {
     fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.sock.take_error()
     }
+}
+
+/// The server name (SNI) of a ClientHello at the start of `data`, when the
+/// first record holds the whole extension list (rustls's unbuffered server
+/// session does not hand the name out; the ClientHello is parsed again
+/// here, bounds-checked at every step, and rustls still validates it).
+pub fn client_hello_server_name(data: &[u8]) -> Option<&str> {
+    /// A cursor that never reads past its slice.
+    struct R<'a>(&'a [u8]);
+    impl<'a> R<'a> {
+        fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+            if self.0.len() < n {
+                return None;
+            }
+            let (a, b) = self.0.split_at(n);
+            self.0 = b;
+            Some(a)
+        }
+        fn u8(&mut self) -> Option<usize> {
+            self.take(1).map(|b| usize::from(b[0]))
+        }
+        fn u16(&mut self) -> Option<usize> {
+            self.take(2)
+                .map(|b| usize::from(b[0]) << 8 | usize::from(b[1]))
+        }
+        fn vec8(&mut self) -> Option<&'a [u8]> {
+            let n = self.u8()?;
+            self.take(n)
+        }
+        fn vec16(&mut self) -> Option<&'a [u8]> {
+            let n = self.u16()?;
+            self.take(n)
+        }
+    }
+    let mut rec = R(data);
+    if rec.u8()? != 0x16 {
+        return None;
+    }
+    rec.take(2)?;
+    let mut hs = R(rec.vec16()?);
+    if hs.u8()? != 1 {
+        return None;
+    }
+    let len = hs.take(3)?;
+    let len = usize::from(len[0]) << 16 | usize::from(len[1]) << 8 | usize::from(len[2]);
+    let mut hello = R(hs.take(len)?);
+    hello.take(2 + 32)?;
+    hello.vec8()?;
+    hello.vec16()?;
+    hello.vec8()?;
+    let mut exts = R(hello.vec16()?);
+    while !exts.0.is_empty() {
+        let kind = exts.u16()?;
+        let body = exts.vec16()?;
+        if kind != 0 {
+            continue;
+        }
+        let mut list = R(R(body).vec16()?);
+        while !list.0.is_empty() {
+            let name_type = list.u8()?;
+            let name = list.vec16()?;
+            if name_type == 0 {
+                return std::str::from_utf8(name).ok().filter(|n| !n.is_empty());
+            }
+        }
+    }
+    None
 }
