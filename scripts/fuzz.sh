@@ -6,7 +6,7 @@
 #   scripts/fuzz.sh [SECONDS]
 #
 # Environment:
-#   FUZZ_TARGETS    targets to run (default: "http_connection chunked config")
+#   FUZZ_TARGETS    targets to run (default: "http_connection chunked config tls_handshake")
 #   FUZZ_SANITIZER  none (default) or address
 #   FUZZ_ARGS       extra libFuzzer arguments (e.g. "-seed=1 -jobs=2")
 #
@@ -34,7 +34,7 @@ if ! [[ "$secs" =~ ^[0-9]+$ ]] || [ "$secs" -lt 1 ]; then
     echo "usage: $0 [SECONDS]" >&2
     exit 2
 fi
-targets="${FUZZ_TARGETS:-http_connection chunked config}"
+targets="${FUZZ_TARGETS:-http_connection chunked config tls_handshake}"
 sanitizer="${FUZZ_SANITIZER:-none}"
 read -r -a extra <<<"${FUZZ_ARGS:-}"
 

@@ -10,6 +10,8 @@ mod chunked;
 mod config;
 #[path = "../fuzz/src/http.rs"]
 mod http;
+#[path = "../fuzz/src/tls.rs"]
+mod tls;
 
 // `listen some.host` in a config input must not send DNS queries.
 no_resolver!();
@@ -20,10 +22,11 @@ no_resolver!();
 fn seed_corpora_pass() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
     type Run = fn(&[u8]);
-    let targets: [(&str, Run); 3] = [
+    let targets: [(&str, Run); 4] = [
         ("http_connection", http::run),
         ("chunked", chunked::run),
         ("config", config::run),
+        ("tls_handshake", tls::run),
     ];
     for (target, run) in targets {
         let mut n = 0;

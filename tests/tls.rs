@@ -751,3 +751,97 @@ fn reload_picks_up_new_certificates_and_open_connections_keep_theirs() {
     let (head, _) = read_response(&mut t, &mut Vec::new());
     assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
 }
+
+#[test]
+fn the_client_hello_server_name_is_read_whole_or_not_at_all() {
+    let config = client_config(&[]);
+    let mut c = rustls::ClientConnection::new(
+        config,
+        rustls::pki_types::ServerName::try_from("a.test").unwrap(),
+    )
+    .unwrap();
+    let mut hello = Vec::new();
+    c.write_tls(&mut hello).unwrap();
+    assert_eq!(
+        holdfast::os::tls::client_hello_server_name(&hello),
+        Some("a.test")
+    );
+    // Cut anywhere: nothing, never a piece of a name or a panic.
+    for n in 0..hello.len() {
+        assert_eq!(
+            holdfast::os::tls::client_hello_server_name(&hello[..n]),
+            None,
+            "cut at {n}"
+        );
+    }
+    // A hello without the extension (an address as the name).
+    let mut c = rustls::ClientConnection::new(
+        client_config(&[]),
+        rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap(),
+    )
+    .unwrap();
+    let mut hello = Vec::new();
+    c.write_tls(&mut hello).unwrap();
+    assert_eq!(holdfast::os::tls::client_hello_server_name(&hello), None);
+}
+
+#[test]
+fn early_data_is_read_before_the_handshake_ends_only_when_enabled() {
+    let p = Prefix::new("tls-0rtt");
+    let root = cert(&p, "c", &["localhost"]);
+    let ports = [common::free_port(), common::free_port()];
+    let _s = tls_server(
+        p,
+        &format!(
+            "server {{\n    listen 127.0.0.1:{} ssl;\n\
+         \x20   ssl_certificate c.crt;\n    ssl_certificate_key c.key;\n\
+         \x20   ssl_early_data on;\n\
+         \x20   location / {{ return 200 \"early:$ssl_early_data reused:$ssl_session_reused\"; }}\n}}\n\
+         server {{\n    listen 127.0.0.1:{} ssl;\n\
+         \x20   ssl_certificate c.crt;\n    ssl_certificate_key c.key;\n\
+         \x20   location / {{ return 200 \"early:$ssl_early_data reused:$ssl_session_reused\"; }}\n}}",
+            ports[0], ports[1]
+        ),
+    );
+    let mut config = (*client_config(&[root])).clone();
+    config.enable_early_data = true;
+    let config = Arc::new(config);
+    let req = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    // Returns (early data accepted, body).
+    let get = |port: u16| {
+        let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        tcp.set_read_timeout(Some(WITHIN)).unwrap();
+        let mut conn = rustls::ClientConnection::new(
+            config.clone(),
+            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+        )
+        .unwrap();
+        let sent_early = match conn.early_data() {
+            Some(mut e) => e.write(req).unwrap() == req.len(),
+            None => false,
+        };
+        let mut t = rustls::StreamOwned::new(conn, tcp);
+        while t.conn.is_handshaking() {
+            t.conn.complete_io(&mut t.sock).unwrap();
+        }
+        let accepted = sent_early && t.conn.is_early_data_accepted();
+        if !accepted {
+            t.write_all(req).unwrap();
+        }
+        let (head, body) = read_response(&mut t, &mut Vec::new());
+        assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+        (accepted, String::from_utf8(body).unwrap())
+    };
+    // The first connection gets a ticket; the second sends its request as
+    // 0-RTT data, which the server reads before the client's Finished.
+    assert_eq!(get(ports[0]), (false, "early: reused:.".to_string()));
+    assert_eq!(get(ports[0]), (true, "early:1 reused:r".to_string()));
+    // A ticket is used once: a third connection gets a new one on the
+    // second, and the server accepts early data again with it.
+    let (accepted, body) = get(ports[0]);
+    assert!(body.ends_with("reused:r"), "{body}");
+    assert!(accepted, "{body}");
+    // ssl_early_data off (the default): resumed, but no early data.
+    assert_eq!(get(ports[1]), (false, "early: reused:.".to_string()));
+    assert_eq!(get(ports[1]), (false, "early: reused:r".to_string()));
+}

@@ -8,3 +8,4 @@
 pub mod chunked;
 pub mod config;
 pub mod http;
+pub mod tls;

@@ -25,7 +25,12 @@ pub(super) static COMMANDS: &[Command] = &[
     cmd("ssl_prefer_server_ciphers", HTTP | SRV, false, 1, 1),
     cmd("ssl_reject_handshake", HTTP | SRV, false, 1, 1),
     cmd("ssl_buffer_size", HTTP | SRV, false, 1, 1),
+    cmd("ssl_early_data", HTTP | SRV, false, 1, 1),
 ];
+
+/// How much TLS 1.3 early data a client may send with `ssl_early_data on`
+/// (nginx sets OpenSSL's max_early_data to its SSL buffer size).
+pub const SSL_MAX_EARLY_DATA: u32 = 16 * 1024;
 
 /// `ssl_buffer_size` default: a full TLS record (16k).
 pub const SSL_BUFFER_SIZE: usize = 16 * 1024;
@@ -71,6 +76,7 @@ pub(super) struct RawSsl {
     prefer_server_ciphers: Option<bool>,
     reject_handshake: Option<bool>,
     buffer_size: Option<usize>,
+    early_data: Option<bool>,
 }
 
 /// A server's merged TLS settings.
@@ -100,6 +106,8 @@ pub struct SslConf {
     /// `ssl_buffer_size`: the largest record holdfast sends (smaller
     /// records get the first bytes of a response out sooner).
     pub buffer_size: usize,
+    /// `ssl_early_data`: TLS 1.3 0-RTT data is accepted (default off).
+    pub early_data: bool,
 }
 
 impl PartialEq for SslConf {
@@ -111,6 +119,7 @@ impl PartialEq for SslConf {
             && self.prefer_server_ciphers == other.prefer_server_ciphers
             && self.reject_handshake == other.reject_handshake
             && self.buffer_size == other.buffer_size
+            && self.early_data == other.early_data
             && self.keys.len() == other.keys.len()
             && self
                 .keys
@@ -132,6 +141,7 @@ impl Default for SslConf {
             prefer_server_ciphers: false,
             reject_handshake: false,
             buffer_size: SSL_BUFFER_SIZE,
+            early_data: false,
         }
     }
 }
@@ -240,6 +250,9 @@ pub(super) fn directive(
         "ssl_reject_handshake" => {
             super::command::flag_slot(&mut raw.reject_handshake, d)?;
         }
+        "ssl_early_data" => {
+            super::command::flag_slot(&mut raw.early_data, d)?;
+        }
         "ssl_buffer_size" => {
             super::command::once(&raw.buffer_size, d)?;
             raw.buffer_size = Some(super::command::size(d, 0)?);
@@ -267,6 +280,7 @@ pub(super) fn merge(raw: RawSsl, parent: &Option<Rc<SslConf>>) -> Option<Rc<SslC
         && raw.prefer_server_ciphers.is_none()
         && raw.reject_handshake.is_none()
         && raw.buffer_size.is_none()
+        && raw.early_data.is_none()
     {
         return parent.clone();
     }
@@ -291,6 +305,9 @@ pub(super) fn merge(raw: RawSsl, parent: &Option<Rc<SslConf>>) -> Option<Rc<SslC
     }
     if let Some(t) = raw.buffer_size {
         conf.buffer_size = t;
+    }
+    if let Some(t) = raw.early_data {
+        conf.early_data = t;
     }
     if own_certs {
         conf.unpaired = (raw.certificates.len() != raw.keys.len())

@@ -340,9 +340,9 @@ pub static MODULES: &[Module] = &[
         "ngx_http_ssl_module",
         "--with-http_ssl_module",
         "listen ... ssl, SNI, ssl_certificate(_key), ssl_protocols, ssl_session_cache/timeout/tickets, \
-         ssl_prefer_server_ciphers, ssl_reject_handshake, ssl_buffer_size and four $ssl_* variables \
-         are there; ssl_ciphers, ticket key files, client certificates and early data are not yet \
-         (issue 13)",
+         ssl_prefer_server_ciphers, ssl_reject_handshake, ssl_buffer_size, ssl_early_data and five \
+         $ssl_* variables are there; ssl_ciphers, ticket key files and client certificates are not \
+         yet (issue 13)",
     ),
     absent(
         "ngx_http_v2_module",
@@ -482,7 +482,6 @@ static NOT_YET: &[(&str, &str)] = &[
         "ssl_stapling_verify",
         "ngx_http_ssl_module's ssl_stapling_verify",
     ),
-    ("ssl_early_data", "ngx_http_ssl_module's ssl_early_data"),
     ("ssl_conf_command", "ngx_http_ssl_module's ssl_conf_command"),
     ("ssl", "ngx_http_ssl_module's ssl"),
     (

@@ -72,6 +72,9 @@ pub enum Variable {
     SslServerName,
     /// `$ssl_session_reused`: `r` for a resumed session, else `.`.
     SslSessionReused,
+    /// `$ssl_early_data`: `1` while the request came in TLS 1.3 early
+    /// data and the handshake is not finished, else empty.
+    SslEarlyData,
     /// `$msec`: the current time in seconds with millisecond resolution.
     Msec,
     /// `$host`: Host header (lower-cased, port stripped), else the server name.
@@ -203,6 +206,7 @@ const NAMES: &[(&str, Variable)] = &[
     ("ssl_cipher", Variable::SslCipher),
     ("ssl_server_name", Variable::SslServerName),
     ("ssl_session_reused", Variable::SslSessionReused),
+    ("ssl_early_data", Variable::SslEarlyData),
     ("msec", Variable::Msec),
     ("host", Variable::Host),
     ("server_name", Variable::ServerName),

@@ -76,7 +76,9 @@ pub fn ssl_handshake<S: Transport>(cy: &mut Cycle<S>, key: usize) {
             c.action = Action::SslHandshaking;
             cy.reusable_connection(key, false);
             match ssl_do_handshake(cy, key) {
-                Some(Handshake::Done) | None => http_ssl_handshake_handler(cy, key),
+                Some(Handshake::Done | Handshake::EarlyData) | None => {
+                    http_ssl_handshake_handler(cy, key)
+                }
                 Some(_) => {
                     if cy.conns[key].read.timer.is_none() {
                         let timeout = request::header_conf(cy, key).client_header_timeout_ms;
@@ -99,6 +101,10 @@ fn ssl_do_handshake<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Option<Hands
         None => Ok(Handshake::Done),
     };
     match rc {
+        Ok(Handshake::EarlyData) => {
+            log::debug!("*{number} SSL_read_early_data: 1");
+            Some(Handshake::EarlyData)
+        }
         Ok(Handshake::Done) => {
             log::debug!("*{number} SSL_do_handshake: 1");
             if log::log_enabled!(log::Level::Debug)
@@ -179,7 +185,9 @@ pub fn ssl_handshake_handler<S: Transport>(cy: &mut Cycle<S>, key: usize, write:
 /// reads them at once.
 fn http_ssl_handshake_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     let c = &mut cy.conns[key];
-    let handshaked = c.stream.ssl().is_some_and(|t| t.handshaked);
+    // A request in early data is read before the handshake ends (nginx's
+    // ngx_ssl_try_early_data returns NGX_OK with data in hand).
+    let handshaked = c.stream.ssl().is_some_and(|t| t.established());
     if !handshaked {
         if c.read.timedout {
             client_info!(cy, key, "client timed out (110: Connection timed out)");
@@ -348,7 +356,23 @@ pub fn listening_tls(
         SessionCache::Off => Arc::new(rustls::server::NoServerSessionStorage {}),
         SessionCache::Sessions(n) => Arc::new(SessionStore::new(n, conf.session_timeout_s)),
     };
-    if conf.session_tickets {
+    // ssl_early_data: rustls takes 0-RTT data only when the session is
+    // resumed from a server-side store (each ticket is then used once,
+    // OpenSSL's anti-replay for TLS 1.3 tickets): the tickets become IDs
+    // into the session cache, a built-in one if none is configured.
+    let early_data = conf.early_data && conf.protocols & protocols::TLS13 != 0;
+    if early_data {
+        config.max_early_data_size = crate::conf::http_ssl::SSL_MAX_EARLY_DATA;
+        // The answer to a request in early data may go before the client's
+        // Finished (0.5-RTT), as OpenSSL lets nginx send it.
+        config.send_half_rtt_data = true;
+        if conf.session_cache == SessionCache::Off {
+            config.session_storage = Arc::new(SessionStore::new(
+                SSL_EARLY_DATA_SESSIONS,
+                conf.session_timeout_s,
+            ));
+        }
+    } else if conf.session_tickets {
         match rustls::crypto::aws_lc_rs::Ticketer::new() {
             Ok(t) => config.ticketer = t,
             Err(e) => log::error!("SSL session tickets unavailable: {e}"),
@@ -361,6 +385,10 @@ pub fn listening_tls(
     }
     Some(Arc::new(config))
 }
+
+/// Sessions kept for 0-RTT resumption when `ssl_early_data on` has no
+/// `ssl_session_cache` (nginx's `builtin` size).
+const SSL_EARLY_DATA_SESSIONS: usize = 20480;
 
 /// A cached session: its ID, rustls's encoding of it, when it was made.
 type Session = (Vec<u8>, Vec<u8>, std::time::Instant);

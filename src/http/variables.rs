@@ -157,6 +157,11 @@ pub fn variable_value<S: Transport>(
             Some(t) => out.push(if t.reused() { b'r' } else { b'.' }),
             None => return false,
         },
+        Variable::SslEarlyData => match c.stream.ssl() {
+            Some(t) if t.in_early_data() => out.push(b'1'),
+            Some(_) => {}
+            None => return false,
+        },
         Variable::Hostname => out.extend_from_slice(hostname()),
         Variable::Pid => push_num(out, u64::from(std::process::id())),
         Variable::NginxVersion => out.extend_from_slice(NGINX_VERSION.as_bytes()),

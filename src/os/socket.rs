@@ -133,6 +133,12 @@ pub enum Stream {
 }
 
 impl Stream {
+    /// A connected unix-domain socket (non-blocking already), for drivers
+    /// that make their own socket pairs (the TLS fuzz target).
+    pub fn from_std_unix(s: std::os::unix::net::UnixStream) -> Stream {
+        Stream::Unix(mio::net::UnixStream::from_std(s))
+    }
+
     fn raw_fd(&self) -> RawFd {
         match self {
             Stream::Tcp(s) => s.as_raw_fd(),

@@ -67,6 +67,9 @@ pub enum Handshake {
     WantRead,
     /// Waiting for the socket to take our records (SSL_ERROR_WANT_WRITE).
     WantWrite,
+    /// Not done, but the client's TLS 1.3 early data is here to be read
+    /// (ngx_ssl_try_early_data's NGX_OK with `in_early` set).
+    EarlyData,
 }
 
 /// What ngx_http_ssl_handshake's one-byte peek saw.
@@ -189,6 +192,8 @@ pub struct TlsStream {
     peer_closed: bool,
     /// close_notify was sealed.
     sent_close_notify: bool,
+    /// The client sent 0-RTT data that was accepted.
+    early: bool,
     /// rustls failed (a bad record, a failed handshake): it must not be
     /// given the same input again; the alert it queued is all it sends.
     failed: bool,
@@ -239,6 +244,7 @@ impl TlsStream {
             handshaked: false,
             peer_closed: false,
             sent_close_notify: false,
+            early: false,
             failed: false,
         })
     }
@@ -311,6 +317,7 @@ impl TlsStream {
             io,
             peer_closed,
             sent_close_notify,
+            early,
             ..
         } = self;
         let Bufs {
@@ -332,6 +339,7 @@ impl TlsStream {
                 Ok(Turn::Again)
             }
             Ok(ConnectionState::ReadEarlyData(mut ed)) => {
+                *early = true;
                 while let Some(rec) = ed.next_record() {
                     sink.put(rec?.payload, rest);
                 }
@@ -533,12 +541,49 @@ impl TlsStream {
                     if !self.send_out()? {
                         return Ok(Handshake::WantWrite);
                     }
+                    // Early data to read: the request goes on while the
+                    // client's Finished is on its way.
+                    if self.early && self.has_buffered_plaintext() {
+                        return Ok(Handshake::EarlyData);
+                    }
                     if !self.fill()? {
                         return Ok(Handshake::WantRead);
                     }
                 }
             }
         }
+    }
+
+    /// Plaintext read ahead goes first.
+    fn take_rest(&mut self, sink: &mut Sink<'_>) {
+        if let Some(b) = self.io.as_deref_mut()
+            && b.rest_at < b.rest.len()
+        {
+            let n = (b.rest.len() - b.rest_at).min(sink.buf.len() - sink.got);
+            sink.buf[sink.got..sink.got + n].copy_from_slice(&b.rest[b.rest_at..b.rest_at + n]);
+            sink.got += n;
+            b.rest_at += n;
+            if b.rest_at == b.rest.len() {
+                b.rest.clear();
+                b.rest_at = 0;
+            }
+        }
+    }
+
+    /// The session carries requests: the handshake is done, or the
+    /// client's early data is being read.
+    pub fn established(&self) -> bool {
+        self.handshaked || self.early
+    }
+
+    /// `$ssl_early_data`: the handshake is not finished, and what is read
+    /// now came as early data.
+    pub fn in_early_data(&self) -> bool {
+        self.early && !self.handshaked
+    }
+
+    fn has_buffered_plaintext(&self) -> bool {
+        self.io.as_ref().is_some_and(|b| b.rest_at < b.rest.len())
     }
 
     /// Input is held here that the socket will not signal again: ciphertext
@@ -651,24 +696,24 @@ impl Transport for TlsStream {
         if self.plain {
             return Transport::read(&mut self.sock, buf);
         }
-        if !self.handshaked {
-            match self.handshake()? {
-                Handshake::Done => {}
-                _ => return Err(io::Error::from(io::ErrorKind::WouldBlock)),
-            }
-        }
         let mut sink = Sink { buf, got: 0 };
-        if let Some(b) = self.io.as_deref_mut()
-            && b.rest_at < b.rest.len()
-        {
-            let n = (b.rest.len() - b.rest_at).min(sink.buf.len());
-            sink.buf[..n].copy_from_slice(&b.rest[b.rest_at..b.rest_at + n]);
-            sink.got = n;
-            b.rest_at += n;
-            if b.rest_at == b.rest.len() {
-                b.rest.clear();
-                b.rest_at = 0;
+        self.take_rest(&mut sink);
+        if !self.handshaked {
+            // Early data was read; the rest of the handshake comes first.
+            match self.handshake() {
+                Ok(Handshake::Done) => {}
+                Ok(_) => {
+                    self.take_rest(&mut sink);
+                    return if sink.got > 0 {
+                        Ok(sink.got)
+                    } else {
+                        Err(io::Error::from(io::ErrorKind::WouldBlock))
+                    };
+                }
+                Err(_) if sink.got > 0 => return Ok(sink.got),
+                Err(e) => return Err(e),
             }
+            self.take_rest(&mut sink);
         }
         loop {
             if sink.full() || self.peer_closed {
@@ -719,7 +764,7 @@ impl Transport for TlsStream {
         if self.plain {
             return self.sock.writev(bufs);
         }
-        if !self.handshaked {
+        if !self.established() {
             // A response before the session is up (nothing was read):
             // there is no one to send it to.
             return Err(io::Error::new(
@@ -737,7 +782,7 @@ impl Transport for TlsStream {
         if self.plain {
             return self.sock.sendfile(file, offset, len);
         }
-        if !self.handshaked {
+        if !self.established() {
             return Err(io::Error::from(io::ErrorKind::NotConnected));
         }
         let mut sink = Sink {
