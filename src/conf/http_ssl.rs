@@ -25,6 +25,7 @@ pub(super) static COMMANDS: &[Command] = &[
     cmd("ssl_prefer_server_ciphers", HTTP | SRV, false, 1, 1),
     cmd("ssl_reject_handshake", HTTP | SRV, false, 1, 1),
     cmd("ssl_buffer_size", HTTP | SRV, false, 1, 1),
+    cmd("ssl_ciphers", HTTP | SRV, false, 1, 1),
 ];
 
 /// `ssl_buffer_size` default: a full TLS record (16k).
@@ -71,6 +72,7 @@ pub(super) struct RawSsl {
     prefer_server_ciphers: Option<bool>,
     reject_handshake: Option<bool>,
     buffer_size: Option<usize>,
+    ciphers: Option<(Arc<[rustls::CipherSuite]>, Rc<std::path::Path>, usize)>,
 }
 
 /// A server's merged TLS settings.
@@ -100,6 +102,12 @@ pub struct SslConf {
     /// `ssl_buffer_size`: the largest record holdfast sends (smaller
     /// records get the first bytes of a response out sooner).
     pub buffer_size: usize,
+    /// `ssl_ciphers`: the TLS 1.2 suites, in order (default
+    /// `HIGH:!aNULL:!MD5`: all rustls has, in OpenSSL's order).
+    pub ciphers: Arc<[rustls::CipherSuite]>,
+    /// Where `ssl_ciphers` was written (refused when it leaves no TLS 1.2
+    /// suite and TLS 1.2 is on).
+    pub ciphers_at: Option<(Rc<std::path::Path>, usize)>,
 }
 
 impl PartialEq for SslConf {
@@ -111,6 +119,7 @@ impl PartialEq for SslConf {
             && self.prefer_server_ciphers == other.prefer_server_ciphers
             && self.reject_handshake == other.reject_handshake
             && self.buffer_size == other.buffer_size
+            && self.ciphers == other.ciphers
             && self.keys.len() == other.keys.len()
             && self
                 .keys
@@ -132,6 +141,10 @@ impl Default for SslConf {
             prefer_server_ciphers: false,
             reject_handshake: false,
             buffer_size: SSL_BUFFER_SIZE,
+            ciphers: super::http_ssl_ciphers::parse(super::http_ssl_ciphers::SSL_CIPHERS)
+                .map(|c| c.suites.into())
+                .unwrap_or_default(),
+            ciphers_at: None,
         }
     }
 }
@@ -244,6 +257,19 @@ pub(super) fn directive(
             super::command::once(&raw.buffer_size, d)?;
             raw.buffer_size = Some(super::command::size(d, 0)?);
         }
+        "ssl_ciphers" => {
+            super::command::once(&raw.ciphers, d)?;
+            let c = super::http_ssl_ciphers::parse(&d.args[0]).map_err(|e| d.error(e))?;
+            if !c.skipped.is_empty() {
+                log::warn!(
+                    "\"ssl_ciphers\" names ciphers rustls does not implement, left out: {} in {}:{}",
+                    c.skipped.join(", "),
+                    d.file.display(),
+                    d.line
+                );
+            }
+            raw.ciphers = Some((c.suites.into(), d.file.clone(), d.line));
+        }
         _ => return Ok(false),
     }
     Ok(true)
@@ -252,6 +278,45 @@ pub(super) fn directive(
 /// The crypto provider holdfast uses (aws-lc-rs).
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+impl SslConf {
+    /// The provider for a listening address: every TLS 1.3 suite, then
+    /// `ssl_ciphers`' TLS 1.2 ones in its order (nginx's ngx_ssl_ciphers).
+    pub fn provider(&self) -> Arc<rustls::crypto::CryptoProvider> {
+        let mut p = rustls::crypto::aws_lc_rs::default_provider();
+        let all = std::mem::take(&mut p.cipher_suites);
+        p.cipher_suites = all
+            .iter()
+            .filter(|s| s.version() == &rustls::version::TLS13)
+            .copied()
+            .chain(
+                self.ciphers
+                    .iter()
+                    .filter_map(|c| all.iter().find(|s| s.suite() == *c).copied()),
+            )
+            .collect();
+        Arc::new(p)
+    }
+
+    /// The checks of ngx_http_ssl_merge_srv_conf() that need the merged
+    /// settings, for a server that serves TLS.
+    pub(super) fn check(&self) -> Result<(), ConfError> {
+        if self.protocols & protocols::TLS12 != 0 && self.ciphers.is_empty() {
+            let (file, line) = self
+                .ciphers_at
+                .clone()
+                .unwrap_or_else(|| (Rc::from(std::path::Path::new("")), 0));
+            return Err(ConfError {
+                msg: "\"ssl_ciphers\" leaves no TLS 1.2 cipher rustls implements \
+                      (ECDHE with AES-GCM or CHACHA20-POLY1305) while TLSv1.2 is enabled"
+                    .to_string(),
+                file: Some(file.to_path_buf()),
+                line,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Mirrors ngx_http_ssl_merge_srv_conf(): the level's own certificates
@@ -267,6 +332,7 @@ pub(super) fn merge(raw: RawSsl, parent: &Option<Rc<SslConf>>) -> Option<Rc<SslC
         && raw.prefer_server_ciphers.is_none()
         && raw.reject_handshake.is_none()
         && raw.buffer_size.is_none()
+        && raw.ciphers.is_none()
     {
         return parent.clone();
     }
@@ -291,6 +357,10 @@ pub(super) fn merge(raw: RawSsl, parent: &Option<Rc<SslConf>>) -> Option<Rc<SslC
     }
     if let Some(t) = raw.buffer_size {
         conf.buffer_size = t;
+    }
+    if let Some((c, file, line)) = raw.ciphers {
+        conf.ciphers = c;
+        conf.ciphers_at = Some((file, line));
     }
     if own_certs {
         conf.unpaired = (raw.certificates.len() != raw.keys.len())

@@ -340,8 +340,8 @@ pub static MODULES: &[Module] = &[
         "ngx_http_ssl_module",
         "--with-http_ssl_module",
         "listen ... ssl, SNI, ssl_certificate(_key), ssl_protocols, ssl_session_cache/timeout/tickets, \
-         ssl_prefer_server_ciphers, ssl_reject_handshake, ssl_buffer_size and four $ssl_* variables \
-         are there; ssl_ciphers, ticket key files, client certificates and early data are not yet \
+         ssl_prefer_server_ciphers, ssl_ciphers, ssl_reject_handshake, ssl_buffer_size and four $ssl_* \
+         variables are there; ticket key files, client certificates and early data are not yet \
          (issue 13)",
     ),
     absent(
@@ -457,7 +457,6 @@ static NOT_YET: &[(&str, &str)] = &[
     ),
     ("ssl_dhparam", "ngx_http_ssl_module's ssl_dhparam"),
     ("ssl_ecdh_curve", "ngx_http_ssl_module's ssl_ecdh_curve"),
-    ("ssl_ciphers", "ngx_http_ssl_module's ssl_ciphers"),
     (
         "ssl_verify_client",
         "ngx_http_ssl_module's ssl_verify_client",
@@ -738,8 +737,8 @@ mod tests {
             Some("ngx_http_gzip_module's gzip_hash yet")
         );
         assert_eq!(
-            module_of("ssl_ciphers").as_deref(),
-            Some("ngx_http_ssl_module's ssl_ciphers yet")
+            module_of("ssl_dhparam").as_deref(),
+            Some("ngx_http_ssl_module's ssl_dhparam yet")
         );
         assert_eq!(
             module_of("limit_except").as_deref(),

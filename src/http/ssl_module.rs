@@ -145,7 +145,7 @@ pub fn listening_tls(
     if conf.protocols & protocols::TLS12 != 0 {
         versions.push(&rustls::version::TLS12);
     }
-    let builder = rustls::ServerConfig::builder_with_provider(crate::conf::http_ssl::provider())
+    let builder = rustls::ServerConfig::builder_with_provider(conf.provider())
         .with_protocol_versions(&versions)
         .ok()?;
     let mut config = builder
