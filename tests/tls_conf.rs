@@ -274,3 +274,115 @@ fn ssl_ciphers_lists_are_checked_when_the_configuration_is_read() {
     ));
     assert_eq!(common::test_config(&p, &file, WITHIN).code, Some(0));
 }
+
+/// `$ssl_session_reused` of one request on a new connection.
+fn reused(port: u16, config: &Arc<rustls::ClientConfig>) -> String {
+    let (_, body) = get(addr(port), config, "localhost", "/").unwrap();
+    body
+}
+
+#[test]
+fn ticket_key_files_are_shared_between_processes() {
+    let p1 = Prefix::new("tlsc-tickets-1");
+    let p2 = Prefix::new("tlsc-tickets-2");
+    let root = cert(&p1, "c", &["localhost"]);
+    for f in ["c.crt", "c.key"] {
+        p2.write(f, std::fs::read(p1.path().join(f)).unwrap());
+    }
+    let key = |n: u8, len: usize| {
+        (0..len)
+            .map(|i| n.wrapping_mul(31) ^ i as u8)
+            .collect::<Vec<u8>>()
+    };
+    for p in [&p1, &p2] {
+        p.write("k1.key", key(1, 80));
+        p.write("k2.key", key(2, 48));
+        p.write("k3.key", key(3, 80));
+    }
+    let ports: Vec<u16> = (0..5).map(|_| common::free_port()).collect();
+    let srv = |port: u16, extra: &str| {
+        format!(
+            "server {{\n    listen 127.0.0.1:{port} ssl;\n    {extra}\n\
+             \x20   location / {{ return 200 $ssl_session_reused; }}\n}}\n"
+        )
+    };
+    let certs = "ssl_certificate c.crt;\nssl_certificate_key c.key;\n";
+    // Two processes: A, D, E in the first, B and C in the second.
+    let (a, b, c, d, e) = (ports[0], ports[1], ports[2], ports[3], ports[4]);
+    let _one = Server::start_with(
+        p1,
+        64,
+        &format!(
+            "{certs}{}{}{}",
+            srv(a, "ssl_session_ticket_key k1.key;"),
+            srv(d, "ssl_session_ticket_key k1.key; ssl_session_tickets off;"),
+            srv(e, "ssl_session_ticket_key k1.key; ssl_session_timeout 1s;"),
+        ),
+    );
+    let _two = Server::start_with(
+        p2,
+        64,
+        &format!(
+            "{certs}{}{}",
+            srv(
+                b,
+                "ssl_session_ticket_key k2.key; ssl_session_ticket_key k1.key;"
+            ),
+            srv(c, "ssl_session_ticket_key k3.key;"),
+        ),
+    );
+    let fresh = || client_config(std::slice::from_ref(&root));
+    // A's ticket (sealed with k1) resumes at B, which has k1 second.
+    let cl = fresh();
+    assert_eq!(reused(a, &cl), ".");
+    assert_eq!(reused(b, &cl), "r");
+    assert_eq!(reused(b, &cl), "r");
+    // B seals with k2, which A does not have.
+    let cl = fresh();
+    assert_eq!(reused(b, &cl), ".");
+    assert_eq!(reused(a, &cl), ".");
+    // Different files: no resumption.
+    let cl = fresh();
+    assert_eq!(reused(a, &cl), ".");
+    assert_eq!(reused(c, &cl), ".");
+    // Tickets off: none is sent, nothing resumes.
+    let cl = fresh();
+    assert_eq!(reused(d, &cl), ".");
+    assert_eq!(reused(d, &cl), ".");
+    // TLS 1.2's tickets too.
+    let mut p = provider();
+    p.cipher_suites
+        .retain(|s| s.version() == &rustls::version::TLS12);
+    let cl = Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(p))
+            .with_protocol_versions(&[&rustls::version::TLS12])
+            .unwrap()
+            .with_root_certificates(roots(std::slice::from_ref(&root)))
+            .with_no_client_auth(),
+    );
+    assert_eq!(reused(a, &cl), ".");
+    assert_eq!(reused(b, &cl), "r");
+    // A ticket lives ssl_session_timeout (E: 1s). Time has to pass here:
+    // there is nothing to wait on but the clock.
+    let cl = fresh();
+    assert_eq!(reused(e, &cl), ".");
+    assert_eq!(reused(e, &cl), "r");
+    std::thread::sleep(Duration::from_millis(2100));
+    assert_eq!(reused(e, &cl), ".");
+}
+
+#[test]
+fn ticket_key_files_are_checked_when_the_configuration_is_read() {
+    let p = Prefix::new("tlsc-tickets-conf");
+    p.write("short.key", [7u8; 47]);
+    refused(
+        &p,
+        "ssl_session_ticket_key short.key;",
+        "short.key\" must be 48 or 80 bytes in ",
+    );
+    refused(
+        &p,
+        "ssl_session_ticket_key missing.key;",
+        "missing.key\" failed (2: No such file or directory) in ",
+    );
+}

@@ -26,6 +26,7 @@ pub(super) static COMMANDS: &[Command] = &[
     cmd("ssl_reject_handshake", HTTP | SRV, false, 1, 1),
     cmd("ssl_buffer_size", HTTP | SRV, false, 1, 1),
     cmd("ssl_ciphers", HTTP | SRV, false, 1, 1),
+    cmd("ssl_session_ticket_key", HTTP | SRV, false, 1, 1),
 ];
 
 /// `ssl_buffer_size` default: a full TLS record (16k).
@@ -73,6 +74,27 @@ pub(super) struct RawSsl {
     reject_handshake: Option<bool>,
     buffer_size: Option<usize>,
     ciphers: Option<(Arc<[rustls::CipherSuite]>, Rc<std::path::Path>, usize)>,
+    ticket_keys: Vec<TicketKey>,
+}
+
+/// One `ssl_session_ticket_key` file (nginx's ngx_ssl_ticket_key_t): the
+/// 16-byte key name tickets carry, and the AES key (16 bytes from a 48-byte
+/// file, 32 from an 80-byte one, where nginx's OpenSSL callback takes its
+/// AES key; the HMAC half is not used: holdfast seals tickets with AES-GCM).
+#[derive(Clone, PartialEq, Eq)]
+pub struct TicketKey {
+    /// Bytes 0..16 of the file.
+    pub name: [u8; 16],
+    /// The AES key: 16 or 32 bytes.
+    pub aes_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for TicketKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TicketKey")
+            .field("bits", &(self.aes_key.len() * 8))
+            .finish_non_exhaustive()
+    }
 }
 
 /// A server's merged TLS settings.
@@ -108,6 +130,9 @@ pub struct SslConf {
     /// Where `ssl_ciphers` was written (refused when it leaves no TLS 1.2
     /// suite and TLS 1.2 is on).
     pub ciphers_at: Option<(Rc<std::path::Path>, usize)>,
+    /// `ssl_session_ticket_key` files: the first encrypts tickets, all
+    /// decrypt (none: rustls's own rotating keys, per process).
+    pub ticket_keys: Arc<[TicketKey]>,
 }
 
 impl PartialEq for SslConf {
@@ -120,6 +145,7 @@ impl PartialEq for SslConf {
             && self.reject_handshake == other.reject_handshake
             && self.buffer_size == other.buffer_size
             && self.ciphers == other.ciphers
+            && self.ticket_keys == other.ticket_keys
             && self.keys.len() == other.keys.len()
             && self
                 .keys
@@ -145,6 +171,7 @@ impl Default for SslConf {
                 .map(|c| c.suites.into())
                 .unwrap_or_default(),
             ciphers_at: None,
+            ticket_keys: Arc::from([]),
         }
     }
 }
@@ -270,6 +297,10 @@ pub(super) fn directive(
             }
             raw.ciphers = Some((c.suites.into(), d.file.clone(), d.line));
         }
+        "ssl_session_ticket_key" => {
+            raw.ticket_keys
+                .push(ticket_key(&path(&d.args[0])).map_err(|e| d.error(e))?);
+        }
         _ => return Ok(false),
     }
     Ok(true)
@@ -333,6 +364,7 @@ pub(super) fn merge(raw: RawSsl, parent: &Option<Rc<SslConf>>) -> Option<Rc<SslC
         && raw.reject_handshake.is_none()
         && raw.buffer_size.is_none()
         && raw.ciphers.is_none()
+        && raw.ticket_keys.is_empty()
     {
         return parent.clone();
     }
@@ -362,6 +394,9 @@ pub(super) fn merge(raw: RawSsl, parent: &Option<Rc<SslConf>>) -> Option<Rc<SslC
         conf.ciphers = c;
         conf.ciphers_at = Some((file, line));
     }
+    if !raw.ticket_keys.is_empty() {
+        conf.ticket_keys = raw.ticket_keys.into();
+    }
     if own_certs {
         conf.unpaired = (raw.certificates.len() != raw.keys.len())
             .then_some(raw.first_at)
@@ -369,6 +404,28 @@ pub(super) fn merge(raw: RawSsl, parent: &Option<Rc<SslConf>>) -> Option<Rc<SslC
         conf.keys = raw.loaded;
     }
     Some(Rc::new(conf))
+}
+
+/// Mirrors ngx_ssl_session_ticket_keys() for one file: 48 or 80 bytes.
+fn ticket_key(file: &std::path::Path) -> Result<TicketKey, String> {
+    let buf = std::fs::read(file).map_err(|e| {
+        format!(
+            "open() \"{}\" failed ({})",
+            file.display(),
+            crate::os::io::OsErr(&e)
+        )
+    })?;
+    let (name, aes_key) = match buf.len() {
+        48 => (&buf[..16], &buf[16..32]),
+        80 => (&buf[..16], &buf[48..80]),
+        _ => return Err(format!("\"{}\" must be 48 or 80 bytes", file.display())),
+    };
+    let mut n = [0u8; 16];
+    n.copy_from_slice(name);
+    Ok(TicketKey {
+        name: n,
+        aes_key: aes_key.to_vec(),
+    })
 }
 
 /// Reads a PEM chain and its key (nginx's ngx_ssl_certificate).

@@ -340,8 +340,9 @@ pub static MODULES: &[Module] = &[
         "ngx_http_ssl_module",
         "--with-http_ssl_module",
         "listen ... ssl, SNI, ssl_certificate(_key), ssl_protocols, ssl_session_cache/timeout/tickets, \
-         ssl_prefer_server_ciphers, ssl_ciphers, ssl_reject_handshake, ssl_buffer_size and four $ssl_* \
-         variables are there; ticket key files, client certificates and early data are not yet \
+         ssl_session_ticket_key, ssl_prefer_server_ciphers, ssl_ciphers, ssl_reject_handshake, \
+         ssl_buffer_size and four $ssl_* variables are there; client certificates and early data \
+         are not yet \
          (issue 13)",
     ),
     absent(
@@ -469,10 +470,6 @@ static NOT_YET: &[(&str, &str)] = &[
     (
         "ssl_trusted_certificate",
         "ngx_http_ssl_module's ssl_trusted_certificate",
-    ),
-    (
-        "ssl_session_ticket_key",
-        "ngx_http_ssl_module's ssl_session_ticket_key",
     ),
     ("ssl_crl", "ngx_http_ssl_module's ssl_crl"),
     ("ssl_ocsp", "ngx_http_ssl_module's ssl_ocsp"),

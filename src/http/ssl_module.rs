@@ -168,7 +168,9 @@ pub fn listening_tls(
         SessionCache::Off => Arc::new(rustls::server::NoServerSessionStorage {}),
         SessionCache::Sessions(n) => Arc::new(SessionStore::new(n, conf.session_timeout_s)),
     };
-    if conf.session_tickets {
+    if conf.session_tickets && !conf.ticket_keys.is_empty() {
+        config.ticketer = Arc::new(TicketKeys::new(&conf.ticket_keys, conf.session_timeout_s));
+    } else if conf.session_tickets {
         match rustls::crypto::aws_lc_rs::Ticketer::new() {
             Ok(t) => config.ticketer = t,
             Err(e) => log::error!("SSL session tickets unavailable: {e}"),
@@ -236,4 +238,120 @@ impl rustls::server::StoresServerSessions for SessionStore {
     fn can_cache(&self) -> bool {
         true
     }
+}
+
+/// A ticket sealed with a key file: the key's name, the nonce, then
+/// AES-GCM(issue time ‖ rustls's session) with the name as associated data.
+const TICKET_NAME_LEN: usize = 16;
+
+/// `ssl_session_ticket_key` files as rustls's ticket maker: nginx's
+/// ngx_ssl_ticket_key_callback, with AES-GCM (aws-lc-rs) where nginx has
+/// OpenSSL's AES-CBC + HMAC-SHA256 format, so tickets are shared between
+/// holdfast processes with the same files, not with nginx. The first key
+/// seals; any key whose name a ticket carries opens it. Tickets live
+/// `ssl_session_timeout` (the issue time is sealed in and checked, as
+/// OpenSSL checks a session's timeout; fixed keys cannot be rolled).
+pub struct TicketKeys {
+    keys: Vec<([u8; TICKET_NAME_LEN], aws_lc_rs::aead::LessSafeKey)>,
+    lifetime_s: u64,
+    rng: aws_lc_rs::rand::SystemRandom,
+}
+
+impl std::fmt::Debug for TicketKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TicketKeys")
+            .field("keys", &self.keys.len())
+            .field("lifetime_s", &self.lifetime_s)
+            .finish()
+    }
+}
+
+impl TicketKeys {
+    fn new(files: &[crate::conf::http_ssl::TicketKey], lifetime_s: u64) -> TicketKeys {
+        use aws_lc_rs::aead::{AES_128_GCM, AES_256_GCM, LessSafeKey, UnboundKey};
+        let keys = files
+            .iter()
+            .filter_map(|k| {
+                let alg = if k.aes_key.len() == 16 {
+                    &AES_128_GCM
+                } else {
+                    &AES_256_GCM
+                };
+                let key = UnboundKey::new(alg, &k.aes_key).ok()?;
+                Some((k.name, LessSafeKey::new(key)))
+            })
+            .collect();
+        TicketKeys {
+            keys,
+            lifetime_s,
+            rng: aws_lc_rs::rand::SystemRandom::new(),
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl rustls::server::ProducesTickets for TicketKeys {
+    fn enabled(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
+    fn lifetime(&self) -> u32 {
+        u32::try_from(self.lifetime_s).unwrap_or(u32::MAX)
+    }
+
+    fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
+        use aws_lc_rs::aead::{Aad, NONCE_LEN, Nonce};
+        use aws_lc_rs::rand::SecureRandom;
+        let (name, key) = self.keys.first()?;
+        let mut nonce = [0u8; NONCE_LEN];
+        self.rng.fill(&mut nonce).ok()?;
+        let mut sealed = Vec::with_capacity(8 + plain.len() + key.algorithm().tag_len());
+        sealed.extend_from_slice(&unix_now().to_be_bytes());
+        sealed.extend_from_slice(plain);
+        key.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(&name[..]),
+            &mut sealed,
+        )
+        .ok()?;
+        log::debug!("ssl ticket encrypt, key: \"{}\"", hex(name));
+        let mut ticket = Vec::with_capacity(TICKET_NAME_LEN + NONCE_LEN + sealed.len());
+        ticket.extend_from_slice(name);
+        ticket.extend_from_slice(&nonce);
+        ticket.extend_from_slice(&sealed);
+        Some(ticket)
+    }
+
+    fn decrypt(&self, ticket: &[u8]) -> Option<Vec<u8>> {
+        use aws_lc_rs::aead::{Aad, NONCE_LEN, Nonce};
+        let name = ticket.get(..TICKET_NAME_LEN)?;
+        let Some((_, key)) = self.keys.iter().find(|(n, _)| n[..] == *name) else {
+            log::debug!("ssl ticket decrypt, key: \"{}\" not found", hex(name));
+            return None;
+        };
+        let nonce = ticket.get(TICKET_NAME_LEN..TICKET_NAME_LEN + NONCE_LEN)?;
+        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut sealed = ticket.get(TICKET_NAME_LEN + NONCE_LEN..)?.to_vec();
+        let plain = key
+            .open_in_place(nonce, Aad::from(name), &mut sealed)
+            .ok()?;
+        let (issued, session) = plain.split_first_chunk::<8>()?;
+        let age = unix_now().saturating_sub(u64::from_be_bytes(*issued));
+        if age >= self.lifetime_s {
+            log::debug!("ssl ticket decrypt, key: \"{}\": expired", hex(name));
+            return None;
+        }
+        log::debug!("ssl ticket decrypt, key: \"{}\"", hex(name));
+        Some(session.to_vec())
+    }
+}
+
+/// A key name as nginx's debug log shows it.
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
