@@ -386,3 +386,242 @@ fn ticket_key_files_are_checked_when_the_configuration_is_read() {
         "missing.key\" failed (2: No such file or directory) in ",
     );
 }
+
+/// A certificate made by rcgen, with its key.
+struct Made {
+    cert: rcgen::Certificate,
+    key: rcgen::KeyPair,
+}
+
+impl Made {
+    fn der(&self) -> rustls::pki_types::CertificateDer<'static> {
+        self.cert.der().clone()
+    }
+}
+
+/// A CA (`ca: true`) or a client certificate (`ca: false`) named
+/// O=Holdfast Test, CN=`cn`, signed by `by` (else self-signed).
+fn make(cn: &str, ca: bool, serial: &[u8], by: Option<&Made>) -> Made {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa};
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.distinguished_name = rcgen::DistinguishedName::new();
+    p.distinguished_name
+        .push(DnType::OrganizationName, "Holdfast Test");
+    p.distinguished_name.push(DnType::CommonName, cn);
+    p.serial_number = Some(rcgen::SerialNumber::from_slice(serial));
+    if ca {
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    } else {
+        p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    }
+    let cert = match by {
+        Some(issuer) => p.signed_by(&key, &issuer.cert, &issuer.key).unwrap(),
+        None => p.self_signed(&key).unwrap(),
+    };
+    Made { cert, key }
+}
+
+/// A client presenting `chain` (its own certificate first, signed by `key`).
+fn client_with_cert(
+    trusted: &[Vec<u8>],
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: &rcgen::KeyPair,
+) -> Arc<rustls::ClientConfig> {
+    let key = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots(trusted))
+            .with_client_auth_cert(chain, key)
+            .unwrap(),
+    )
+}
+
+#[test]
+fn client_certificates_are_verified_at_request_time() {
+    let p = Prefix::new("tlsc-verify");
+    let root = cert(&p, "c", &["localhost"]);
+    let ca = make("Test CA", true, &[1], None);
+    let int = make("Test Intermediate", true, &[2], Some(&ca));
+    let good = make("client", false, &[0x9f, 0x01], Some(&ca));
+    let deep = make("deep client", false, &[4], Some(&int));
+    let other_ca = make("Other CA", true, &[5], None);
+    let stranger = make("stranger", false, &[6], Some(&other_ca));
+    let selfie = make("selfie", false, &[7], None);
+    p.write("ca.crt", ca.cert.pem());
+    let ports: Vec<u16> = (0..6).map(|_| common::free_port()).collect();
+    let vars = "$ssl_client_verify|$ssl_client_s_dn|$ssl_client_i_dn|$ssl_client_serial|$ssl_client_fingerprint";
+    let srv = |port: u16, extra: &str| {
+        format!(
+            "server {{\n    listen 127.0.0.1:{port} ssl;\n    ssl_client_certificate ca.crt;\n    {extra}\n\
+             \x20   location / {{ return 200 \"{vars}\"; }}\n\
+             \x20   location /raw {{ return 200 $ssl_client_raw_cert; }}\n\
+             \x20   location /escaped {{ return 200 $ssl_client_escaped_cert; }}\n\
+             \x20   location /cert {{ return 200 $ssl_client_cert; }}\n}}\n"
+        )
+    };
+    let _s = Server::start_with(
+        p,
+        64,
+        &format!(
+            "ssl_certificate c.crt;\nssl_certificate_key c.key;\n{}{}{}{}{}{}",
+            srv(ports[0], "ssl_verify_client on;"),
+            srv(ports[1], "ssl_verify_client optional;"),
+            srv(ports[2], "ssl_verify_client optional_no_ca;"),
+            srv(
+                ports[3],
+                "ssl_verify_client on;\n    error_page 495 =200 /e495;\n    error_page 496 =200 /e496;\n\
+                 \x20   location /e495 { return 200 \"495 $ssl_client_verify\"; }\n\
+                 \x20   location /e496 { return 200 \"496 $ssl_client_verify\"; }"
+            ),
+            srv(ports[4], "ssl_verify_client on; ssl_verify_depth 0;"),
+            srv(ports[5], "ssl_verify_client off;"),
+        ),
+    );
+    let trusted = std::slice::from_ref(&root);
+    let none = client_config(trusted);
+    let with = |m: &Made, chain: Vec<rustls::pki_types::CertificateDer<'static>>| {
+        let mut full = vec![m.der()];
+        full.extend(chain);
+        client_with_cert(trusted, full, &m.key)
+    };
+    let ask = |port: usize, cl: &Arc<rustls::ClientConfig>, path: &str| {
+        get(addr(ports[port]), cl, "localhost", path).unwrap()
+    };
+    let fingerprint = |m: &Made| -> String {
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, m.cert.der())
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+
+    // on: none sent → 400 (496); a good one → 200 with the variables.
+    let (head, body) = ask(0, &none, "/");
+    assert!(head.starts_with("HTTP/1.1 400 Bad Request"), "{head}");
+    assert!(
+        body.contains("400 No required SSL certificate was sent"),
+        "{body}"
+    );
+    let (head, body) = ask(0, &with(&good, vec![]), "/");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(
+        body,
+        format!(
+            "SUCCESS|CN=client,O=Holdfast Test|CN=Test CA,O=Holdfast Test|9F01|{}",
+            fingerprint(&good)
+        )
+    );
+    // Another CA's → 400 (495).
+    let (head, body) = ask(0, &with(&stranger, vec![]), "/");
+    assert!(head.starts_with("HTTP/1.1 400 Bad Request"), "{head}");
+    assert!(body.contains("400 The SSL certificate error"), "{body}");
+    // Through an intermediate the client sends: depth 1 (the default) lets
+    // one intermediate through, depth 0 does not.
+    let (_, body) = ask(0, &with(&deep, vec![int.der()]), "/");
+    assert!(body.starts_with("SUCCESS|CN=deep client"), "{body}");
+    let (head, _) = ask(4, &with(&deep, vec![int.der()]), "/");
+    assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+    let (_, body) = ask(4, &with(&good, vec![]), "/");
+    assert!(body.starts_with("SUCCESS|"), "{body}");
+    // optional: none → NONE; another CA's → 400.
+    let (head, body) = ask(1, &none, "/");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body, "NONE||||");
+    let (head, _) = ask(1, &with(&stranger, vec![]), "/");
+    assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+    // optional_no_ca: an unknown issuer passes, FAILED.
+    let (head, body) = ask(2, &with(&stranger, vec![]), "/");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        body.starts_with(
+            "FAILED:unable to get local issuer certificate|CN=stranger,O=Holdfast Test|CN=Other CA,"
+        ),
+        "{body}"
+    );
+    let (_, body) = ask(2, &with(&selfie, vec![]), "/");
+    assert!(
+        body.starts_with("FAILED:self-signed certificate|CN=selfie"),
+        "{body}"
+    );
+    // The certificate in PEM, escaped, and with tabs.
+    let (_, raw) = ask(2, &with(&selfie, vec![]), "/raw");
+    assert_eq!(raw, selfie.cert.pem().replace("\r\n", "\n"));
+    let (_, escaped) = ask(2, &with(&selfie, vec![]), "/escaped");
+    assert!(
+        escaped.starts_with("-----BEGIN%20CERTIFICATE-----%0A"),
+        "{escaped}"
+    );
+    let unescaped = {
+        let b = escaped.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%' {
+                out.push(u8::from_str_radix(&escaped[i + 1..i + 3], 16).unwrap());
+                i += 3;
+            } else {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8(out).unwrap()
+    };
+    assert_eq!(unescaped, raw);
+    let (_, tabbed) = ask(2, &with(&selfie, vec![]), "/cert");
+    assert_eq!(tabbed, raw.trim_end().replace('\n', "\n\t"));
+    // error_page 495 / 496 take the errors.
+    let (head, body) = ask(3, &none, "/");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body, "496 NONE");
+    let (_, body) = ask(3, &with(&stranger, vec![]), "/");
+    assert_eq!(body, "495 FAILED:unable to get local issuer certificate");
+    // off: a certificate sent (another server of the address asked for
+    // one) is not looked at.
+    let (head, body) = ask(5, &with(&good, vec![]), "/");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body, "NONE||||");
+    // A Host other than the SNI name on a verifying server: 421.
+    let mut t = connect(addr(ports[0]), &with(&good, vec![]), "localhost");
+    t.write_all(b"GET / HTTP/1.1\r\nHost: other.test\r\n\r\n")
+        .unwrap();
+    let (head, _) = read_response(&mut t, &mut Vec::new());
+    assert!(
+        head.starts_with("HTTP/1.1 421 Misdirected Request"),
+        "{head}"
+    );
+}
+
+#[test]
+fn client_certificate_settings_are_checked_when_the_configuration_is_read() {
+    let p = Prefix::new("tlsc-verify-conf");
+    cert(&p, "c", &["localhost"]);
+    p.write("empty.crt", "");
+    let srv = |extra: &str| {
+        format!(
+            "server {{\n    listen 127.0.0.1:0 ssl;\n    ssl_certificate c.crt;\n\
+             \x20   ssl_certificate_key c.key;\n    {extra}\n}}"
+        )
+    };
+    refused(
+        &p,
+        &srv("ssl_verify_client on;"),
+        "no ssl_client_certificate or ssl_trusted_certificate for ssl_verify_client",
+    );
+    refused(
+        &p,
+        &srv("ssl_verify_client maybe;"),
+        "invalid value \"maybe\"",
+    );
+    refused(
+        &p,
+        &srv("ssl_client_certificate empty.crt;"),
+        "cannot load certificates",
+    );
+    refused(&p, &srv("ssl_verify_depth x;"), "invalid number");
+    // optional_no_ca needs no CA file.
+    let file = p.write_conf(&common::conf(16, &srv("ssl_verify_client optional_no_ca;")));
+    assert_eq!(common::test_config(&p, &file, WITHIN).code, Some(0));
+}

@@ -27,7 +27,47 @@ pub(super) static COMMANDS: &[Command] = &[
     cmd("ssl_buffer_size", HTTP | SRV, false, 1, 1),
     cmd("ssl_ciphers", HTTP | SRV, false, 1, 1),
     cmd("ssl_session_ticket_key", HTTP | SRV, false, 1, 1),
+    cmd("ssl_verify_client", HTTP | SRV, false, 1, 1),
+    cmd("ssl_verify_depth", HTTP | SRV, false, 1, 1),
+    cmd("ssl_client_certificate", HTTP | SRV, false, 1, 1),
+    cmd("ssl_trusted_certificate", HTTP | SRV, false, 1, 1),
 ];
+
+/// `ssl_verify_client`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Verify {
+    /// `off` (the default): no certificate is asked for.
+    #[default]
+    Off,
+    /// `on`: a verified certificate is required (400 "No required SSL
+    /// certificate was sent", 496, without one; 495 for a bad one).
+    On,
+    /// `optional`: one is asked for; a bad one is 495.
+    Optional,
+    /// `optional_no_ca`: one is asked for; one whose issuer is unknown is
+    /// let through (`$ssl_client_verify` says FAILED).
+    OptionalNoCa,
+}
+
+/// `ssl_verify_depth` default.
+pub const SSL_VERIFY_DEPTH: u32 = 1;
+
+/// The certificates `ssl_client_certificate` and `ssl_trusted_certificate`
+/// name, as the verification after the handshake needs them.
+#[derive(Debug)]
+pub struct ClientCa {
+    /// Every certificate of both files (DER): one a client sends as is is
+    /// trusted (as OpenSSL trusts a certificate found in its store).
+    pub certs: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// The self-signed ones: where a chain must end (OpenSSL without
+    /// X509_V_FLAG_PARTIAL_CHAIN).
+    pub anchors: Vec<rustls::pki_types::TrustAnchor<'static>>,
+    /// The others: intermediates a chain may go through.
+    pub intermediates: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// The subjects of `ssl_client_certificate`'s certificates, without
+    /// duplicates: the CA names sent in the CertificateRequest.
+    pub hints: Vec<rustls::DistinguishedName>,
+}
 
 /// `ssl_buffer_size` default: a full TLS record (16k).
 pub const SSL_BUFFER_SIZE: usize = 16 * 1024;
@@ -75,6 +115,11 @@ pub(super) struct RawSsl {
     buffer_size: Option<usize>,
     ciphers: Option<(Arc<[rustls::CipherSuite]>, Rc<std::path::Path>, usize)>,
     ticket_keys: Vec<TicketKey>,
+    verify: Option<Verify>,
+    verify_depth: Option<u32>,
+    client_certificate: Option<Arc<[rustls::pki_types::CertificateDer<'static>]>>,
+    trusted_certificate: Option<Arc<[rustls::pki_types::CertificateDer<'static>]>>,
+    verify_at: Option<(Rc<std::path::Path>, usize)>,
 }
 
 /// One `ssl_session_ticket_key` file (nginx's ngx_ssl_ticket_key_t): the
@@ -133,6 +178,18 @@ pub struct SslConf {
     /// `ssl_session_ticket_key` files: the first encrypts tickets, all
     /// decrypt (none: rustls's own rotating keys, per process).
     pub ticket_keys: Arc<[TicketKey]>,
+    /// `ssl_verify_client` (default off).
+    pub verify: Verify,
+    /// `ssl_verify_depth` (default 1): the intermediate certificates a
+    /// client chain may have (OpenSSL 1.1's meaning).
+    pub verify_depth: u32,
+    /// `ssl_client_certificate` / `ssl_trusted_certificate`, once either
+    /// is set.
+    pub client_ca: Option<Arc<ClientCa>>,
+    /// Where `ssl_verify_client` was written.
+    pub verify_at: Option<(Rc<std::path::Path>, usize)>,
+    client_certificate: Option<Arc<[rustls::pki_types::CertificateDer<'static>]>>,
+    trusted_certificate: Option<Arc<[rustls::pki_types::CertificateDer<'static>]>>,
 }
 
 impl PartialEq for SslConf {
@@ -146,6 +203,10 @@ impl PartialEq for SslConf {
             && self.buffer_size == other.buffer_size
             && self.ciphers == other.ciphers
             && self.ticket_keys == other.ticket_keys
+            && self.verify == other.verify
+            && self.verify_depth == other.verify_depth
+            && self.client_certificate == other.client_certificate
+            && self.trusted_certificate == other.trusted_certificate
             && self.keys.len() == other.keys.len()
             && self
                 .keys
@@ -172,6 +233,12 @@ impl Default for SslConf {
                 .unwrap_or_default(),
             ciphers_at: None,
             ticket_keys: Arc::from([]),
+            verify: Verify::Off,
+            verify_depth: SSL_VERIFY_DEPTH,
+            client_ca: None,
+            verify_at: None,
+            client_certificate: None,
+            trusted_certificate: None,
         }
     }
 }
@@ -301,6 +368,31 @@ pub(super) fn directive(
             raw.ticket_keys
                 .push(ticket_key(&path(&d.args[0])).map_err(|e| d.error(e))?);
         }
+        "ssl_verify_client" => {
+            super::command::once(&raw.verify, d)?;
+            raw.verify = Some(match d.args[0].as_str() {
+                "off" => Verify::Off,
+                "on" => Verify::On,
+                "optional" => Verify::Optional,
+                "optional_no_ca" => Verify::OptionalNoCa,
+                a => return Err(d.error(format!("invalid value \"{a}\""))),
+            });
+            raw.verify_at = Some((d.file.clone(), d.line));
+        }
+        "ssl_verify_depth" => {
+            super::command::once(&raw.verify_depth, d)?;
+            let n = super::command::number(d, 0)?;
+            raw.verify_depth = Some(u32::try_from(n).unwrap_or(u32::MAX));
+        }
+        "ssl_client_certificate" | "ssl_trusted_certificate" => {
+            let slot = if d.name == "ssl_client_certificate" {
+                &mut raw.client_certificate
+            } else {
+                &mut raw.trusted_certificate
+            };
+            super::command::once(slot, d)?;
+            *slot = Some(load_cas(&path(&d.args[0])).map_err(|e| d.error(e))?);
+        }
         _ => return Ok(false),
     }
     Ok(true)
@@ -346,8 +438,73 @@ impl SslConf {
                 line,
             });
         }
+        if matches!(self.verify, Verify::On | Verify::Optional) && self.client_ca.is_none() {
+            let (file, line) = self
+                .verify_at
+                .clone()
+                .unwrap_or_else(|| (Rc::from(std::path::Path::new("")), 0));
+            return Err(ConfError {
+                msg: "no ssl_client_certificate or ssl_trusted_certificate for ssl_verify_client"
+                    .to_string(),
+                file: Some(file.to_path_buf()),
+                line,
+            });
+        }
         Ok(())
     }
+}
+
+/// Reads a PEM file of CA certificates (nginx's ngx_ssl_client_certificate
+/// / ngx_ssl_trusted_certificate, which load it into the X509 store).
+fn load_cas(
+    file: &std::path::Path,
+) -> Result<Arc<[rustls::pki_types::CertificateDer<'static>]>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(file)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("cannot load certificates \"{}\": {e}", file.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "cannot load certificates \"{}\": no certificate in it",
+            file.display()
+        ));
+    }
+    Ok(certs.into())
+}
+
+/// Sorts the two files' certificates into what verification needs.
+fn client_ca(
+    client: &[rustls::pki_types::CertificateDer<'static>],
+    trusted: &[rustls::pki_types::CertificateDer<'static>],
+) -> ClientCa {
+    let mut ca = ClientCa {
+        certs: Vec::new(),
+        anchors: Vec::new(),
+        intermediates: Vec::new(),
+        hints: Vec::new(),
+    };
+    for (i, c) in client.iter().chain(trusted).enumerate() {
+        if ca.certs.contains(c) {
+            continue;
+        }
+        ca.certs.push(c.clone());
+        let names = crate::core::x509::names(c);
+        if let Some((issuer, subject)) = names {
+            if i < client.len() && !ca.hints.iter().any(|h| h.as_ref() == subject) {
+                ca.hints
+                    .push(rustls::DistinguishedName::from(subject.to_vec()));
+            }
+            if issuer == subject {
+                if let Ok(a) = webpki::anchor_from_trusted_cert(c) {
+                    ca.anchors.push(a.to_owned());
+                }
+                continue;
+            }
+        }
+        ca.intermediates.push(c.clone());
+    }
+    ca
 }
 
 /// Mirrors ngx_http_ssl_merge_srv_conf(): the level's own certificates
@@ -365,6 +522,10 @@ pub(super) fn merge(raw: RawSsl, parent: &Option<Rc<SslConf>>) -> Option<Rc<SslC
         && raw.buffer_size.is_none()
         && raw.ciphers.is_none()
         && raw.ticket_keys.is_empty()
+        && raw.verify.is_none()
+        && raw.verify_depth.is_none()
+        && raw.client_certificate.is_none()
+        && raw.trusted_certificate.is_none()
     {
         return parent.clone();
     }
@@ -396,6 +557,26 @@ pub(super) fn merge(raw: RawSsl, parent: &Option<Rc<SslConf>>) -> Option<Rc<SslC
     }
     if !raw.ticket_keys.is_empty() {
         conf.ticket_keys = raw.ticket_keys.into();
+    }
+    if let Some(v) = raw.verify {
+        conf.verify = v;
+        conf.verify_at = raw.verify_at;
+    }
+    if let Some(n) = raw.verify_depth {
+        conf.verify_depth = n;
+    }
+    let cas_changed = raw.client_certificate.is_some() || raw.trusted_certificate.is_some();
+    if let Some(c) = raw.client_certificate {
+        conf.client_certificate = Some(c);
+    }
+    if let Some(c) = raw.trusted_certificate {
+        conf.trusted_certificate = Some(c);
+    }
+    if cas_changed {
+        conf.client_ca = Some(Arc::new(client_ca(
+            conf.client_certificate.as_deref().unwrap_or_default(),
+            conf.trusted_certificate.as_deref().unwrap_or_default(),
+        )));
     }
     if own_certs {
         conf.unpaired = (raw.certificates.len() != raw.keys.len())

@@ -341,9 +341,8 @@ pub static MODULES: &[Module] = &[
         "--with-http_ssl_module",
         "listen ... ssl, SNI, ssl_certificate(_key), ssl_protocols, ssl_session_cache/timeout/tickets, \
          ssl_session_ticket_key, ssl_prefer_server_ciphers, ssl_ciphers, ssl_reject_handshake, \
-         ssl_buffer_size and four $ssl_* variables are there; client certificates and early data \
-         are not yet \
-         (issue 13)",
+         ssl_buffer_size, ssl_verify_client/depth, ssl_client/trusted_certificate and twelve $ssl_* \
+         variables are there; early data, OCSP, CRLs and $ssl_session_id are not yet (issue 13)",
     ),
     absent(
         "ngx_http_v2_module",
@@ -458,19 +457,6 @@ static NOT_YET: &[(&str, &str)] = &[
     ),
     ("ssl_dhparam", "ngx_http_ssl_module's ssl_dhparam"),
     ("ssl_ecdh_curve", "ngx_http_ssl_module's ssl_ecdh_curve"),
-    (
-        "ssl_verify_client",
-        "ngx_http_ssl_module's ssl_verify_client",
-    ),
-    ("ssl_verify_depth", "ngx_http_ssl_module's ssl_verify_depth"),
-    (
-        "ssl_client_certificate",
-        "ngx_http_ssl_module's ssl_client_certificate",
-    ),
-    (
-        "ssl_trusted_certificate",
-        "ngx_http_ssl_module's ssl_trusted_certificate",
-    ),
     ("ssl_crl", "ngx_http_ssl_module's ssl_crl"),
     ("ssl_ocsp", "ngx_http_ssl_module's ssl_ocsp"),
     ("ssl_stapling", "ngx_http_ssl_module's ssl_stapling"),

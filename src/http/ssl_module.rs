@@ -148,12 +148,37 @@ pub fn listening_tls(
     let builder = rustls::ServerConfig::builder_with_provider(conf.provider())
         .with_protocol_versions(&versions)
         .ok()?;
-    let mut config = builder
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(SniResolver {
-            servers: sni,
-            default_server,
-        }));
+    // ssl_verify_client: one configuration serves every server of the
+    // address, so a certificate is asked for when any of them wants one;
+    // the request's server decides what it means (ssl_client.rs).
+    let mut hints: Vec<rustls::DistinguishedName> = Vec::new();
+    let mut verify = false;
+    for s in servers {
+        let Some(c) = s.conf.ssl.as_deref() else {
+            continue;
+        };
+        if c.verify == crate::conf::http_ssl::Verify::Off {
+            continue;
+        }
+        verify = true;
+        for h in c.client_ca.iter().flat_map(|ca| &ca.hints) {
+            if !hints.iter().any(|x| x.as_ref() == h.as_ref()) {
+                hints.push(h.clone());
+            }
+        }
+    }
+    let builder = if verify {
+        builder.with_client_cert_verifier(Arc::new(ClientAuth {
+            hints,
+            algs: conf.provider().signature_verification_algorithms,
+        }))
+    } else {
+        builder.with_no_client_auth()
+    };
+    let mut config = builder.with_cert_resolver(Arc::new(SniResolver {
+        servers: sni,
+        default_server,
+    }));
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     config.ignore_client_order = conf.prefer_server_ciphers;
     // ssl_buffer_size: smaller records (rustls takes 32 bytes up to the
@@ -354,4 +379,62 @@ impl rustls::server::ProducesTickets for TicketKeys {
 /// A key name as nginx's debug log shows it.
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The handshake half of `ssl_verify_client` (nginx's SSL_CTX_set_verify
+/// with a callback that lets every chain through, ngx_http_ssl_verify_callback):
+/// a certificate is asked for, with the CA names of ssl_client_certificate,
+/// never required; one sent is taken whatever its chain (the chain is
+/// verified after the handshake, for the request's server: ssl_client.rs),
+/// but the client must prove it holds its key (the handshake signatures
+/// are checked).
+#[derive(Debug)]
+struct ClientAuth {
+    hints: Vec<rustls::DistinguishedName>,
+    algs: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl rustls::server::danger::ClientCertVerifier for ClientAuth {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &self.hints
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algs.supported_schemes()
+    }
 }

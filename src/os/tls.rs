@@ -343,3 +343,12 @@ impl Transport for TlsStream {
         self.sock.take_error()
     }
 }
+
+/// The client's certificate (rustls `CommonState` calls only).
+impl TlsStream {
+    /// The certificate chain the client sent (its own first), if any
+    /// (nginx's SSL_get_peer_certificate / SSL_get_peer_cert_chain).
+    pub fn peer_certificates(&self) -> Option<&[rustls::pki_types::CertificateDer<'static>]> {
+        self.tls.peer_certificates()
+    }
+}
