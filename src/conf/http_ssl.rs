@@ -438,7 +438,12 @@ impl SslConf {
                 line,
             });
         }
-        if matches!(self.verify, Verify::On | Verify::Optional) && self.client_ca.is_none() {
+        // Without certificates nginx makes no SSL context, and checks none.
+        let has_ctx = !self.keys.is_empty() || self.reject_handshake;
+        if has_ctx
+            && matches!(self.verify, Verify::On | Verify::Optional)
+            && self.client_ca.is_none()
+        {
             let (file, line) = self
                 .verify_at
                 .clone()

@@ -42,6 +42,8 @@ pub struct Tbs<'a> {
     pub not_after: i64,
     /// The subject Name, whole.
     pub subject: &'a [u8],
+    /// The SubjectPublicKeyInfo, whole.
+    pub spki: &'a [u8],
 }
 
 /// Reads a certificate's TBSCertificate up to the subject.
@@ -70,7 +72,10 @@ pub fn parse(der: &[u8]) -> Option<Tbs<'_>> {
     };
     let (t1, v1, _, after) = tlv(validity)?;
     let (t2, v2, _, _) = tlv(after)?;
-    let (0x30, _, subject, _) = tlv(rest)? else {
+    let (0x30, _, subject, rest) = tlv(rest)? else {
+        return None;
+    };
+    let (0x30, _, spki, _) = tlv(rest)? else {
         return None;
     };
     Some(Tbs {
@@ -79,6 +84,7 @@ pub fn parse(der: &[u8]) -> Option<Tbs<'_>> {
         not_before: time(t1, v1)?,
         not_after: time(t2, v2)?,
         subject,
+        spki,
     })
 }
 

@@ -394,6 +394,37 @@ struct ClientAuth {
     algs: rustls::crypto::WebPkiSupportedAlgorithms,
 }
 
+impl ClientAuth {
+    /// A certificate webpki will not read (an X.509 v1 one, which OpenSSL
+    /// and so nginx accept): the signature is checked with the public key
+    /// taken out of it, by the same webpki algorithms.
+    fn verify_with_spki(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+        first: rustls::Error,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        let Some(tbs) = crate::core::x509::parse(cert) else {
+            return Err(first);
+        };
+        let spki = rustls::pki_types::SubjectPublicKeyInfoDer::from(tbs.spki);
+        let key = webpki::RawPublicKeyEntity::try_from(&spki).map_err(|_| first.clone())?;
+        let algs = self
+            .algs
+            .mapping
+            .iter()
+            .filter(|(s, _)| *s == dss.scheme)
+            .flat_map(|(_, a)| a.iter());
+        for alg in algs {
+            if key.verify_signature(*alg, message, dss.signature()).is_ok() {
+                return Ok(rustls::client::danger::HandshakeSignatureValid::assertion());
+            }
+        }
+        Err(first)
+    }
+}
+
 impl rustls::server::danger::ClientCertVerifier for ClientAuth {
     fn offer_client_auth(&self) -> bool {
         true
@@ -423,6 +454,7 @@ impl rustls::server::danger::ClientCertVerifier for ClientAuth {
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
+            .or_else(|e| self.verify_with_spki(message, cert, dss, e))
     }
 
     fn verify_tls13_signature(
@@ -432,6 +464,7 @@ impl rustls::server::danger::ClientCertVerifier for ClientAuth {
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+            .or_else(|e| self.verify_with_spki(message, cert, dss, e))
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
