@@ -571,9 +571,42 @@ fn handshake_handler_runs_under_client_header_timeout_with_nginx_trace() {
         "{}",
         s.log_text()
     );
-    // The handshake's trace, in nginx's order, for the connection that
-    // completed it.
+    // The handshake's trace, in nginx's order: for the connection that
+    // completed it (its client may answer before the server reads again,
+    // so the handshake may end in one call)...
     let port = t.sock.local_addr().unwrap().port();
+    assert_in_order(
+        &trace_of(&s, port),
+        &[
+            "http check ssl handshake",
+            "https ssl handshake: 0x16",
+            "reusable connection: 0",
+            "SSL_do_handshake: 1",
+            "SSL: TLSv1.3, cipher: \"TLS_",
+            "reusable connection: 1",
+            "http wait request handler",
+            "http process request line",
+        ],
+    );
+    // ...and for the one stalled inside its ClientHello: the handshake
+    // waits for more (SSL_ERROR_WANT_READ), its handler runs on the timeout.
+    let port = stalled.local_addr().unwrap().port();
+    assert_in_order(
+        &trace_of(&s, port),
+        &[
+            "https ssl handshake: 0x16",
+            "SSL_do_handshake: -1",
+            "SSL_get_error: 2",
+            "SSL handshake handler: 0",
+            "client timed out (110: Connection timed out) while SSL handshaking",
+            "close http connection",
+        ],
+    );
+}
+
+/// The debug lines of the connection whose client port is `port`, each
+/// without its `*N ` prefix.
+fn trace_of(s: &Server, port: u16) -> Vec<String> {
     let lines = s.log_lines();
     let accept = lines
         .iter()
@@ -581,26 +614,18 @@ fn handshake_handler_runs_under_client_header_timeout_with_nginx_trace() {
         .expect("accept line");
     let at = accept.find(" *").unwrap();
     let n = format!("{} ", accept[at + 1..].split(' ').next().unwrap());
-    let mine: Vec<&str> = lines
+    lines
         .iter()
-        .filter_map(|l| l.find(&n).map(|i| &l[i + n.len()..]))
-        .collect();
+        .filter_map(|l| l.find(&n).map(|i| l[i + n.len()..].to_string()))
+        .collect()
+}
+
+/// Each of `wants` starts a line of `trace`, in this order.
+fn assert_in_order(trace: &[String], wants: &[&str]) {
     let mut from = 0;
-    for want in [
-        "http check ssl handshake",
-        "https ssl handshake: 0x16",
-        "reusable connection: 0",
-        "SSL_do_handshake: -1",
-        "SSL_get_error: 2",
-        "SSL handshake handler: 0",
-        "SSL_do_handshake: 1",
-        "SSL: TLSv1.3, cipher: \"TLS_",
-        "reusable connection: 1",
-        "http wait request handler",
-        "http process request line",
-    ] {
-        let Some(i) = mine[from..].iter().position(|l| l.starts_with(want)) else {
-            panic!("no {want:?} after line {from} of\n{}", mine.join("\n"));
+    for want in wants {
+        let Some(i) = trace[from..].iter().position(|l| l.starts_with(want)) else {
+            panic!("no {want:?} after line {from} of\n{}", trace.join("\n"));
         };
         from += i + 1;
     }

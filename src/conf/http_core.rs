@@ -602,6 +602,8 @@ impl Builder<'_> {
                             file: Some(file.to_path_buf()),
                             line,
                         });
+                    } else if let Some(Err(e)) = ssl.map(|s| s.check()) {
+                        ssl_error = Some(e);
                     } else if ssl.is_none_or(|s| s.keys.is_empty() && !s.reject_handshake) {
                         ssl_error = Some(ConfError {
                             msg: "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive"

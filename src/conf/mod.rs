@@ -31,6 +31,7 @@ mod http_map;
 pub mod http_proxy;
 mod http_rewrite;
 pub mod http_ssl;
+mod http_ssl_ciphers;
 mod http_stub_status;
 mod http_temp;
 pub mod http_upstream;

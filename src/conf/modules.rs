@@ -340,9 +340,9 @@ pub static MODULES: &[Module] = &[
         "ngx_http_ssl_module",
         "--with-http_ssl_module",
         "listen ... ssl, SNI, ssl_certificate(_key), ssl_protocols, ssl_session_cache/timeout/tickets, \
-         ssl_prefer_server_ciphers, ssl_reject_handshake, ssl_buffer_size, ssl_early_data and five \
-         $ssl_* variables are there; ssl_ciphers, ticket key files and client certificates are not \
-         yet (issue 13)",
+         ssl_session_ticket_key, ssl_prefer_server_ciphers, ssl_ciphers, ssl_reject_handshake, \
+         ssl_buffer_size, ssl_early_data, ssl_verify_client/depth, ssl_client/trusted_certificate and \
+         thirteen $ssl_* variables are there; OCSP, CRLs and $ssl_session_id are not (issue 13)",
     ),
     absent(
         "ngx_http_v2_module",
@@ -457,24 +457,6 @@ static NOT_YET: &[(&str, &str)] = &[
     ),
     ("ssl_dhparam", "ngx_http_ssl_module's ssl_dhparam"),
     ("ssl_ecdh_curve", "ngx_http_ssl_module's ssl_ecdh_curve"),
-    ("ssl_ciphers", "ngx_http_ssl_module's ssl_ciphers"),
-    (
-        "ssl_verify_client",
-        "ngx_http_ssl_module's ssl_verify_client",
-    ),
-    ("ssl_verify_depth", "ngx_http_ssl_module's ssl_verify_depth"),
-    (
-        "ssl_client_certificate",
-        "ngx_http_ssl_module's ssl_client_certificate",
-    ),
-    (
-        "ssl_trusted_certificate",
-        "ngx_http_ssl_module's ssl_trusted_certificate",
-    ),
-    (
-        "ssl_session_ticket_key",
-        "ngx_http_ssl_module's ssl_session_ticket_key",
-    ),
     ("ssl_crl", "ngx_http_ssl_module's ssl_crl"),
     ("ssl_ocsp", "ngx_http_ssl_module's ssl_ocsp"),
     ("ssl_stapling", "ngx_http_ssl_module's ssl_stapling"),
@@ -737,8 +719,8 @@ mod tests {
             Some("ngx_http_gzip_module's gzip_hash yet")
         );
         assert_eq!(
-            module_of("ssl_ciphers").as_deref(),
-            Some("ngx_http_ssl_module's ssl_ciphers yet")
+            module_of("ssl_dhparam").as_deref(),
+            Some("ngx_http_ssl_module's ssl_dhparam yet")
         );
         assert_eq!(
             module_of("limit_except").as_deref(),

@@ -75,6 +75,22 @@ pub enum Variable {
     /// `$ssl_early_data`: `1` while the request came in TLS 1.3 early
     /// data and the handshake is not finished, else empty.
     SslEarlyData,
+    /// `$ssl_client_verify`: SUCCESS, FAILED:reason or NONE.
+    SslClientVerify,
+    /// `$ssl_client_cert` (PEM, lines after the first start with a tab).
+    SslClientCert,
+    /// `$ssl_client_raw_cert` (PEM).
+    SslClientRawCert,
+    /// `$ssl_client_escaped_cert` (PEM, URI-component escaped).
+    SslClientEscapedCert,
+    /// `$ssl_client_fingerprint` (SHA-1 of the DER, hex).
+    SslClientFingerprint,
+    /// `$ssl_client_serial` (hex).
+    SslClientSerial,
+    /// `$ssl_client_s_dn` (RFC 2253).
+    SslClientSDn,
+    /// `$ssl_client_i_dn` (RFC 2253).
+    SslClientIDn,
     /// `$msec`: the current time in seconds with millisecond resolution.
     Msec,
     /// `$host`: Host header (lower-cased, port stripped), else the server name.
@@ -207,6 +223,14 @@ const NAMES: &[(&str, Variable)] = &[
     ("ssl_server_name", Variable::SslServerName),
     ("ssl_session_reused", Variable::SslSessionReused),
     ("ssl_early_data", Variable::SslEarlyData),
+    ("ssl_client_verify", Variable::SslClientVerify),
+    ("ssl_client_cert", Variable::SslClientCert),
+    ("ssl_client_raw_cert", Variable::SslClientRawCert),
+    ("ssl_client_escaped_cert", Variable::SslClientEscapedCert),
+    ("ssl_client_fingerprint", Variable::SslClientFingerprint),
+    ("ssl_client_serial", Variable::SslClientSerial),
+    ("ssl_client_s_dn", Variable::SslClientSDn),
+    ("ssl_client_i_dn", Variable::SslClientIDn),
     ("msec", Variable::Msec),
     ("host", Variable::Host),
     ("server_name", Variable::ServerName),

@@ -10,3 +10,4 @@ pub mod log;
 pub mod open_file_cache;
 pub mod resolver;
 pub mod time;
+pub mod x509;

@@ -120,6 +120,11 @@ pub fn http_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     crate::core::log::use_logs(&server.conf.error_log);
     r.loc = Some(server.conf.clone());
     r.server = Some(server);
+    // ngx_http_process_request's ssl_verify_client checks need the server.
+    if let Some(code) = crate::http::ssl_client::verify_request(cy, key) {
+        finalize_request(cy, key, Finalize::Status(code));
+        return;
+    }
     let rc = core_run_phases(cy, key, Phase::ServerRewrite);
     finalize_request(cy, key, rc);
 }

@@ -45,6 +45,7 @@ pub mod response;
 pub mod response_parse;
 pub mod rewrite_module;
 pub mod special;
+pub mod ssl_client;
 pub mod ssl_module;
 pub mod static_module;
 pub mod stub_status;

@@ -200,6 +200,9 @@ pub struct Request {
     /// Arguments set by a rewrite, `set $args` or a redirect (`r->args`
     /// once changed; empty means none). None: the request line's.
     pub args_rw: Option<Vec<u8>>,
+    /// The client certificate's verification for this request's server
+    /// (ssl_client.rs).
+    pub ssl_client: crate::http::ssl_client::ClientVerify,
     /// Internal redirects and URI rewrites left before the request is a
     /// cycle (`r->uri_changes`, NGX_HTTP_MAX_URI_CHANGES + 1 at the start).
     pub uri_changes: u8,

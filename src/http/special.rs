@@ -32,6 +32,9 @@ pub fn status_line(code: u16) -> &'static [u8] {
         307 => b"307 Temporary Redirect",
         308 => b"308 Permanent Redirect",
         400 | REQUEST_HEADER_TOO_LARGE | TO_HTTPS => b"400 Bad Request",
+        crate::http::ssl_client::SSL_CERT_ERROR | crate::http::ssl_client::NO_CERT => {
+            b"400 Bad Request"
+        }
         401 => b"401 Unauthorized",
         402 => b"402 Payment Required",
         403 => b"403 Forbidden",
@@ -85,6 +88,12 @@ fn title(code: u16) -> &'static [u8] {
     }
     if code == TO_HTTPS {
         return b"400 The plain HTTP request was sent to HTTPS port";
+    }
+    if code == crate::http::ssl_client::SSL_CERT_ERROR {
+        return b"400 The SSL certificate error";
+    }
+    if code == crate::http::ssl_client::NO_CERT {
+        return b"400 No required SSL certificate was sent";
     }
     if code == 302 {
         // nginx's page says "Found" where its status line says "Moved

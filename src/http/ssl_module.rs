@@ -198,7 +198,7 @@ fn http_ssl_handshake_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     c.action = Action::WaitingForRequest;
     c.read.handler = ReadHandler::WaitRequest;
     c.write.handler = WriteHandler::Empty;
-    if c.stream.ssl().is_some_and(|t| t.has_buffered_input()) {
+    if c.stream.ssl().is_some_and(|t| t.has_pending_input()) {
         c.read.ready = true;
     }
     cy.reusable_connection(key, true);
@@ -333,15 +333,40 @@ pub fn listening_tls(
     if conf.protocols & protocols::TLS12 != 0 {
         versions.push(&rustls::version::TLS12);
     }
-    let builder = rustls::ServerConfig::builder_with_provider(crate::conf::http_ssl::provider())
+    let builder = rustls::ServerConfig::builder_with_provider(conf.provider())
         .with_protocol_versions(&versions)
         .ok()?;
-    let mut config = builder
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(SniResolver {
-            servers: sni,
-            default_server,
-        }));
+    // ssl_verify_client: one configuration serves every server of the
+    // address, so a certificate is asked for when any of them wants one;
+    // the request's server decides what it means (ssl_client.rs).
+    let mut hints: Vec<rustls::DistinguishedName> = Vec::new();
+    let mut verify = false;
+    for s in servers {
+        let Some(c) = s.conf.ssl.as_deref() else {
+            continue;
+        };
+        if c.verify == crate::conf::http_ssl::Verify::Off {
+            continue;
+        }
+        verify = true;
+        for h in c.client_ca.iter().flat_map(|ca| &ca.hints) {
+            if !hints.iter().any(|x| x.as_ref() == h.as_ref()) {
+                hints.push(h.clone());
+            }
+        }
+    }
+    let builder = if verify {
+        builder.with_client_cert_verifier(Arc::new(ClientAuth {
+            hints,
+            algs: conf.provider().signature_verification_algorithms,
+        }))
+    } else {
+        builder.with_no_client_auth()
+    };
+    let mut config = builder.with_cert_resolver(Arc::new(SniResolver {
+        servers: sni,
+        default_server,
+    }));
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     config.ignore_client_order = conf.prefer_server_ciphers;
     // ssl_buffer_size: smaller records (rustls takes 32 bytes up to the
@@ -372,6 +397,8 @@ pub fn listening_tls(
                 conf.session_timeout_s,
             ));
         }
+    } else if conf.session_tickets && !conf.ticket_keys.is_empty() {
+        config.ticketer = Arc::new(TicketKeys::new(&conf.ticket_keys, conf.session_timeout_s));
     } else if conf.session_tickets {
         match rustls::crypto::aws_lc_rs::Ticketer::new() {
             Ok(t) => config.ticketer = t,
@@ -443,5 +470,212 @@ impl rustls::server::StoresServerSessions for SessionStore {
 
     fn can_cache(&self) -> bool {
         true
+    }
+}
+
+/// A ticket sealed with a key file: the key's name, the nonce, then
+/// AES-GCM(issue time ‖ rustls's session) with the name as associated data.
+const TICKET_NAME_LEN: usize = 16;
+
+/// `ssl_session_ticket_key` files as rustls's ticket maker: nginx's
+/// ngx_ssl_ticket_key_callback, with AES-GCM (aws-lc-rs) where nginx has
+/// OpenSSL's AES-CBC + HMAC-SHA256 format, so tickets are shared between
+/// holdfast processes with the same files, not with nginx. The first key
+/// seals; any key whose name a ticket carries opens it. Tickets live
+/// `ssl_session_timeout` (the issue time is sealed in and checked, as
+/// OpenSSL checks a session's timeout; fixed keys cannot be rolled).
+pub struct TicketKeys {
+    keys: Vec<([u8; TICKET_NAME_LEN], aws_lc_rs::aead::LessSafeKey)>,
+    lifetime_s: u64,
+    rng: aws_lc_rs::rand::SystemRandom,
+}
+
+impl std::fmt::Debug for TicketKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TicketKeys")
+            .field("keys", &self.keys.len())
+            .field("lifetime_s", &self.lifetime_s)
+            .finish()
+    }
+}
+
+impl TicketKeys {
+    fn new(files: &[crate::conf::http_ssl::TicketKey], lifetime_s: u64) -> TicketKeys {
+        use aws_lc_rs::aead::{AES_128_GCM, AES_256_GCM, LessSafeKey, UnboundKey};
+        let keys = files
+            .iter()
+            .filter_map(|k| {
+                let alg = if k.aes_key.len() == 16 {
+                    &AES_128_GCM
+                } else {
+                    &AES_256_GCM
+                };
+                let key = UnboundKey::new(alg, &k.aes_key).ok()?;
+                Some((k.name, LessSafeKey::new(key)))
+            })
+            .collect();
+        TicketKeys {
+            keys,
+            lifetime_s,
+            rng: aws_lc_rs::rand::SystemRandom::new(),
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl rustls::server::ProducesTickets for TicketKeys {
+    fn enabled(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
+    fn lifetime(&self) -> u32 {
+        u32::try_from(self.lifetime_s).unwrap_or(u32::MAX)
+    }
+
+    fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
+        use aws_lc_rs::aead::{Aad, NONCE_LEN, Nonce};
+        use aws_lc_rs::rand::SecureRandom;
+        let (name, key) = self.keys.first()?;
+        let mut nonce = [0u8; NONCE_LEN];
+        self.rng.fill(&mut nonce).ok()?;
+        let mut sealed = Vec::with_capacity(8 + plain.len() + key.algorithm().tag_len());
+        sealed.extend_from_slice(&unix_now().to_be_bytes());
+        sealed.extend_from_slice(plain);
+        key.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(&name[..]),
+            &mut sealed,
+        )
+        .ok()?;
+        log::debug!("ssl ticket encrypt, key: \"{}\"", hex(name));
+        let mut ticket = Vec::with_capacity(TICKET_NAME_LEN + NONCE_LEN + sealed.len());
+        ticket.extend_from_slice(name);
+        ticket.extend_from_slice(&nonce);
+        ticket.extend_from_slice(&sealed);
+        Some(ticket)
+    }
+
+    fn decrypt(&self, ticket: &[u8]) -> Option<Vec<u8>> {
+        use aws_lc_rs::aead::{Aad, NONCE_LEN, Nonce};
+        let name = ticket.get(..TICKET_NAME_LEN)?;
+        let Some((_, key)) = self.keys.iter().find(|(n, _)| n[..] == *name) else {
+            log::debug!("ssl ticket decrypt, key: \"{}\" not found", hex(name));
+            return None;
+        };
+        let nonce = ticket.get(TICKET_NAME_LEN..TICKET_NAME_LEN + NONCE_LEN)?;
+        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut sealed = ticket.get(TICKET_NAME_LEN + NONCE_LEN..)?.to_vec();
+        let plain = key
+            .open_in_place(nonce, Aad::from(name), &mut sealed)
+            .ok()?;
+        let (issued, session) = plain.split_first_chunk::<8>()?;
+        let age = unix_now().saturating_sub(u64::from_be_bytes(*issued));
+        if age >= self.lifetime_s {
+            log::debug!("ssl ticket decrypt, key: \"{}\": expired", hex(name));
+            return None;
+        }
+        log::debug!("ssl ticket decrypt, key: \"{}\"", hex(name));
+        Some(session.to_vec())
+    }
+}
+
+/// A key name as nginx's debug log shows it.
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The handshake half of `ssl_verify_client` (nginx's SSL_CTX_set_verify
+/// with a callback that lets every chain through, ngx_http_ssl_verify_callback):
+/// a certificate is asked for, with the CA names of ssl_client_certificate,
+/// never required; one sent is taken whatever its chain (the chain is
+/// verified after the handshake, for the request's server: ssl_client.rs),
+/// but the client must prove it holds its key (the handshake signatures
+/// are checked).
+#[derive(Debug)]
+struct ClientAuth {
+    hints: Vec<rustls::DistinguishedName>,
+    algs: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl ClientAuth {
+    /// A certificate webpki will not read (an X.509 v1 one, which OpenSSL
+    /// and so nginx accept): the signature is checked with the public key
+    /// taken out of it, by the same webpki algorithms.
+    fn verify_with_spki(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+        first: rustls::Error,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        let Some(tbs) = crate::core::x509::parse(cert) else {
+            return Err(first);
+        };
+        let spki = rustls::pki_types::SubjectPublicKeyInfoDer::from(tbs.spki);
+        let key = webpki::RawPublicKeyEntity::try_from(&spki).map_err(|_| first.clone())?;
+        let algs = self
+            .algs
+            .mapping
+            .iter()
+            .filter(|(s, _)| *s == dss.scheme)
+            .flat_map(|(_, a)| a.iter());
+        for alg in algs {
+            if key.verify_signature(*alg, message, dss.signature()).is_ok() {
+                return Ok(rustls::client::danger::HandshakeSignatureValid::assertion());
+            }
+        }
+        Err(first)
+    }
+}
+
+impl rustls::server::danger::ClientCertVerifier for ClientAuth {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &self.hints
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
+            .or_else(|e| self.verify_with_spki(message, cert, dss, e))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+            .or_else(|e| self.verify_with_spki(message, cert, dss, e))
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algs.supported_schemes()
     }
 }

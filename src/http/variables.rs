@@ -162,6 +162,17 @@ pub fn variable_value<S: Transport>(
             Some(_) => {}
             None => return false,
         },
+        Variable::SslClientVerify
+        | Variable::SslClientCert
+        | Variable::SslClientRawCert
+        | Variable::SslClientEscapedCert
+        | Variable::SslClientFingerprint
+        | Variable::SslClientSerial
+        | Variable::SslClientSDn
+        | Variable::SslClientIDn => {
+            let verify = r.map(|r| r.ssl_client);
+            return crate::http::ssl_client::variable(var, c.stream.ssl(), verify, out);
+        }
         Variable::Hostname => out.extend_from_slice(hostname()),
         Variable::Pid => push_num(out, u64::from(std::process::id())),
         Variable::NginxVersion => out.extend_from_slice(NGINX_VERSION.as_bytes()),

@@ -68,7 +68,7 @@ pub trait Transport {
                     return Recv::Eof;
                 }
                 Ok(n) => {
-                    if n < buf.len() && !pending_eof {
+                    if n < buf.len() && !pending_eof && !self.holds_input() {
                         *ready = false;
                     }
                     return Recv::Data(n);
@@ -84,6 +84,13 @@ pub trait Transport {
                 }
             }
         }
+    }
+
+    /// Input the transport holds that the socket will not announce again
+    /// (a TLS record read and not opened yet): a short read then does not
+    /// mean the socket is drained. A socket holds none.
+    fn holds_input(&self) -> bool {
+        false
     }
 
     /// Output the transport holds beyond what the caller handed it (TLS

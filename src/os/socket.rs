@@ -231,6 +231,13 @@ impl Transport for Stream {
         }
     }
 
+    fn holds_input(&self) -> bool {
+        match self {
+            Stream::Tls(s) => s.has_pending_input(),
+            _ => false,
+        }
+    }
+
     fn wants_write(&self) -> bool {
         match self {
             Stream::Tls(s) => s.wants_write(),

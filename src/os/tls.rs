@@ -527,6 +527,13 @@ impl TlsStream {
                     return Err(tls_error(e));
                 }
             };
+            // 0-RTT data came in: the request goes on now, the rest of the
+            // client's flight (its Finished) is processed by later reads,
+            // as OpenSSL's SSL_read_early_data stops at the early data.
+            if self.tls.is_handshaking() && self.early && self.has_buffered_plaintext() {
+                self.send_out_quiet();
+                return Ok(Handshake::EarlyData);
+            }
             if !self.tls.is_handshaking() {
                 self.handshaked = true;
                 // The last flight (TLS 1.3 session tickets) goes out now
@@ -540,11 +547,6 @@ impl TlsStream {
                 Turn::NeedInput | Turn::Writable => {
                     if !self.send_out()? {
                         return Ok(Handshake::WantWrite);
-                    }
-                    // Early data to read: the request goes on while the
-                    // client's Finished is on its way.
-                    if self.early && self.has_buffered_plaintext() {
-                        return Ok(Handshake::EarlyData);
                     }
                     if !self.fill()? {
                         return Ok(Handshake::WantRead);
@@ -582,14 +584,19 @@ impl TlsStream {
         self.early && !self.handshaked
     }
 
-    fn has_buffered_plaintext(&self) -> bool {
-        self.io.as_ref().is_some_and(|b| b.rest_at < b.rest.len())
+    /// Input to read that the socket will not signal again: plaintext read
+    /// ahead, or a whole record not opened yet (a partial one waits for the
+    /// socket).
+    pub fn has_pending_input(&self) -> bool {
+        self.io.as_ref().is_some_and(|b| {
+            b.rest_at < b.rest.len()
+                || (b.in_used >= 5
+                    && b.in_used >= 5 + (usize::from(b.inbuf[3]) << 8 | usize::from(b.inbuf[4])))
+        })
     }
 
-    /// Input is held here that the socket will not signal again: ciphertext
-    /// not processed yet or plaintext not read yet.
-    pub fn has_buffered_input(&self) -> bool {
-        self.io.as_ref().is_some_and(|b| b.holds_input())
+    fn has_buffered_plaintext(&self) -> bool {
+        self.io.as_ref().is_some_and(|b| b.rest_at < b.rest.len())
     }
 
     /// Seals `bufs` (at most SSL_BUFFER_SIZE of them per round, small
@@ -698,6 +705,11 @@ impl Transport for TlsStream {
         }
         let mut sink = Sink { buf, got: 0 };
         self.take_rest(&mut sink);
+        if !self.handshaked && sink.got > 0 {
+            // Early data: it is read first; the handshake goes on at the
+            // next read (`holds_input` keeps the read event ready).
+            return Ok(sink.got);
+        }
         if !self.handshaked {
             // Early data was read; the rest of the handshake comes first.
             match self.handshake() {
@@ -949,4 +961,13 @@ pub fn client_hello_server_name(data: &[u8]) -> Option<&str> {
         }
     }
     None
+}
+
+/// The client's certificate (rustls `CommonState` calls only).
+impl TlsStream {
+    /// The certificate chain the client sent (its own first), if any
+    /// (nginx's SSL_get_peer_certificate / SSL_get_peer_cert_chain).
+    pub fn peer_certificates(&self) -> Option<&[rustls::pki_types::CertificateDer<'static>]> {
+        self.tls.peer_certificates()
+    }
 }
