@@ -191,7 +191,8 @@ fn plain_http_and_garbage_to_the_tls_port_are_closed_and_cost_nothing_else() {
         "server {\n    listen 127.0.0.1:0 ssl;\n\
          \x20   ssl_certificate c.crt;\n    ssl_certificate_key c.key;\n\
          \x20   error_page 497 https://$host:$server_port$request_uri;\n\
-         \x20   location / { return 200 ok; }\n}",
+         \x20   location / { return 200 ok; }\n\
+         \x20   location = /status { stub_status; }\n}",
     );
     // nginx's idiom (at server level: the check runs before the location
     // is found): error_page 497 sends a plain client to https.
@@ -241,6 +242,8 @@ fn plain_http_and_garbage_to_the_tls_port_are_closed_and_cost_nothing_else() {
         "{:?}",
         String::from_utf8_lossy(&out)
     );
+    // (The server closes lingering: it waits for this side's close.)
+    drop(t);
     // The server is fine: a real client is served.
     let config = client_config(&[root]);
     let mut t = connect(&s, &config, "localhost");
@@ -248,6 +251,29 @@ fn plain_http_and_garbage_to_the_tls_port_are_closed_and_cost_nothing_else() {
     let (head, body) = read_response(&mut t, &mut Vec::new());
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert_eq!(body, b"ok");
+    // Each broken hello is logged (nginx's info lines) and its connection
+    // is gone: only this one is active, all six were handled.
+    let failed = |l: &str| {
+        l.contains("[info]")
+            && (l.contains("SSL_do_handshake() failed (SSL: ")
+                || l.contains("peer closed connection in SSL handshake"))
+            && l.contains("while SSL handshaking, client: 127.0.0.1")
+    };
+    assert!(s.wait_lines(failed, 3, WITHIN), "{}", s.log_text());
+    let deadline = Instant::now() + WITHIN;
+    let body = loop {
+        t.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let (_, body) = read_response(&mut t, &mut Vec::new());
+        let body = String::from_utf8(body).unwrap();
+        if body.starts_with("Active connections: 1 \n") || Instant::now() > deadline {
+            break body;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(body.starts_with("Active connections: 1 \n"), "{body}");
+    let counts: Vec<&str> = body.lines().nth(2).unwrap().split_whitespace().collect();
+    assert_eq!(&counts[..2], ["6", "6"], "{body}\n{}", s.log_text());
 }
 
 #[test]
