@@ -302,7 +302,7 @@ pub(super) fn merge(raw: RawSsl, parent: &Option<Rc<SslConf>>) -> Option<Rc<SslC
 }
 
 /// Reads a PEM chain and its key (nginx's ngx_ssl_certificate).
-fn load(
+pub(super) fn load(
     cert: &std::path::Path,
     key: &std::path::Path,
 ) -> Result<rustls::sign::CertifiedKey, String> {

@@ -8,4 +8,5 @@ pub mod process_cycle;
 pub mod signals;
 pub mod socket;
 pub mod tls;
+pub mod tls_client;
 pub mod user;
