@@ -373,10 +373,94 @@ fn load_trusted(file: &std::path::Path) -> Result<rustls::RootCertStore, String>
 /// `proxy_ssl_verify off` (nginx's default): any certificate is taken, as
 /// OpenSSL without SSL_VERIFY_PEER takes it; the handshake's signatures
 /// are still checked with the provider's algorithms (the peer holds the
-/// key of the certificate it sent).
+/// key of the certificate it sent). The key is read from the certificate
+/// here, not by webpki, which refuses X.509 v1 certificates that OpenSSL
+/// makes and serves.
 #[derive(Debug)]
 struct AnyCertificate {
     provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl AnyCertificate {
+    /// The handshake's signature `dss` over `message`, checked with the
+    /// certificate's key and the provider's algorithm for the scheme.
+    fn verify_signed(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let bad = || rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature);
+        let (alg, key) = public_key(cert.as_ref()).ok_or(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::BadEncoding,
+        ))?;
+        let algs = self
+            .provider
+            .signature_verification_algorithms
+            .mapping
+            .iter()
+            .find(|(s, _)| *s == dss.scheme)
+            .map(|(_, a)| *a)
+            .ok_or(rustls::Error::PeerMisbehaved(
+                rustls::PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme,
+            ))?;
+        let a = algs
+            .iter()
+            .find(|a| a.public_key_alg_id().as_ref() == alg)
+            .ok_or_else(bad)?;
+        a.verify_signature(key, message, dss.signature())
+            .map(|()| HandshakeSignatureValid::assertion())
+            .map_err(|_| bad())
+    }
+}
+
+/// One DER element: its tag, its contents, what follows it.
+fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (first as usize, rest)
+    } else {
+        let n = (first & 0x7f) as usize;
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n].iter().fold(0usize, |l, &b| (l << 8) | b as usize);
+        (len, &rest[n..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// A certificate's subjectPublicKeyInfo: the algorithm identifier's
+/// contents and the key's bits (RFC 5280, any version).
+fn public_key(cert: &[u8]) -> Option<(&[u8], &[u8])> {
+    const SEQUENCE: u8 = 0x30;
+    let (SEQUENCE, body, _) = der(cert)? else {
+        return None;
+    };
+    let (SEQUENCE, mut tbs, _) = der(body)? else {
+        return None;
+    };
+    if tbs.first() == Some(&0xa0) {
+        tbs = der(tbs)?.2; // [0] version (absent in v1)
+    }
+    // serialNumber, signature, issuer, validity, subject.
+    for _ in 0..5 {
+        tbs = der(tbs)?.2;
+    }
+    let (SEQUENCE, spki, _) = der(tbs)? else {
+        return None;
+    };
+    let (SEQUENCE, alg, rest) = der(spki)? else {
+        return None;
+    };
+    let (0x03, bits, _) = der(rest)? else {
+        return None;
+    };
+    let (0, key) = bits.split_first()? else {
+        return None;
+    };
+    Some((alg, key))
 }
 
 impl ServerCertVerifier for AnyCertificate {
@@ -397,12 +481,7 @@ impl ServerCertVerifier for AnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.verify_signed(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -411,12 +490,20 @@ impl ServerCertVerifier for AnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        // RFC 8446 4.2.3: no PKCS#1 v1.5 and no SHA-1 in TLSv1.3.
+        if matches!(
+            dss.scheme,
+            SignatureScheme::RSA_PKCS1_SHA1
+                | SignatureScheme::ECDSA_SHA1_Legacy
+                | SignatureScheme::RSA_PKCS1_SHA256
+                | SignatureScheme::RSA_PKCS1_SHA384
+                | SignatureScheme::RSA_PKCS1_SHA512
+        ) {
+            return Err(rustls::Error::PeerMisbehaved(
+                rustls::PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme,
+            ));
+        }
+        self.verify_signed(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -498,5 +585,25 @@ impl rustls::client::ResolvesClientCert for ClientCertificate {
 
     fn has_certs(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_public_key_is_found_in_a_certificate_and_garbage_is_refused() {
+        let c = rcgen::generate_simple_self_signed(vec!["a.test".to_string()]).unwrap();
+        let (alg, key) = public_key(c.cert.der()).expect("a key");
+        assert_eq!(alg, rustls::pki_types::alg_id::ECDSA_P256.as_ref());
+        assert_eq!(key, c.key_pair.public_key_raw());
+        let der = c.cert.der().to_vec();
+        for cut in 0..der.len() {
+            // Cut anywhere, it is refused or read from what is there.
+            let _ = public_key(&der[..cut]);
+        }
+        assert!(public_key(b"").is_none());
+        assert!(public_key(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]).is_none());
     }
 }
