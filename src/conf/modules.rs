@@ -139,9 +139,9 @@ pub static MODULES: &[Module] = &[
     present(
         "ngx_http_proxy_module",
         "--without-http_proxy_module",
-        "no proxy_cache/proxy_store (no ngx_http_file_cache), proxy_ssl_ciphers and the other \
-         proxy_ssl_* but server_name, name, verify, verify_depth, trusted_certificate, \
-         session_reuse, protocols, certificate, certificate_key (issue 13), proxy_cookie_*, proxy_bind, proxy_socket_keepalive, proxy_limit_rate, \
+        "no proxy_cache/proxy_store (no ngx_http_file_cache), proxy_ssl_ciphers, \
+         proxy_ssl_crl, proxy_ssl_password_file, proxy_ssl_conf_command (issue 13), \
+         proxy_cookie_*, proxy_bind, proxy_socket_keepalive, proxy_limit_rate, \
          proxy_force_ranges, proxy_pass_trailers",
     ),
     absent(
