@@ -197,6 +197,35 @@ fn a_get_goes_over_tls_and_comes_back() {
 }
 
 #[test]
+fn the_debug_trace_shows_nginx_s_handshake_lines() {
+    let p = Prefix::new("pssl-trace");
+    let b = hello(cert(&p, "b", &["backend.test"]));
+    let s = Server::start_conf(
+        p,
+        &common::conf_at_level(
+            "debug",
+            64,
+            &common::server_block(&format!(
+                "    location / {{ proxy_pass https://{}; proxy_ssl_server_name on;\n\
+                 \x20       proxy_ssl_name backend.test; }}",
+                b.addr
+            )),
+        ),
+    );
+    s.request(&get("/")).assert_status(200);
+    for line in [
+        "upstream SSL server name: \"backend.test\"",
+        "SSL_do_handshake: -1",
+        "SSL_get_error: 2",
+        "SSL handshake handler: 0",
+        "SSL_do_handshake: 1",
+    ] {
+        s.assert_log(line, WITHIN);
+    }
+    assert_eq!(b.sni(), vec![Some("backend.test".to_string())]);
+}
+
+#[test]
 fn the_keepalive_pool_keeps_the_tls_session() {
     let p = Prefix::new("pssl-pool");
     let b = hello(cert(&p, "b", &["backend.test"]));

@@ -84,7 +84,12 @@ pub(crate) fn ssl_name<S: Transport>(
     let name = rustls::pki_types::ServerName::try_from(bare.to_string()).unwrap_or(
         rustls::pki_types::ServerName::IpAddress(std::net::Ipv4Addr::UNSPECIFIED.into()),
     );
-    log::debug!("upstream SSL server name: \"{text}\"");
+    if conf.server_name {
+        log::debug!(
+            "*{} upstream SSL server name: \"{bare}\"",
+            cy.conns[key].number
+        );
+    }
     Some(Rc::new(UpstreamSsl {
         config,
         name,
