@@ -28,8 +28,20 @@ type Tls = rustls::StreamOwned<rustls::ServerConnection, TcpStream>;
 /// `FILE.key` under the prefix; returns the rustls server config serving
 /// it.
 fn cert(p: &Prefix, file: &str, names: &[&str]) -> Arc<rustls::ServerConfig> {
-    // Each certificate its own subject (CN=FILE), so a wrong CA is an
-    // unknown issuer, not a same-named one.
+    let (chain, key) = make_cert(p, file, names);
+    server_config(chain, key, None)
+}
+
+/// A self-signed certificate (its own subject, CN=FILE, so a wrong CA is
+/// an unknown issuer, not a same-named one), written under the prefix.
+fn make_cert(
+    p: &Prefix,
+    file: &str,
+    names: &[&str],
+) -> (
+    rustls::pki_types::CertificateDer<'static>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+) {
     let mut params =
         rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
             .expect("params");
@@ -41,13 +53,37 @@ fn cert(p: &Prefix, file: &str, names: &[&str]) -> Arc<rustls::ServerConfig> {
     p.write(&format!("{file}.crt"), c.pem());
     p.write(&format!("{file}.key"), key_pair.serialize_pem());
     let key = rustls::pki_types::PrivateKeyDer::try_from(key_pair.serialize_der()).expect("a key");
+    (c.der().clone(), key)
+}
+
+/// A server configuration for the certificate; with `client_ca`, a client
+/// certificate issued by it is required.
+fn server_config(
+    chain: rustls::pki_types::CertificateDer<'static>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+    client_ca: Option<rustls::pki_types::CertificateDer<'static>>,
+) -> Arc<rustls::ServerConfig> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap();
+    let builder = match client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(ca).unwrap();
+            let v = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .unwrap();
+            builder.with_client_cert_verifier(v)
+        }
+        None => builder.with_no_client_auth(),
+    };
     Arc::new(
-        rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![c.der().clone()], key)
+        builder
+            .with_single_cert(vec![chain], key)
             .expect("a server config"),
     )
 }
@@ -58,6 +94,7 @@ struct Seen {
     accepts: AtomicUsize,
     handshakes: AtomicUsize,
     sni: Mutex<Vec<Option<String>>>,
+    client_certs: AtomicUsize,
     requests: Mutex<Vec<String>>,
 }
 
@@ -96,6 +133,9 @@ impl TlsBackend {
                         }
                     }
                     s.handshakes.fetch_add(1, Ordering::SeqCst);
+                    if t.conn.peer_certificates().is_some() {
+                        s.client_certs.fetch_add(1, Ordering::SeqCst);
+                    }
                     s.sni
                         .lock()
                         .unwrap()
@@ -223,6 +263,35 @@ fn the_debug_trace_shows_nginx_s_handshake_lines() {
         s.assert_log(line, WITHIN);
     }
     assert_eq!(b.sni(), vec![Some("backend.test".to_string())]);
+}
+
+#[test]
+fn proxy_ssl_certificate_is_offered_when_the_peer_asks() {
+    let p = Prefix::new("pssl-clientcert");
+    let (client, _) = make_cert(&p, "client", &["client.test"]);
+    let (chain, key) = make_cert(&p, "b", &["backend.test"]);
+    let b = TlsBackend::start(server_config(chain, key, Some(client)), |t, _| {
+        t.write_all(&response("with a client certificate", true))
+            .is_ok()
+            && t.flush().is_ok()
+    });
+    let s = proxy(
+        p,
+        &format!(
+            "    proxy_ssl_certificate client.crt;\n    proxy_ssl_certificate_key client.key;\n\
+             \x20   location / {{ proxy_pass https://{0}; }}\n\
+             \x20   location /none {{ proxy_pass https://{0};\n\
+             \x20       proxy_ssl_certificate \"\"; proxy_ssl_certificate_key \"\"; }}",
+            b.addr
+        ),
+    );
+    s.request(&get("/"))
+        .assert_status(200)
+        .assert_body("with a client certificate");
+    assert_eq!(b.seen.client_certs.load(Ordering::SeqCst), 1);
+    // `""` cancels the inherited certificate: the backend refuses.
+    s.request(&get("/none")).assert_status(502);
+    assert_eq!(b.handshakes(), 1);
 }
 
 #[test]
