@@ -581,6 +581,69 @@ fn chunked_and_large_bodies_come_through() {
 }
 
 #[test]
+fn an_upgraded_connection_is_relayed_over_tls_both_ways() {
+    let p = Prefix::new("pssl-upgrade");
+    let b = TlsBackend::start(cert(&p, "b", &["backend.test"]), |t, _| {
+        let _ = t.write_all(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: upgrade\r\n\r\n",
+        );
+        let _ = t.flush();
+        let mut buf = [0u8; 16384];
+        loop {
+            match t.read(&mut buf) {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => {
+                    let up = buf[..n].to_ascii_uppercase();
+                    if t.write_all(&up).is_err() || t.flush().is_err() {
+                        return false;
+                    }
+                }
+            }
+        }
+    });
+    let s = proxy(
+        p,
+        &format!(
+            "    location / {{ proxy_pass https://{}; proxy_http_version 1.1;\n\
+             \x20       proxy_set_header Upgrade $http_upgrade;\n\
+             \x20       proxy_set_header Connection upgrade; }}",
+            b.addr
+        ),
+    );
+    let mut c = TcpStream::connect(s.addr()).unwrap();
+    c.set_read_timeout(Some(WITHIN)).unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: upgrade\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    while common::find(&got, b"\r\n\r\n").is_none() {
+        let n = c.read(&mut buf).expect("the 101 head");
+        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.1 101 "),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    let end = common::find(&got, b"\r\n\r\n").unwrap() + 4;
+    got.drain(..end);
+    // 300 KB each way, more than either socket buffer holds: the TLS
+    // records held back go when the socket drains.
+    let data: Vec<u8> = (0..300_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut w = c.try_clone().unwrap();
+    let sent = data.clone();
+    let writer = std::thread::spawn(move || w.write_all(&sent).unwrap());
+    while got.len() < data.len() {
+        let n = c.read(&mut buf).expect("echoed bytes");
+        assert!(n > 0, "closed after {} bytes", got.len());
+        got.extend_from_slice(&buf[..n]);
+    }
+    writer.join().unwrap();
+    assert!(got == data.to_ascii_uppercase(), "the echo differs");
+}
+
+#[test]
 fn a_response_written_one_byte_per_record_is_whole() {
     let p = Prefix::new("pssl-bytes");
     let head_and_body = b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\nX-Split: yes\r\n\r\nsplit reply";
