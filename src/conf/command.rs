@@ -66,7 +66,7 @@ pub(super) const fn cmd(
 }
 
 /// Every module's table, in nginx's module order.
-fn tables() -> [&'static [Command]; 16] {
+fn tables() -> [&'static [Command]; 17] {
     [
         super::core::COMMANDS,
         super::http_core::COMMANDS,
@@ -80,6 +80,7 @@ fn tables() -> [&'static [Command]; 16] {
         super::http_autoindex::COMMANDS,
         super::http_map::COMMANDS,
         super::http_proxy::COMMANDS,
+        super::http_proxy_ssl::COMMANDS,
         super::http_upstream::COMMANDS,
         super::http_stub_status::COMMANDS,
         super::http_charset::COMMANDS,

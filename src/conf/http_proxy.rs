@@ -254,6 +254,8 @@ pub struct ProxyPass {
     /// no location prefix replaced and no arguments added
     /// (ngx_http_proxy_create_request with `proxy_lengths`).
     pub uri_verbatim: bool,
+    /// `https://`: the peer is spoken to over TLS (`proxy_ssl_*`).
+    pub ssl: bool,
 }
 
 /// One level's proxy directives as written.
@@ -287,6 +289,8 @@ pub(super) struct RawProxy {
     pub(super) request_buffering: Option<bool>,
     /// Where the buffer sizes were set, for the merge's checks.
     pub(super) sizes_at: Option<(std::path::PathBuf, usize)>,
+    /// The `proxy_ssl_*` directives.
+    pub(super) ssl: super::http_proxy_ssl::RawProxySsl,
 }
 
 /// One `proxy_set_header NAME VALUE`.
@@ -349,6 +353,9 @@ pub struct ProxyConf {
     /// `proxy_request_buffering on|off` (default on: the body is read
     /// whole before the peer is contacted).
     pub request_buffering: bool,
+    /// The `proxy_ssl_*` settings (and their rustls client configuration
+    /// where a `proxy_pass https://…` uses them).
+    pub ssl: Rc<super::http_proxy_ssl::ProxySslConf>,
 }
 
 impl Default for ProxyConf {
@@ -378,6 +385,7 @@ impl Default for ProxyConf {
             ignore_client_abort: false,
             ignore_headers: 0,
             request_buffering: true,
+            ssl: Rc::new(super::http_proxy_ssl::ProxySslConf::defaults()),
         }
     }
 }
@@ -441,7 +449,17 @@ pub(super) fn merge(raw: RawProxy, parent: &ProxyConf) -> ProxyConf {
         parent.request.clone()
     };
     let pass_vars = raw.pass.as_ref().is_some_and(|p| p.vars.is_some());
+    // ngx_http_proxy_set_ssl: a TLS context where `https://` (or a URL
+    // evaluated per request) needs one.
+    let needs_ssl = raw.pass.as_ref().is_some_and(|p| p.ssl || p.vars.is_some());
+    let ssl = super::http_proxy_ssl::merge(raw.ssl, &parent.ssl, needs_ssl).unwrap_or_else(|e| {
+        MERGE_ERROR.with(|m| {
+            m.borrow_mut().get_or_insert(e);
+        });
+        parent.ssl.clone()
+    });
     ProxyConf {
+        ssl,
         buffering,
         request,
         temp_path: parent.temp_path.clone(),
@@ -719,15 +737,15 @@ fn proxy_pass(
             upstream: None,
             vars: Some(vars),
             uri_verbatim: false,
+            ssl: false,
         });
     }
     let lower = url.to_ascii_lowercase();
-    let Some(rest) = lower.strip_prefix("http://").map(|_| &url[7..]) else {
-        if lower.starts_with("https://") {
-            return Err(d.error(
-                "https protocol requires SSL support: holdfast has no ngx_http_ssl_module",
-            ));
-        }
+    let (rest, ssl) = if lower.starts_with("http://") {
+        (&url[7..], false)
+    } else if lower.starts_with("https://") {
+        (&url[8..], true)
+    } else {
         return Err(d.error(format!("invalid URL prefix in \"{url}\"")));
     };
     if rest
@@ -746,6 +764,7 @@ fn proxy_pass(
             upstream: None,
             vars: None,
             uri_verbatim: false,
+            ssl,
         });
     }
     let (host, uri) = match rest.find('/') {
@@ -774,12 +793,13 @@ fn proxy_pass(
             upstream: index,
             vars: None,
             uri_verbatim: false,
+            ssl,
         });
     }
     let with_port = if has_port {
         host.to_string()
     } else {
-        format!("{host}:80")
+        format!("{host}:{}", if ssl { 443 } else { 80 })
     };
     let addr = with_port
         .to_socket_addrs()
@@ -793,6 +813,7 @@ fn proxy_pass(
         upstream: None,
         vars: None,
         uri_verbatim: false,
+        ssl,
     })
 }
 
@@ -824,11 +845,22 @@ mod tests {
         assert!(s.loc_conf(b"/n").proxy.pass.is_none());
         assert_eq!(s.loc_conf(b"/n").proxy.connect_timeout_ms, 2000);
         let wrap = |body: &str| format!("http {{\nserver {{\nlocation / {{\n{body}\n}}\n}}\n}}");
-        assert_err(
-            &wrap("proxy_pass https://127.0.0.1;"),
-            "https protocol requires SSL support: holdfast has no ngx_http_ssl_module",
-            4,
+        // `https://`: port 443 by default, a client configuration built
+        // (without SNI, as nginx's default); inherited settings shared.
+        let s = server(
+            "proxy_ssl_server_name on; location / { proxy_pass https://127.0.0.1; }\n\
+             location /b { proxy_pass https://127.0.0.1:8443; }",
         );
+        let l = s.loc_conf(b"/");
+        let p = l.proxy.pass.clone().unwrap();
+        assert!(p.ssl);
+        assert_eq!(p.addr.to_string(), "127.0.0.1:443");
+        let config = l.proxy.ssl.client_config().expect("a client configuration");
+        assert!(config.enable_sni);
+        let other = s.loc_conf(b"/b").proxy.ssl.client_config().unwrap();
+        assert!(std::sync::Arc::ptr_eq(&config, &other));
+        let s = server("location / { proxy_pass http://127.0.0.1; }");
+        assert!(s.loc_conf(b"/").proxy.ssl.client_config().is_none());
         assert_err(
             &wrap("proxy_pass 127.0.0.1;"),
             "invalid URL prefix in \"127.0.0.1\"",
@@ -891,17 +923,19 @@ impl super::build::Builder<'_> {
         raw: &mut RawProxy,
     ) -> Result<bool, ConfError> {
         let had = raw.pass.is_some();
-        let ok = directive(d, raw, &self.upstreams.borrow())?;
+        let ok = directive(d, raw, &self.upstreams.borrow())?
+            || super::http_proxy_ssl::directive(d, &mut raw.ssl, |v| self.path(v))?;
         if let Some(p) = raw.pass.as_ref().filter(|p| {
             !had && p.vars.is_none() && p.upstream.is_none() && matches!(p.addr, PeerAddr::Inet(_))
         }) {
             let host = p.host.to_ascii_lowercase();
+            let default_port = if p.ssl { 443 } else { 80 };
             let (host, port) = match host.rsplit_once(':') {
                 Some((h, port)) if !h.is_empty() => match port.parse::<u16>() {
                     Ok(n) => (h.to_string(), n),
-                    Err(_) => (host.clone(), 80),
+                    Err(_) => (host.clone(), default_port),
                 },
-                _ => (host.clone(), 80),
+                _ => (host.clone(), default_port),
             };
             self.implicit.borrow_mut().push(super::ImplicitUpstream {
                 host,

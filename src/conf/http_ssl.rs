@@ -632,7 +632,7 @@ fn ticket_key(file: &std::path::Path) -> Result<TicketKey, String> {
 }
 
 /// Reads a PEM chain and its key (nginx's ngx_ssl_certificate).
-fn load(
+pub(super) fn load(
     cert: &std::path::Path,
     key: &std::path::Path,
 ) -> Result<rustls::sign::CertifiedKey, String> {

@@ -29,6 +29,7 @@ pub mod http_headers;
 mod http_log;
 mod http_map;
 pub mod http_proxy;
+pub mod http_proxy_ssl;
 mod http_rewrite;
 pub mod http_ssl;
 mod http_ssl_ciphers;

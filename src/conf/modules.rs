@@ -139,7 +139,8 @@ pub static MODULES: &[Module] = &[
     present(
         "ngx_http_proxy_module",
         "--without-http_proxy_module",
-        "no proxy_cache/proxy_store (no ngx_http_file_cache), proxy_ssl_* (issue 13), \
+        "no proxy_cache/proxy_store (no ngx_http_file_cache), proxy_ssl_ciphers, \
+         proxy_ssl_crl, proxy_ssl_password_file, proxy_ssl_conf_command (issue 13), \
          proxy_cookie_*, proxy_bind, proxy_socket_keepalive, proxy_limit_rate, \
          proxy_force_ranges, proxy_pass_trailers",
     ),
@@ -533,40 +534,28 @@ static NOT_YET: &[(&str, &str)] = &[
         "ngx_http_proxy_module's proxy_pass_trailers",
     ),
     (
-        "proxy_ssl_verify",
-        "ngx_http_proxy_module's proxy_ssl_verify (issue 13)",
-    ),
-    (
-        "proxy_ssl_server_name",
-        "ngx_http_proxy_module's proxy_ssl_server_name (issue 13)",
-    ),
-    (
-        "proxy_ssl_name",
-        "ngx_http_proxy_module's proxy_ssl_name (issue 13)",
-    ),
-    (
-        "proxy_ssl_protocols",
-        "ngx_http_proxy_module's proxy_ssl_protocols (issue 13)",
-    ),
-    (
         "proxy_ssl_ciphers",
         "ngx_http_proxy_module's proxy_ssl_ciphers (issue 13)",
     ),
     (
-        "proxy_ssl_certificate",
-        "ngx_http_proxy_module's proxy_ssl_certificate (issue 13)",
+        "proxy_ssl_crl",
+        "ngx_http_proxy_module's proxy_ssl_crl (issue 13)",
     ),
     (
-        "proxy_ssl_certificate_key",
-        "ngx_http_proxy_module's proxy_ssl_certificate_key (issue 13)",
+        "proxy_ssl_password_file",
+        "ngx_http_proxy_module's proxy_ssl_password_file (issue 13)",
     ),
     (
-        "proxy_ssl_trusted_certificate",
-        "ngx_http_proxy_module's proxy_ssl_trusted_certificate (issue 13)",
+        "proxy_ssl_conf_command",
+        "ngx_http_proxy_module's proxy_ssl_conf_command (issue 13)",
     ),
     (
-        "proxy_ssl_session_reuse",
-        "ngx_http_proxy_module's proxy_ssl_session_reuse (issue 13)",
+        "proxy_ssl_certificate_cache",
+        "ngx_http_proxy_module's proxy_ssl_certificate_cache (issue 13)",
+    ),
+    (
+        "proxy_ssl_key_log",
+        "ngx_http_proxy_module's proxy_ssl_key_log (issue 13)",
     ),
     (
         "pcre_jit",

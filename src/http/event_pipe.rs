@@ -421,7 +421,7 @@ fn relay_body_with<S: Transport>(
 
 /// An error after the client's head went out: logged, both connections
 /// closed (the client sees the response cut short, as with nginx).
-fn log_after_header<S: Transport>(cy: &mut Cycle<S>, key: usize, ck: usize, msg: &str) {
+pub(crate) fn log_after_header<S: Transport>(cy: &mut Cycle<S>, key: usize, ck: usize, msg: &str) {
     crate::http::request::http_error!(cy, ck, "{msg} while reading upstream");
     // What was read still goes to the client, gathered bytes included.
     let chunked = up_mut(cy, key).is_some_and(|u| u.chunked_out);

@@ -54,6 +54,7 @@ pub mod upstream_header;
 pub mod upstream_keepalive;
 pub mod upstream_resolve;
 pub mod upstream_round_robin;
+pub mod upstream_ssl;
 pub mod upstream_upgrade;
 pub mod variables;
 

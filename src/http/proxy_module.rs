@@ -145,6 +145,10 @@ pub(crate) fn proxy_start<S: Transport>(
             r.upstream_uri = Some(uri);
         }
         let client = cy.conns[key].token(key);
+        let ssl = crate::http::upstream_ssl::ssl_name(cy, key, pass);
+        if let Some(r) = cy.conns[key].req_mut() {
+            r.upstream_https = pass.ssl;
+        }
         let reused =
             pool.and_then(|p| crate::http::upstream_keepalive::get_keepalive_peer(cy, p, &addr));
         let connected = match reused {
@@ -173,12 +177,14 @@ pub(crate) fn proxy_start<S: Transport>(
                 head_request,
                 pool,
                 peer_index,
+                ssl.clone(),
             ),
         };
         if let Ok(up) = connected
             && let Some(u) = up_mut(cy, up)
         {
             u.idempotent = idempotent;
+            u.ssl = ssl;
             u.tried = tried.clone();
             u.tried.extend(peer_index.map(|(_, p)| p));
         }
@@ -259,11 +265,15 @@ fn proxy_eval<S: Transport>(
     let mut raw = Vec::new();
     crate::http::variables::complex_value(cy, key, pass.vars.as_deref()?, &mut raw);
     let url = String::from_utf8_lossy(&raw).into_owned();
-    let Some(rest) = url
-        .get(..7)
-        .filter(|p| p.eq_ignore_ascii_case("http://") && url.len() > 7)
-        .map(|_| &url[7..])
-    else {
+    let scheme = |s: &str| {
+        url.get(..s.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(s))
+    };
+    let (rest, ssl) = if scheme("http://") && url.len() > 7 {
+        (&url[7..], false)
+    } else if scheme("https://") && url.len() > 8 {
+        (&url[8..], true)
+    } else {
         crate::http::request::http_error!(cy, key, "invalid URL prefix in \"{url}\"");
         return None;
     };
@@ -288,6 +298,7 @@ fn proxy_eval<S: Transport>(
                 upstream: None,
                 vars: None,
                 uri_verbatim: true,
+                ssl,
             }),
             host: "localhost".to_string(),
             port: 0,
@@ -315,8 +326,9 @@ fn proxy_eval<S: Transport>(
             None => (hostport, None),
         },
     };
+    let default_port = if ssl { 443 } else { 80 };
     let port = match port_text {
-        None => 80,
+        None => default_port,
         Some(p) => match p.parse::<u16>() {
             Ok(n) if n > 0 => n,
             _ => {
@@ -342,7 +354,7 @@ fn proxy_eval<S: Transport>(
     // ngx_http_proxy_set_vars(): the Host header, with the port unless it
     // is the default one.
     let host_header = match port_text {
-        Some(p) if port != 80 => format!("{host}:{p}"),
+        Some(p) if port != default_port => format!("{host}:{p}"),
         _ => host.to_string(),
     };
     Some(crate::http::upstream_resolve::Resolved {
@@ -353,6 +365,7 @@ fn proxy_eval<S: Transport>(
             upstream: None,
             vars: None,
             uri_verbatim: true,
+            ssl,
         }),
         host: host.to_string(),
         port,

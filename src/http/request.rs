@@ -263,6 +263,9 @@ pub struct Request {
     /// address it is the error-log context's `upstream: "http://PEER/URI"`
     /// (formatted only when a line is logged).
     pub upstream_uri: Option<Vec<u8>>,
+    /// The peer is spoken to over TLS (`proxy_pass https://…`): the
+    /// error-log context says `upstream: "https://…"`.
+    pub upstream_https: bool,
     /// A `proxy_pass` with variables, evaluated: where it goes, the
     /// resolver wait, the request's own peer set (`u->resolved`).
     pub resolved: Option<Box<crate::http::upstream_resolve::Resolved>>,
@@ -460,7 +463,8 @@ pub fn log_ctx<S: Transport>(cy: &Cycle<S>, key: usize) -> String {
             });
             if let Some(peer) = peer {
                 s.push_str(&format!(
-                    ", upstream: \"http://{peer}{}\"",
+                    ", upstream: \"{}://{peer}{}\"",
+                    if r.upstream_https { "https" } else { "http" },
                     String::from_utf8_lossy(uri)
                 ));
             }

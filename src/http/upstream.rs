@@ -37,6 +37,9 @@ const READ_CHUNK: usize = 16 * 1024;
 pub enum UpstreamState {
     /// ngx_event_connect_peer returned EINPROGRESS.
     Connecting,
+    /// The TLS session to the peer is being set up
+    /// (ngx_http_upstream_ssl_handshake_handler).
+    SslHandshake,
     /// Sending the request (ngx_http_upstream_send_request).
     Sending,
     /// Reading the status line and headers (ngx_http_upstream_process_header).
@@ -112,6 +115,9 @@ pub struct UpstreamConn {
     /// The body's way to the client once the head is in (`event_pipe.rs`):
     /// a buffered response's temp file and gathered bytes.
     pub pipe: Option<Box<crate::http::event_pipe::Pipe>>,
+    /// `proxy_pass https://…`: what the TLS session is made with
+    /// (`upstream_ssl.rs`).
+    pub ssl: Option<std::rc::Rc<crate::http::upstream_ssl::UpstreamSsl>>,
 }
 
 impl UpstreamConn {
@@ -153,6 +159,7 @@ impl UpstreamConn {
             streamed: false,
             received: 0,
             body_len: 0,
+            ssl: None,
         }
     }
 
@@ -173,7 +180,10 @@ impl UpstreamConn {
 
 /// Mirrors ngx_event_connect_peer(): a non-blocking connect, a connection
 /// slot of the same slab (its token generation-checked like a client's),
-/// epoll registration, and the connect timeout on its write event.
+/// epoll registration, and the connect timeout on its write event. With
+/// `ssl`, the socket is a TLS client session from the start; its handshake
+/// runs once the connect is done (`upstream_ssl.rs`).
+#[allow(clippy::too_many_arguments)]
 pub fn event_connect_peer<S: Transport>(
     cy: &mut Cycle<S>,
     addr: crate::os::net::PeerAddr,
@@ -182,6 +192,7 @@ pub fn event_connect_peer<S: Transport>(
     head_request: bool,
     pool: Option<usize>,
     peer_index: Option<(usize, usize)>,
+    ssl: Option<std::rc::Rc<crate::http::upstream_ssl::UpstreamSsl>>,
 ) -> io::Result<usize> {
     if cy.registry.is_none() {
         return Err(io::Error::from(io::ErrorKind::Unsupported));
@@ -191,6 +202,10 @@ pub fn event_connect_peer<S: Transport>(
         return Err(io::Error::from(io::ErrorKind::OutOfMemory));
     }
     let stream = S::connect_peer(&addr)?;
+    let stream = match &ssl {
+        Some(s) => stream.ssl_client(s.config.clone(), s.name.clone())?,
+        None => stream,
+    };
     let number = cy.connection_counter;
     cy.connection_counter += 1;
     let now = cy.clock.now_ms;
@@ -235,6 +250,7 @@ pub fn event_connect_peer<S: Transport>(
     )))));
     if let Some(ConnData::Upstream(u)) = c.data.as_deref_mut() {
         u.start_ms = now;
+        u.ssl = ssl;
     }
     log::debug!(
         "*{} connect to {}, fd:{}",
@@ -282,7 +298,13 @@ pub(crate) fn up_mut<S>(cy: &mut Cycle<S>, key: usize) -> Option<&mut UpstreamCo
 
 /// An error of the peer, logged as nginx's (` while ACTION`, then the
 /// client's context with `upstream: "…"`); the request ends with `rc`.
-fn upstream_error<S: Transport>(cy: &mut Cycle<S>, key: usize, msg: &str, action: &str, rc: u16) {
+pub(crate) fn upstream_error<S: Transport>(
+    cy: &mut Cycle<S>,
+    key: usize,
+    msg: &str,
+    action: &str,
+    rc: u16,
+) {
     let Some(u) = up_mut(cy, key) else { return };
     let client = u.client;
     if rc == 502
@@ -376,6 +398,7 @@ pub(crate) fn upstream_next<S: Transport>(cy: &mut Cycle<S>, key: usize, ft: u16
         (u.client, u.sent > 0, u.idempotent, u.head_request, u.pool);
     let first_ms = u.first_ms.unwrap_or(u.start_ms);
     let streamed = u.streamed;
+    let ssl = u.ssl.clone();
     let mut tried = std::mem::take(&mut u.tried);
     let request = std::mem::take(&mut u.request);
     let Some(ck) = cy.lookup(client) else {
@@ -432,6 +455,7 @@ pub(crate) fn upstream_next<S: Transport>(cy: &mut Cycle<S>, key: usize, ft: u16
             head_request,
             pool,
             Some((ui, np)),
+            ssl.clone(),
         ) {
             Ok(up) => {
                 let t = cy.conns[up].token(up);
@@ -499,6 +523,9 @@ pub fn upstream_handler<S: Transport>(cy: &mut Cycle<S>, key: usize, ev: EvKind)
         return;
     }
     match (ev, state) {
+        (_, UpstreamState::SslHandshake) => {
+            crate::http::upstream_ssl::ssl_handshake_handler(cy, key, ev)
+        }
         (EvKind::Write, UpstreamState::Connecting | UpstreamState::Sending) => {
             send_request_handler(cy, key)
         }
@@ -579,6 +606,11 @@ pub(crate) fn send_request_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) 
         if !c.write.ready {
             return;
         }
+        if matches!(c.data.as_deref(), Some(ConnData::Upstream(u)) if u.ssl.is_some()) {
+            // ngx_http_upstream_ssl_init_connection: TLS first.
+            crate::http::upstream_ssl::ssl_init_connection(cy, key);
+            return;
+        }
     }
     let client = match cy.conns[key].data.as_deref() {
         Some(ConnData::Upstream(u)) => u.client,
@@ -627,6 +659,30 @@ pub(crate) fn send_request_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) 
                 let msg = format!("{call}() failed ({})", OsErr(&e));
                 let action = "sending request to upstream";
                 upstream_error(cy, key, &msg, action, 502);
+                return;
+            }
+        }
+    }
+    // TLS records the socket did not take yet (Transport::wants_write) go
+    // before the request counts as sent.
+    if c.stream.wants_write() {
+        match c.stream.flush() {
+            Ok(true) => {}
+            Ok(false) => {
+                c.write.ready = false;
+                let t = send_timeout(cy, client);
+                cy.add_timer(key, EvKind::Write, t);
+                return;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                c.write.ready = false;
+                let t = send_timeout(cy, client);
+                cy.add_timer(key, EvKind::Write, t);
+                return;
+            }
+            Err(e) => {
+                let msg = format!("writev() failed ({})", OsErr(&e));
+                upstream_error(cy, key, &msg, "sending request to upstream", 502);
                 return;
             }
         }
@@ -745,6 +801,12 @@ fn process_upstream_with<S: Transport>(cy: &mut Cycle<S>, key: usize, chunk: &mu
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 let msg = format!("recv() failed ({})", OsErr(&e));
+                if matches!(up_mut(cy, key), Some(u) if u.state == UpstreamState::ReadingBody) {
+                    // The client's head went out: the response is cut
+                    // short, not replaced by a 502 page.
+                    crate::http::event_pipe::log_after_header(cy, key, ck, &msg);
+                    return;
+                }
                 upstream_error(cy, key, &msg, "reading response header from upstream", 502);
                 return;
             }
@@ -816,6 +878,7 @@ fn retry_on_new_connection<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         u.peer_index,
         u.peer.clone(),
     );
+    let ssl = u.ssl.clone();
     log::debug!(
         "*{} keepalive connection closed by peer, retrying",
         cy.conns[key].number
@@ -830,6 +893,7 @@ fn retry_on_new_connection<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         head_request,
         pool,
         peer_index,
+        ssl,
     ) {
         Ok(up) => {
             let t = cy.conns[up].token(up);

@@ -249,6 +249,15 @@ fn flush_to_peer<S: Transport>(cy: &mut Cycle<S>, key: usize) -> bool {
             Err(_) => return false,
         }
     }
+    // TLS records the socket did not take yet go on the next write event.
+    if c.stream.wants_write() {
+        match c.stream.flush() {
+            Ok(true) => {}
+            Ok(false) => c.write.ready = false,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => c.write.ready = false,
+            Err(_) => return false,
+        }
+    }
     true
 }
 

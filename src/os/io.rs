@@ -161,6 +161,36 @@ pub trait Transport {
         Err(io::Error::from(io::ErrorKind::Unsupported))
     }
 
+    /// Mirrors ngx_ssl_create_connection() with NGX_SSL_CLIENT: the socket
+    /// of a peer connection becomes a TLS client session asking for
+    /// `name` (`proxy_pass https://…`). Transports without TLS say
+    /// Unsupported.
+    fn ssl_client(
+        self,
+        config: std::sync::Arc<rustls::ClientConfig>,
+        name: rustls::pki_types::ServerName<'static>,
+    ) -> io::Result<Self>
+    where
+        Self: Sized,
+    {
+        let _ = (config, name);
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+
+    /// Mirrors ngx_ssl_handshake() on a client session: one step of it.
+    /// A transport without a client session has nothing to do.
+    fn ssl_handshake(
+        &mut self,
+    ) -> Result<crate::os::tls_client::Handshake, crate::os::tls_client::HandshakeError> {
+        Ok(crate::os::tls_client::Handshake::Done)
+    }
+
+    /// The client session's handshake resumed a session
+    /// (`proxy_ssl_session_reuse`).
+    fn ssl_client_reused(&self) -> bool {
+        false
+    }
+
     /// Registers the socket with the event loop (ngx_add_conn), both
     /// directions, edge-triggered.
     fn add_conn(&mut self, registry: &mio::Registry, token: usize) -> io::Result<()> {

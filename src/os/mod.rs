@@ -8,4 +8,7 @@ pub mod process_cycle;
 pub mod signals;
 pub mod socket;
 pub mod tls;
+pub mod tls_buf;
+pub mod tls_client;
+pub mod tls_hello;
 pub mod user;

@@ -130,6 +130,8 @@ pub enum Stream {
     Unix(mio::net::UnixStream),
     /// TLS over one of the above (`listen … ssl`).
     Tls(Box<crate::os::tls::TlsStream>),
+    /// TLS to a peer (`proxy_pass https://…`): holdfast is the client.
+    TlsClient(Box<crate::os::tls_client::TlsClientStream>),
 }
 
 impl Stream {
@@ -144,6 +146,7 @@ impl Stream {
             Stream::Tcp(s) => s.as_raw_fd(),
             Stream::Unix(s) => s.as_raw_fd(),
             Stream::Tls(t) => t.sock.raw_fd(),
+            Stream::TlsClient(t) => t.sock.raw_fd(),
         }
     }
 
@@ -162,6 +165,7 @@ impl Source for Stream {
             Stream::Tcp(s) => s.register(r, t, i),
             Stream::Unix(s) => s.register(r, t, i),
             Stream::Tls(s) => s.sock.register(r, t, i),
+            Stream::TlsClient(s) => s.sock.register(r, t, i),
         }
     }
 
@@ -170,6 +174,7 @@ impl Source for Stream {
             Stream::Tcp(s) => s.reregister(r, t, i),
             Stream::Unix(s) => s.reregister(r, t, i),
             Stream::Tls(s) => s.sock.reregister(r, t, i),
+            Stream::TlsClient(s) => s.sock.reregister(r, t, i),
         }
     }
 
@@ -178,6 +183,7 @@ impl Source for Stream {
             Stream::Tcp(s) => s.deregister(r),
             Stream::Unix(s) => s.deregister(r),
             Stream::Tls(s) => s.sock.deregister(r),
+            Stream::TlsClient(s) => s.sock.deregister(r),
         }
     }
 }
@@ -188,6 +194,28 @@ impl Transport for Stream {
             crate::os::net::PeerAddr::Inet(a) => mio::net::TcpStream::connect(*a).map(Stream::Tcp),
             crate::os::net::PeerAddr::Unix(p) => mio::net::UnixStream::connect(p).map(Stream::Unix),
         }
+    }
+
+    fn ssl_client(
+        self,
+        config: std::sync::Arc<rustls::ClientConfig>,
+        name: rustls::pki_types::ServerName<'static>,
+    ) -> io::Result<Self> {
+        crate::os::tls_client::TlsClientStream::new(self, config, name)
+            .map(|t| Stream::TlsClient(Box::new(t)))
+    }
+
+    fn ssl_handshake(
+        &mut self,
+    ) -> Result<crate::os::tls_client::Handshake, crate::os::tls_client::HandshakeError> {
+        match self {
+            Stream::TlsClient(s) => s.handshake(),
+            _ => Ok(crate::os::tls_client::Handshake::Done),
+        }
+    }
+
+    fn ssl_client_reused(&self) -> bool {
+        matches!(self, Stream::TlsClient(s) if s.reused())
     }
 
     fn add_conn(&mut self, registry: &Registry, token: usize) -> io::Result<()> {
@@ -203,6 +231,7 @@ impl Transport for Stream {
             Stream::Tcp(s) => s.take_error(),
             Stream::Unix(s) => s.take_error(),
             Stream::Tls(s) => s.take_error(),
+            Stream::TlsClient(s) => s.take_error(),
         }
     }
 
@@ -211,6 +240,7 @@ impl Transport for Stream {
             Stream::Tcp(s) => Read::read(s, buf),
             Stream::Unix(s) => Read::read(s, buf),
             Stream::Tls(s) => s.read(buf),
+            Stream::TlsClient(s) => s.read(buf),
         }
     }
 
@@ -221,12 +251,14 @@ impl Transport for Stream {
             (Stream::Unix(s), [one]) => Write::write(s, one),
             (Stream::Unix(s), _) => Write::write_vectored(s, bufs),
             (Stream::Tls(s), _) => s.writev(bufs),
+            (Stream::TlsClient(s), _) => s.writev(bufs),
         }
     }
 
     fn sendfile(&mut self, file: &File, offset: u64, len: usize) -> io::Result<usize> {
         match self {
             Stream::Tls(s) => s.sendfile(file, offset, len),
+            Stream::TlsClient(s) => s.sendfile(file, offset, len),
             _ => crate::os::io::sendfile(self.raw_fd(), file, offset, len),
         }
     }
@@ -241,6 +273,7 @@ impl Transport for Stream {
     fn wants_write(&self) -> bool {
         match self {
             Stream::Tls(s) => s.wants_write(),
+            Stream::TlsClient(s) => s.wants_write(),
             _ => false,
         }
     }
@@ -248,6 +281,7 @@ impl Transport for Stream {
     fn flush(&mut self) -> io::Result<bool> {
         match self {
             Stream::Tls(s) => s.flush(),
+            Stream::TlsClient(s) => s.flush(),
             _ => Ok(true),
         }
     }
@@ -273,6 +307,9 @@ impl Transport for Stream {
         if let Stream::Tls(s) = self {
             s.ssl_shutdown();
         }
+        if let Stream::TlsClient(s) = self {
+            s.ssl_shutdown();
+        }
     }
 
     fn plain_on_ssl_port(&self) -> bool {
@@ -284,6 +321,7 @@ impl Transport for Stream {
             Stream::Tcp(s) => mio::net::TcpStream::set_nodelay(s, true),
             Stream::Unix(_) => Err(io::Error::from(io::ErrorKind::Unsupported)),
             Stream::Tls(s) => s.set_nodelay(),
+            Stream::TlsClient(s) => s.set_nodelay(),
         }
     }
 
@@ -297,6 +335,7 @@ impl Transport for Stream {
             ),
             Stream::Unix(_) => Err(io::Error::from(io::ErrorKind::Unsupported)),
             Stream::Tls(s) => s.set_cork(on),
+            Stream::TlsClient(s) => s.set_cork(on),
         }
     }
 
@@ -305,6 +344,7 @@ impl Transport for Stream {
             Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
             Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
             Stream::Tls(s) => s.shutdown_write(),
+            Stream::TlsClient(s) => s.shutdown_write(),
         }
     }
 
@@ -314,5 +354,25 @@ impl Transport for Stream {
 
     fn fd(&self) -> i32 {
         self.raw_fd()
+    }
+}
+
+/// std's Read over the transport's read (rustls's buffered client reads
+/// records with it).
+impl std::io::Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Transport::read(self, buf)
+    }
+}
+
+/// std's Write over the transport's write (rustls's buffered client sends
+/// records with it).
+impl std::io::Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.writev(&[std::io::IoSlice::new(buf)])
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }

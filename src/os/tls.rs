@@ -38,6 +38,8 @@ use rustls::server::UnbufferedServerConnection;
 use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError};
 
 use crate::os::io::Transport;
+use crate::os::tls_buf::Bufs;
+pub use crate::os::tls_hello::client_hello_server_name;
 
 // Plaintext is sealed SSL_BUFFER_SIZE (nginx's `ssl_buffer_size` default)
 // at a time.
@@ -45,7 +47,7 @@ use crate::conf::http_ssl::SSL_BUFFER_SIZE;
 
 /// The largest TLS record on the wire (header, 16k of data, and the most a
 /// TLS 1.2 record may add): the input buffer holds at least one.
-const TLS_RECORD_MAX: usize = 5 + 16 * 1024 + 2048;
+pub(super) const TLS_RECORD_MAX: usize = 5 + 16 * 1024 + 2048;
 
 /// The most ciphertext a handshake message may make the input buffer hold
 /// (rustls's own limit for its buffered API: 64k of handshake data).
@@ -104,69 +106,6 @@ enum Turn {
 struct Sink<'a> {
     buf: &'a mut [u8],
     got: usize,
-}
-
-/// A session's buffers.
-#[derive(Default)]
-struct Bufs {
-    /// Ciphertext read and not yet processed: `inbuf[..in_used]`.
-    inbuf: Vec<u8>,
-    in_used: usize,
-    /// Records not yet on the socket: `outbuf[out_sent..out_used]`.
-    outbuf: Vec<u8>,
-    out_sent: usize,
-    out_used: usize,
-    /// Plaintext opened beyond what the last read asked for.
-    rest: Vec<u8>,
-    rest_at: usize,
-}
-
-/// Idle connections' buffers kept for the next busy one (at most this
-/// many): a keep-alive request over TLS then costs no allocation and no
-/// clearing of 18k, and the heap does not fragment around the sessions'
-/// long-lived state.
-const TLS_BUFFERS_FREE_MAX: usize = 32;
-
-thread_local! {
-    /// The free list of [`Bufs`] (one per worker thread), boxed as the
-    /// connections hold them, so taking one moves no buffer.
-    #[allow(clippy::vec_box)]
-    static FREE_BUFS: RefCell<Vec<Box<Bufs>>> = const { RefCell::new(Vec::new()) };
-}
-
-impl Bufs {
-    /// A set of buffers from the free list, or new ones.
-    fn get() -> Box<Bufs> {
-        FREE_BUFS.with(|f| f.borrow_mut().pop()).unwrap_or_default()
-    }
-
-    /// Gives empty buffers back to the free list (buffers grown past one
-    /// record, for a large handshake message, are dropped instead).
-    fn put(mut b: Box<Bufs>) {
-        if b.inbuf.len() > TLS_RECORD_MAX || b.outbuf.len() > 2 * TLS_RECORD_MAX {
-            return;
-        }
-        b.in_used = 0;
-        b.out_sent = 0;
-        b.out_used = 0;
-        b.rest.clear();
-        b.rest.shrink_to(SSL_BUFFER_SIZE);
-        b.rest_at = 0;
-        FREE_BUFS.with(|f| {
-            let mut f = f.borrow_mut();
-            if f.len() < TLS_BUFFERS_FREE_MAX {
-                f.push(b);
-            }
-        });
-    }
-
-    fn holds_input(&self) -> bool {
-        self.in_used > 0 || self.rest_at < self.rest.len()
-    }
-
-    fn holds_output(&self) -> bool {
-        self.out_sent < self.out_used
-    }
 }
 
 /// A TLS server session over a socket.
@@ -894,73 +833,6 @@ impl Transport for TlsStream {
     fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.sock.take_error()
     }
-}
-
-/// The server name (SNI) of a ClientHello at the start of `data`, when the
-/// first record holds the whole extension list (rustls's unbuffered server
-/// session does not hand the name out; the ClientHello is parsed again
-/// here, bounds-checked at every step, and rustls still validates it).
-pub fn client_hello_server_name(data: &[u8]) -> Option<&str> {
-    /// A cursor that never reads past its slice.
-    struct R<'a>(&'a [u8]);
-    impl<'a> R<'a> {
-        fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-            if self.0.len() < n {
-                return None;
-            }
-            let (a, b) = self.0.split_at(n);
-            self.0 = b;
-            Some(a)
-        }
-        fn u8(&mut self) -> Option<usize> {
-            self.take(1).map(|b| usize::from(b[0]))
-        }
-        fn u16(&mut self) -> Option<usize> {
-            self.take(2)
-                .map(|b| usize::from(b[0]) << 8 | usize::from(b[1]))
-        }
-        fn vec8(&mut self) -> Option<&'a [u8]> {
-            let n = self.u8()?;
-            self.take(n)
-        }
-        fn vec16(&mut self) -> Option<&'a [u8]> {
-            let n = self.u16()?;
-            self.take(n)
-        }
-    }
-    let mut rec = R(data);
-    if rec.u8()? != 0x16 {
-        return None;
-    }
-    rec.take(2)?;
-    let mut hs = R(rec.vec16()?);
-    if hs.u8()? != 1 {
-        return None;
-    }
-    let len = hs.take(3)?;
-    let len = usize::from(len[0]) << 16 | usize::from(len[1]) << 8 | usize::from(len[2]);
-    let mut hello = R(hs.take(len)?);
-    hello.take(2 + 32)?;
-    hello.vec8()?;
-    hello.vec16()?;
-    hello.vec8()?;
-    let mut exts = R(hello.vec16()?);
-    while !exts.0.is_empty() {
-        let kind = exts.u16()?;
-        let body = exts.vec16()?;
-        if kind != 0 {
-            continue;
-        }
-        let mut list = R(R(body).vec16()?);
-        while !list.0.is_empty() {
-            let name_type = list.u8()?;
-            let name = list.vec16()?;
-            if name_type == 0 {
-                return std::str::from_utf8(name).ok().filter(|n| !n.is_empty());
-            }
-        }
-    }
-    None
 }
 
 /// The client's certificate (rustls `CommonState` calls only).
