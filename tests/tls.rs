@@ -625,7 +625,6 @@ fn handshake_handler_runs_under_client_header_timeout_with_nginx_trace() {
             "SSL_get_error: 2",
             "SSL handshake handler: 0",
             "client timed out (110: Connection timed out) while SSL handshaking",
-            "close http connection",
         ],
     );
 }
