@@ -895,3 +895,54 @@ fn early_data_is_read_before_the_handshake_ends_only_when_enabled() {
     assert_eq!(get(ports[1]), (false, "early: reused:.".to_string()));
     assert_eq!(get(ports[1]), (false, "early: reused:r".to_string()));
 }
+
+#[test]
+fn only_the_default_server_of_an_ssl_address_needs_a_certificate() {
+    let p = Prefix::new("tls-nocert");
+    let root = cert(&p, "c", &["localhost", "other.test"]);
+    let port = common::free_port();
+    // As nginx: a second server on the address without certificates is
+    // served with the default server's under SNI.
+    let s = tls_server(
+        p,
+        &format!(
+            "server {{\n    listen 127.0.0.1:{port} ssl;\n    server_name localhost;\n\
+         \x20   ssl_certificate c.crt;\n    ssl_certificate_key c.key;\n\
+         \x20   location / {{ return 200 default; }}\n}}\n\
+         server {{\n    listen 127.0.0.1:{port} ssl;\n    server_name other.test;\n\
+         \x20   location / {{ return 200 other; }}\n}}"
+        ),
+    );
+    let config = client_config(&[root]);
+    let mut t = connect(&s, &config, "other.test");
+    t.write_all(b"GET / HTTP/1.1\r\nHost: other.test\r\n\r\n")
+        .unwrap();
+    let (head, body) = read_response(&mut t, &mut Vec::new());
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    assert_eq!(body, b"other");
+    // The default server without one is refused, at its listen line.
+    let p = Prefix::new("tls-nocert-default");
+    cert(&p, "c", &["localhost"]);
+    let file = p.write_conf(&common::conf(
+        64,
+        "server {\n    listen 127.0.0.1:1 ssl;\n    server_name a;\n}\n\
+         server {\n    listen 127.0.0.1:1 ssl;\n    server_name b;\n\
+         \x20   ssl_certificate c.crt;\n    ssl_certificate_key c.key;\n}",
+    ));
+    let line = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("listen 127.0.0.1:1 ssl;"))
+        .unwrap()
+        + 1;
+    let out = common::test_config(&p, &file, WITHIN);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive in {}:{line}",
+            file.display()
+        )),
+        "{}",
+        out.stderr
+    );
+}

@@ -583,10 +583,12 @@ impl Builder<'_> {
         let _ = super::http_charset::take_merge_error();
         let http_loc = merge_loc(loc, &defaults);
         let mut ssl_error = None;
+        let mut no_certificate = Vec::new();
         let servers = servers
             .into_iter()
             .zip(listens)
-            .map(|(raw, listens)| {
+            .enumerate()
+            .map(|(no_certificate_server, (raw, listens))| {
                 let conf = Rc::new(merge_loc(raw.loc, &http_loc));
                 // ngx_http_ssl_init: an `ssl` listener's servers need a
                 // certificate (and each certificate its key).
@@ -605,12 +607,15 @@ impl Builder<'_> {
                     } else if let Some(Err(e)) = ssl.map(|s| s.check()) {
                         ssl_error = Some(e);
                     } else if ssl.is_none_or(|s| s.keys.is_empty() && !s.reject_handshake) {
-                        ssl_error = Some(ConfError {
-                            msg: "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive"
-                                .to_string(),
-                            file: Some(l.file.to_path_buf()),
-                            line: l.line,
-                        });
+                        // Only an address's default server must have one
+                        // (the others keep its certificate under SNI):
+                        // checked once every server is known.
+                        no_certificate.push((
+                            no_certificate_server,
+                            l.listen.addr.clone(),
+                            l.file.to_path_buf(),
+                            l.line,
+                        ));
                     }
                 }
                 let locations: Vec<Location> = raw
@@ -646,6 +651,27 @@ impl Builder<'_> {
                 })
             })
             .collect::<Vec<Rc<ServerConf>>>();
+        // ngx_http_ssl_init: the default server of an `ssl` address needs a
+        // certificate (or ssl_reject_handshake).
+        for (i, addr, file, line) in no_certificate {
+            let listens = |s: &Rc<ServerConf>, default: bool| {
+                s.listen
+                    .iter()
+                    .any(|l| l.addr == addr && (l.default_server || !default))
+            };
+            let default = servers
+                .iter()
+                .position(|s| listens(s, true))
+                .or_else(|| servers.iter().position(|s| listens(s, false)));
+            if ssl_error.is_none() && default == Some(i) {
+                ssl_error = Some(ConfError {
+                    msg: "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive"
+                        .to_string(),
+                    file: Some(file),
+                    line,
+                });
+            }
+        }
         if let Some(e) = ssl_error {
             return Err(e);
         }
