@@ -255,12 +255,18 @@ fn the_debug_trace_shows_nginx_s_handshake_lines() {
     s.request(&get("/")).assert_status(200);
     for line in [
         "upstream SSL server name: \"backend.test\"",
-        "SSL_do_handshake: -1",
-        "SSL_get_error: 2",
-        "SSL handshake handler: 0",
         "SSL_do_handshake: 1",
     ] {
         s.assert_log(line, WITHIN);
+    }
+    // The backend's answer usually comes after holdfast's next read found
+    // nothing (SSL_ERROR_WANT_READ, then the handler on the read event);
+    // on a loaded machine it can be there already, and the handshake ends
+    // in one call.
+    if s.log_contains("SSL_do_handshake: -1", Duration::ZERO) {
+        for line in ["SSL_get_error: 2", "SSL handshake handler: 0"] {
+            s.assert_log(line, WITHIN);
+        }
     }
     assert_eq!(b.sni(), vec![Some("backend.test".to_string())]);
 }

@@ -133,6 +133,10 @@ pub struct TlsStream {
     sent_close_notify: bool,
     /// The client sent 0-RTT data that was accepted.
     early: bool,
+    /// The last read from the socket returned less than it had room for:
+    /// with edge-triggered epoll the socket is drained, and another read
+    /// would only say EAGAIN (reset when a read or handshake call starts).
+    drained: bool,
     /// rustls failed (a bad record, a failed handshake): it must not be
     /// given the same input again; the alert it queued is all it sends.
     failed: bool,
@@ -184,6 +188,7 @@ impl TlsStream {
             peer_closed: false,
             sent_close_notify: false,
             early: false,
+            drained: false,
             failed: false,
         })
     }
@@ -356,9 +361,15 @@ impl TlsStream {
     }
 
     /// Reads ciphertext from the socket into the input buffer: Ok(false)
-    /// at EAGAIN, an error at the socket's end.
+    /// at EAGAIN (or when the last read found the socket drained), an error
+    /// at the socket's end.
     fn fill(&mut self) -> io::Result<bool> {
-        let Self { sock, io, .. } = self;
+        if self.drained {
+            return Ok(false);
+        }
+        let Self {
+            sock, io, drained, ..
+        } = self;
         let b = io.get_or_insert_with(Bufs::get);
         if b.inbuf.len() - b.in_used < 1024 {
             let grow = if b.inbuf.is_empty() {
@@ -378,6 +389,7 @@ impl TlsStream {
             match sock.read(&mut b.inbuf[b.in_used..]) {
                 Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
                 Ok(n) => {
+                    *drained = b.in_used + n < b.inbuf.len();
                     b.in_used += n;
                     return Ok(true);
                 }
@@ -448,6 +460,7 @@ impl TlsStream {
     /// that came with the client's last flight stays in the input buffer
     /// for the first read.
     pub fn handshake(&mut self) -> io::Result<Handshake> {
+        self.drained = false;
         let mut sink = Sink {
             buf: &mut [],
             got: 0,
@@ -642,6 +655,7 @@ impl Transport for TlsStream {
         if self.plain {
             return Transport::read(&mut self.sock, buf);
         }
+        self.drained = false;
         let mut sink = Sink { buf, got: 0 };
         self.take_rest(&mut sink);
         if !self.handshaked && sink.got > 0 {
