@@ -946,3 +946,53 @@ fn only_the_default_server_of_an_ssl_address_needs_a_certificate() {
         out.stderr
     );
 }
+
+#[test]
+fn idle_tls_connections_are_drained_oldest_first_with_close_notify() {
+    let p = Prefix::new("tls-drain");
+    let root = cert(&p, "c", &["localhost"]);
+    // worker_connections 16: the listener takes one slot; with 14 idle
+    // keep-alive connections one is left, so every newcomer drains.
+    let s = Server::start_with(
+        p,
+        16,
+        "server {\n    listen 127.0.0.1:0 ssl;\n\
+         \x20   ssl_certificate c.crt;\n    ssl_certificate_key c.key;\n\
+         \x20   location / { return 200 ok; }\n}",
+    );
+    let config = client_config(&[root]);
+    let mut idle: Vec<Tls> = (0..14)
+        .map(|_| {
+            let mut t = connect(&s, &config, "localhost");
+            t.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                .unwrap();
+            let (head, _) = read_response(&mut t, &mut Vec::new());
+            assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+            t
+        })
+        .collect();
+    // A newcomer is served...
+    let mut t = connect(&s, &config, "localhost");
+    t.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let (head, body) = read_response(&mut t, &mut Vec::new());
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    assert_eq!(body, b"ok");
+    assert!(
+        s.log_contains(
+            "worker_connections are not enough, reusing connections",
+            WITHIN
+        ),
+        "{}",
+        s.log_text()
+    );
+    // ...by closing the oldest idle one, which is told so (close_notify:
+    // rustls reads Ok(0), not an unexpected EOF); the youngest stays.
+    let mut b = [0u8; 16];
+    assert_eq!(idle[0].read(&mut b).expect("a clean TLS close"), 0);
+    idle[13]
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let (head, _) = read_response(&mut idle[13], &mut Vec::new());
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+}
