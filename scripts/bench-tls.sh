@@ -5,7 +5,7 @@
 # with an RSA 2048 certificate (the same certificate for both servers).
 # Documented in docs/tls.md ("Measured").
 #
-#   scripts/bench-tls.sh                       # RUNS=5 SECS=3: ~12 min on a busy machine
+#   scripts/bench-tls.sh                       # RUNS=5 SECS=3: ~10 min (busy machine: 609 s)
 #   RUNS=3 SECS=2 KEYS=ecdsa ROWS="a c" scripts/bench-tls.sh   # a quick subset
 #   HOLDFAST_BIN=/path/to/holdfast scripts/bench-tls.sh        # no build
 #

@@ -117,10 +117,11 @@ MEASURES = [
 print("| key | row | measure | holdfast | nginx 1.22 | ratio hf/ng | paired ratio (min–max) |")
 print("|---|---|---|---|---|---|---|")
 for key in keys:
-    for row, what, f, form in MEASURES + [("c", "syscalls / keep-alive request", None, "{:.2f}"),
-                                          ("a", "syscalls / full handshake", None, "{:.1f}"),
-                                          ("b", "syscalls / resumed handshake", None, "{:.1f}"),
-                                          ("e", "RSS per idle TLS connection, B", None, "{:.0f}")]:
+    extra = [("a", "syscalls / full handshake", None, "{:.1f}"),
+             ("b", "syscalls / resumed handshake", None, "{:.1f}"),
+             ("c", "syscalls / keep-alive request", None, "{:.2f}"),
+             ("e", "RSS per idle TLS connection, B", None, "{:.0f}")]
+    for row, what, f, form in sorted(MEASURES + extra, key=lambda m: m[0]):
         if row not in rows:
             continue
         paired = ""
