@@ -198,8 +198,15 @@ fn http_ssl_handshake_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     c.action = Action::WaitingForRequest;
     c.read.handler = ReadHandler::WaitRequest;
     c.write.handler = WriteHandler::Empty;
-    if c.stream.ssl().is_some_and(|t| t.has_pending_input()) {
-        c.read.ready = true;
+    // The client's last flight was read: its records are processed, or
+    // wait whole in the buffer, or the socket said it had no more (then
+    // the wait-request handler need not ask it again).
+    if let Some(t) = c.stream.ssl() {
+        if t.has_pending_input() {
+            c.read.ready = true;
+        } else if t.drained() {
+            c.read.ready = false;
+        }
     }
     cy.reusable_connection(key, true);
     request::wait_request_handler(cy, key);

@@ -488,8 +488,14 @@ impl TlsStream {
             }
             if !self.tls.is_handshaking() {
                 self.handshaked = true;
-                // The last flight (TLS 1.3 session tickets) goes out now
-                // or with the first response.
+                // Our last flight (TLS 1.2's ChangeCipherSpec and Finished,
+                // TLS 1.3's session tickets) is encoded and goes out now
+                // (what the socket does not take, with the first response).
+                while self.tls.wants_write() {
+                    if self.turn(&mut sink, None, false).is_err() {
+                        break;
+                    }
+                }
                 self.send_out_quiet();
                 return Ok(Handshake::Done);
             }
@@ -497,8 +503,15 @@ impl TlsStream {
                 Turn::Again => {}
                 Turn::PeerClosed => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
                 Turn::NeedInput | Turn::Writable => {
+                    // After a flight of ours the client has to answer: a
+                    // drained socket is not asked again. Otherwise it is
+                    // (its end may have come with the bytes just read).
+                    let answered = self.io.as_ref().is_some_and(|b| b.out_used > 0);
                     if !self.send_out()? {
                         return Ok(Handshake::WantWrite);
+                    }
+                    if !answered {
+                        self.drained = false;
                     }
                     if !self.fill()? {
                         return Ok(Handshake::WantRead);
@@ -534,6 +547,11 @@ impl TlsStream {
     /// now came as early data.
     pub fn in_early_data(&self) -> bool {
         self.early && !self.handshaked
+    }
+
+    /// The last read from the socket found it drained (see `drained`).
+    pub fn drained(&self) -> bool {
+        self.drained
     }
 
     /// Input to read that the socket will not signal again: plaintext read
@@ -701,6 +719,12 @@ impl Transport for TlsStream {
                 Turn::NeedInput | Turn::Writable => {
                     // A key update's answer goes out with the reads.
                     self.send_out_quiet();
+                    // With nothing read yet the socket is asked again even
+                    // if drained: its end may have come with a partial
+                    // record (EPOLLRDHUP in the same event).
+                    if sink.got == 0 {
+                        self.drained = false;
+                    }
                     match self.fill() {
                         Ok(true) => {}
                         Ok(false) if sink.got > 0 => return Ok(sink.got),
