@@ -321,6 +321,10 @@ fn validate(v: &J) {
             u => panic!("upstream: {u:?}"),
         }
     }
+    let states = v.get("states");
+    for st in STATES {
+        is_count(states.get(st));
+    }
     assert_eq!(v.get("shown").u(), conns.len() as u64);
     assert!(v.get("total").u() >= conns.len() as u64);
 }
@@ -578,6 +582,12 @@ fn filters_limit_and_state() {
     let v = json(&s, "limit=0");
     assert_eq!(v.get("shown").u(), 0);
     assert_eq!(v.get("total").u(), 7);
+    // The summary counts every connection, whatever the filters.
+    assert_eq!(v.get("states").get("keepalive").u(), 5);
+    assert_eq!(v.get("states").get("wait_request").u(), 1);
+    assert_eq!(v.get("states").get("processing").u(), 1);
+    let v = json(&s, "state=wait_request&limit=0");
+    assert_eq!(v.get("states").get("keepalive").u(), 5);
     for bad in ["format=xml", "format=json&state=nap", "format=json&limit=x"] {
         let (head, _) = fetch(s.addr(), bad);
         assert!(head.starts_with("HTTP/1.1 400"), "{bad}: {head}");
@@ -768,4 +778,57 @@ fn hwm_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap()
+}
+
+// ---- holdfast-load --watch ----
+
+/// `holdfast-load --watch URL`: the server's state counts beside the load
+/// tool's own progress line, once a second.
+#[test]
+fn load_tool_watch_prints_the_server_states() {
+    let s = server(64, "    location / { return 200 \"hello\"; }");
+    let url = format!("http://{}/", s.addr());
+    let watch = format!("http://{}/cs", s.addr());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_holdfast-load"))
+        .args(["hold", "-c", "10", "-d", "3500ms", "--watch", &watch, &url])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with('[')).collect();
+    assert!(lines.len() >= 3, "{err}");
+    for l in &lines {
+        assert!(
+            l.contains(" open, ") && l.contains("  || server w0: "),
+            "{l}"
+        );
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("keepalive 10") && l.contains("reusable 10 drains 0")),
+        "{err}"
+    );
+    // A URL that is not the inspector says so on the line.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_holdfast-load"))
+        .args([
+            "keepalive",
+            "-c",
+            "1",
+            "-d",
+            "1500ms",
+            "--watch",
+            &format!("http://{}/nothing", s.addr()),
+            &url,
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("|| server: "), "{err}");
+    // Only loopback targets.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_holdfast-load"))
+        .args(["keepalive", "--watch", "http://192.0.2.1/cs", &url])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }

@@ -82,6 +82,9 @@ pub struct Walk {
     shown: usize,
     /// Connections that matched `state`.
     total: usize,
+    /// Every connection walked, by state (index in [`STATES`]), whatever
+    /// the filters: the `states` summary `holdfast-load --watch` prints.
+    states: [u32; STATES.len()],
     /// Pieces made since the connection last yielded.
     burst: u8,
     /// Reusable-queue position by slab key when the answer began (0: the
@@ -195,6 +198,7 @@ pub fn connection_status_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) ->
         state: q.state,
         shown: 0,
         total: 0,
+        states: [0; STATES.len()],
         burst: 0,
         positions: reusable_positions(cy),
         first_new: cy.connection_counter,
@@ -243,6 +247,9 @@ fn make_piece<S: Transport>(cy: &mut Cycle<S>, key: usize) {
         walk.next_key += 1;
         let Some(c) = cy.conns.get(k) else { continue };
         let state = state_of(c);
+        if let Some(i) = STATES.iter().position(|&s| s == state) {
+            walk.states[i] += 1;
+        }
         if walk.state.is_some_and(|s| s != state) {
             continue;
         }
@@ -266,11 +273,18 @@ fn make_piece<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     let done = walk.next_key >= end;
     if done {
         let _ = match walk.format {
-            Format::Json => writeln!(
-                walk.piece,
-                "\n],\"shown\":{},\"total\":{}}}",
-                walk.shown, walk.total
-            ),
+            Format::Json => {
+                walk.piece.extend_from_slice(b"\n],\"states\":{");
+                for (i, (name, n)) in STATES.iter().zip(walk.states).enumerate() {
+                    let sep = if i > 0 { "," } else { "" };
+                    let _ = write!(walk.piece, "{sep}\"{name}\":{n}");
+                }
+                writeln!(
+                    walk.piece,
+                    "}},\"shown\":{},\"total\":{}}}",
+                    walk.shown, walk.total
+                )
+            }
             Format::Text => writeln!(walk.piece, "shown {} of {}", walk.shown, walk.total),
         };
     }
