@@ -133,6 +133,10 @@ fn show_version_info(args: &Args) {
             env!("HOLDFAST_RUSTC_VERSION"),
             holdfast::conf::modules::configure_arguments()
         ));
+        out.push_str(&format!(
+            "holdfast modules: {}\n",
+            holdfast::conf::modules::OWN_MODULES.join(" ")
+        ));
     }
     eprint!("{out}");
 }

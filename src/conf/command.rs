@@ -66,7 +66,7 @@ pub(super) const fn cmd(
 }
 
 /// Every module's table, in nginx's module order.
-fn tables() -> [&'static [Command]; 17] {
+fn tables() -> [&'static [Command]; 18] {
     [
         super::core::COMMANDS,
         super::http_core::COMMANDS,
@@ -83,6 +83,7 @@ fn tables() -> [&'static [Command]; 17] {
         super::http_proxy_ssl::COMMANDS,
         super::http_upstream::COMMANDS,
         super::http_stub_status::COMMANDS,
+        super::http_connection_status::COMMANDS,
         super::http_charset::COMMANDS,
         super::http_temp::COMMANDS,
     ]

@@ -170,6 +170,8 @@ pub(super) struct RawLoc {
     resolver: super::resolver::RawResolver,
     /// ngx_http_stub_status_module's part.
     pub(super) stub_status: bool,
+    /// ngx_http_connection_status_module's part (holdfast's own).
+    pub(super) connection_status: bool,
     /// ngx_http_charset_module's part.
     pub(super) charset: super::http_charset::RawCharset,
     /// ngx_http_autoindex_module's part.
@@ -279,6 +281,7 @@ fn defaults(b: &Builder<'_>) -> LocConf {
         charset: super::http_charset::default_conf(),
         error_log: b.main_error_log.borrow().clone(),
         stub_status: false,
+        connection_status: false,
         add_headers: Rc::from([]),
         expires: None,
         gzip: Rc::new(super::http_gzip::GzipConf::default()),
@@ -484,6 +487,7 @@ fn merge_loc_values(mut raw: RawLoc, parent: &LocConf) -> LocConf {
         },
         // Not inherited: nginx sets the level's content handler.
         stub_status: raw.stub_status,
+        connection_status: raw.connection_status,
         gzip: super::http_gzip::merge(std::mem::take(&mut raw.gzip), &parent.gzip),
         ssl: super::http_ssl::merge(std::mem::take(&mut raw.ssl), &parent.ssl),
         expires: http_headers::merge_expires(raw.headers.expires.take(), &parent.expires),
@@ -747,6 +751,7 @@ impl Builder<'_> {
             || self.proxy_directive(d, &mut loc.proxy)?
             || super::resolver::directive(d, &mut loc.resolver)?
             || http_stub_status::directive(d, &mut loc.stub_status)?
+            || super::http_connection_status::directive(d, &mut loc.connection_status)?
             || super::http_charset::directive(d, &mut loc.charset)?
             || self.temp_directive(d, &mut loc.temp)?
             || super::http_autoindex::directive(d, &mut loc.autoindex)?

@@ -20,6 +20,7 @@ mod http_access;
 pub mod http_autoindex;
 pub mod http_charset;
 mod http_charset_map;
+mod http_connection_status;
 mod http_core;
 mod http_core_loc;
 mod http_core_sizes;
@@ -616,6 +617,9 @@ pub struct LocConf {
     /// `stub_status`: this level answers with the status page. Not inherited:
     /// true only in the location (or server) where it is written.
     pub stub_status: bool,
+    /// `connection_status`: this location answers with the connection
+    /// inspector (holdfast's own module). Not inherited, as stub_status.
+    pub connection_status: bool,
     /// `add_header` list. A level with any `add_header` of its own does not
     /// inherit the outer level's list. Default empty.
     pub add_headers: Rc<[AddHeader]>,

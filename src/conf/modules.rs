@@ -641,6 +641,10 @@ static NOT_YET: &[(&str, &str)] = &[
     ("debug_points", "ngx_core_module's debug_points"),
 ];
 
+/// holdfast's own modules (nginx has no counterpart): `holdfast -V` lists
+/// them on a line of their own, outside nginx's `configure arguments:`.
+pub static OWN_MODULES: &[&str] = &["ngx_http_connection_status_module"];
+
 /// What names a directive holdfast does not know, when nginx has it: "no
 /// ngx_http_gzip_module" or "ngx_http_core_module's alias" (not yet).
 pub fn module_of(directive: &str) -> Option<String> {

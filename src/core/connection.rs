@@ -132,6 +132,44 @@ pub enum WriteHandler {
     SslHandshakeHandler,
 }
 
+impl ReadHandler {
+    /// nginx's function name for the handler (the debug trace and the
+    /// connection inspector print it).
+    pub fn nginx_name(self) -> &'static str {
+        match self {
+            ReadHandler::WaitRequest => "ngx_http_wait_request_handler",
+            ReadHandler::ProcessRequestLine => "ngx_http_process_request_line",
+            ReadHandler::ProcessRequestHeaders => "ngx_http_process_request_headers",
+            ReadHandler::BlockReading => "ngx_http_block_reading",
+            ReadHandler::TestReading => "ngx_http_test_reading",
+            ReadHandler::DiscardBody => "ngx_http_discarded_request_body_handler",
+            ReadHandler::Keepalive => "ngx_http_keepalive_handler",
+            ReadHandler::LingeringClose => "ngx_http_lingering_close_handler",
+            ReadHandler::Upstream => "ngx_http_upstream_handler",
+            ReadHandler::KeepaliveClose => "ngx_http_upstream_keepalive_close_handler",
+            ReadHandler::ReadClientBody => "ngx_http_read_client_request_body_handler",
+            ReadHandler::ReadUnbufferedBody => "ngx_http_read_unbuffered_request_body",
+            ReadHandler::Upgraded => "ngx_http_upstream_upgraded_read_downstream",
+            ReadHandler::SslHandshake => "ngx_http_ssl_handshake",
+            ReadHandler::SslHandshakeHandler => "ngx_ssl_handshake_handler",
+        }
+    }
+}
+
+impl WriteHandler {
+    /// nginx's function name for the handler. `Flush` is holdfast's own
+    /// (nginx writes each pipelined response as it is made): it is named
+    /// after ngx_http_writer, which it shares.
+    pub fn nginx_name(self) -> &'static str {
+        match self {
+            WriteHandler::Empty => "ngx_http_empty_handler",
+            WriteHandler::Writer | WriteHandler::Flush => "ngx_http_writer",
+            WriteHandler::Upstream => "ngx_http_upstream_handler",
+            WriteHandler::SslHandshakeHandler => "ngx_ssl_handshake_handler",
+        }
+    }
+}
+
 /// One event of a connection (the fields of `ngx_event_t` holdfast needs).
 #[derive(Debug)]
 pub struct Event<H> {
@@ -597,6 +635,7 @@ impl<S: Transport> Cycle<S> {
             let c = &mut self.conns[key];
             log::debug!("*{} reusing connection", c.number);
             c.close = true;
+            self.drained += 1;
             let token = c.token(key);
             crate::http::run_read_handler(self, key);
             last = Some(token);

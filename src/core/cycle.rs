@@ -154,6 +154,9 @@ pub struct Cycle<S> {
     pub reusable_tail: u32,
     /// Connections in the reusable queue (`reusable_connections_n`).
     pub reusable_n: usize,
+    /// Connections closed by draining so far (the connection inspector's
+    /// `drains`; nginx counts none).
+    pub drained: u64,
     /// When the "reusing connections" warning was last logged, in seconds.
     pub connections_reuse_time: u64,
     /// Graceful shutdown in progress (`ngx_exiting`).
@@ -208,6 +211,7 @@ impl<S: Transport> Cycle<S> {
             reusable_head: NIL,
             reusable_tail: NIL,
             reusable_n: 0,
+            drained: 0,
             connections_reuse_time: 0,
             exiting: false,
             retire_below: 0,

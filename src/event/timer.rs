@@ -364,6 +364,22 @@ impl<T> TimerWheel<T> {
         self.entries.len()
     }
 
+    /// No nginx counterpart (the connection inspector): armed timers per
+    /// level, finest first; due ones not yet handed out count as level 0.
+    /// Walks every entry: O(timers), only when asked.
+    pub fn level_counts(&self) -> [usize; LEVELS] {
+        let mut n = [0; LEVELS];
+        for (_, e) in &self.entries {
+            let level = if e.bucket == PENDING {
+                0
+            } else {
+                usize::from(e.bucket) / SLOTS
+            };
+            n[level.min(LEVELS - 1)] += 1;
+        }
+        n
+    }
+
     /// No nginx counterpart: no timer armed.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()

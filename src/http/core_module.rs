@@ -323,6 +323,9 @@ fn core_content_phase<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Finalize {
     if loc.stub_status {
         return crate::http::stub_status::stub_status_handler(cy, key);
     }
+    if loc.connection_status {
+        return crate::http::connection_status::connection_status_handler(cy, key);
+    }
     static_module::static_handler(cy, key)
 }
 

@@ -24,6 +24,7 @@ pub mod autoindex_module;
 pub mod body;
 pub mod charset_filter;
 pub mod chunked;
+pub mod connection_status;
 pub mod core_module;
 pub mod event_pipe;
 pub mod gzip_filter;

@@ -320,6 +320,9 @@ pub struct Request {
     /// header filter, dropped with the request: its deflate state goes
     /// back to the free list).
     pub body_filter: Option<Box<crate::http::gzip_filter::BodyFilter>>,
+    /// The connection inspector's answer while it is being made
+    /// (connection_status.rs): where its walk of the connections is.
+    pub inspector: Option<Box<crate::http::connection_status::Walk>>,
 }
 
 impl Request {
@@ -1081,6 +1084,7 @@ pub fn finalize_request<S: Transport>(cy: &mut Cycle<S>, key: usize, rc: Finaliz
         && pipelined
         && r.body.is_done()
         && r.body_filter.is_none()
+        && r.inspector.is_none()
         && c.hc().map_or(0, |hc| hc.out.pending()) < response::PIPELINE_BATCH_BYTES as u64;
     if !batch {
         match response::send_out(cy, key) {
@@ -1193,6 +1197,7 @@ pub fn free_request<S: Transport>(cy: &mut Cycle<S>, key: usize) {
     r.request_body = None;
     r.request_body_file = None;
     r.body_filter = None;
+    r.inspector = None;
     let c = &mut cy.conns[key];
     log::debug!("*{} http close request", c.number);
     log::debug!("*{} http log handler", c.number);

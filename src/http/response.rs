@@ -702,6 +702,10 @@ pub fn send_out<S: Transport>(cy: &mut Cycle<S>, key: usize) -> Sent {
     if let Some(e) = filter_error {
         crate::http::request::http_error!(cy, key, "{e}");
     }
+    // The connection inspector makes its body as the socket takes it.
+    if res == Sent::Done && cy.conns[key].req().is_some_and(|r| r.inspector.is_some()) {
+        return crate::http::connection_status::write_more(cy, key);
+    }
     if res != Sent::Again {
         return res;
     }

@@ -22,6 +22,10 @@ use crate::os::io::OsErr;
 use crate::os::signals::{Signal, Signals};
 use crate::os::socket::StdListener;
 
+/// nginx's `ngx_worker`: this worker's slot (0 in a single process); the
+/// connection inspector names the worker that answered by it.
+pub static NGX_WORKER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// One listening address of the master: its configuration and its sockets
 /// (one per worker with `reuseport`, else one shared).
 struct ListenSet {
@@ -238,6 +242,7 @@ impl Master {
     /// sockets, close the others, and run the event loop.
     fn worker_process_cycle(&mut self, slot: usize, mask: &libc::sigset_t) -> i32 {
         crate::core::log::set_pid();
+        NGX_WORKER.store(slot, std::sync::atomic::Ordering::Relaxed);
         // A worker whose master is gone stops gracefully.
         // SAFETY: prctl with a valid option and signal number.
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGQUIT) };

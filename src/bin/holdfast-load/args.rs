@@ -51,6 +51,9 @@ Options:
                         localhost are accepted
       --json            print the report as JSON on stdout
   -q, --quiet           no progress line
+      --watch URL       the server's connection_status location (loopback): its
+                        state counts and free/reusable/drains go beside each
+                        progress line
   -h, --help            this help
 
 Every second a progress line goes to stderr; at the end the report (text or
@@ -148,6 +151,8 @@ pub struct Config {
     pub json: bool,
     /// No progress lines.
     pub quiet: bool,
+    /// `--watch URL`: the inspector's address, Host and path.
+    pub watch: Option<(SocketAddr, String, String)>,
 }
 
 impl Config {
@@ -323,6 +328,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     let mut procs = 1usize;
     let mut json = false;
     let mut quiet = false;
+    let mut watch = None;
 
     let mut i = 0;
     while i < args.len() {
@@ -373,6 +379,10 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             "--addr" => target = Some(value(&mut i)?),
             "--json" => json = true,
             "-q" | "--quiet" => quiet = true,
+            "--watch" => {
+                let (host, addr, path) = parse_target(&value(&mut i)?)?;
+                watch = Some((addr, host, path.unwrap_or_else(|| "/".into())));
+            }
             _ if arg.starts_with('-') => return Err(format!("unknown option {arg:?}")),
             "short" | "keepalive" | "pipeline" | "parallel" | "hold" if mode.is_none() => {
                 mode = Some(match name {
@@ -468,6 +478,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         procs,
         json,
         quiet,
+        watch,
     })))
 }
 

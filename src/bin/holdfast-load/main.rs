@@ -11,6 +11,7 @@
 //! * `json` — a small JSON writer and parser;
 //! * `procs` — `--procs N`: forked children and merged reports;
 //! * `progress` — the live progress line;
+//! * `watch` — `--watch URL`: the server's connection states beside it;
 //! * `sys` — RLIMIT_NOFILE and the bind-before-connect socket.
 
 mod args;
@@ -23,6 +24,7 @@ mod progress;
 mod report;
 mod response;
 mod sys;
+mod watch;
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -57,6 +59,13 @@ fn main() -> ExitCode {
             }
         }
         Err(e) => eprintln!("holdfast-load: warning: cannot raise RLIMIT_NOFILE: {e}"),
+    }
+    // With --procs the parent starts the watcher after forking (procs.rs).
+    if let Some((addr, host, path)) = cfg.watch.clone()
+        && !cfg.quiet
+        && cfg.procs <= 1
+    {
+        watch::start(addr, host, path);
     }
     let time_wait_before = report::time_wait();
     let start = Instant::now();

@@ -148,6 +148,11 @@ pub fn run(cfg: &Config, start: Instant) -> Result<Report, String> {
 
     let hold = cfg.mode == crate::args::Mode::Hold;
     let sink = if cfg.quiet { Sink::Quiet } else { Sink::Stderr };
+    if let Some((addr, host, path)) = cfg.watch.clone()
+        && !cfg.quiet
+    {
+        crate::watch::start(addr, host, path);
+    }
     let mut ticker = Ticker::new(sink, start);
     let mut chunk = vec![0u8; 64 * 1024];
     while children.iter().any(|c| c.fd >= 0) {

@@ -101,8 +101,14 @@ impl Ticker {
                     .closed
                     .map(|c| format!(", {c} closed by the server"))
                     .unwrap_or_default();
+                let watch = crate::watch::latest();
+                let watch = if watch.is_empty() {
+                    watch
+                } else {
+                    format!("  || {watch}")
+                };
                 eprintln!(
-                    "[{:5.1}s] {rate:9.0} req/s, {} open, {} errors{closed}",
+                    "[{:5.1}s] {rate:9.0} req/s, {} open, {} errors{closed}{watch}",
                     (now - self.start).as_secs_f64(),
                     snap.open,
                     snap.errors
