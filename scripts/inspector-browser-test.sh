@@ -20,6 +20,10 @@
 #      docs/connection-inspector.png (SHOT=path to put it elsewhere, SHOT=
 #      for none).
 #
+# PAGE=tree serves the page from this tree's src/http/connection_status.html
+# through scripts/inspector/fake_status.py (the JSON still from holdfast):
+# a changed page checked against a holdfast built before the change.
+#
 # FAKE=1 runs the page against scripts/inspector/fake_status.py (a Python
 # stand-in serving the page and scripted JSON) instead of holdfast, in four
 # scenarios: the scripted connections above, 20,000 connections, failing
@@ -34,6 +38,7 @@ cd "$(dirname "$0")/.."
 . scripts/limits/common.sh
 
 FAKE=${FAKE:-0}
+PAGE=${PAGE:-holdfast}
 HOLDFAST_BIN=${HOLDFAST_BIN:-${CARGO_TARGET_DIR:-target}/debug/holdfast}
 CHROMIUM=${CHROMIUM:-chromium}
 
@@ -131,6 +136,20 @@ CONF
     wait_http "http://127.0.0.1:$2/" || { cat "$d/logs/error.log"; exit 1; }
 }
 
+# page_url PORT: sets URL to the page for holdfast on PORT: holdfast's own,
+# or (PAGE=tree) a fake_status.py relaying holdfast's JSON, on port PORT+100.
+page_url() {
+    URL=http://127.0.0.1:$1/status
+    if [ "$PAGE" = tree ]; then
+        local p
+        p=$(pick_port $(($1 + 100)))
+        python3 scripts/inspector/fake_status.py "$p" "proxy:$URL" &
+        STARTED_PIDS+=($!)
+        URL=http://127.0.0.1:$p/status
+        wait_http "$URL"
+    fi
+}
+
 install_chromium
 echo "== $("$CHROMIUM" --version 2>/dev/null | head -1)"
 
@@ -171,13 +190,15 @@ else
     STARTED_PIDS+=($!)
     wait_file "$tmp/expected.json" || exit 1
     echo "    scripted: $(cat "$tmp/expected.json")"
-    browse "http://127.0.0.1:$PORT/status#rows=50" "$tmp/states.html" 4000 &&
+    page_url "$PORT"
+    browse "$URL#rows=50" "$tmp/states.html" 4000 &&
         check "$tmp/states.html" states "$tmp/expected.json"
 
     echo "== [holdfast] the drain demo: worker_connections 64, idle connections filling it, more arriving"
     DPORT=$(pick_port $((PORT + 1)))
     start_holdfast drain "$DPORT" 64
-    durl=http://127.0.0.1:$DPORT/status
+    page_url "$DPORT"
+    durl=$URL
     python3 scripts/inspector/clients.py scripted "$DPORT" "$tmp/drain-expected.json" \
         --keepalive 2 --silent 2 --partial 1 --secs 60 &
     STARTED_PIDS+=($!)
@@ -186,7 +207,7 @@ else
     STARTED_PIDS+=($!)
     drains=0
     for _ in $(seq 100); do
-        drains=$(json_field "$durl?format=json" 'd["cycle"]["drains"]' || echo 0)
+        drains=$(json_field "http://127.0.0.1:$DPORT/status?format=json" 'd["cycle"]["drains"]' || echo 0)
         [ "${drains:-0}" -gt 0 ] && break
         sleep 0.1
     done

@@ -14,7 +14,10 @@ answer (the shape of `?format=json`) with it. Scenarios:
   flaky     every other answer fails: a 500, then a truncated body
             (the page must show the error and keep polling);
   workers   `worker_processes 3`: the answer is worker K's for `?worker=K`
-            (default 0).
+            (default 0);
+  proxy:URL the page from this tree, the JSON from a running holdfast
+            (URL + this request's query): a new page against a holdfast
+            built with another, without rebuilding.
 
 Loopback only; runs until killed. Logs nothing.
 """
@@ -24,6 +27,8 @@ import os
 import random
 import sys
 import time
+import urllib.error
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -104,6 +109,14 @@ class Handler(BaseHTTPRequestHandler):
         elapsed = int((time.monotonic() - STARTED) * 1000)
         peer = "%s:%d" % self.client_address[:2]
         scenario = self.server.scenario
+        if scenario.startswith("proxy:"):
+            try:
+                with urllib.request.urlopen(scenario[6:] + "?" + url.query, timeout=5) as r:
+                    return self.send(r.status, r.headers.get("Content-Type", ""), r.read())
+            except urllib.error.HTTPError as e:
+                return self.send(e.code, "text/plain", e.read())
+            except OSError as e:
+                return self.send(502, "text/plain", str(e).encode())
         if scenario == "scripted":
             conns, n = [], 1
             for state, peers in sorted(self.server.expected.items()):
@@ -133,6 +146,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send(400, "text/plain", b"no such worker\n")
             body = answer([conn(1, "keepalive", "127.0.0.2:%d" % (40000 + k), 10),
                            conn(2, "writing", peer, 0)], workers=3, index=k)
+            body["worker"].update(asked=k, answered=True)
         else:
             return self.send(500, "text/plain", b"unknown scenario\n")
         self.send(200, "application/json", json.dumps(body).encode())
