@@ -411,6 +411,8 @@ fn each_state_has_its_handler_timer_and_queue_position() {
     assert_eq!(e.get("requests").u(), 0);
     assert_timer(&e, "read", 30_000);
     assert_eq!(e.get("reusable").get("position").u(), 0, "{e:?}");
+    assert_eq!(e.get("bytes_in").u(), 0, "{e:?}");
+    assert_eq!(e.get("bytes_out").u(), 0, "{e:?}");
 
     // Keep-alive idle: after one request.
     let mut ka = s.connect();
@@ -421,6 +423,13 @@ fn each_state_has_its_handler_timer_and_queue_position() {
     assert_eq!(e.get("requests").u(), 1);
     assert_eq!(e.get("pipelined"), &J::Bool(false));
     assert_timer(&e, "read", 40_000);
+    // The kernel's figures (TCP_INFO): the request's bytes in, the
+    // response's out (acknowledged on loopback by now), idle since then.
+    let req_len = get("/r").len() as u64;
+    assert_eq!(e.get("bytes_in").u(), req_len, "{e:?}");
+    let out = e.get("bytes_out").u();
+    assert!(out > 17 && out < 1024, "{e:?}");
+    assert!(e.get("idle_ms").u() < 30_000, "{e:?}");
 
     // Reading a partial header.
     let mut part = s.connect();
@@ -614,7 +623,8 @@ fn text_columns_for_curl_and_watch() {
     assert_eq!(
         cols,
         [
-            "n", "fd", "peer", "state", "read", "handler", "timer", "reuse", "reqs", "age", "idle"
+            "n", "fd", "peer", "state", "read", "handler", "timer", "reuse", "reqs", "age", "idle",
+            "in", "out"
         ]
     );
     let me = c.stream().local_addr().unwrap().to_string();
@@ -626,6 +636,9 @@ fn text_columns_for_curl_and_watch() {
     assert_eq!(f[5], "read");
     assert!(f[6].ends_with("ms"));
     assert_eq!(f[7], "0");
+    // idle, in, out (TCP_INFO): the request's bytes in.
+    assert!(f[10].ends_with("ms"), "{row}");
+    assert_eq!(f[11], get("/r").len().to_string(), "{row}");
     // The header row lines up with the data.
     assert_eq!(
         lines[2].find("state"),

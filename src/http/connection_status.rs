@@ -17,9 +17,10 @@
 //! not. The reusable-queue positions are those of when the answer began.
 //!
 //! Nothing is kept for the inspector while nobody asks: everything it
-//! prints is state holdfast keeps anyway (`idle_ms`, `bytes_in` and
-//! `bytes_out` are null: holdfast keeps no such counters, see
-//! docs/connection-limits.md).
+//! prints is state holdfast keeps anyway, or the kernel's: `idle_ms`,
+//! `bytes_in` and `bytes_out` come from `TCP_INFO` (one getsockopt per
+//! listed connection, only while answering; null for unix sockets), so the
+//! Connection keeps no counters (docs/connection-limits.md).
 
 use std::io::Write;
 
@@ -382,6 +383,8 @@ struct Info<'a> {
     tls: bool,
     upstream: Option<String>,
     client: Option<u64>,
+    /// From the kernel (TCP_INFO), read now; None for unix sockets.
+    tcp: Option<crate::os::net::TcpFigures>,
 }
 
 fn describe<'a, S: Transport>(cy: &Cycle<S>, k: usize, walk: &Walk, state: &'a str) -> Info<'a> {
@@ -453,6 +456,21 @@ fn describe<'a, S: Transport>(cy: &Cycle<S>, k: usize, walk: &Walk, state: &'a s
         tls: c.stream.ssl().is_some(),
         upstream,
         client,
+        tcp: if c.unix {
+            None
+        } else {
+            crate::os::net::tcp_figures(c.stream.fd())
+        },
+    }
+}
+
+/// A number or null.
+fn json_opt(out: &mut Vec<u8>, v: Option<u64>) {
+    match v {
+        Some(v) => {
+            let _ = write!(out, "{v}");
+        }
+        None => out.extend_from_slice(b"null"),
     }
 }
 
@@ -481,9 +499,11 @@ fn entry_json(i: &Info<'_>, out: &mut Vec<u8>) {
     let _ = write!(
         out,
         ",\"kind\":\"{}\",\"read_handler\":\"{}\",\"write_handler\":\"{}\",\"action\":\"{}\",\
-         \"state\":\"{}\",\"requests\":{},\"age_ms\":{},\"idle_ms\":null,\"timer\":",
+         \"state\":\"{}\",\"requests\":{},\"age_ms\":{},\"idle_ms\":",
         i.kind, i.read_handler, i.write_handler, i.action, i.state, i.requests, i.age_ms
     );
+    json_opt(out, i.tcp.map(|t| t.idle_ms));
+    out.extend_from_slice(b",\"timer\":");
     match i.timer {
         Some((ev, ms)) => {
             let _ = write!(out, "{{\"event\":\"{ev}\",\"fires_in_ms\":{ms}}}");
@@ -497,11 +517,11 @@ fn entry_json(i: &Info<'_>, out: &mut Vec<u8>) {
         }
         None => out.extend_from_slice(b"null"),
     }
-    let _ = write!(
-        out,
-        ",\"pipelined\":{},\"bytes_in\":null,\"bytes_out\":null,\"tls\":{},\"upstream\":",
-        i.pipelined, i.tls
-    );
+    let _ = write!(out, ",\"pipelined\":{},\"bytes_in\":", i.pipelined);
+    json_opt(out, i.tcp.map(|t| t.bytes_in));
+    out.extend_from_slice(b",\"bytes_out\":");
+    json_opt(out, i.tcp.map(|t| t.bytes_out));
+    let _ = write!(out, ",\"tls\":{},\"upstream\":", i.tls);
     match &i.upstream {
         Some(u) => json_str(out, u),
         None => out.extend_from_slice(b"null"),
@@ -525,7 +545,7 @@ fn entry_text(i: &Info<'_>, out: &mut Vec<u8>) {
     let reuse = i.reusable.map_or("-".to_string(), |p| p.to_string());
     let _ = writeln!(
         out,
-        "{:>7} {:>6} {:<22} {:<15} {:<42} {:<14} {:>6} {:>6} {:>9} {:>5}",
+        "{:>7} {:>6} {:<22} {:<15} {:<42} {:<14} {:>6} {:>6} {:>9} {:>9} {:>10} {:>10}",
         i.n,
         i.fd,
         i.peer,
@@ -535,7 +555,10 @@ fn entry_text(i: &Info<'_>, out: &mut Vec<u8>) {
         reuse,
         i.requests,
         format!("{}ms", i.age_ms),
-        "-"
+        i.tcp
+            .map_or("-".to_string(), |t| format!("{}ms", t.idle_ms)),
+        i.tcp.map_or("-".to_string(), |t| t.bytes_in.to_string()),
+        i.tcp.map_or("-".to_string(), |t| t.bytes_out.to_string())
     );
 }
 
@@ -649,8 +672,19 @@ fn cycle_text<S: Transport>(cy: &Cycle<S>, worker: Option<usize>, out: &mut Vec<
     );
     let _ = writeln!(
         out,
-        "{:>7} {:>6} {:<22} {:<15} {:<42} {:<14} {:>6} {:>6} {:>9} {:>5}",
-        "n", "fd", "peer", "state", "read handler", "timer", "reuse", "reqs", "age", "idle"
+        "{:>7} {:>6} {:<22} {:<15} {:<42} {:<14} {:>6} {:>6} {:>9} {:>9} {:>10} {:>10}",
+        "n",
+        "fd",
+        "peer",
+        "state",
+        "read handler",
+        "timer",
+        "reuse",
+        "reqs",
+        "age",
+        "idle",
+        "in",
+        "out"
     );
 }
 

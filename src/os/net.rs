@@ -150,3 +150,45 @@ pub fn sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) 
     };
     (storage, len as libc::socklen_t)
 }
+
+/// What the kernel keeps about a TCP connection (`TCP_INFO`), read only
+/// when asked (the connection inspector): holdfast keeps no byte counters
+/// or activity times of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpFigures {
+    /// Milliseconds since data last went either way.
+    pub idle_ms: u64,
+    /// Bytes received (`tcpi_bytes_received`).
+    pub bytes_in: u64,
+    /// Bytes sent and acknowledged by the peer (`tcpi_bytes_acked`).
+    pub bytes_out: u64,
+}
+
+/// `getsockopt(TCP_INFO)` on `fd`: None for a socket that is not TCP (a
+/// unix-domain one) or a kernel too old to fill the byte counters.
+pub fn tcp_figures(fd: std::os::fd::RawFd) -> Option<TcpFigures> {
+    // SAFETY: tcp_info is plain old data; all-zero is a valid value.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: the kernel writes at most `len` bytes into `info`, which
+    // lives across the call, and sets `len` to what it wrote.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&raw mut info).cast(),
+            &mut len,
+        )
+    };
+    let filled =
+        std::mem::offset_of!(libc::tcp_info, tcpi_bytes_received) + std::mem::size_of::<u64>();
+    if rc != 0 || (len as usize) < filled {
+        return None;
+    }
+    Some(TcpFigures {
+        idle_ms: u64::from(info.tcpi_last_data_recv.min(info.tcpi_last_data_sent)),
+        bytes_in: info.tcpi_bytes_received,
+        bytes_out: info.tcpi_bytes_acked,
+    })
+}
