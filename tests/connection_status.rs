@@ -722,6 +722,59 @@ fn worker_parameter_says_who_answered() {
     assert!(!v.get("worker").has("asked"));
 }
 
+#[test]
+fn another_worker_is_reached_by_trying_new_connections() {
+    // Two workers sharing the listener: an answer from the wrong worker
+    // closes its connection, and a new connection may land on the other,
+    // as the page's retries do.
+    let text = format!(
+        "worker_processes 2;\n{}",
+        common::conf(64, &server_block(locations()))
+    );
+    let s = Server::start_conf(Prefix::new("cstatus-workers"), &text);
+    for k in [1u64, 0] {
+        let mut tries = 0;
+        let v = loop {
+            tries += 1;
+            // HTTP/1.1: the answer keeps the connection unless it came
+            // from the wrong worker.
+            let mut c = TcpStream::connect(s.addr()).unwrap();
+            c.set_read_timeout(Some(WAIT)).unwrap();
+            write!(
+                c,
+                "GET /cs?format=json&worker={k} HTTP/1.1\r\nHost: x\r\n\r\n"
+            )
+            .unwrap();
+            let mut all = Vec::new();
+            let mut buf = [0u8; 16384];
+            while !all.ends_with(b"\r\n0\r\n\r\n") {
+                let n = c.read(&mut buf).unwrap();
+                assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&all));
+                all.extend_from_slice(&buf[..n]);
+            }
+            let at = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+            let head = String::from_utf8_lossy(&all[..at]).into_owned();
+            let body = dechunk(&all[at + 4..]);
+            assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+            let v = parse(&body);
+            validate(&v);
+            let w = v.get("worker");
+            assert_eq!(w.get("workers").u(), 2);
+            assert_eq!(w.get("asked").u(), k);
+            if w.get("answered") == &J::Bool(true) {
+                assert!(head.contains("Connection: keep-alive"), "{head}");
+                break v;
+            }
+            assert!(head.contains("Connection: close"), "{head}");
+            assert!(
+                tries < 200,
+                "worker {k} never answered in {tries} connections"
+            );
+        };
+        assert_eq!(v.get("worker").get("index").u(), k);
+    }
+}
+
 // ---- many idle connections ----
 
 /// The file limit allows 20,000 descriptors per process; the test and the

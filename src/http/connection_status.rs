@@ -163,7 +163,17 @@ pub fn connection_status_handler<S: Transport>(cy: &mut Cycle<S>, key: usize) ->
         response::send_body(cy, key, PAGE.as_bytes());
         return Finalize::Done;
     };
+    // worker=K reached another worker: the answer is this worker's and
+    // says so, and the connection closes, so the client's next try is a
+    // new connection, which the kernel may hand to worker K (the workers
+    // share the listening socket, or split it with reuseport): the page
+    // tries again until K answers.
+    let index = crate::os::process_cycle::NGX_WORKER.load(std::sync::atomic::Ordering::Relaxed);
+    let elsewhere = q.worker.is_some_and(|k| k != index);
     if let Some(r) = cy.conns[key].req_mut() {
+        if elsewhere {
+            r.keepalive = false;
+        }
         // The body is made piece by piece and goes out as it is: no
         // compression or recoding (gzip_ok already answered "no").
         r.gzip_flags |= crate::http::gzip_filter::flags::TESTED;
