@@ -996,3 +996,54 @@ fn idle_tls_connections_are_drained_oldest_first_with_close_notify() {
     let (head, _) = read_response(&mut idle[13], &mut Vec::new());
     assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
 }
+
+#[test]
+fn the_inspector_shows_a_tls_handshake_by_nginx_s_handler_names() {
+    let p = Prefix::new("tls-inspect");
+    let root = cert(&p, "c", &["localhost"]);
+    let port = common::free_port();
+    let s = tls_server(
+        p,
+        &format!(
+            "server {{\n    listen 127.0.0.1:0;\n    location = /cs {{ connection_status; }}\n}}\n\
+         server {{\n    listen 127.0.0.1:{port} ssl;\n\
+         \x20   ssl_certificate c.crt;\n    ssl_certificate_key c.key;\n}}"
+        ),
+    );
+    let config = client_config(&[root]);
+    // One byte of a record: the first-byte check (ngx_http_ssl_handshake)
+    // is done, the handshake (ngx_ssl_handshake_handler) waits for more.
+    let mut stalled = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stalled.write_all(&client_hello(&config, 40)).unwrap();
+    let me = stalled.local_addr().unwrap().to_string();
+    let deadline = Instant::now() + WITHIN;
+    let entry = loop {
+        let mut c = TcpStream::connect(s.addr()).unwrap();
+        c.set_read_timeout(Some(WITHIN)).unwrap();
+        c.write_all(b"GET /cs?format=json&state=ssl_handshake HTTP/1.0\r\n\r\n")
+            .unwrap();
+        let mut all = Vec::new();
+        c.read_to_end(&mut all).unwrap();
+        let text = String::from_utf8_lossy(&all).into_owned();
+        if let Some(at) = text.find(&format!("\"peer\":\"{me}\"")) {
+            // To the entry's end: the next entry, or the list's.
+            let end = [text[at..].find("\n{"), text[at..].find("],")]
+                .into_iter()
+                .flatten()
+                .min()
+                .map_or(text.len(), |e| at + e);
+            break text[at..end].to_string();
+        }
+        assert!(Instant::now() < deadline, "not listed: {text}");
+    };
+    for want in [
+        "\"state\":\"ssl_handshake\"",
+        "\"read_handler\":\"ngx_ssl_handshake_handler\"",
+        "\"write_handler\":\"ngx_ssl_handshake_handler\"",
+        "\"action\":\"SSL handshaking\"",
+        "\"event\":\"read\"",
+    ] {
+        assert!(entry.contains(want), "{want} not in {entry}");
+    }
+    assert!(entry.contains("\"reusable\":null"), "{entry}");
+}
