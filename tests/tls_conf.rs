@@ -5,52 +5,18 @@
 //! Certificates are generated here (rcgen); no key material is committed.
 
 mod common;
+#[allow(dead_code)]
+#[path = "common/tls_client.rs"]
+mod tls_client;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Prefix, Server};
 use rustls::CipherSuite;
-
-const WITHIN: Duration = Duration::from_secs(10);
-
-/// A self-signed certificate for `names` (ECDSA P-256), written as
-/// `NAME.crt` / `NAME.key` under the prefix; returns its DER.
-fn cert(p: &Prefix, file: &str, names: &[&str]) -> Vec<u8> {
-    let c =
-        rcgen::generate_simple_self_signed(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-            .expect("a certificate");
-    p.write(&format!("{file}.crt"), c.cert.pem());
-    p.write(&format!("{file}.key"), c.key_pair.serialize_pem());
-    c.cert.der().to_vec()
-}
-
-fn provider() -> rustls::crypto::CryptoProvider {
-    rustls::crypto::aws_lc_rs::default_provider()
-}
-
-fn roots(roots: &[Vec<u8>]) -> rustls::RootCertStore {
-    let mut store = rustls::RootCertStore::empty();
-    for r in roots {
-        store
-            .add(rustls::pki_types::CertificateDer::from(r.clone()))
-            .unwrap();
-    }
-    store
-}
-
-/// A rustls client trusting `trusted` (DER).
-fn client_config(trusted: &[Vec<u8>]) -> Arc<rustls::ClientConfig> {
-    Arc::new(
-        rustls::ClientConfig::builder_with_provider(Arc::new(provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots(trusted))
-            .with_no_client_auth(),
-    )
-}
+use tls_client::{WITHIN, cert, client_config, provider, read_response, roots};
 
 /// A TLS 1.2 client offering only `suite`.
 fn tls12_client(trusted: &[Vec<u8>], suite: CipherSuite) -> Arc<rustls::ClientConfig> {
@@ -66,51 +32,6 @@ fn tls12_client(trusted: &[Vec<u8>], suite: CipherSuite) -> Arc<rustls::ClientCo
     )
 }
 
-type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
-
-fn connect(addr: SocketAddr, config: &Arc<rustls::ClientConfig>, name: &str) -> Tls {
-    let tcp = TcpStream::connect(addr).unwrap();
-    tcp.set_read_timeout(Some(WITHIN)).unwrap();
-    let conn = rustls::ClientConnection::new(
-        config.clone(),
-        rustls::pki_types::ServerName::try_from(name.to_string()).unwrap(),
-    )
-    .unwrap();
-    rustls::StreamOwned::new(conn, tcp)
-}
-
-/// Reads one response with a Content-Length body; returns (head, body).
-fn read_response(t: &mut Tls, buf: &mut Vec<u8>) -> (String, Vec<u8>) {
-    let deadline = Instant::now() + WITHIN;
-    let mut tmp = [0u8; 16384];
-    let end = loop {
-        if let Some(p) = common::find(buf, b"\r\n\r\n") {
-            break p;
-        }
-        assert!(Instant::now() < deadline, "no head");
-        let n = t.read(&mut tmp).expect("read");
-        assert!(
-            n > 0,
-            "closed before the head: {:?}",
-            String::from_utf8_lossy(buf)
-        );
-        buf.extend_from_slice(&tmp[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-    let len: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("Content-Length: "))
-        .map_or(0, |v| v.trim().parse().unwrap());
-    while buf.len() < end + 4 + len {
-        let n = t.read(&mut tmp).expect("read body");
-        assert!(n > 0, "closed inside the body");
-        buf.extend_from_slice(&tmp[..n]);
-    }
-    let body = buf[end + 4..end + 4 + len].to_vec();
-    buf.drain(..end + 4 + len);
-    (head, body)
-}
-
 /// One request on a new connection: Ok((head, body)), or Err when the
 /// handshake (or the read) failed.
 fn get(
@@ -119,7 +40,7 @@ fn get(
     name: &str,
     path: &str,
 ) -> std::io::Result<(String, String)> {
-    let mut t = connect(addr, config, name);
+    let mut t = tls_client::connect_to(addr, config, name);
     t.write_all(format!("GET {path} HTTP/1.1\r\nHost: {name}\r\n\r\n").as_bytes())?;
     let mut buf = Vec::new();
     let mut tmp = [0u8; 4096];
@@ -584,7 +505,7 @@ fn client_certificates_are_verified_at_request_time() {
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert_eq!(body, "NONE||||");
     // A Host other than the SNI name on a verifying server: 421.
-    let mut t = connect(addr(ports[0]), &with(&good, vec![]), "localhost");
+    let mut t = tls_client::connect_to(addr(ports[0]), &with(&good, vec![]), "localhost");
     t.write_all(b"GET / HTTP/1.1\r\nHost: other.test\r\n\r\n")
         .unwrap();
     let (head, _) = read_response(&mut t, &mut Vec::new());

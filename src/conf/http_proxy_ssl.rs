@@ -186,28 +186,7 @@ pub(super) fn directive(
         }
         "proxy_ssl_protocols" => {
             once(&raw.protocols, d)?;
-            let mut bits = 0;
-            for p in &d.args {
-                bits |= match p.as_str() {
-                    "TLSv1.2" => protocols::TLS12,
-                    "TLSv1.3" => protocols::TLS13,
-                    "SSLv2" | "SSLv3" | "TLSv1" | "TLSv1.1" => {
-                        log::warn!(
-                            "{p} in \"proxy_ssl_protocols\" is not supported by holdfast (rustls has TLSv1.2 and TLSv1.3), ignored in {}:{}",
-                            d.file.display(),
-                            d.line
-                        );
-                        0
-                    }
-                    _ => return Err(d.error(format!("invalid value \"{p}\""))),
-                };
-            }
-            if bits == 0 {
-                return Err(d.error(
-                    "no protocol holdfast supports (TLSv1.2, TLSv1.3) in \"proxy_ssl_protocols\"",
-                ));
-            }
-            raw.protocols = Some(bits);
+            raw.protocols = Some(super::http_ssl::parse_protocols(d)?);
         }
         "proxy_ssl_certificate" | "proxy_ssl_certificate_key" => {
             if d.args[0].contains('$') {

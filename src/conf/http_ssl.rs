@@ -282,31 +282,7 @@ pub(super) fn directive(
         }
         "ssl_protocols" => {
             super::command::once(&raw.protocols, d)?;
-            let mut bits = 0;
-            for p in &d.args {
-                bits |= match p.as_str() {
-                    "TLSv1.2" => protocols::TLS12,
-                    "TLSv1.3" => protocols::TLS13,
-                    // Debian's stock nginx.conf lists these: rustls has
-                    // neither (and neither is safe); they are left out,
-                    // with a warning.
-                    "SSLv2" | "SSLv3" | "TLSv1" | "TLSv1.1" => {
-                        log::warn!(
-                            "{p} in \"ssl_protocols\" is not supported by holdfast (rustls has TLSv1.2 and TLSv1.3), ignored in {}:{}",
-                            d.file.display(),
-                            d.line
-                        );
-                        0
-                    }
-                    _ => return Err(d.error(format!("invalid value \"{p}\""))),
-                };
-            }
-            if bits == 0 {
-                return Err(d.error(
-                    "no protocol holdfast supports (TLSv1.2, TLSv1.3) in \"ssl_protocols\"",
-                ));
-            }
-            raw.protocols = Some(bits);
+            raw.protocols = Some(parse_protocols(d)?);
         }
         "ssl_session_cache" => {
             // Mirrors ngx_http_ssl_session_cache().
@@ -409,6 +385,37 @@ pub(super) fn directive(
         _ => return Ok(false),
     }
     Ok(true)
+}
+
+/// `ssl_protocols` / `proxy_ssl_protocols`: the protocol bits. Debian's
+/// stock nginx.conf lists SSLv3, TLSv1 and TLSv1.1: rustls has none of them
+/// (and none is safe); they are left out with a warning naming the
+/// directive's file:line, and a list of only those is refused.
+pub(super) fn parse_protocols(d: &Directive) -> Result<u8, ConfError> {
+    let mut bits = 0;
+    for p in &d.args {
+        bits |= match p.as_str() {
+            "TLSv1.2" => protocols::TLS12,
+            "TLSv1.3" => protocols::TLS13,
+            "SSLv2" | "SSLv3" | "TLSv1" | "TLSv1.1" => {
+                log::warn!(
+                    "{p} in \"{}\" is not supported by holdfast (rustls has TLSv1.2 and TLSv1.3), ignored in {}:{}",
+                    d.name,
+                    d.file.display(),
+                    d.line
+                );
+                0
+            }
+            _ => return Err(d.error(format!("invalid value \"{p}\""))),
+        };
+    }
+    if bits == 0 {
+        return Err(d.error(format!(
+            "no protocol holdfast supports (TLSv1.2, TLSv1.3) in \"{}\"",
+            d.name
+        )));
+    }
+    Ok(bits)
 }
 
 /// The crypto provider holdfast uses (aws-lc-rs).
