@@ -62,75 +62,24 @@ QUIET_BUDGET=${QUIET_BUDGET:-45}
 NOISY_PCT=${NOISY_PCT:-35}
 RETRY_BUDGET=${RETRY_BUDGET:-8}
 
-log() { printf '[bench-loc %4ss] %s\n' "$(( $(date +%s) - START_TS ))" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-# ---------------------------------------------------------------- tools
-need() { command -v "$1" >/dev/null 2>&1; }
-missing=()
-need nginx   || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
-need wrk     || missing+=(wrk)
-need strace  || missing+=(strace)
-need curl    || missing+=(curl)
-need taskset || missing+=(util-linux)
-need python3 || missing+=(python3)
-if ((${#missing[@]})); then
-    log "installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
-need nginx || [ -x /usr/sbin/nginx ] || die "nginx not found"
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-
-# ---------------------------------------------------------------- build
-TARGET_DIR=${CARGO_TARGET_DIR:-target}
-case $TARGET_DIR in /*) ;; *) TARGET_DIR=$ROOT/$TARGET_DIR ;; esac
-HOLDFAST_BIN=${HOLDFAST_BIN:-}
-if [ -n "$HOLDFAST_BIN" ]; then
-    [ -x "$HOLDFAST_BIN" ] || die "HOLDFAST_BIN=$HOLDFAST_BIN is not an executable"
-    log "using $HOLDFAST_BIN (no build)"
-else
-    log "cargo build --release (target dir $TARGET_DIR)"
-    cargo build --release -q
-    HOLDFAST_BIN=$TARGET_DIR/release/holdfast
-    [ -x "$HOLDFAST_BIN" ] || die "no $HOLDFAST_BIN"
-fi
+BENCH_NAME=bench-loc
+# shellcheck source=scripts/bench/lib.sh
+. "$ROOT/scripts/bench/lib.sh"
+bench_tools nginx:nginx-light wrk:wrk strace:strace curl:curl taskset:util-linux python3:python3
+bench_build
 
 OUT=${BENCH_OUT:-$TARGET_DIR/bench-locations/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
-tmp=$(mktemp -d /tmp/holdfast-bench-loc.XXXXXX)
-chmod 755 "$tmp"
-cp "$HOLDFAST_BIN" "$tmp/holdfast"   # a private copy: rebuilds change nothing
-
-KILL_PIDS=()
-cleanup() {
-    local p
-    for p in "${KILL_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    sleep 0.3
-    for p in "${KILL_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-CLK_TCK=$(getconf CLK_TCK)
+bench_tmpdir
 {
-    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "nproc: $(nproc)"
-    echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-    echo "kernel: $(uname -sr)"
-    echo "nginx: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"
-    echo "holdfast: $HOLDFAST_BIN ($("$tmp/holdfast" -v 2>&1 | head -1))"
-    echo "loadavg_at_start: $(cut -d' ' -f1-3 /proc/loadavg)"
+    bench_machine
     echo "runs: $RUNS x ${SECS}s (+${WARM_SECS}s warm-up, +${STRACE_SECS}s under strace), $CONNS connections"
     echo "command: ${BENCH_CMD:-scripts/bench-locations.sh}"
 } > "$OUT/machine.txt"
 
 # ---------------------------------------------------------------- configs
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-pick_port() { local p=$1; while ! port_free "$p"; do p=$((p + 2)); done; echo "$p"; }
 HF_PORT=$(pick_port "${HF_PORT:-18480}")
 NG_PORT=$(pick_port "${NG_PORT:-$((HF_PORT + 1))}")
 [ "$HF_PORT" != "$NG_PORT" ] || NG_PORT=$(pick_port $((HF_PORT + 1)))
@@ -213,53 +162,6 @@ DIR=([holdfast]=hf [nginx]=ng)   # where each server's files are
 PORT[holdfast]=$HF_PORT
 PORT[nginx]=$NG_PORT
 
-wait_up() { # port pid-to-watch: any HTTP answer will do
-    local i
-    for i in $(seq 100); do
-        kill -0 "$2" 2>/dev/null || return 1
-        curl -s --max-time 1 -o /dev/null "http://127.0.0.1:$1/" && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
-start_server() { # name conf-file stderr-file -> PID[name] (the process that serves), MASTER[name]
-    local name=$1 conf=$2 err=$3 m w i
-    case $name in
-    holdfast)
-        # worker_processes 1: holdfast serves in the process it starts with.
-        taskset -c "$SERVER_CPU" "$tmp/holdfast" -p "$tmp/hf" -c "$conf" 2>>"$err" &
-        m=$!; KILL_PIDS+=("$m")
-        wait_up "${PORT[$name]}" "$m" || die "holdfast did not start (see $err)"
-        w=$m ;;
-    nginx)
-        taskset -c "$SERVER_CPU" "$NGINX" -p "$tmp/ng/" -e stderr -c "$conf" \
-            -g "daemon off; pid $tmp/ng/nginx.pid;" 2>>"$err" &
-        m=$!; KILL_PIDS+=("$m")
-        wait_up "${PORT[$name]}" "$m" || die "nginx did not start (see $err)"
-        w=""
-        for i in $(seq 50); do
-            w=$(pgrep -P "$m" | head -1 || true)
-            [ -n "$w" ] && break
-            sleep 0.1
-        done
-        [ -n "$w" ] || die "no nginx worker" ;;
-    esac
-    MASTER[$name]=$m
-    PID[$name]=$w
-}
-
-stop_server() { # name
-    local m=${MASTER[$1]:-} i
-    [ -n "$m" ] || return 0
-    kill -TERM "$m" 2>/dev/null || true
-    for i in $(seq 50); do kill -0 "$m" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$m" 2>/dev/null || true
-    if [ -n "${PID[$1]:-}" ]; then kill -KILL "${PID[$1]}" 2>/dev/null || true; fi
-    wait "$m" 2>/dev/null || true
-    MASTER[$1]=""; PID[$1]=""
-}
-
 start_pair() { # kind
     local name
     for name in holdfast nginx; do
@@ -267,37 +169,10 @@ start_pair() { # kind
     done
 }
 
-# (These probes never fail: under `set -e -o pipefail` a failed probe would end the run.)
-cpu_ticks() { { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12, $13}'; } 2>/dev/null || echo "0 0"; }  # utime stime
-cpu_ns() { cut -d' ' -f1 "/proc/$1/schedstat" 2>/dev/null || echo -1; }
-cpu_busy() { awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat 2>/dev/null || echo 0; }
-
 wrk_cmd() { # port uri secs -> wrk's output
     timeout -k 2 $(($3 + 20)) taskset -c "$CLIENT_CPU" \
         wrk -t1 -c"$CONNS" -d"$3s" --timeout 2s "http://127.0.0.1:$1$2" 2>&1 || true
 }
-parse_wrk() { # -> "reqs rps errors"
-    awk '/requests in/ {reqs=$1}
-         /Requests\/sec/ {rps=$2}
-         /Socket errors/ {gsub(",", ""); err+=$4+$6+$8+$10}
-         /Non-2xx/ {err+=$NF}
-         END {print (reqs==""?0:reqs), (rps==""?0:rps), err+0}'
-}
-
-QUIET_HALVES=0
-wait_quiet() {
-    local a0 a1 b0 b1 busy
-    while ((QUIET_HALVES < QUIET_BUDGET * 2)); do
-        a0=$(cpu_busy "$SERVER_CPU"); b0=$(cpu_busy "$CLIENT_CPU")
-        sleep 0.5
-        a1=$(cpu_busy "$SERVER_CPU"); b1=$(cpu_busy "$CLIENT_CPU")
-        busy=$(( (a1 - a0) > (b1 - b0) ? (a1 - a0) : (b1 - b0) ))
-        ((busy * 200 < QUIET_PCT * CLK_TCK)) && return 0
-        QUIET_HALVES=$((QUIET_HALVES + 1))
-    done
-    return 0
-}
-
 RUNS_TSV=$OUT/runs.tsv
 printf 'row\tserver\trun\treqs\twall_s\tutime\tstime\tcpu_ns\trps\terrors\tothers_pct\n' > "$RUNS_TSV"
 OTHERS_LAST=0
@@ -309,12 +184,10 @@ measured_run() { # row server run
     out=$(wrk_cmd "$port" "${ROW_URI[$row]}" "$SECS")
     t1=$(date +%s.%N); ns1=$(cpu_ns "$pid"); c1=$(cpu_ticks "$pid"); b1=$(cpu_busy "$SERVER_CPU")
     echo "$out" >> "$OUT/wrk-$row-$name.log"
-    read -r reqs rps err < <(parse_wrk <<<"$out") || true
+    read -r reqs rps err _ < <(parse_wrk <<<"$out") || true
     read -r u0 s0 <<<"$c0"; read -r u1 s1 <<<"$c1"
     if ((ns0 >= 0 && ns1 >= 0)); then nsd=$((ns1 - ns0)); fi
-    OTHERS_LAST=$(awk -v b=$((b1 - b0)) -v t="$CLK_TCK" -v ns="$nsd" -v u=$((u1 - u0 + s1 - s0)) \
-        -v a="$t0" -v z="$t1" 'BEGIN { c = (ns >= 0) ? ns / 1e9 : u / t; o = (b / t - c) / (z - a) * 100;
-                                       printf "%.0f", (o < 0) ? 0 : o }')
+    OTHERS_LAST=$(others_pct "$b0" "$b1" "$nsd" $((u1 - u0 + s1 - s0)) "$t0" "$t1")
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$row" "$name" "$run" "$reqs" \
         "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b-a}')" $((u1 - u0)) $((s1 - s0)) \
         "$nsd" "$rps" "$err" "$OTHERS_LAST" >> "$RUNS_TSV"
@@ -323,19 +196,11 @@ measured_run() { # row server run
 }
 
 strace_run() { # row server
-    local row=$1 name=$2 port=${PORT[$2]} pid=${PID[$2]} sp out reqs i
+    local row=$1 name=$2 port=${PORT[$2]} pid=${PID[$2]} out reqs
     local so="$OUT/strace-$row-$name.txt" se="$tmp/strace-$row-$name.err"
-    : > "$se"
-    taskset -c "$CLIENT_CPU" strace -c -f -p "$pid" -o "$so" 2>"$se" &
-    sp=$!; KILL_PIDS+=("$sp")
-    for i in $(seq 50); do grep -q attached "$se" && break; sleep 0.1; done
-    grep -q attached "$se" || { log "  strace did not attach to $name: $(head -c 200 "$se")"; kill -KILL "$sp" 2>/dev/null; return 0; }
-    sleep 0.2
+    strace_attach "$pid" "$so" "$se" -c || return 0
     out=$(wrk_cmd "$port" "${ROW_URI[$row]}" "$STRACE_SECS")
-    kill -INT "$sp" 2>/dev/null || true
-    for i in $(seq 50); do kill -0 "$sp" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$sp" 2>/dev/null || true
-    wait "$sp" 2>/dev/null || true
+    strace_detach
     read -r reqs _ <<<"$(parse_wrk <<<"$out")"
     echo "$reqs" > "$OUT/strace-$row-$name.reqs"
     log "  $row $name under strace: $reqs requests, $(awk '/ total$/ {print $4}' "$so" 2>/dev/null) syscalls"

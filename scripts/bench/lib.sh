@@ -4,7 +4,7 @@
 # binary in a temp dir killed and removed at exit, free ports, starting and
 # stopping both servers pinned to SERVER_CPU, the CPU probes, waiting for a
 # quiet machine, strace attached to a server, wrk's output parsed.
-# scripts/bench-tls.sh and bench-static.sh use it; bench.sh, bench-locations.sh
+# scripts/bench-tls.sh, bench-static.sh and bench-locations.sh use it; bench.sh
 # and bench-proxy.sh still carry their own copies of the same functions.
 #
 # The caller sets, before sourcing: BENCH_NAME (log prefix), and optionally
