@@ -73,81 +73,32 @@ NOISY_PCT=${NOISY_PCT:-35}
 RETRY_BUDGET=${RETRY_BUDGET:-8}
 BODY="hello from backend"       # the backend's answer (+ "\n")
 
-log() { printf '[bench-proxy %4ss] %s\n' "$(( $(date +%s) - START_TS ))" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-# ---------------------------------------------------------------- tools
-need() { command -v "$1" >/dev/null 2>&1; }
-missing=()
-need nginx   || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
-need wrk     || missing+=(wrk)
-need strace  || missing+=(strace)
-need curl    || missing+=(curl)
-need taskset || missing+=(util-linux)
-need python3 || missing+=(python3)
-if ((${#missing[@]})); then
-    log "installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
-need nginx || [ -x /usr/sbin/nginx ] || die "nginx not found"
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+BENCH_NAME=bench-proxy
+# shellcheck source=scripts/bench/lib.sh
+. "$ROOT/scripts/bench/lib.sh"
+bench_tools nginx:nginx-light wrk:wrk strace:strace curl:curl taskset:util-linux python3:python3
 # h2load (nghttp2-client) is optional: without it row c reports wrk's p99,
 # which is per batch of DEPTH requests.
 HAVE_H2LOAD=0
 need h2load && HAVE_H2LOAD=1
 
-# ---------------------------------------------------------------- build
-TARGET_DIR=${CARGO_TARGET_DIR:-target}
-case $TARGET_DIR in /*) ;; *) TARGET_DIR=$ROOT/$TARGET_DIR ;; esac
-HOLDFAST_BIN=${HOLDFAST_BIN:-}
-if [ -n "$HOLDFAST_BIN" ]; then
-    [ -x "$HOLDFAST_BIN" ] || die "HOLDFAST_BIN=$HOLDFAST_BIN is not an executable"
-    log "using $HOLDFAST_BIN (no build)"
-else
-    log "cargo build --release (target dir $TARGET_DIR)"
-    cargo build --release -q
-    HOLDFAST_BIN=$TARGET_DIR/release/holdfast
-    [ -x "$HOLDFAST_BIN" ] || die "no $HOLDFAST_BIN"
-fi
+bench_build
 
 OUT=${BENCH_OUT:-$TARGET_DIR/bench-proxy/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
-tmp=$(mktemp -d /tmp/holdfast-bench-proxy.XXXXXX)
-chmod 755 "$tmp"
-cp "$HOLDFAST_BIN" "$tmp/holdfast"   # a private copy: rebuilds change nothing
-
-KILL_PIDS=()
-cleanup() {
-    local p
-    for p in "${KILL_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    sleep 0.3
-    for p in "${KILL_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-CLK_TCK=$(getconf CLK_TCK)
+bench_tmpdir
 {
-    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "nproc: $(nproc)"
-    echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-    echo "kernel: $(uname -sr)"
-    echo "nginx: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"
+    bench_machine
     echo "wrk: $(wrk -v 2>&1 | head -1 | awk '{print $2}')"
     echo "h2load: $( ((HAVE_H2LOAD)) && h2load --version 2>&1 | head -1 || echo absent)"
-    echo "holdfast: $HOLDFAST_BIN ($("$tmp/holdfast" -v 2>&1 | head -1))"
-    echo "loadavg_at_start: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "runs: $RUNS x ${SECS}s (+${WARM_SECS}s warm-up, +${STRACE_SECS}s under strace), $CONNS connections, pipeline depth $DEPTH"
     echo "cpus: proxies on $SERVER_CPU; backend and clients on $CLIENT_CPU"
     echo "command: ${BENCH_CMD:-scripts/bench-proxy.sh}"
 } > "$OUT/machine.txt"
 
 # ---------------------------------------------------------------- ports and configs
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 pick_port() { # first free port from $1 on that is not among $2 (ports already taken)
     local p=$1
     while [[ " $2 " == *" $p "* ]] || ! port_free "$p"; do p=$((p + 1)); done
@@ -310,9 +261,6 @@ stop_server() { # name
 }
 
 # (These probes never fail: under `set -e -o pipefail` a failed probe would end the run.)
-cpu_ticks() { { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12, $13}'; } 2>/dev/null || echo "0 0"; }  # utime stime
-cpu_ns() { cut -d' ' -f1 "/proc/$1/schedstat" 2>/dev/null || echo -1; }
-cpu_busy() { awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat 2>/dev/null || echo 0; }
 be_status() { # -> "accepts requests" of the backend ("0 0" if it does not answer)
     local page
     page=$(taskset -c "$CLIENT_CPU" curl -fs --max-time 5 --retry 2 "http://127.0.0.1:$ST_PORT/status" 2>/dev/null) || true
@@ -355,20 +303,6 @@ PY
     rm -f "$lg"
 }
 
-QUIET_HALVES=0
-wait_quiet() {
-    local a0 a1 b0 b1 busy
-    while ((QUIET_HALVES < QUIET_BUDGET * 2)); do
-        a0=$(cpu_busy "$SERVER_CPU"); b0=$(cpu_busy "$CLIENT_CPU")
-        sleep 0.5
-        a1=$(cpu_busy "$SERVER_CPU"); b1=$(cpu_busy "$CLIENT_CPU")
-        busy=$(( (a1 - a0) > (b1 - b0) ? (a1 - a0) : (b1 - b0) ))
-        ((busy * 200 < QUIET_PCT * CLK_TCK)) && return 0
-        QUIET_HALVES=$((QUIET_HALVES + 1))
-    done
-    return 0
-}
-
 RUNS_TSV=$OUT/runs.tsv
 printf 'row\tserver\trun\treqs\twall_s\tutime\tstime\tcpu_ns\tbe_cpu_ns\trps\tp99\twrk_p99\tnon2xx\tsockerr\tbe_accepts\tbe_requests\tothers_pct\n' > "$RUNS_TSV"
 OTHERS_LAST=0
@@ -393,9 +327,7 @@ measured_run() { # row server run
     read -r u0 s0 <<<"$c0"; read -r u1 s1 <<<"$c1"
     if ((ns0 >= 0 && ns1 >= 0)); then nsd=$((ns1 - ns0)); fi
     if ((bn0 >= 0 && bn1 >= 0)); then bnd=$((bn1 - bn0)); fi
-    OTHERS_LAST=$(awk -v b=$((b1 - b0)) -v t="$CLK_TCK" -v ns="$nsd" -v u=$((u1 - u0 + s1 - s0)) \
-        -v a="$t0" -v z="$t1" 'BEGIN { c = (ns >= 0) ? ns / 1e9 : u / t; o = (b / t - c) / (z - a) * 100;
-                                       printf "%.0f", (o < 0) ? 0 : o }')
+    OTHERS_LAST=$(others_pct "$b0" "$b1" "$nsd" $((u1 - u0 + s1 - s0)) "$t0" "$t1")
     # The second status request is counted in st1: one accept and one request
     # that are not the proxy's.
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$row" "$name" "$run" "$reqs" \

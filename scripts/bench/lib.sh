@@ -4,8 +4,9 @@
 # binary in a temp dir killed and removed at exit, free ports, starting and
 # stopping both servers pinned to SERVER_CPU, the CPU probes, waiting for a
 # quiet machine, strace attached to a server, wrk's output parsed.
-# scripts/bench-tls.sh, bench-static.sh and bench-locations.sh use it; bench.sh
-# and bench-proxy.sh still carry their own copies of the same functions.
+# scripts/bench-tls.sh, bench-static.sh, bench-locations.sh and bench-proxy.sh
+# use it (bench-proxy.sh keeps its own servers: a backend and two proxies);
+# scripts/bench.sh still carries its own copies of the same functions.
 #
 # The caller sets, before sourcing: BENCH_NAME (log prefix), and optionally
 # SERVER_CPU, CLIENT_CPU, QUIET_PCT, QUIET_BUDGET (defaults below). After
