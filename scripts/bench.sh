@@ -92,66 +92,25 @@ QUIET_BUDGET=${QUIET_BUDGET:-45}
 NOISY_PCT=${NOISY_PCT:-35}
 RETRY_BUDGET=${RETRY_BUDGET:-8}
 
-log() { printf '[bench %4ss] %s\n' "$(( $(date +%s) - START_TS ))" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-# ---------------------------------------------------------------- tools
-need() { command -v "$1" >/dev/null 2>&1; }
-missing=()
-need nginx   || missing+=(nginx-light)
-need wrk     || missing+=(wrk)
-need strace  || missing+=(strace)
-need curl    || missing+=(curl)
-need taskset || missing+=(util-linux)
-need python3 || missing+=(python3)
-need h2load  || missing+=(nghttp2-client)   # pipelined latency (see h2load_lat)
-if ((${#missing[@]})); then
-    log "installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
-need nginx || [ -x /usr/sbin/nginx ] || die "nginx not found"
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-
-# ---------------------------------------------------------------- build
-TARGET_DIR=${CARGO_TARGET_DIR:-target}
-case $TARGET_DIR in /*) ;; *) TARGET_DIR=$ROOT/$TARGET_DIR ;; esac
+BENCH_NAME=bench
+# shellcheck source=scripts/bench/lib.sh
+. "$ROOT/scripts/bench/lib.sh"
+# h2load: pipelined latency (see h2load_lat).
+bench_tools nginx:nginx-light wrk:wrk strace:strace curl:curl taskset:util-linux \
+    python3:python3 h2load:nghttp2-client
 # HOLDFAST_BIN: measure this binary instead of building one (used by
 # scripts/bench-sendfile.sh so that all its runs measure the same build).
-HOLDFAST_BIN=${HOLDFAST_BIN:-}
-if [ -n "$HOLDFAST_BIN" ]; then
-    [ -x "$HOLDFAST_BIN" ] || die "HOLDFAST_BIN=$HOLDFAST_BIN is not an executable"
-    log "using $HOLDFAST_BIN (no build)"
-else
-    log "cargo build --release (target dir $TARGET_DIR)"
-    cargo build --release -q
-    HOLDFAST_BIN=$TARGET_DIR/release/holdfast
-    [ -x "$HOLDFAST_BIN" ] || die "no $HOLDFAST_BIN"
-fi
+bench_build
 
 OUT=${BENCH_OUT:-$TARGET_DIR/bench/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
-tmp=$(mktemp -d /tmp/holdfast-bench.XXXXXX)
-chmod 755 "$tmp"
-# A private copy: other builds replacing target/release/holdfast mid-run do
-# not change what is measured.
-cp "$HOLDFAST_BIN" "$tmp/holdfast"
-
-KILL_PIDS=()
-cleanup() {
-    local p
-    for p in "${KILL_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    sleep 0.3
-    for p in "${KILL_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# A private copy of the binary: other builds replacing
+# target/release/holdfast mid-run do not change what is measured.
+bench_tmpdir
 
 # ---------------------------------------------------------------- machine
-CLK_TCK=$(getconf CLK_TCK)
 {
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "nproc: $(nproc)"
@@ -182,8 +141,6 @@ log "size_of (scripts/bench/sizeof.sh)"
 scripts/bench/sizeof.sh > "$OUT/sizeof.txt" 2>"$OUT/sizeof.err" || log "size_of: skipped (see $OUT/sizeof.err)"
 
 # ---------------------------------------------------------------- content and configs
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-pick_port() { local p=$1; while ! port_free "$p"; do p=$((p + 2)); done; echo "$p"; }
 HF_PORT=$(pick_port "${HF_PORT:-18380}")
 NG_PORT=$(pick_port "${NG_PORT:-$((HF_PORT + 1))}")
 [ "$HF_PORT" != "$NG_PORT" ] || NG_PORT=$(pick_port $((HF_PORT + 1)))
@@ -308,19 +265,11 @@ stop_server() { # name
     MASTER[$1]=""; PID[$1]=""
 }
 
-# (These probes never fail: under `set -e -o pipefail` a failed probe would
-# end the suite.)
-cpu_ticks() { { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12, $13}'; } 2>/dev/null || echo "0 0"; }  # utime stime
-# Time on CPU in ns (/proc/PID/schedstat, exact; utime/stime are sampled at
-# each clock tick, so their user/sys split is noisy when the user share is small).
-cpu_ns() { cut -d' ' -f1 "/proc/$1/schedstat" 2>/dev/null || echo -1; }
-# Voluntary context switches: each is one blocking epoll_wait that slept, so
-# their count per request is a lower bound of epoll_wait calls per request in
-# a run without strace (strace slows the server, so under it the events pile
-# up and it sleeps less often).
-# Busy ticks of one CPU (user+nice+system+irq+softirq+steal, /proc/stat):
-# minus the server's own ticks, what other processes took of the server's core.
-cpu_busy() { awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat 2>/dev/null || echo 0; }
+# (cpu_ticks, cpu_ns, cpu_busy: scripts/bench/lib.sh.) Voluntary context
+# switches: each is one blocking epoll_wait that slept, so their count per
+# request is a lower bound of epoll_wait calls per request in a run without
+# strace (strace slows the server, so under it the events pile up and it
+# sleeps less often).
 ctx_sw() { awk '/^voluntary_ctxt_switches:/ {v=$2} /^nonvoluntary_ctxt_switches:/ {n=$2} END {print v+0, n+0}' "/proc/$1/status" 2>/dev/null || echo "0 0"; }
 vmrss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo -1; }
 srv_status() { # port -> "accepts requests" from stub_status ("" if it does not answer)
@@ -381,21 +330,6 @@ PY
 
 RUNS_TSV=$OUT/runs.tsv
 printf 'scenario\tserver\trun\treqs\twall_s\tutime\tstime\trps\tp50\tp99\terrors\taccepts\tsrv_reqs\tvcsw\tnvcsw\tcpu_s_busy\tcpu_c_busy\tcpu_ns\n' > "$RUNS_TSV"
-
-QUIET_HALVES=0   # half-seconds spent waiting so far
-wait_quiet() {
-    local a0 a1 b0 b1 busy
-    while ((QUIET_HALVES < QUIET_BUDGET * 2)); do
-        a0=$(cpu_busy "$SERVER_CPU"); b0=$(cpu_busy "$CLIENT_CPU")
-        sleep 0.5
-        a1=$(cpu_busy "$SERVER_CPU"); b1=$(cpu_busy "$CLIENT_CPU")
-        busy=$(( (a1 - a0) > (b1 - b0) ? (a1 - a0) : (b1 - b0) ))
-        # busy% = busy ticks / (CLK_TCK * 0.5 s) * 100
-        ((busy * 200 < QUIET_PCT * CLK_TCK)) && return 0
-        QUIET_HALVES=$((QUIET_HALVES + 1))
-    done
-    return 0
-}
 
 OTHERS_LAST=0
 measured_run() { # scenario server run secs

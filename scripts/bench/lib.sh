@@ -4,9 +4,10 @@
 # binary in a temp dir killed and removed at exit, free ports, starting and
 # stopping both servers pinned to SERVER_CPU, the CPU probes, waiting for a
 # quiet machine, strace attached to a server, wrk's output parsed.
-# scripts/bench-tls.sh, bench-static.sh, bench-locations.sh and bench-proxy.sh
-# use it (bench-proxy.sh keeps its own servers: a backend and two proxies);
-# scripts/bench.sh still carries its own copies of the same functions.
+# Every benchmark script uses it: bench.sh, bench-static.sh, bench-locations.sh,
+# bench-proxy.sh and bench-tls.sh (bench.sh and bench-proxy.sh keep their own
+# server start/stop: worker_connections per scenario, and a backend with two
+# proxies).
 #
 # The caller sets, before sourcing: BENCH_NAME (log prefix), and optionally
 # SERVER_CPU, CLIENT_CPU, QUIET_PCT, QUIET_BUDGET (defaults below). After
