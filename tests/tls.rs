@@ -979,3 +979,35 @@ fn the_inspector_shows_a_tls_handshake_by_nginx_s_handler_names() {
     }
     assert!(entry.contains("\"reusable\":null"), "{entry}");
 }
+
+#[test]
+fn alpn_chooses_http11_and_refuses_a_client_without_it() {
+    let p = Prefix::new("tls-alpn");
+    let root = cert(&p, "c", &["localhost"]);
+    let s = tls_server(
+        p,
+        "server {\n    listen 127.0.0.1:0 ssl;\n\
+         \x20   ssl_certificate c.crt;\n    ssl_certificate_key c.key;\n\
+         \x20   location / { return 200 ok; }\n}",
+    );
+    let with_alpn = |protos: &[&[u8]]| {
+        let mut c = (*client_config(std::slice::from_ref(&root))).clone();
+        c.alpn_protocols = protos.iter().map(|p| p.to_vec()).collect();
+        Arc::new(c)
+    };
+    // h2 and http/1.1 offered: http/1.1 (holdfast speaks HTTP/1.x only).
+    let mut t = connect(&s, &with_alpn(&[b"h2", b"http/1.1"]), "localhost");
+    t.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let (head, _) = read_response(&mut t, &mut Vec::new());
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    assert_eq!(t.conn.alpn_protocol(), Some(&b"http/1.1"[..]));
+    // Only h2: no protocol in common, the handshake fails (nginx without
+    // http2 answers the same no_application_protocol alert).
+    let mut t = connect(&s, &with_alpn(&[b"h2"]), "localhost");
+    let r = t
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .and_then(|_| t.read(&mut [0u8; 64]).map(|_| ()));
+    let e = r.expect_err("a handshake without a common protocol");
+    assert!(format!("{e:?}").contains("NoApplicationProtocol"), "{e:?}");
+}
