@@ -1011,3 +1011,30 @@ fn alpn_chooses_http11_and_refuses_a_client_without_it() {
     let e = r.expect_err("a handshake without a common protocol");
     assert!(format!("{e:?}").contains("NoApplicationProtocol"), "{e:?}");
 }
+
+#[test]
+fn tickets_live_ssl_session_timeout_without_key_files() {
+    let p = Prefix::new("tls-ticket-life");
+    let root = cert(&p, "c", &["localhost"]);
+    let s = tls_server(
+        p,
+        "server {\n    listen 127.0.0.1:0 ssl;\n\
+         \x20   ssl_certificate c.crt;\n    ssl_certificate_key c.key;\n\
+         \x20   ssl_session_timeout 1s;\n\
+         \x20   location / { return 200 \"$ssl_session_reused\"; }\n}",
+    );
+    let config = client_config(&[root]);
+    let get = || {
+        let mut t = connect(&s, &config, "localhost");
+        t.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let (_, body) = read_response(&mut t, &mut Vec::new());
+        String::from_utf8(body).unwrap()
+    };
+    assert_eq!(get(), ".");
+    assert_eq!(get(), "r");
+    // Past ssl_session_timeout the ticket is refused: a full handshake.
+    // (Time passing is what is tested: a sleep.)
+    std::thread::sleep(Duration::from_millis(2100));
+    assert_eq!(get(), ".");
+}

@@ -407,9 +407,12 @@ pub fn listening_tls(
     } else if conf.session_tickets && !conf.ticket_keys.is_empty() {
         config.ticketer = Arc::new(TicketKeys::new(&conf.ticket_keys, conf.session_timeout_s));
     } else if conf.session_tickets {
-        match rustls::crypto::aws_lc_rs::Ticketer::new() {
-            Ok(t) => config.ticketer = t,
-            Err(e) => log::error!("SSL session tickets unavailable: {e}"),
+        // No key files: a random key made when the configuration is read
+        // (as OpenSSL's per-context ticket keys), and tickets live
+        // ssl_session_timeout, as nginx's.
+        match TicketKeys::random(conf.session_timeout_s) {
+            Some(t) => config.ticketer = Arc::new(t),
+            None => log::error!("SSL session tickets unavailable: no random ticket key"),
         }
     } else if conf.session_cache == SessionCache::Off {
         // Nothing to resume from: TLS 1.3 announces nothing. With a cache,
@@ -507,6 +510,18 @@ impl std::fmt::Debug for TicketKeys {
 }
 
 impl TicketKeys {
+    /// One random AES-256 key and name (no `ssl_session_ticket_key` files).
+    fn random(lifetime_s: u64) -> Option<TicketKeys> {
+        use aws_lc_rs::rand::SecureRandom;
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let mut name = [0u8; TICKET_NAME_LEN];
+        let mut aes_key = vec![0u8; 32];
+        rng.fill(&mut name).ok()?;
+        rng.fill(&mut aes_key).ok()?;
+        let key = crate::conf::http_ssl::TicketKey { name, aes_key };
+        Some(TicketKeys::new(&[key], lifetime_s))
+    }
+
     fn new(files: &[crate::conf::http_ssl::TicketKey], lifetime_s: u64) -> TicketKeys {
         use aws_lc_rs::aead::{AES_128_GCM, AES_256_GCM, LessSafeKey, UnboundKey};
         let keys = files
